@@ -1,0 +1,132 @@
+"""Node-classification graphs: Cora, CiteSeer (Planetoid), Texas, Cornell, Wisconsin (Geom-GCN), 2-D grids."""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import dgl
+import torch
+from dgl.data import CiteseerGraphDataset, CoraGraphDataset, CornellDataset, TexasDataset, WisconsinDataset
+
+from .paths import raw_path_of, raw_source, stage_files, data_root
+
+__all__ = ["load_node_graph", "grid_graph", "NODE_DATASETS"]
+
+_PLANETOID = {"cora": (CoraGraphDataset, "cora_v2", "cora"), "citeseer": (CiteseerGraphDataset, "citeseer", "citeseer")}
+_GEOM_GCN = {"texas": TexasDataset, "cornell": CornellDataset, "wisconsin": WisconsinDataset}
+_PLANETOID_PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")
+
+NODE_DATASETS = sorted([*_PLANETOID, *_GEOM_GCN, "grid"])
+
+
+def _planetoid(name: str, root, data_dir):
+    cls, dgl_name, file_name = _PLANETOID[name]
+    raw_dir = data_root(root) / "planetoid"
+    source = raw_source(data_dir)
+    if source is not None:
+        files = {f"ind.{dgl_name}.{p}": source / "planetoid" / f"ind.{file_name}.{p}" for p in _PLANETOID_PARTS}
+        stage_files(files, raw_path_of(cls, raw_dir))
+    return cls(raw_dir=str(raw_dir), verbose=False)[0]
+
+
+def _geom_gcn(name: str, root, data_dir):
+    cls = _GEOM_GCN[name]
+    raw_dir = data_root(root) / "geom_gcn"
+    source = raw_source(data_dir)
+    if source is not None:
+        src = source / "geom_gcn"
+        files = {f: src / "new_data" / name / f for f in ("out1_graph_edges.txt", "out1_node_feature_label.txt")}
+        files.update({f"{name}_split_0.6_0.2_{i}.npz": src / "splits" / f"{name}_split_0.6_0.2_{i}.npz" for i in range(10)})
+        stage_files(files, raw_path_of(cls, raw_dir))
+    return cls(raw_dir=str(raw_dir), verbose=False)[0]
+
+
+def grid_graph(rows: int = 20, cols: int = 20, feat_dim: int = 16, seed: int = 0) -> dgl.DGLGraph:
+    """A 2-D grid graph (4-neighbourhood, both edge directions) with :math:`\\mathcal{N}(0, 1)` features.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Grid size; the graph has ``rows * cols`` nodes, node ``i * cols + j`` at cell ``(i, j)``.
+    feat_dim : int
+        Feature size of ``ndata['feat']`` (float32, seeded standard normal).
+    seed : int
+        Seed of the features.
+
+    Returns
+    -------
+    dgl.DGLGraph
+        Without self-loops and without labels.
+
+    Examples
+    --------
+    >>> g = grid_graph(3, 4, feat_dim=2)
+    >>> g.num_nodes(), g.num_edges(), tuple(g.ndata['feat'].shape)
+    (12, 34, (12, 2))
+    """
+    if rows < 1 or cols < 1:
+        raise ValueError(f"grid size must be positive, got {rows}x{cols}")
+    idx = torch.arange(rows * cols).view(rows, cols)
+    right = (idx[:, :-1].reshape(-1), idx[:, 1:].reshape(-1))
+    down = (idx[:-1, :].reshape(-1), idx[1:, :].reshape(-1))
+    src = torch.cat([right[0], down[0]])
+    dst = torch.cat([right[1], down[1]])
+    g = dgl.graph((torch.cat([src, dst]), torch.cat([dst, src])), num_nodes=rows * cols)
+    g.ndata["feat"] = torch.randn(rows * cols, feat_dim, generator=torch.Generator().manual_seed(seed))
+    return g
+
+
+def load_node_graph(
+    name: str,
+    split: int = 0,
+    self_loop: bool = True,
+    root: Optional[os.PathLike] = None,
+    data_dir: Optional[os.PathLike] = None,
+) -> dgl.DGLGraph:
+    """Load a node-classification graph with ``feat``, ``label`` and 1-D boolean split masks.
+
+    Parameters
+    ----------
+    name : str
+        ``"cora"``, ``"citeseer"`` (standard Planetoid split: 20 labels per
+        class, 500 validation, 1000 test), ``"texas"``, ``"cornell"``,
+        ``"wisconsin"`` (Geom-GCN 60/20/20 splits, ``split`` in 0..9), or
+        ``"grid"`` (a 20x20 grid with N(0,1) features, no labels).
+    split : int
+        Which of the 10 Geom-GCN splits to expose as ``train_mask`` etc.
+    self_loop : bool
+        Remove existing self-loops and add exactly one per node (GCN's
+        :math:`\\hat{A} = D^{-1/2}(A + I)D^{-1/2}`; also avoids zero in-degree).
+    root : path, optional
+        Data root (staging and caches); see :func:`dgl_ssm.data.paths.data_root`.
+    data_dir : path, optional
+        Offline raw copies; see :func:`dgl_ssm.data.paths.raw_source`. Without
+        one, DGL downloads the data.
+
+    Returns
+    -------
+    dgl.DGLGraph
+
+    Raises
+    ------
+    ValueError
+        On an unknown name or a split outside 0..9.
+    dgl_ssm.data.paths.MissingDataError
+        If a raw file is absent from ``data_dir``; the message names the file.
+    """
+    name = name.lower()
+    if name == "grid":
+        g = grid_graph()
+    elif name in _PLANETOID:
+        g = _planetoid(name, root, data_dir)
+    elif name in _GEOM_GCN:
+        if not 0 <= split < 10:
+            raise ValueError(f"{name} has 10 Geom-GCN splits (0..9), got split={split}")
+        g = _geom_gcn(name, root, data_dir)
+        for key in ("train_mask", "val_mask", "test_mask"):
+            g.ndata[key] = g.ndata[key][:, split].bool()
+    else:
+        raise ValueError(f"unknown node dataset {name!r}; known: {', '.join(NODE_DATASETS)}")
+    if self_loop:
+        g = dgl.add_self_loop(dgl.remove_self_loop(g))
+    return g

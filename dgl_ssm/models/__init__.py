@@ -1,0 +1,34 @@
+"""Deep-model builder, block types and named model presets.
+
+Presets (``build_model(name, ...)``):
+
+======================  ==========================================================
+``gcn``, ``gat``,       plain message passing :math:`\\sigma(F(H))`
+``gin``, ``sage``
+``res-gcn``, ...        residual :math:`H + \\sigma(F(H))`
+``gcn-ssm``, ...        GNN-SSM :math:`H\\Lambda^\\top + \\sigma(F(H))B^\\top`
+======================  ==========================================================
+"""
+from . import blocks, convs  # noqa: F401  (registers the standard convs and blocks)
+from .blocks import PlainBlock, ResidualBlock
+from .deep_gnn import DeepGNN, available_models, build_model
+from .registry import BLOCKS, CONVS, PRESETS, register_block, register_conv, register_preset
+
+for _conv in ("gcn", "gat", "gin", "sage"):
+    register_preset(_conv, conv=_conv, block="plain")
+    register_preset(f"res-{_conv}", conv=_conv, block="residual")
+    register_preset(f"{_conv}-ssm", conv=_conv, block="ssm")
+
+__all__ = [
+    "DeepGNN",
+    "build_model",
+    "available_models",
+    "PlainBlock",
+    "ResidualBlock",
+    "register_conv",
+    "register_block",
+    "register_preset",
+    "CONVS",
+    "BLOCKS",
+    "PRESETS",
+]

@@ -1,0 +1,50 @@
+"""Layer blocks: plain, residual and state-space (SSM) message passing."""
+from __future__ import annotations
+
+from torch import nn
+
+from ..nn.ssm import SSMConv
+from .registry import register_block
+
+
+class PlainBlock(nn.Module):
+    r"""Plain message passing :math:`H \mapsto \sigma(F_\theta(\mathcal{G}, H))`."""
+
+    def __init__(self, conv: nn.Module, activation=None):
+        super().__init__()
+        self.conv, self.activation = conv, activation
+
+    def forward(self, graph, feat):
+        out = self.conv(graph, feat)
+        return self.activation(out) if self.activation is not None else out
+
+
+class ResidualBlock(PlainBlock):
+    r"""Residual message passing :math:`H \mapsto H + \alpha\,\sigma(F_\theta(\mathcal{G}, H))` (He et al. 2016)."""
+
+    def __init__(self, conv: nn.Module, activation=None, alpha: float = 1.0):
+        super().__init__(conv, activation)
+        self.alpha = float(alpha)
+
+    def forward(self, graph, feat):
+        return feat + self.alpha * super().forward(graph, feat)
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}"
+
+
+@register_block("plain")
+def plain(conv, dim, activation, **_):
+    return PlainBlock(conv, activation)
+
+
+@register_block("residual")
+def residual(conv, dim, activation, *, alpha: float = 1.0, **_):
+    return ResidualBlock(conv, activation, alpha=alpha)
+
+
+@register_block("ssm")
+def ssm(conv, dim, activation, *, state_transition=1.0, input_matrix="identity", r_min=0.9, r_max=1.0, seed=None, **_):
+    return SSMConv(
+        conv, dim, state_transition, input_matrix, r_min=r_min, r_max=r_max, seed=seed, activation=activation
+    )

@@ -1,0 +1,56 @@
+"""Standard DGL convolutions as registered conv factories (no activation inside)."""
+from __future__ import annotations
+
+import torch
+from dgl.nn import GATConv, GINConv, GraphConv, SAGEConv
+from torch import nn
+
+from .registry import register_conv
+
+
+class MeanHeads(nn.Module):
+    """Average the heads of an attention conv: ``(N, heads, d) -> (N, d)``."""
+
+    def __init__(self, conv: nn.Module):
+        super().__init__()
+        self.conv = conv
+
+    def reset_parameters(self) -> None:
+        self.conv.reset_parameters()
+
+    def forward(self, graph, feat, *args, **kwargs):
+        return self.conv(graph, feat, *args, **kwargs).mean(dim=1)
+
+
+@register_conv("gcn")
+def gcn(dim: int, *, bias: bool = True, norm: str = "both", **_) -> nn.Module:
+    """GCN (Kipf & Welling 2017): :math:`\\hat{A} H W`, :math:`\\hat{A} = D^{-1/2} A D^{-1/2}` (add self-loops to the graph)."""
+    return GraphConv(dim, dim, norm=norm, bias=bias, allow_zero_in_degree=False)
+
+
+@register_conv("gat")
+def gat(dim: int, *, heads: int = 4, **_) -> nn.Module:
+    """GAT (Velickovic et al. 2018), ``heads`` heads of width ``dim`` averaged."""
+    return MeanHeads(GATConv(dim, dim, num_heads=heads))
+
+
+@register_conv("sage")
+def sage(dim: int, *, aggregator: str = "mean", **_) -> nn.Module:
+    """GraphSAGE (Hamilton et al. 2017)."""
+    return SAGEConv(dim, dim, aggregator_type=aggregator)
+
+
+@register_conv("gin")
+def gin(dim: int, *, learn_eps: bool = False, **_) -> nn.Module:
+    """GIN (Xu et al. 2019) with a 2-layer MLP :math:`(1+\\epsilon) h_v + \\sum_u h_u`."""
+    mlp = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
+    return GINConv(mlp, aggregator_type="sum", learn_eps=learn_eps)
+
+
+ACTIVATIONS = {
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+    "gelu": nn.functional.gelu,
+    "identity": None,
+    "none": None,
+}

@@ -1,0 +1,211 @@
+"""Deep GNN builder: encoder -> L message-passing blocks -> readout."""
+from __future__ import annotations
+
+import copy
+from typing import Optional
+
+import torch
+from dgl.nn import AvgPooling, MaxPooling, SumPooling
+from torch import nn
+from torch.utils.checkpoint import checkpoint as _checkpoint
+
+from ..nn.ssm import make_input_matrix, make_state_transition
+from .convs import ACTIVATIONS
+from .registry import BLOCKS, CONVS, PRESETS, lookup
+
+__all__ = ["DeepGNN", "build_model", "available_models"]
+
+POOLINGS = {"mean": AvgPooling, "sum": SumPooling, "max": MaxPooling}
+
+
+def _activation(name_or_fn):
+    if name_or_fn is None or callable(name_or_fn):
+        return name_or_fn
+    return lookup(ACTIVATIONS, "activation", name_or_fn)
+
+
+class DeepGNN(nn.Module):
+    r"""Encoder, ``num_layers`` message-passing blocks of width ``hidden``, readout.
+
+    .. math::
+        H^{(0)} = \mathrm{Enc}(X), \qquad
+        H^{(\ell+1)} = \mathrm{Block}_\ell(\mathcal{G}, H^{(\ell)}), \qquad
+        Y = \mathrm{Dec}(\mathrm{Pool}(H^{(L)}))
+
+    The block type is a choice: ``"plain"`` :math:`\sigma(F(H))`,
+    ``"residual"`` :math:`H + \sigma(F(H))`, ``"ssm"``
+    :math:`H\Lambda^\top + \sigma(F(H))B^\top` (:class:`~dgl_ssm.nn.SSMConv`,
+    Arroyo et al. 2025, arXiv:2502.10818, Eq. 9), and whatever else is
+    registered in :mod:`dgl_ssm.models.registry`. In the SSM model
+    :math:`\Lambda` and :math:`B` are built once and shared by all layers.
+
+    Parameters
+    ----------
+    in_feats : int
+        Input feature size (ignored when ``encoder`` is given).
+    hidden : int
+        Width :math:`d` of every message-passing layer.
+    out_feats : int
+        Output size (classes, targets).
+    num_layers : int
+        Number of message-passing blocks :math:`L` (>= 1).
+    conv : str
+        Registered conv: ``"gcn"``, ``"gat"``, ``"sage"``, ``"gin"``, ...
+    block : str
+        Registered block: ``"plain"``, ``"residual"``, ``"ssm"``, ...
+    activation : str or callable
+        :math:`\sigma`: ``"relu"``, ``"tanh"``, ``"gelu"``, ``"identity"``.
+    dropout : float
+        Dropout on the encoder output and before the decoder.
+    share_weights : bool
+        One conv shared by all layers (a recurrent GNN) instead of one per layer.
+    checkpoint : bool
+        Recompute each block's activations in the backward pass
+        (:func:`torch.utils.checkpoint.checkpoint`), trading time for memory:
+        peak activation memory drops from :math:`O(L)` to :math:`O(1)` blocks.
+    readout : str, optional
+        ``None`` for node-level outputs ``(N, out_feats)``; ``"mean"``,
+        ``"sum"`` or ``"max"`` pooling for graph-level outputs ``(B, out_feats)``.
+    encoder : torch.nn.Module, optional
+        Replaces the default ``Linear(in_feats, hidden)`` (e.g. ogb's AtomEncoder).
+    conv_options, block_options : dict
+        Extra keyword arguments of the conv and block factories (e.g.
+        ``{"heads": 4}``, ``{"state_transition": 0.5}``).
+
+    Raises
+    ------
+    ValueError
+        On an unknown conv, block, activation or readout, or ``num_layers < 1``.
+
+    Examples
+    --------
+    >>> import dgl, torch
+    >>> from dgl_ssm.models import DeepGNN
+    >>> g = dgl.add_self_loop(dgl.graph(([0, 1, 2], [1, 2, 0])))
+    >>> model = DeepGNN(5, 16, 3, num_layers=32, conv="gcn", block="ssm",
+    ...                 block_options={"state_transition": 1.0})
+    >>> model(g, torch.randn(3, 5)).shape
+    torch.Size([3, 3])
+    """
+
+    def __init__(
+        self,
+        in_feats: int,
+        hidden: int,
+        out_feats: int,
+        num_layers: int,
+        conv: str = "gcn",
+        block: str = "ssm",
+        activation="relu",
+        dropout: float = 0.0,
+        share_weights: bool = False,
+        checkpoint: bool = False,
+        readout: Optional[str] = None,
+        encoder: Optional[nn.Module] = None,
+        conv_options: Optional[dict] = None,
+        block_options: Optional[dict] = None,
+    ):
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        conv_factory = lookup(CONVS, "conv", conv)
+        block_factory = lookup(BLOCKS, "block", block)
+        self.hidden, self.num_layers, self.checkpoint = hidden, num_layers, checkpoint
+        self.encoder = encoder if encoder is not None else nn.Linear(in_feats, hidden)
+        self.dropout = nn.Dropout(dropout)
+        act = _activation(activation)
+        conv_options = dict(conv_options or {})
+        block_options = self._shared_ssm_matrices(block, hidden, dict(block_options or {}))
+        shared = conv_factory(hidden, **conv_options) if share_weights else None
+        self.layers = nn.ModuleList(
+            block_factory(shared if share_weights else conv_factory(hidden, **conv_options), hidden, act, **block_options)
+            for _ in range(num_layers)
+        )
+        self.pool = None if readout is None else lookup(POOLINGS, "readout", readout)()
+        self.decoder = nn.Linear(hidden, out_feats)
+
+    @staticmethod
+    def _shared_ssm_matrices(block: str, dim: int, options: dict) -> dict:
+        """Build Lambda and B once, so that every SSM layer uses the same matrices."""
+        if block != "ssm":
+            return options
+        seed = options.get("seed", 0)
+        options["state_transition"] = make_state_transition(
+            dim, options.get("state_transition", 1.0), options.get("r_min", 0.9), options.get("r_max", 1.0), seed
+        )
+        options["input_matrix"] = make_input_matrix(dim, options.get("input_matrix", "identity"), seed)
+        return options
+
+    def encode(self, graph, feat: torch.Tensor) -> torch.Tensor:
+        """Node states :math:`H^{(0)}` of shape ``(N, hidden)``."""
+        return self.dropout(self.encoder(feat))
+
+    def propagate(self, graph, h: torch.Tensor, return_all: bool = False):
+        """Run the ``num_layers`` blocks; optionally return every state :math:`[H^{(0)}, \\dots, H^{(L)}]`."""
+        states = [h] if return_all else None
+        for layer in self.layers:
+            if self.checkpoint and torch.is_grad_enabled():
+                h = _checkpoint(layer, graph, h, use_reentrant=False)
+            else:
+                h = layer(graph, h)
+            if return_all:
+                states.append(h)
+        return states if return_all else h
+
+    def readout(self, graph, h: torch.Tensor) -> torch.Tensor:
+        """Decoder (after pooling for graph-level models)."""
+        if self.pool is not None:
+            h = self.pool(graph, h)
+        return self.decoder(self.dropout(h))
+
+    def forward(self, graph, feat: torch.Tensor) -> torch.Tensor:
+        """Return ``(N, out_feats)`` node outputs, or ``(batch_size, out_feats)`` with a readout."""
+        return self.readout(graph, self.propagate(graph, self.encode(graph, feat)))
+
+    def hidden_states(self, graph, feat: torch.Tensor) -> list:
+        """Node states after the encoder and after every block (``num_layers + 1`` tensors)."""
+        return self.propagate(graph, self.encode(graph, feat), return_all=True)
+
+
+def available_models() -> list:
+    """Names accepted by :func:`build_model`."""
+    return sorted(PRESETS)
+
+
+def build_model(name: str, in_feats: int, hidden: int, out_feats: int, num_layers: int, **overrides) -> nn.Module:
+    """Build a registered model preset by name (``"gcn"``, ``"res-gcn"``, ``"gcn-ssm"``, ...).
+
+    Parameters
+    ----------
+    name : str
+        A preset name (see :func:`available_models`).
+    in_feats, hidden, out_feats, num_layers : int
+        Sizes, as in :class:`DeepGNN`.
+    **overrides
+        Keyword arguments that replace or extend the preset's (e.g.
+        ``block_options={"state_transition": 0.5}``, ``readout="mean"``).
+        ``conv_options`` and ``block_options`` are merged key by key.
+
+    Returns
+    -------
+    torch.nn.Module
+
+    Raises
+    ------
+    ValueError
+        On an unknown name.
+
+    Examples
+    --------
+    >>> from dgl_ssm.models import build_model
+    >>> model = build_model("gcn-ssm", 1433, 64, 7, num_layers=8, block_options={"state_transition": 0.5})
+    >>> float(model.layers[0].state_transition[0, 0])
+    0.5
+    """
+    preset = copy.deepcopy(lookup(PRESETS, "model", name))
+    factory = preset.pop("factory", DeepGNN)
+    for key in ("conv_options", "block_options"):
+        if key in overrides:
+            preset[key] = {**preset.get(key, {}), **overrides.pop(key)}
+    preset.update(overrides)
+    return factory(in_feats, hidden, out_feats, num_layers, **preset)

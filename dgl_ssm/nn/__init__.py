@@ -1,0 +1,4 @@
+"""Graph layers of dgl_ssm."""
+from .ssm import SSMConv, make_input_matrix, make_state_transition, spectral_radius
+
+__all__ = ["SSMConv", "make_state_transition", "make_input_matrix", "spectral_radius"]

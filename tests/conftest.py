@@ -1,0 +1,33 @@
+"""Shared test set-up: fast OpenMP configuration, seeds, and data-availability skips."""
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch/DGL load their OpenMP runtimes
+
+import pytest
+import torch
+
+import dgl_ssm
+from dgl_ssm.data.paths import raw_source
+
+dgl_ssm.configure_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.fixture
+def raw_data():
+    """The offline raw-data directory; returns a function that skips when a file is absent."""
+
+    def need(*relpaths):
+        source = raw_source()
+        if source is None:
+            pytest.skip("no offline data: set DGL_SSM_DATA (e.g. ../shared/data)")
+        for rel in relpaths:
+            if not (source / rel).is_file():
+                pytest.skip(f"offline data file {source / rel} is missing")
+        return source
+
+    return need
