@@ -1,0 +1,138 @@
+"""Shared plumbing of the recipes: common flags, run folders, seeding, devices, result files.
+
+Every recipe in ``recipes/`` starts with::
+
+    parser = experiment.parser("what this recipe does")
+    ...recipe-specific flags...
+    args = parser.parse_args()
+    run = experiment.start(args, "depth_study")   # threads, seed, run folder, device
+
+so that the fast OpenMP configuration, seeding and the run-folder layout are the
+same everywhere.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Mapping, Optional
+
+import numpy as np
+import torch
+
+from .runtime import configure_threads
+
+__all__ = ["parser", "start", "Run", "seed_everything", "resolve_device", "write_csv", "write_json", "atomic_write"]
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    """An ``ArgumentParser`` with the flags every recipe shares.
+
+    ``--device``, ``--seed``, ``--data-dir`` (offline raw copies),
+    ``--data-root`` (cache), ``--out`` (run folder), ``--threads``
+    (OpenMP threads per runtime; default 1, the fast setting on small machines),
+    ``--quick`` (a small grid that finishes in minutes on 2 cores).
+    """
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (needs a CUDA build of DGL)")
+    p.add_argument("--seed", type=int, default=0, help="base random seed")
+    p.add_argument("--data-dir", default=None, help="offline raw data (default: $DGL_SSM_DATA or ../shared/data)")
+    p.add_argument("--data-root", default=None, help="data root / cache (default: $DGL_SSM_ROOT or ./data)")
+    p.add_argument("--out", default=None, help="run folder (default: runs/<recipe>-<timestamp>)")
+    p.add_argument("--threads", type=int, default=1, help="OpenMP threads per runtime (torch and DGL)")
+    p.add_argument("--quick", action="store_true", help="small grid for a smoke run (minutes on 2 CPU cores)")
+    p.add_argument("--no-progress", action="store_true", help="disable tqdm progress bars")
+    return p
+
+
+@dataclass
+class Run:
+    """A recipe run: its folder, device and parsed arguments."""
+
+    name: str
+    dir: Path
+    device: torch.device
+    args: argparse.Namespace
+
+    def path(self, filename: str) -> Path:
+        """A file inside the run folder."""
+        return self.dir / filename
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA), so that CPU runs are reproducible."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``torch.device(name)``, with a clear error when CUDA is asked for but unusable.
+
+    Raises
+    ------
+    RuntimeError
+        If ``name`` is a CUDA device and torch or DGL has no CUDA support.
+    """
+    device = torch.device(name)
+    if device.type == "cuda":
+        import dgl
+
+        if not torch.cuda.is_available():
+            raise RuntimeError("--device cuda: torch sees no CUDA device; use --device cpu")
+        try:
+            dgl.graph(([0], [0])).to(device)
+        except Exception as err:  # DGL's CPU wheels raise a DGLError here
+            raise RuntimeError(f"--device cuda: the installed DGL has no CUDA support ({err}); install a CUDA build of DGL") from err
+    return device
+
+
+def start(args: argparse.Namespace, name: str) -> Run:
+    """Configure threads, seed, create the run folder and record the arguments (``args.json``)."""
+    configure_threads(args.threads)
+    seed_everything(args.seed)
+    out = Path(args.out) if args.out else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "args.json", vars(args))
+    return Run(name=name, dir=out, device=resolve_device(args.device), args=args)
+
+
+def atomic_write(path: os.PathLike, write_fn) -> Path:
+    """Write ``path`` through ``write_fn(tmp_path)`` then rename: readers never see a partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        write_fn(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_json(path: os.PathLike, obj) -> Path:
+    """Write JSON atomically (non-JSON values are written with ``str``)."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, default=str)))
+
+
+def write_csv(path: os.PathLike, rows: Iterable[Mapping], fieldnames: Optional[list] = None) -> Path:
+    """Write a list of dicts as CSV atomically; columns are the union of keys in first-seen order."""
+    rows = list(rows)
+    if fieldnames is None:
+        fieldnames = list(dict.fromkeys(k for row in rows for k in row))
+
+    def write(tmp):
+        with open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=fieldnames)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    return atomic_write(path, write)
