@@ -6,7 +6,7 @@ from typing import Dict
 import torch
 import torch.nn.functional as F
 
-__all__ = ["NodeClassificationTask"]
+__all__ = ["NodeClassificationTask", "fit_node_classifier"]
 
 
 class NodeClassificationTask:
@@ -59,3 +59,57 @@ class NodeClassificationTask:
                 "accuracy": (logits[mask].argmax(-1) == self.label[mask]).float().mean().item(),
             }
         return out
+
+
+def fit_node_classifier(
+    graph,
+    model_name: str,
+    num_layers: int,
+    seed: int = 0,
+    *,
+    hidden: int = 64,
+    lr: float = 0.01,
+    weight_decay: float = 5e-4,
+    dropout: float = 0.5,
+    max_epochs: int = 200,
+    patience: int = 50,
+    device="cpu",
+    progress: bool = False,
+    **model_options,
+):
+    """Build ``model_name`` with :func:`~dgl_ssm.models.build_model` and train it on one node-classification graph.
+
+    Seeds everything with ``seed`` first, so the call is reproducible on CPU.
+
+    Parameters
+    ----------
+    graph : dgl.DGLGraph
+        As required by :class:`NodeClassificationTask`.
+    model_name : str
+        A registered model preset (``"gcn"``, ``"res-gcn"``, ``"gcn-ssm"``, ...).
+    num_layers : int
+        Depth :math:`L`.
+    seed : int
+    hidden, lr, weight_decay, dropout, max_epochs, patience
+        Model width, Adam settings, dropout and early stopping.
+    device : str or torch.device
+    progress : bool
+    **model_options
+        Passed to :func:`~dgl_ssm.models.build_model` (``block_options``, ``activation``, ``checkpoint``, ...).
+
+    Returns
+    -------
+    (torch.nn.Module, FitResult)
+        The trained model (best validation state restored) and the fit result.
+    """
+    from ..experiment import seed_everything
+    from ..models import build_model
+    from .trainer import Trainer, make_optimizer
+
+    seed_everything(seed)
+    num_classes = int(graph.ndata["label"].max()) + 1
+    model = build_model(model_name, graph.ndata["feat"].shape[1], hidden, num_classes, num_layers, dropout=dropout, **model_options)
+    model = model.to(device)
+    task = NodeClassificationTask(graph, device)
+    trainer = Trainer(model, task, make_optimizer(model, "adam", lr, weight_decay), max_epochs=max_epochs, patience=patience, progress=progress)
+    return model, trainer.fit()
