@@ -7,6 +7,8 @@ Presets (``build_model(name, ...)``):
 ``gin``, ``sage``
 ``res-gcn``, ...        residual :math:`H + \\sigma(F(H))`
 ``gcn-ssm``, ...        GNN-SSM :math:`H\\Lambda^\\top + \\sigma(F(H))B^\\top`
+``lip-res-gcn``,        baselines, see :mod:`dgl_ssm.models.baselines`
+``gcnii``
 ======================  ==========================================================
 """
 from . import blocks, convs  # noqa: F401  (registers the standard convs and blocks)
@@ -18,6 +20,8 @@ for _conv in ("gcn", "gat", "gin", "sage"):
     register_preset(_conv, conv=_conv, block="plain")
     register_preset(f"res-{_conv}", conv=_conv, block="residual")
     register_preset(f"{_conv}-ssm", conv=_conv, block="ssm")
+
+from . import baselines  # noqa: E402,F401  (registers lip-res-gcn and gcnii)
 
 __all__ = [
     "DeepGNN",
