@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from dgl_ssm import experiment
 from dgl_ssm.analysis import dirichlet_energy, feature_norm
 from dgl_ssm.data import load_node_graph
-from dgl_ssm.report import markdown_table, plot_lines, read_csv
+from dgl_ssm.report import markdown_table, plot_lines
 from dgl_ssm.train import fit_node_classifier
 
 FULL_DEPTHS = (2, 4, 8, 16, 32, 64, 128)
@@ -68,23 +68,22 @@ def main() -> None:
         zoo = {k: v for k, v in zoo.items() if k in args.models}
 
     graph = load_node_graph(args.dataset, data_dir=args.data_dir, root=args.data_root)
-    results_path, layers_path = run.path("results.csv"), run.path("layers.csv")
-    results, layers = read_csv(results_path), read_csv(layers_path)
-    done = {(r["model"], r["depth"], r["seed"]) for r in results}
-    cells = [(m, d, s) for d in depths for m in zoo for s in seeds if (m, d, s) not in done]
+    results = experiment.ResultTable(run.path("results.csv"), ("model", "depth", "seed"))
+    layers = experiment.ResultTable(run.path("layers.csv"), ("model", "depth", "seed", "layer"))
+    cells = results.pending({"model": m, "depth": d, "seed": s} for d in depths for m in zoo for s in seeds)
 
-    for name, depth, seed in tqdm(cells, desc="depth study", disable=args.no_progress):
+    for cell in tqdm(cells, desc="depth study", disable=args.no_progress):
+        name, depth, seed = cell["model"], cell["depth"], cell["seed"]
         preset, options = zoo[name]
         model, fit = fit_node_classifier(
             graph, preset, depth, seed, hidden=args.hidden, lr=args.lr, weight_decay=args.weight_decay,
             dropout=args.dropout, max_epochs=epochs, patience=patience, device=run.device,
             checkpoint=args.checkpoint, **options,
         )
-        results.append({"model": name, "depth": depth, "seed": seed, **fit.summary()})
-        layers.extend(layer_profile(model, graph.to(run.device), name, depth, seed))
-        experiment.write_csv(results_path, results)
-        experiment.write_csv(layers_path, layers)
+        layers.add(*layer_profile(model, graph.to(run.device), name, depth, seed))
+        results.add({**cell, **fit.summary()})
 
+    results, layers = results.rows, layers.rows
     table = markdown_table(results, "model", "depth", "test_accuracy", scale=100, row_order=list(zoo), col_order=sorted(depths))
     run.path("results.md").write_text(
         f"Test accuracy (%) on {args.dataset}, mean ± std over {len(seeds)} seed(s); "

@@ -1,0 +1,416 @@
+"""Ablation suites: named grids of models x tasks x settings x seeds, run cell by cell, resumable.
+
+A :class:`Suite` names its models (display label -> preset and builder
+options), its tasks, one swept setting (depth, ring size, ...), its seeds and
+the function that runs one :class:`Cell` and returns a result row.
+:func:`run_suite` runs every cell that has no row in ``results.csv`` yet, so a
+rerun with the same output folder continues where the last one stopped, and
+writes ``results.md``: one Markdown table of the mean ± std of the suite's
+metric, rows by model and columns by task and setting.
+
+``recipes/ablation.py --suite NAME`` is the command-line front end; the suites
+are in :data:`SUITES`.
+
+Examples
+--------
+>>> from dgl_ssm.ablation import SUITES, get_suite
+>>> sorted(SUITES)
+['depth', 'graphprop', 'peptides', 'ring']
+>>> suite = get_suite("depth").variant(quick=True, settings=(2,), seeds=1, epochs=2)
+>>> rows, table = run_suite(suite, "runs/ablation-depth")          # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from .experiment import ResultTable
+from .report import aggregate, markdown_table, plot_lines
+
+__all__ = ["Cell", "Suite", "SuiteRun", "SUITES", "get_suite", "run_suite", "count_parameters", "hidden_within_budget", "layer_gradient_norms"]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of a suite: a model label, a task, a value of the swept setting and a seed."""
+
+    model: str
+    task: str
+    setting: object
+    seed: int
+
+    def key(self, setting_name: str) -> dict:
+        """The identifying columns of this cell's result row."""
+        return {"model": self.model, "task": self.task, setting_name: self.setting, "seed": self.seed}
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named ablation grid.
+
+    Parameters
+    ----------
+    name, description : str
+    models : mapping
+        Display label -> ``(preset, builder options)`` for
+        :func:`~dgl_ssm.models.build_model`.
+    tasks : tuple of str
+        Datasets or task names the cell runner understands.
+    settings : tuple
+        Values of the swept setting (depths, ring sizes, ...).
+    setting_name : str
+        Its column name (``"depth"``, ``"ring_size"``, ...).
+    seeds : int
+        Seeds per (model, task, setting): ``seed, seed + 1, ...``.
+    metric : str
+        Column of the result rows shown in the table (``"test_accuracy"``, ...).
+    run_cell : callable
+        ``run_cell(run: SuiteRun, cell: Cell) -> dict``: trains one cell and
+        returns its metrics (the key columns are added by :func:`run_suite`).
+    train : mapping
+        Training options read by ``run_cell`` (epochs, lr, hidden, ...).
+    quick : mapping
+        Field overrides of the ``--quick`` variant; a ``"train"`` entry is
+        merged into ``train`` key by key.
+    metric_label : str
+        Caption of the table (e.g. ``"test accuracy (%)"``).
+    scale, digits : float, int
+        Table values are ``scale * metric`` with ``digits`` decimals.
+    finish : callable, optional
+        ``finish(run: SuiteRun, rows) -> list of file names``: extra outputs
+        (plots) written after the grid.
+    """
+
+    name: str
+    description: str
+    models: Mapping[str, Tuple[str, dict]]
+    tasks: Tuple[str, ...]
+    settings: Tuple
+    setting_name: str
+    seeds: int
+    metric: str
+    run_cell: Callable[["SuiteRun", Cell], dict]
+    train: Mapping[str, object] = field(default_factory=dict)
+    quick: Mapping[str, object] = field(default_factory=dict)
+    metric_label: str = ""
+    scale: float = 1.0
+    digits: int = 1
+    finish: Optional[Callable[["SuiteRun", list], list]] = None
+
+    def variant(
+        self,
+        quick: bool = False,
+        *,
+        settings: Optional[Sequence] = None,
+        seeds: Optional[int] = None,
+        epochs: Optional[int] = None,
+        models: Optional[Sequence[str]] = None,
+        tasks: Optional[Sequence[str]] = None,
+    ) -> "Suite":
+        """This suite with the ``--quick`` overrides and then the given ones applied.
+
+        Raises
+        ------
+        ValueError
+            On a model label or task that the suite does not have (the message lists them).
+        """
+        suite = self
+        if quick:
+            changes = dict(self.quick)
+            changes["train"] = {**self.train, **changes.get("train", {})}
+            suite = dataclasses.replace(suite, **changes)
+        changes = {}
+        if settings:
+            changes["settings"] = tuple(settings)
+        if seeds:
+            changes["seeds"] = int(seeds)
+        if epochs:
+            changes["train"] = {**suite.train, "epochs": int(epochs), "patience": min(int(epochs), int(suite.train.get("patience", epochs)))}
+        if models:
+            changes["models"] = {m: suite.models[m] for m in _known(models, suite.models, "model", self.name)}
+        if tasks:
+            changes["tasks"] = tuple(_known(tasks, suite.tasks, "task", self.name))
+        return dataclasses.replace(suite, **changes)
+
+    def cells(self, first_seed: int = 0) -> List[Cell]:
+        """Every cell, task by task, setting by setting, model by model, seed by seed."""
+        return [
+            Cell(model, task, setting, seed)
+            for task in self.tasks
+            for setting in self.settings
+            for model in self.models
+            for seed in range(first_seed, first_seed + self.seeds)
+        ]
+
+    def column(self, task: str, setting) -> str:
+        """Table column label of a (task, setting) pair."""
+        if len(self.settings) == 1:
+            return task
+        if len(self.tasks) == 1:
+            return f"{self.setting_name}={setting}"
+        return f"{task} {self.setting_name}={setting}"
+
+
+def _known(names: Sequence[str], table, kind: str, suite: str) -> list:
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise ValueError(f"suite {suite!r} has no {kind} {', '.join(map(repr, unknown))}; known: {', '.join(table)}")
+    return list(names)
+
+
+@dataclass
+class SuiteRun:
+    """What a cell runner gets: the suite, the output folder, the device, data locations and a cache.
+
+    ``cached(key, make)`` returns ``make()`` once per ``key`` (datasets are loaded once per run);
+    ``table(name, keys)`` opens an extra resumable CSV in the output folder.
+    """
+
+    suite: Suite
+    dir: Path
+    device: torch.device = torch.device("cpu")
+    data_dir: Optional[os.PathLike] = None
+    data_root: Optional[os.PathLike] = None
+    progress: bool = False
+    _cache: Dict[object, object] = field(default_factory=dict)
+    _tables: Dict[str, ResultTable] = field(default_factory=dict)
+
+    def cached(self, key, make: Callable[[], object]):
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def table(self, name: str, keys: Sequence[str]) -> ResultTable:
+        if name not in self._tables:
+            self._tables[name] = ResultTable(self.dir / name, keys)
+        return self._tables[name]
+
+
+def run_suite(
+    suite: Suite,
+    out: os.PathLike,
+    *,
+    first_seed: int = 0,
+    device="cpu",
+    data_dir: Optional[os.PathLike] = None,
+    data_root: Optional[os.PathLike] = None,
+    progress: bool = False,
+    log: Callable[[str], None] = print,
+) -> Tuple[list, str]:
+    """Run every cell of ``suite`` that has no row in ``out/results.csv``; write ``results.csv`` and ``results.md``.
+
+    Parameters
+    ----------
+    suite : Suite
+        Usually ``get_suite(name).variant(...)``.
+    out : path
+        Output folder; rerunning with the same folder skips finished cells.
+    first_seed : int
+        Seeds are ``first_seed, ..., first_seed + suite.seeds - 1``.
+    device, data_dir, data_root, progress
+        Passed to the cell runner through :class:`SuiteRun`.
+    log : callable
+        Receives one line per finished cell.
+
+    Returns
+    -------
+    (list of dict, str)
+        All rows of ``results.csv`` (also those of earlier runs) and the Markdown table.
+    """
+    from tqdm.auto import tqdm
+
+    run = SuiteRun(suite, Path(out), torch.device(device), data_dir, data_root, progress)
+    run.dir.mkdir(parents=True, exist_ok=True)
+    results = ResultTable(run.dir / "results.csv", ("model", "task", suite.setting_name, "seed"))
+    cells = suite.cells(first_seed)
+    pending = [c for c in cells if not results.done(c.key(suite.setting_name))]
+    if len(pending) < len(cells):
+        log(f"{suite.name}: {len(cells) - len(pending)} of {len(cells)} cells already in {results.path}, skipped")
+    for cell in tqdm(pending, desc=f"ablation {suite.name}", disable=not progress):
+        row = {**cell.key(suite.setting_name), **suite.run_cell(run, cell)}
+        results.add(row)
+        log(f"{cell.model} | {suite.column(cell.task, cell.setting)} | seed {cell.seed}: {suite.metric} = {row.get(suite.metric)}")
+    wanted = {tuple(str(v) for v in c.key(suite.setting_name).values()) for c in cells}
+    rows = [r for r in results.rows if results.key(r) in wanted]
+    table = results_table(suite, rows)
+    (run.dir / "results.md").write_text(table + "\n")
+    if suite.finish is not None:
+        suite.finish(run, rows)
+    return results.rows, table
+
+
+def results_table(suite: Suite, rows: Sequence[Mapping]) -> str:
+    """Caption and Markdown table of ``suite.metric`` (mean ± std over seeds), rows by model, columns by task/setting."""
+    labelled = [{**r, "column": suite.column(r["task"], r[suite.setting_name])} for r in rows]
+    columns = [suite.column(t, s) for t in suite.tasks for s in suite.settings]
+    table = markdown_table(labelled, "model", "column", suite.metric, scale=suite.scale, digits=suite.digits, row_order=list(suite.models), col_order=columns)
+    seeds = {r["seed"] for r in rows}
+    caption = f"{suite.description}: {suite.metric_label or suite.metric}, mean ± std over {len(seeds)} seed(s)."
+    return f"{caption}\n\n{table}"
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def hidden_within_budget(build: Callable[[int], torch.nn.Module], budget: int, low: int = 8, high: int = 1024) -> int:
+    """The largest width ``h`` in ``[low, high]`` with ``count_parameters(build(h)) <= budget`` (bisection).
+
+    Parameters
+    ----------
+    build : callable
+        ``build(hidden) -> model``; its parameter count must grow with ``hidden``.
+    budget : int
+        Parameter budget (500k for LRGB).
+
+    Raises
+    ------
+    ValueError
+        If even ``build(low)`` exceeds the budget.
+
+    Examples
+    --------
+    >>> from dgl_ssm.models import build_model
+    >>> hidden_within_budget(lambda h: build_model("gcn", 9, h, 10, 17), 500_000)
+    170
+    """
+    if count_parameters(build(low)) > budget:
+        raise ValueError(f"even hidden={low} exceeds the budget of {budget:,} parameters")
+    while low < high:
+        mid = (low + high + 1) // 2
+        if count_parameters(build(mid)) <= budget:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def layer_gradient_norms(model: torch.nn.Module, loss: torch.Tensor) -> List[float]:
+    r"""Per-layer gradient norms :math:`\|\partial \mathcal{L} / \partial \theta_\ell\|_2` over the parameters of ``model.layers[ℓ]``.
+
+    Layers without trainable parameters give 0. The gradients are computed with
+    :func:`torch.autograd.grad`, so ``.grad`` fields are left untouched.
+    """
+    params = [[p for p in layer.parameters() if p.requires_grad] for layer in model.layers]
+    flat = [p for group in params for p in group]
+    grads = iter(torch.autograd.grad(loss, flat, allow_unused=True))
+    norms = []
+    for group in params:
+        total = 0.0
+        for p in group:
+            g = next(grads)
+            total += float(g.pow(2).sum()) if g is not None else 0.0
+        norms.append(total**0.5)
+    return norms
+
+
+# ------------------------------------------------------------------------------------------- depth suite
+
+
+def _node_graph(run: SuiteRun, task: str, seed: int):
+    """The node graph of ``task``; Geom-GCN graphs use split ``seed % 10`` (Cora has one standard split)."""
+    from .data import load_node_graph
+
+    split = seed % 10 if task in ("texas", "cornell", "wisconsin") else 0
+    return run.cached((task, split), lambda: load_node_graph(task, split=split, root=run.data_root, data_dir=run.data_dir))
+
+
+def node_gradients_at_init(model: torch.nn.Module, graph) -> List[float]:
+    """Per-layer gradient norms of the training cross-entropy of a freshly built node classifier (eval mode: no dropout)."""
+    model.eval()
+    mask = graph.ndata["train_mask"].bool()
+    loss = F.cross_entropy(model(graph, graph.ndata["feat"])[mask], graph.ndata["label"][mask])
+    return layer_gradient_norms(model, loss)
+
+
+def depth_cell(run: SuiteRun, cell: Cell) -> dict:
+    """Train one node classifier with :func:`~dgl_ssm.train.fit_node_classifier`; also record the gradient norms at init."""
+    from .experiment import seed_everything
+    from .models import build_model
+    from .train import fit_node_classifier
+
+    train = run.suite.train
+    preset, options = run.suite.models[cell.model]
+    graph = _node_graph(run, cell.task, cell.seed).to(run.device)
+    hidden, dropout = train["hidden"], train["dropout"]
+    num_classes = int(graph.ndata["label"].max()) + 1
+    seed_everything(cell.seed)  # the same initial weights as the model fit_node_classifier trains
+    fresh = build_model(preset, graph.ndata["feat"].shape[1], hidden, num_classes, cell.setting, dropout=dropout, **options).to(run.device)
+    norms = node_gradients_at_init(fresh, graph)
+    key = cell.key(run.suite.setting_name)
+    run.table("gradients.csv", (*key, "layer")).add(*({**key, "layer": i + 1, "grad_norm": g} for i, g in enumerate(norms)))
+    model, fit = fit_node_classifier(
+        graph, preset, cell.setting, cell.seed, hidden=hidden, lr=train["lr"], weight_decay=train["weight_decay"],
+        dropout=dropout, max_epochs=train["epochs"], patience=train["patience"], device=run.device, **options,
+    )
+    return {"params": count_parameters(model), **fit.summary()}
+
+
+def plot_depth_gradients(run: SuiteRun, rows) -> list:
+    """``gradients_<task>.png``: per-layer gradient norm at init (mean over seeds, log scale) of the deepest models."""
+    suite = run.suite
+    grads = run.table("gradients.csv", ("model", "task", suite.setting_name, "seed", "layer")).rows
+    depth = max(suite.settings)
+    written = []
+    for task in suite.tasks:
+        stats = aggregate([g for g in grads if g["task"] == task and g[suite.setting_name] == depth], ("model", "layer"), "grad_norm")
+        series = {}
+        for model in suite.models:
+            layers = sorted(layer for (m, layer) in stats if m == model)
+            if layers:
+                series[model] = (layers, [max(stats[(model, layer)][0], 1e-30) for layer in layers])
+        if series:
+            name = f"gradients_{task}.png"
+            plot_lines(series, run.dir / name, "layer ℓ", "‖∂L/∂W_ℓ‖ at init", f"{task}, L = {depth}: gradient norms at initialization", logy=True)
+            written.append(name)
+    return written
+
+
+DEPTH = Suite(
+    name="depth",
+    description="Node classification vs depth (Cora, Texas)",
+    models={
+        "GCN": ("gcn", {}),
+        "ResGCN": ("res-gcn", {}),
+        "LipResGCN": ("lip-res-gcn", {}),
+        "GCNII": ("gcnii", {}),
+        "GCN-SSM": ("gcn-ssm", {"block_options": {"state_transition": 1.0, "input_matrix": 0.1}}),
+    },
+    tasks=("cora", "texas"),
+    settings=(2, 8, 32, 128, 256),
+    setting_name="depth",
+    seeds=3,
+    metric="test_accuracy",
+    metric_label="test accuracy (%)",
+    scale=100.0,
+    run_cell=depth_cell,
+    train=dict(hidden=64, lr=0.01, weight_decay=5e-4, dropout=0.5, epochs=200, patience=50),
+    quick=dict(settings=(2, 8, 32), seeds=1, train=dict(epochs=30, patience=30)),
+    finish=plot_depth_gradients,
+)
+
+SUITES: Dict[str, Suite] = {s.name: s for s in (DEPTH,)}
+
+
+def get_suite(name: str) -> Suite:
+    """The suite called ``name``.
+
+    Raises
+    ------
+    ValueError
+        On an unknown name; the message lists the suites.
+    """
+    try:
+        return SUITES[name]
+    except KeyError:
+        raise ValueError(f"unknown suite {name!r}; known suites: {', '.join(SUITES)}") from None

@@ -1,0 +1,132 @@
+"""Ablation suites: a tiny depth-suite run through the recipe, resumability, suite/flag errors, helpers."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+import dgl_ssm.train
+from dgl_ssm.ablation import SUITES, get_suite, hidden_within_budget, layer_gradient_norms
+from dgl_ssm.experiment import ResultTable
+from dgl_ssm.models import build_model
+from dgl_ssm.report import read_csv
+
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "ablation.py"
+TEXAS = ("geom_gcn/new_data/texas/out1_graph_edges.txt", "geom_gcn/new_data/texas/out1_node_feature_label.txt")
+
+
+def recipe():
+    spec = importlib.util.spec_from_file_location("ablation_recipe", RECIPE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def tiny_args(out, data_root):
+    return ["--suite", "depth", "--quick", "--depths", "2", "3", "--seeds", "1", "--epochs", "2", "--tasks", "texas",
+            "--models", "GCN", "GCN-SSM", "--out", str(out), "--data-root", str(data_root), "--no-progress"]
+
+
+@pytest.fixture
+def count_fits(monkeypatch):
+    """Count the calls of fit_node_classifier (the depth suite's per-cell training)."""
+    calls = []
+    real = dgl_ssm.train.fit_node_classifier
+
+    def counted(*args, **kwargs):
+        calls.append(args[1:3])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dgl_ssm.train, "fit_node_classifier", counted)
+    return calls
+
+
+def test_depth_suite_tiny_run_writes_table_and_resumes(tmp_path, raw_data, count_fits, capsys):
+    raw_data(*TEXAS)
+    out = tmp_path / "run"
+    rows = recipe().main(tiny_args(out, tmp_path / "data"))
+    assert len(count_fits) == 4 and len(rows) == 4
+    results = read_csv(out / "results.csv")
+    assert {(r["model"], r["depth"]) for r in results} == {("GCN", 2), ("GCN", 3), ("GCN-SSM", 2), ("GCN-SSM", 3)}
+    assert all(0.0 <= r["test_accuracy"] <= 1.0 and r["epochs_run"] <= 2 for r in results)
+    table = (out / "results.md").read_text()
+    assert "| model | depth=2 | depth=3 |" in table
+    gcn = {r["depth"]: 100 * r["test_accuracy"] for r in results if r["model"] == "GCN"}
+    assert f"| GCN | {gcn[2]:.1f} ± 0.0 | {gcn[3]:.1f} ± 0.0 |" in table
+    grads = read_csv(out / "gradients.csv")
+    assert len(grads) == 2 * (2 + 3) and all(g["grad_norm"] > 0 for g in grads)
+    assert (out / "gradients_texas.png").is_file()
+
+    # rerun: nothing is trained again, the table is rebuilt from the CSV
+    recipe().main(tiny_args(out, tmp_path / "data"))
+    assert len(count_fits) == 4
+    assert "4 of 4 cells already" in capsys.readouterr().out
+    assert (out / "results.md").read_text() == table
+
+    # a lost row (an interrupted run) is the only cell that runs again
+    experiment_rows = [r for r in results if not (r["model"] == "GCN-SSM" and r["depth"] == 3)]
+    from dgl_ssm.experiment import write_csv
+
+    write_csv(out / "results.csv", experiment_rows)
+    recipe().main(tiny_args(out, tmp_path / "data"))
+    assert count_fits[4:] == [("gcn-ssm", 3)] and len(read_csv(out / "results.csv")) == 4
+    assert len(read_csv(out / "gradients.csv")) == 10  # not duplicated
+
+
+def test_unknown_suite_model_and_task_errors(capsys):
+    with pytest.raises(ValueError, match="unknown suite 'nope'; known suites: depth"):
+        get_suite("nope")
+    with pytest.raises(SystemExit):
+        recipe().main(["--suite", "nope"])
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="no model 'MLP'; known: GCN, ResGCN"):
+        SUITES["depth"].variant(models=["GCN", "MLP"])
+    with pytest.raises(ValueError, match="no task 'cornell'"):
+        SUITES["depth"].variant(tasks=["cornell"])
+
+
+def test_suite_variants():
+    depth = get_suite("depth")
+    quick = depth.variant(quick=True)
+    assert quick.settings == (2, 8, 32) and quick.seeds == 1 and quick.train["epochs"] == 30
+    assert quick.train["hidden"] == depth.train["hidden"]  # merged, not replaced
+    small = depth.variant(quick=True, settings=[4], seeds=2, epochs=3, models=["GCNII"])
+    assert small.settings == (4,) and small.seeds == 2 and small.train["patience"] == 3 and list(small.models) == ["GCNII"]
+    cells = small.variant(tasks=["cora"]).cells(first_seed=5)
+    assert [(c.model, c.task, c.setting, c.seed) for c in cells] == [("GCNII", "cora", 4, 5), ("GCNII", "cora", 4, 6)]
+    assert small.column("cora", 4) == "cora" and depth.column("cora", 8) == "cora depth=8"
+
+
+def test_result_table_keys_survive_the_csv(tmp_path):
+    path = tmp_path / "r.csv"
+    table = ResultTable(path, ("model", "lam", "seed"))
+    table.add({"model": "gcn-ssm", "lam": 0.5, "seed": 0, "acc": 0.7}, {"model": "gcn", "lam": "", "seed": 1, "acc": 0.6})
+    table.add({"model": "gcn-ssm", "lam": 0.5, "seed": 0, "acc": 0.1})  # same cell: kept once
+    again = ResultTable(path, ("model", "lam", "seed"))
+    assert len(again.rows) == 2 and again.rows[0]["acc"] == 0.7
+    cells = [{"model": "gcn-ssm", "lam": 0.5, "seed": 0}, {"model": "gcn", "lam": "", "seed": 1}, {"model": "gcn", "lam": "", "seed": 2}]
+    assert again.pending(cells) == cells[2:]
+
+
+def test_hidden_within_budget_is_the_largest_width_that_fits():
+    def build(h):
+        return build_model("gcn-ssm", 9, h, 10, 17)
+
+    hidden = hidden_within_budget(build, 500_000)
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(build(hidden)) <= 500_000 < count(build(hidden + 1))
+    with pytest.raises(ValueError, match="exceeds the budget"):
+        hidden_within_budget(build, 100)
+
+
+def test_layer_gradient_norms_match_backward():
+    model = build_model("res-gcn", 3, 4, 2, num_layers=3)
+    import dgl
+
+    g = dgl.add_self_loop(dgl.graph(([0, 1, 2], [1, 2, 0])))
+    x = torch.randn(3, 3)
+    norms = layer_gradient_norms(model, model(g, x).pow(2).sum())
+    assert all(p.grad is None for p in model.parameters())
+    model(g, x).pow(2).sum().backward()
+    expected = [torch.cat([p.grad.flatten() for p in layer.parameters()]).norm().item() for layer in model.layers]
+    assert norms == pytest.approx(expected, rel=1e-5)
