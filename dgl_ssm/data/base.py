@@ -111,6 +111,12 @@ class GraphListDataset(DGLDataset):
     def item_label(self, index: int) -> torch.Tensor:
         raise NotImplementedError
 
+    def head(self, n: Optional[int]):
+        """Keep only the first ``n`` items of this split (quick runs, tests); returns ``self``."""
+        if n is not None:
+            self.indices = self.indices[: int(n)]
+        return self
+
     def __len__(self) -> int:
         return len(self.indices)
 
