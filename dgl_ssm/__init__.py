@@ -7,9 +7,13 @@ edge of chaos instead of collapsing (over-smoothing) or losing gradient
 over-squashing.
 """
 import os as _os
+import warnings as _warnings
 
 _os.environ.setdefault("DGLBACKEND", "pytorch")
-_os.environ.setdefault("OUTDATED_IGNORE", "1")  # ogb checks PyPI for a newer version on import
+_os.environ.setdefault("OUTDATED_IGNORE", "1")
+# ogb (imported by DGL's LRGB datasets) checks PyPI for a newer version in a thread on import;
+# offline that check fails with a warning that says nothing about the user's work.
+_warnings.filterwarnings("ignore", message="Failed to check for latest version of package")
 
 from ._stack import check_stack as _check_stack  # noqa: E402
 
