@@ -8,29 +8,29 @@ Examples::
     torchrun --nproc_per_node 2 recipes/graph_regression.py --task eccentricity --quick
 
 Outputs in the run folder: ``results.csv`` (one row per model and seed),
-``summary.md`` (mean ± std of the test metric per model), ``curves.png``
-(training loss and validation metric per epoch), and per run
+``summary.md`` (mean ± std of the test metric per model), ``loss_curves.png``
+and ``<metric>_curves.png`` (training loss and validation metric per epoch), and per run
 ``<model>-seed<k>/{checkpoint.pt, history.csv}`` (``--resume`` continues them).
 """
 from __future__ import annotations
 
 import sys
 
-from dgl_ssm import experiment
+from dgl_ssm import experiment, report
 from dgl_ssm.data import GRAPH_PROPERTY_TASKS, PEPTIDES, GraphPropertyDataset, PeptidesDataset, atom_encoder
 from dgl_ssm.experiment import seed_everything
 from dgl_ssm.train.distributed import cleanup_distributed, init_distributed
 from dgl_ssm.train.recipe import (
     add_training_flags,
+    check_models,
     build_graph_model,
     count_parameters,
-    markdown_table,
     parse_with_config,
     plot_curves,
     run_graph_task,
     start_run,
-    summarise,
     write_rows,
+    write_text,
 )
 
 TASKS = [*GRAPH_PROPERTY_TASKS, *PEPTIDES]
@@ -45,7 +45,7 @@ PEPTIDES_DEFAULTS = dict(
     models=["gcn", "gcn-ssm"], hidden=None, layers=10, activation="gelu", dropout=0.1, optimizer="adamw", lr=1e-3,
     weight_decay=0.0, scheduler="cosine", epochs=250, patience=50, batch_size=128, runs=1,
 )
-QUICK = dict(epochs=15, patience=15, runs=1)
+QUICK = dict(epochs=40, patience=40, runs=1)
 PARAM_BUDGET = 500_000
 
 
@@ -57,9 +57,10 @@ def main(argv=None):
     add_training_flags(p)
     peek = p.parse_known_args(argv)[0]
     property_task = peek.task in GRAPH_PROPERTY_TASKS
-    quick = dict(QUICK, **({"sizes": [512, 128, 128]} if property_task else {"limit": 1024, "epochs": 3}))
+    quick = dict(QUICK, **({"sizes": [1024, 256, 256]} if property_task else {"limit": 1024, "epochs": 3}))
     args = parse_with_config(p, PROPERTY_DEFAULTS if property_task else PEPTIDES_DEFAULTS, argv, quick)
 
+    check_models(args.models)
     info = init_distributed(args.device)
     run = start_run(args, f"graph_regression-{args.task}", info)
     log = print if info.is_main else (lambda *a, **k: None)
@@ -90,10 +91,11 @@ def main(argv=None):
                 log("  " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
                 write_rows(run.path("results.csv"), rows, info)
         if info.is_main:
-            metric = f"test_{datasets['train'].default_metric}"
-            summary = summarise(rows, metric, keys=("model", "params"))
-            print(markdown_table(summary, ["model", "params", "runs", metric, "std"], run.path("summary.md")))
-            plot_curves(histories, datasets["train"].default_metric, run.path("curves.png"))
+            metric = datasets["train"].default_metric
+            table = f"test {metric} (mean ± std over {args.runs} seeds)\n\n" + report.markdown_table(rows, "model", "task", f"test_{metric}", digits=4)
+            write_text(run.path("summary.md"), table + "\n")
+            print(table)
+            plot_curves(histories, metric, run.dir)
     finally:
         cleanup_distributed()
     return rows

@@ -12,28 +12,28 @@ Examples::
     torchrun --nproc_per_node 2 recipes/ring_transfer.py --quick
 
 Outputs in the run folder: ``results.csv`` (one row per model, ring size and
-seed), ``summary.md``, ``accuracy_vs_size.png``, ``curves.png`` and per run
+seed), ``summary.md``, ``accuracy_vs_size.png``, ``loss_curves.png``, ``accuracy_curves.png`` and per run
 ``<model>-n<size>-seed<k>/{checkpoint.pt, history.csv}``.
 """
 from __future__ import annotations
 
 import sys
 
-from dgl_ssm import experiment
+from dgl_ssm import experiment, report
 from dgl_ssm.data import RingTransferDataset
-from dgl_ssm.experiment import atomic_write, seed_everything
+from dgl_ssm.experiment import seed_everything
 from dgl_ssm.train.distributed import cleanup_distributed, init_distributed
 from dgl_ssm.train.recipe import (
     add_training_flags,
+    check_models,
     build_graph_model,
     count_parameters,
-    markdown_table,
     parse_with_config,
     plot_curves,
     run_graph_task,
     start_run,
-    summarise,
     write_rows,
+    write_text,
 )
 
 DEFAULTS = dict(
@@ -41,7 +41,7 @@ DEFAULTS = dict(
     activation="relu", dropout=0.0, optimizer="adam", lr=1e-3, weight_decay=0.0, scheduler="none", epochs=100,
     patience=20, batch_size=64, runs=1,
 )
-QUICK = dict(ring_sizes=[4, 8, 12], num_graphs=400, epochs=15, patience=15, hidden=32)
+QUICK = dict(ring_sizes=[4, 8, 12], num_graphs=500, epochs=40, patience=40, hidden=32, lr=5e-3)
 
 
 def main(argv=None):
@@ -52,6 +52,7 @@ def main(argv=None):
     add_training_flags(p)
     args = parse_with_config(p, DEFAULTS, argv, QUICK)
 
+    check_models(args.models)
     info = init_distributed(args.device)
     run = start_run(args, "ring_transfer", info)
     log = print if info.is_main else (lambda *a, **k: None)
@@ -77,32 +78,20 @@ def main(argv=None):
                     log(f"  test accuracy {result.test['accuracy']:.3f} (best epoch {result.best_epoch})")
                     write_rows(run.path("results.csv"), rows, info)
         if info.is_main:
-            summary = summarise(rows, "test_accuracy", keys=("model", "ring_size"))
-            print(markdown_table(summary, ["model", "ring_size", "runs", "test_accuracy", "std"], run.path("summary.md")))
-            plot_accuracy_vs_size(summary, 1.0 / args.classes, run.path("accuracy_vs_size.png"))
-            plot_curves(histories, "accuracy", run.path("curves.png"))
+            table = "test accuracy (%), mean ± std over seeds; columns: ring size\n\n" + report.markdown_table(rows, "model", "ring_size", "test_accuracy", scale=100)
+            write_text(run.path("summary.md"), table + "\n")
+            print(table)
+            stats = report.aggregate(rows, ("model", "ring_size"), "test_accuracy")
+            series, errors = {}, {}
+            for (name, n), (mean, std, _) in sorted(stats.items(), key=lambda kv: kv[0][1]):
+                series.setdefault(name, ([], []))[0].append(n)
+                series[name][1].append(mean)
+                errors.setdefault(name, []).append(std)
+            report.plot_lines(series, run.path("accuracy_vs_size.png"), "ring size n (layers = n // 2)", "test accuracy", "RingTransfer", errors=errors)
+            plot_curves(histories, "accuracy", run.dir)
     finally:
         cleanup_distributed()
     return rows
-
-
-def plot_accuracy_vs_size(summary, chance: float, path):
-    """Test accuracy (mean ± std over seeds) against ring size, one line per model."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for name in dict.fromkeys(r["model"] for r in summary):
-        pts = [r for r in summary if r["model"] == name]
-        ax.errorbar([r["ring_size"] for r in pts], [r["test_accuracy"] for r in pts], yerr=[r["std"] for r in pts], marker="o", capsize=3, label=name)
-    ax.axhline(chance, color="grey", linestyle=":", label="chance")
-    ax.set(xlabel="ring size n (layers = n // 2)", ylabel="test accuracy", ylim=(0, 1.05), title="RingTransfer")
-    ax.legend()
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
 
 
 if __name__ == "__main__":

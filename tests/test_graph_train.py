@@ -131,7 +131,7 @@ def test_graph_regression_recipe_smoke_with_config(tmp_path):
     assert [r["model"] for r in rows] == ["gcn", "gcn-ssm"] and all(r["epochs_run"] == 2 for r in rows)  # flag beats config
     assert rows[0]["params"] == 2 * (8 * 8 + 8) + (2 * 8 + 8) + (8 + 1)  # layers and hidden from the config
     assert len(_rows(out / "results.csv")) == 2
-    assert (out / "summary.md").read_text().startswith("| model |") and (out / "curves.png").stat().st_size > 0
+    assert "| model | eccentricity |" in (out / "summary.md").read_text() and (out / "loss_curves.png").stat().st_size > 0 and (out / "log10_mse_curves.png").is_file()
     assert (out / "gcn-ssm-seed0" / "checkpoint.pt").is_file()
     (tmp_path / "bad.yaml").write_text("hiden: 3\n")
     with pytest.raises(SystemExit):

@@ -1,5 +1,23 @@
 """Shared training logic: one :class:`Trainer`, task objects, optimizers and schedulers."""
+from .graph import GraphTask
+from .metrics import Accuracy, AveragePrecision, Log10MSE, MAE, Metric, make_loss, make_metric
 from .node import NodeClassificationTask
 from .trainer import FitResult, Task, Trainer, TrainingDiverged, make_optimizer, make_scheduler
 
-__all__ = ["Trainer", "Task", "FitResult", "TrainingDiverged", "NodeClassificationTask", "make_optimizer", "make_scheduler"]
+__all__ = [
+    "Trainer",
+    "Task",
+    "FitResult",
+    "TrainingDiverged",
+    "NodeClassificationTask",
+    "GraphTask",
+    "make_optimizer",
+    "make_scheduler",
+    "Metric",
+    "Log10MSE",
+    "AveragePrecision",
+    "MAE",
+    "Accuracy",
+    "make_metric",
+    "make_loss",
+]

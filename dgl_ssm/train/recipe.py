@@ -7,13 +7,13 @@ they choose datasets and defaults and call :func:`add_training_flags`,
 from __future__ import annotations
 
 import argparse
-import statistics
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
 import torch
 import yaml
 
+from .. import report
 from ..experiment import Run, atomic_write, resolve_device, seed_everything, start, write_csv
 from ..runtime import configure_threads
 from ..models import PRESETS, available_models, build_model
@@ -25,13 +25,13 @@ __all__ = [
     "add_training_flags",
     "parse_with_config",
     "build_graph_model",
+    "check_models",
     "count_parameters",
     "run_graph_task",
-    "markdown_table",
-    "summarise",
     "plot_curves",
     "start_run",
     "write_rows",
+    "write_text",
 ]
 
 
@@ -114,6 +114,13 @@ def _number_or_name(value):
         return value
 
 
+def check_models(names: Sequence[str]) -> None:
+    """Raise ``ValueError`` naming the first unknown preset and listing the known ones (before any data is loaded)."""
+    for name in names:
+        if name not in PRESETS:
+            raise ValueError(f"unknown model {name!r}; known: {', '.join(available_models())}")
+
+
 def build_graph_model(name: str, args, in_feats: int, out_feats: int, *, readout=None, encoder=None, seed: int = 0):
     """:func:`dgl_ssm.models.build_model` from recipe flags; SSM options only for SSM presets.
 
@@ -123,8 +130,7 @@ def build_graph_model(name: str, args, in_feats: int, out_feats: int, *, readout
         On an unknown model name; the message lists the registered presets
         (k-hop presets appear once their module is imported).
     """
-    if name not in PRESETS:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(available_models())}")
+    check_models([name])
     options = dict(activation=args.activation, dropout=args.dropout, readout=readout, encoder=encoder)
     if "ssm" in str(PRESETS[name].get("block", "")):
         block = {"seed": seed}
@@ -162,56 +168,16 @@ def run_graph_task(model, datasets: Dict[str, object], args, run_dir: Path, info
     return trainer.fit()
 
 
-def summarise(rows: List[Mapping], metric: str, keys: Sequence[str] = ("model",)) -> List[dict]:
-    """Mean and population std of ``metric`` over the rows sharing ``keys`` (first-seen order).
-
-    Examples
-    --------
-    >>> summarise([{"model": "a", "acc": 1.0}, {"model": "a", "acc": 0.5}], "acc")
-    [{'model': 'a', 'runs': 2, 'acc': 0.75, 'std': 0.25}]
-    """
-    groups: Dict[tuple, list] = {}
-    for row in rows:
-        groups.setdefault(tuple(row[k] for k in keys), []).append(row[metric])
-    return [
-        {**dict(zip(keys, key)), "runs": len(v), metric: statistics.fmean(v), "std": statistics.pstdev(v)}
-        for key, v in groups.items()
-    ]
+def plot_curves(histories: Mapping[str, List[Mapping]], metric: str, run_dir: Path) -> None:
+    """``loss_curves.png`` (training loss) and ``<metric>_curves.png`` (validation metric) per epoch, one line per run."""
+    for column, ylabel, name, logy in (("train_loss", "training loss", "loss_curves.png", True), (f"val_{metric}", f"validation {metric}", f"{metric}_curves.png", False)):
+        series = {label: ([r["epoch"] for r in h], [r[column] for r in h]) for label, h in histories.items()}
+        report.plot_lines(series, Path(run_dir) / name, "epoch", ylabel, logy=logy)
 
 
-def markdown_table(rows: List[Mapping], columns: Sequence[str], path: Optional[Path] = None) -> str:
-    """A Markdown table of ``rows`` (floats with 4 significant digits); written atomically to ``path`` if given."""
-
-    def fmt(v):
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(fmt(row.get(c, "")) for c in columns) + " |" for row in rows]
-    text = "\n".join(lines) + "\n"
-    if path is not None:
-        atomic_write(path, lambda tmp: Path(tmp).write_text(text))
-    return text
-
-
-def plot_curves(histories: Mapping[str, List[Mapping]], metric: str, path: Path) -> Path:
-    """Training loss and validation ``metric`` per epoch, one line per run, saved as PNG (atomically)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 4))
-    for label, history in histories.items():
-        epochs = [r["epoch"] for r in history]
-        ax_loss.plot(epochs, [r["train_loss"] for r in history], label=label)
-        ax_metric.plot(epochs, [r[f"val_{metric}"] for r in history], label=label)
-    ax_loss.set(xlabel="epoch", ylabel="training loss", yscale="log")
-    ax_metric.set(xlabel="epoch", ylabel=f"validation {metric}")
-    ax_metric.legend(fontsize="small")
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
-    return path
+def write_text(path: Path, text: str) -> Path:
+    """Write a text file atomically."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def write_rows(path: Path, rows: List[Mapping], info: DistInfo) -> None:
