@@ -20,18 +20,7 @@ from dgl_ssm import experiment, report
 from dgl_ssm.data import GRAPH_PROPERTY_TASKS, PEPTIDES, GraphPropertyDataset, PeptidesDataset, atom_encoder
 from dgl_ssm.experiment import seed_everything
 from dgl_ssm.train.distributed import cleanup_distributed, init_distributed
-from dgl_ssm.train.recipe import (
-    add_training_flags,
-    check_models,
-    build_graph_model,
-    count_parameters,
-    parse_with_config,
-    plot_curves,
-    run_graph_task,
-    start_run,
-    write_rows,
-    write_text,
-)
+from dgl_ssm.train import recipe
 
 TASKS = [*GRAPH_PROPERTY_TASKS, *PEPTIDES]
 
@@ -54,15 +43,15 @@ def main(argv=None):
     p.add_argument("--task", default="sssp", choices=TASKS)
     p.add_argument("--sizes", type=int, nargs=3, default=None, help="graph property split sizes (default 5120 640 1280; --quick 512 128 128)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N graphs of each split (Peptides --quick: 1024)")
-    add_training_flags(p)
+    recipe.add_training_flags(p)
     peek = p.parse_known_args(argv)[0]
     property_task = peek.task in GRAPH_PROPERTY_TASKS
     quick = dict(QUICK, **({"sizes": [1024, 256, 256]} if property_task else {"limit": 1024, "epochs": 3}))
-    args = parse_with_config(p, PROPERTY_DEFAULTS if property_task else PEPTIDES_DEFAULTS, argv, quick)
+    args = recipe.parse_with_config(p, PROPERTY_DEFAULTS if property_task else PEPTIDES_DEFAULTS, argv, quick)
 
-    check_models(args.models)
+    recipe.check_models(args.models)
     info = init_distributed(args.device)
-    run = start_run(args, f"graph_regression-{args.task}", info)
+    run = recipe.start_run(args, f"graph_regression-{args.task}", info)
     log = print if info.is_main else (lambda *a, **k: None)
     try:
         if property_task:
@@ -83,19 +72,19 @@ def main(argv=None):
                 seed = args.seed + k
                 seed_everything(seed)
                 model = _model(name, args, in_feats, out_feats, readout, seed, property_task)
-                log(f"{name} seed {seed}: {count_parameters(model):,} parameters (hidden {getattr(model, 'hidden', args.hidden)}, {args.layers} layers)")
-                result = run_graph_task(model, datasets, args, run.path(f"{name}-seed{seed}"), info)
-                row = {"task": args.task, "model": name, "seed": seed, "params": count_parameters(model), **result.summary()}
+                log(f"{name} seed {seed}: {recipe.count_parameters(model):,} parameters (hidden {getattr(model, 'hidden', args.hidden)}, {args.layers} layers)")
+                result = recipe.run_graph_task(model, datasets, args, run.path(f"{name}-seed{seed}"), info)
+                row = {"task": args.task, "model": name, "seed": seed, "params": recipe.count_parameters(model), **result.summary()}
                 rows.append(row)
                 histories[f"{name}-seed{seed}"] = result.history
                 log("  " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
-                write_rows(run.path("results.csv"), rows, info)
+                recipe.write_rows(run.path("results.csv"), rows, info)
         if info.is_main:
             metric = datasets["train"].default_metric
             table = f"test {metric} (mean ± std over {args.runs} seeds)\n\n" + report.markdown_table(rows, "model", "task", f"test_{metric}", digits=4)
-            write_text(run.path("summary.md"), table + "\n")
+            recipe.write_text(run.path("summary.md"), table + "\n")
             print(table)
-            plot_curves(histories, metric, run.dir)
+            recipe.plot_curves(histories, metric, run.dir)
     finally:
         cleanup_distributed()
     return rows
@@ -103,13 +92,13 @@ def main(argv=None):
 
 def _model(name, args, in_feats, out_feats, readout, seed, property_task):
     if property_task:
-        return build_graph_model(name, args, in_feats, out_feats, readout=readout, seed=seed)
+        return recipe.build_graph_model(name, args, in_feats, out_feats, readout=readout, seed=seed)
     if args.hidden is not None:
-        return build_graph_model(name, args, in_feats, out_feats, readout=readout, encoder=atom_encoder(args.hidden), seed=seed)
+        return recipe.build_graph_model(name, args, in_feats, out_feats, readout=readout, encoder=atom_encoder(args.hidden), seed=seed)
     for hidden in range(130, 98, -2):  # widest model within the LRGB parameter budget
         args.hidden = hidden
-        model = build_graph_model(name, args, in_feats, out_feats, readout=readout, encoder=atom_encoder(hidden), seed=seed)
-        if count_parameters(model) <= PARAM_BUDGET:
+        model = recipe.build_graph_model(name, args, in_feats, out_feats, readout=readout, encoder=atom_encoder(hidden), seed=seed)
+        if recipe.count_parameters(model) <= PARAM_BUDGET:
             args.hidden = None
             return model
     raise ValueError(f"{name} with {args.layers} layers exceeds {PARAM_BUDGET:,} parameters even at hidden 100; use fewer --layers")

@@ -23,18 +23,7 @@ from dgl_ssm import experiment, report
 from dgl_ssm.data import RingTransferDataset
 from dgl_ssm.experiment import seed_everything
 from dgl_ssm.train.distributed import cleanup_distributed, init_distributed
-from dgl_ssm.train.recipe import (
-    add_training_flags,
-    check_models,
-    build_graph_model,
-    count_parameters,
-    parse_with_config,
-    plot_curves,
-    run_graph_task,
-    start_run,
-    write_rows,
-    write_text,
-)
+from dgl_ssm.train import recipe
 
 DEFAULTS = dict(
     models=["gcn", "gcn-ssm"], ring_sizes=[4, 8, 12, 16, 20], num_graphs=2000, classes=5, hidden=64, layers=None,
@@ -49,12 +38,12 @@ def main(argv=None):
     p.add_argument("--ring-sizes", type=int, nargs="+", default=None, help="ring sizes n (layers = n // 2 unless --layers)")
     p.add_argument("--num-graphs", type=int, default=None, help="graphs per ring size (80/10/10 split)")
     p.add_argument("--classes", type=int, default=None)
-    add_training_flags(p)
-    args = parse_with_config(p, DEFAULTS, argv, QUICK)
+    recipe.add_training_flags(p)
+    args = recipe.parse_with_config(p, DEFAULTS, argv, QUICK)
 
-    check_models(args.models)
+    recipe.check_models(args.models)
     info = init_distributed(args.device)
-    run = start_run(args, "ring_transfer", info)
+    run = recipe.start_run(args, "ring_transfer", info)
     log = print if info.is_main else (lambda *a, **k: None)
     fixed_layers = args.layers
     try:
@@ -69,17 +58,17 @@ def main(argv=None):
                 for k in range(args.runs):
                     seed = args.seed + k
                     seed_everything(seed)
-                    model = build_graph_model(name, args, args.classes, args.classes, seed=seed)
+                    model = recipe.build_graph_model(name, args, args.classes, args.classes, seed=seed)
                     tag = f"{name}-n{n}-seed{seed}"
-                    log(f"{tag}: {count_parameters(model):,} parameters, {args.layers} layers")
-                    result = run_graph_task(model, datasets, args, run.path(tag), info)
+                    log(f"{tag}: {recipe.count_parameters(model):,} parameters, {args.layers} layers")
+                    result = recipe.run_graph_task(model, datasets, args, run.path(tag), info)
                     rows.append({"model": name, "ring_size": n, "layers": args.layers, "seed": seed, **result.summary()})
                     histories[tag] = result.history
                     log(f"  test accuracy {result.test['accuracy']:.3f} (best epoch {result.best_epoch})")
-                    write_rows(run.path("results.csv"), rows, info)
+                    recipe.write_rows(run.path("results.csv"), rows, info)
         if info.is_main:
             table = "test accuracy (%), mean ± std over seeds; columns: ring size\n\n" + report.markdown_table(rows, "model", "ring_size", "test_accuracy", scale=100)
-            write_text(run.path("summary.md"), table + "\n")
+            recipe.write_text(run.path("summary.md"), table + "\n")
             print(table)
             stats = report.aggregate(rows, ("model", "ring_size"), "test_accuracy")
             series, errors = {}, {}
@@ -88,7 +77,7 @@ def main(argv=None):
                 series[name][1].append(mean)
                 errors.setdefault(name, []).append(std)
             report.plot_lines(series, run.path("accuracy_vs_size.png"), "ring size n (layers = n // 2)", "test accuracy", "RingTransfer", errors=errors)
-            plot_curves(histories, "accuracy", run.dir)
+            recipe.plot_curves(histories, "accuracy", run.dir)
     finally:
         cleanup_distributed()
     return rows
