@@ -21,8 +21,12 @@ Examples
 """
 from __future__ import annotations
 
+import argparse
+import copy
 import dataclasses
 import os
+import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -30,10 +34,11 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-from .experiment import ResultTable
+from .experiment import ResultTable, seed_everything
 from .report import aggregate, markdown_table, plot_lines
+from .train.recipe import count_parameters
 
-__all__ = ["Cell", "Suite", "SuiteRun", "SUITES", "get_suite", "run_suite", "count_parameters", "hidden_within_budget", "layer_gradient_norms"]
+__all__ = ["Cell", "Suite", "SuiteRun", "SUITES", "get_suite", "run_suite", "hidden_within_budget", "layer_gradient_norms", "graph_runner"]
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,18 @@ class Suite:
             for seed in range(first_seed, first_seed + self.seeds)
         ]
 
+    def check_models(self) -> None:
+        """Raise ``ValueError`` naming the presets of this suite that are not registered (before anything runs)."""
+        from .models import PRESETS
+
+        missing = sorted({preset for preset, _ in self.models.values() if preset not in PRESETS})
+        if missing:
+            labels = [m for m, (preset, _) in self.models.items() if preset in missing]
+            raise ValueError(
+                f"suite {self.name!r} needs model presets that are not registered: {', '.join(missing)} "
+                f"(models {', '.join(labels)}); choose the others with --models {' '.join(shlex.quote(m) for m in self.models if m not in labels)}"
+            )
+
     def column(self, task: str, setting) -> str:
         """Table column label of a (task, setting) pair."""
         if len(self.settings) == 1:
@@ -225,6 +242,7 @@ def run_suite(
     """
     from tqdm.auto import tqdm
 
+    suite.check_models()
     run = SuiteRun(suite, Path(out), torch.device(device), data_dir, data_root, progress)
     run.dir.mkdir(parents=True, exist_ok=True)
     results = ResultTable(run.dir / "results.csv", ("model", "task", suite.setting_name, "seed"))
@@ -252,15 +270,14 @@ def results_table(suite: Suite, rows: Sequence[Mapping]) -> str:
     table = markdown_table(labelled, "model", "column", suite.metric, scale=suite.scale, digits=suite.digits, row_order=list(suite.models), col_order=columns)
     seeds = {r["seed"] for r in rows}
     caption = f"{suite.description}: {suite.metric_label or suite.metric}, mean ± std over {len(seeds)} seed(s)."
-    return f"{caption}\n\n{table}"
+    text = f"{caption}\n\n{table}"
+    if any("over_budget" in r for r in rows):
+        params = markdown_table(labelled, "model", "column", "params", digits=0, row_order=list(suite.models), col_order=columns)
+        text += f"\n\nTrainable parameters (budget {suite.train['budget']:,}):\n\n{params.replace(' ± 0', '')}"
+    return text
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def count_parameters(model: torch.nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def hidden_within_budget(build: Callable[[int], torch.nn.Module], budget: int, low: int = 8, high: int = 1024) -> int:
@@ -335,7 +352,6 @@ def node_gradients_at_init(model: torch.nn.Module, graph) -> List[float]:
 
 def depth_cell(run: SuiteRun, cell: Cell) -> dict:
     """Train one node classifier with :func:`~dgl_ssm.train.fit_node_classifier`; also record the gradient norms at init."""
-    from .experiment import seed_everything
     from .models import build_model
     from .train import fit_node_classifier
 
@@ -399,7 +415,188 @@ DEPTH = Suite(
     finish=plot_depth_gradients,
 )
 
-SUITES: Dict[str, Suite] = {s.name: s for s in (DEPTH,)}
+# ------------------------------------------------------------------------------------ graph-level suites
+
+SPLITS = ("train", "val", "test")
+#: options of a model entry read by :func:`graph_runner`, not by the model builder
+CELL_OPTIONS = ("rewire", "hidden")
+
+
+def graph_runner(load: Callable[[SuiteRun, Cell, object], Tuple[dict, dict]]) -> Callable[[SuiteRun, Cell], dict]:
+    """A cell runner for graph-level tasks, trained by :func:`dgl_ssm.train.recipe.run_graph_task`.
+
+    Parameters
+    ----------
+    load : callable
+        ``load(run, cell, pre_transform) -> (datasets, spec)``: the
+        ``{"train", "val", "test"}`` datasets of the cell's task (built with
+        ``pre_transform``, k-hop rewiring for the k-hop models) and a spec with
+        ``in_feats``, ``out_feats``, ``readout``, ``layers`` and optionally
+        ``encoder`` (``f(hidden) -> nn.Module``).
+
+    Notes
+    -----
+    A model entry's options may hold, besides builder options,
+    ``"rewire": max_hop`` (``True``: all hops) to train on graphs rewired by
+    :class:`~dgl_ssm.transforms.KHopRewire` (k-hop models, DRew), and
+    ``"hidden"`` to fix the width. Without a fixed width, a suite whose
+    ``train`` has a ``budget`` uses the widest model within it
+    (:func:`hidden_within_budget`) and flags rows above it (``over_budget``).
+    SSM blocks get the cell's seed (for random :math:`\Lambda`). Each cell
+    checkpoints to ``cells/<cell>/`` and resumes from it after an interruption.
+    """
+
+    def run_cell(run: SuiteRun, cell: Cell) -> dict:
+        from .models import PRESETS, build_model
+        from .train.distributed import DistInfo
+        from .train.recipe import run_graph_task
+
+        train = run.suite.train
+        preset, options = run.suite.models[cell.model]
+        options = copy.deepcopy(dict(options))
+        rewire, hidden = (options.pop(k, None) for k in CELL_OPTIONS)
+        if "ssm" in str(PRESETS[preset].get("block", "")):
+            options["block_options"] = {"seed": cell.seed, **options.get("block_options", {})}
+        datasets, spec = run.cached((cell.task, cell.setting, rewire), lambda: load(run, cell, _rewiring(rewire)))
+
+        def build(width: int):
+            seed_everything(cell.seed)
+            encoder = spec["encoder"](width) if spec.get("encoder") else None
+            return build_model(
+                preset, spec["in_feats"], width, spec["out_feats"], spec["layers"], activation=train["activation"],
+                dropout=train["dropout"], readout=spec["readout"], encoder=encoder, **options,
+            )
+
+        budget = train.get("budget")
+        if hidden is None:
+            hidden = hidden_within_budget(build, budget, high=train.get("max_hidden", 512)) if budget else train["hidden"]
+        model = build(hidden)
+        args = argparse.Namespace(**{k: train[k] for k in ("batch_size", "optimizer", "lr", "weight_decay", "scheduler", "epochs", "patience")})
+        args.resume, args.no_progress = True, not run.progress
+        slug = re.sub(r"[^A-Za-z0-9.=_+-]+", "_", f"{cell.model}-{cell.task}-{cell.setting}-seed{cell.seed}")
+        fit = run_graph_task(model, datasets, args, run.dir / "cells" / slug, DistInfo(device=run.device))
+        params = count_parameters(model)
+        row = {"layers": spec["layers"], "hidden": hidden, "params": params}
+        if budget:
+            row["over_budget"] = params > budget
+        return {**row, **fit.summary()}
+
+    return run_cell
+
+
+def _rewiring(rewire):
+    """``KHopRewire`` for ``rewire`` (``True``: all hops, an int: up to that hop), or ``None``."""
+    if rewire is None or rewire is False:
+        return None
+    from .transforms import KHopRewire
+
+    return KHopRewire(max_hop=None if rewire is True else int(rewire))
+
+
+def property_data(run: SuiteRun, cell: Cell, pre_transform):
+    """Graph property prediction (diameter: graph level, max readout; SSSP, eccentricity: node level), ``cell.setting`` layers."""
+    from .data import GraphPropertyDataset
+
+    sizes = tuple(run.suite.train["sizes"])
+    sets = {s: GraphPropertyDataset(cell.task, s, seed=0, root=run.data_root, sizes=sizes, pre_transform=pre_transform) for s in SPLITS}
+    readout = None if sets["train"].level == "node" else "max"
+    return sets, {"in_feats": 2, "out_feats": 1, "readout": readout, "layers": cell.setting}
+
+
+def ring_data(run: SuiteRun, cell: Cell, pre_transform):
+    """RingTransfer with ``cell.setting`` nodes per ring and ``n // 2`` layers (the least that carries the label)."""
+    from .data import RingTransferDataset
+
+    train = run.suite.train
+    n, classes = cell.setting, train["classes"]
+    sets = {
+        s: RingTransferDataset(n, train["num_graphs"], classes, seed=0, split=s, root=run.data_root, pre_transform=pre_transform)
+        for s in SPLITS
+    }
+    return sets, {"in_feats": classes, "out_feats": classes, "readout": None, "layers": max(1, n // 2)}
+
+
+def peptides_data(run: SuiteRun, cell: Cell, pre_transform):
+    """LRGB Peptides (OGB atom encoder, mean readout), ``cell.setting`` layers; ``train["limit"]`` graphs per split if set."""
+    from .data import PeptidesDataset, atom_encoder
+
+    sets = {
+        s: PeptidesDataset(cell.task, s, root=run.data_root, data_dir=run.data_dir, pre_transform=pre_transform).head(run.suite.train.get("limit"))
+        for s in SPLITS
+    }
+    return sets, {"in_feats": 9, "out_feats": sets["train"].num_targets, "readout": "mean", "layers": cell.setting, "encoder": atom_encoder}
+
+
+SSM_SMALL_INPUT = {"input_matrix": 0.1}  # B = 0.1 I: keeps deep λ = 1 stacks stable (see README, depth study)
+
+GRAPHPROP = Suite(
+    name="graphprop",
+    description="Graph property prediction (Corso et al. 2020 tasks)",
+    models={
+        "GCN": ("gcn", {}),
+        "GCN-SSM": ("gcn-ssm", {"block_options": {"state_transition": "uniform", "r_min": 0.0, "r_max": 1.0}}),
+        "GCN-SSM, eig(Λ) ≈ 1": ("gcn-ssm", {"block_options": {"state_transition": "uniform", "r_min": 0.95, "r_max": 1.0}}),
+        "kGCN-SSM": ("kgcn-ssm", {"rewire": True}),
+        "DRew-GCN": ("drew-gcn", {"rewire": True}),
+        "DRew-GCN + delay": ("drew-gcn-delay", {"rewire": True}),
+    },
+    tasks=("diameter", "sssp", "eccentricity"),
+    settings=(10,),
+    setting_name="layers",
+    seeds=4,
+    metric="test_log10_mse",
+    metric_label="test log10 MSE (lower is better)",
+    digits=3,
+    run_cell=graph_runner(property_data),
+    train=dict(hidden=30, activation="tanh", dropout=0.0, optimizer="adam", lr=3e-3, weight_decay=1e-6, scheduler="none",
+               epochs=1500, patience=100, batch_size=512, sizes=(5120, 640, 1280)),
+    quick=dict(seeds=1, train=dict(epochs=10, patience=10, sizes=(256, 64, 64))),
+)
+
+RING = Suite(
+    name="ring",
+    description="RingTransfer (label read n/2 hops away, n/2 layers)",
+    models={
+        "GCN": ("gcn", {}),
+        **{f"GCN-SSM λ={lam}": ("gcn-ssm", {"block_options": {"state_transition": lam}}) for lam in (0.5, 0.75, 1.0)},
+        "kGCN-SSM": ("kgcn-ssm", {"rewire": True}),
+    },
+    tasks=("ring",),
+    settings=(4, 8, 12, 16, 20),
+    setting_name="ring_size",
+    seeds=3,
+    metric="test_accuracy",
+    metric_label="test accuracy (%)",
+    scale=100.0,
+    run_cell=graph_runner(ring_data),
+    train=dict(hidden=64, activation="relu", dropout=0.0, optimizer="adam", lr=1e-3, weight_decay=0.0, scheduler="none",
+               epochs=100, patience=20, batch_size=64, num_graphs=2000, classes=5),
+    quick=dict(settings=(4, 8), seeds=1, train=dict(hidden=32, lr=5e-3, epochs=20, patience=20, num_graphs=400)),
+)
+
+PEPTIDES_SUITE = Suite(
+    name="peptides",
+    description="LRGB Peptides-func, hidden size the widest within 500k parameters",
+    models={
+        "GCN": ("gcn", {}),
+        "GCN-SSM": ("gcn-ssm", {"block_options": SSM_SMALL_INPUT}),
+        "kGCN-SSM": ("kgcn-ssm", {"rewire": True, "block_options": SSM_SMALL_INPUT}),
+        "GCN-SSM, hidden 256 (over budget)": ("gcn-ssm", {"hidden": 256, "block_options": SSM_SMALL_INPUT}),
+    },
+    tasks=("peptides-func",),
+    settings=(17, 40),
+    setting_name="layers",
+    seeds=3,
+    metric="test_ap",
+    metric_label="test average precision",
+    digits=4,
+    run_cell=graph_runner(peptides_data),
+    train=dict(activation="gelu", dropout=0.1, optimizer="adamw", lr=1e-3, weight_decay=0.0, scheduler="cosine", epochs=250,
+               patience=50, batch_size=128, budget=500_000, max_hidden=512, limit=None),
+    quick=dict(settings=(17,), seeds=1, train=dict(epochs=2, patience=2, limit=256)),
+)
+
+SUITES: Dict[str, Suite] = {s.name: s for s in (DEPTH, GRAPHPROP, PEPTIDES_SUITE, RING)}
 
 
 def get_suite(name: str) -> Suite:

@@ -3,16 +3,23 @@
 Suites (see dgl_ssm.ablation.SUITES):
   depth      Cora and Texas accuracy vs depth for GCN, ResGCN, Lipschitz-normalized
              ResGCN, GCNII and GCN-SSM; per-layer gradient norms at initialization
+  graphprop  diameter, SSSP, eccentricity (log10 MSE) for GCN, GCN-SSM (random Λ and
+             eig(Λ) ≈ 1), kGCN-SSM, DRew-GCN ± delay
+  peptides   Peptides-func AP at 17 and 40 layers for GCN, GCN-SSM, kGCN-SSM within
+             500k parameters, plus one GCN-SSM above the budget (flagged)
+  ring       RingTransfer accuracy vs ring size for GCN, GCN-SSM λ ∈ {0.5, 0.75, 1}, kGCN-SSM
 
 Writes to the run folder:
   results.csv            one row per (model, task, setting, seed)
   results.md             mean ± std of the suite's metric, rows by model, columns by task and setting
   (depth) gradients.csv  per-layer gradient norms at initialization; gradients_<task>.png (log scale)
+  (graph suites) cells/<cell>/checkpoint.pt, history.csv: an interrupted cell resumes from its checkpoint
 
 Rerunning with the same --out skips the cells already in results.csv.
 
     python recipes/ablation.py --suite depth --quick
     python recipes/ablation.py --suite depth --quick --depths 2 8 --seeds 2 --models GCN GCN-SSM
+    python recipes/ablation.py --suite ring --quick --ring-sizes 4 8 12
 """
 from __future__ import annotations
 
