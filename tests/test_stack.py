@@ -56,6 +56,7 @@ def test_configure_threads_sets_both_runtimes(monkeypatch):
 
 def test_slow_configuration_is_detected(monkeypatch):
     monkeypatch.setattr(runtime, "_configured", None)
+    monkeypatch.setattr(runtime, "_warned", False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     monkeypatch.delenv("DGL_SSM_NO_THREAD_WARNING", raising=False)
