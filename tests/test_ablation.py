@@ -1,4 +1,5 @@
 """Ablation suites: a tiny depth-suite run through the recipe, resumability, suite/flag errors, helpers."""
+import dataclasses
 import importlib.util
 from pathlib import Path
 
@@ -6,7 +7,7 @@ import pytest
 import torch
 
 import dgl_ssm.train
-from dgl_ssm.ablation import SUITES, get_suite, hidden_within_budget, layer_gradient_norms
+from dgl_ssm.ablation import SUITES, get_suite, hidden_within_budget, layer_gradient_norms, run_suite
 from dgl_ssm.experiment import ResultTable
 from dgl_ssm.models import build_model
 from dgl_ssm.report import read_csv
@@ -74,7 +75,7 @@ def test_depth_suite_tiny_run_writes_table_and_resumes(tmp_path, raw_data, count
 
 
 def test_unknown_suite_model_and_task_errors(capsys):
-    with pytest.raises(ValueError, match="unknown suite 'nope'; known suites: depth"):
+    with pytest.raises(ValueError, match="unknown suite .nope.; known suites: depth, graphprop, peptides, ring"):
         get_suite("nope")
     with pytest.raises(SystemExit):
         recipe().main(["--suite", "nope"])
@@ -130,3 +131,25 @@ def test_layer_gradient_norms_match_backward():
     model(g, x).pow(2).sum().backward()
     expected = [torch.cat([p.grad.flatten() for p in layer.parameters()]).norm().item() for layer in model.layers]
     assert norms == pytest.approx(expected, rel=1e-5)
+
+
+def test_ring_suite_tiny_run_checkpoints_cells_and_resumes(tmp_path, capsys):
+    suite = get_suite("ring").variant(quick=True, settings=[4, 6], epochs=2, models=["GCN", "GCN-SSM λ=0.5"])
+    suite = dataclasses.replace(suite, train={**suite.train, "num_graphs": 40, "batch_size": 16})
+    rows, table = run_suite(suite, tmp_path, data_root=tmp_path / "data")
+    assert [(r["model"], r["ring_size"], r["layers"]) for r in rows] == [
+        ("GCN", 4, 2), ("GCN-SSM λ=0.5", 4, 2), ("GCN", 6, 3), ("GCN-SSM λ=0.5", 6, 3)
+    ]
+    assert all(r["epochs_run"] == 2 and 0 <= r["test_accuracy"] <= 1 and r["params"] > 0 for r in rows)
+    assert (tmp_path / "cells" / "GCN-SSM_=0.5-ring-4-seed0" / "checkpoint.pt").is_file()
+    assert "| model | ring_size=4 | ring_size=6 |" in table and "| GCN-SSM λ=0.5 |" in table
+    again, _ = run_suite(suite, tmp_path, data_root=tmp_path / "data")
+    assert again == read_csv(tmp_path / "results.csv") and len(again) == 4
+    assert "4 of 4 cells already" in capsys.readouterr().out
+
+
+def test_unregistered_preset_fails_before_running(tmp_path):
+    suite = dataclasses.replace(get_suite("ring"), models={"GCN": ("gcn", {}), "Mystery": ("no-such-preset", {})})
+    with pytest.raises(ValueError, match=r"not registered: no-such-preset \(models Mystery\); choose the others with --models GCN"):
+        run_suite(suite, tmp_path)
+    assert not (tmp_path / "results.csv").exists()
