@@ -438,7 +438,8 @@ def graph_runner(load: Callable[[SuiteRun, Cell, object], Tuple[dict, dict]]) ->
     -----
     A model entry's options may hold, besides builder options,
     ``"rewire": max_hop`` (``True``: all hops) to train on graphs rewired by
-    :class:`~dgl_ssm.transforms.KHopRewire` (k-hop models, DRew), and
+    :class:`~dgl_ssm.transforms.KHopRewire` (k-hop models, DRew; computed
+    once per dataset and cached by :class:`~dgl_ssm.data.PreTransform`), and
     ``"hidden"`` to fix the width. Without a fixed width, a suite whose
     ``train`` has a ``budget`` uses the widest model within it
     (:func:`hidden_within_budget`) and flags rows above it (``over_budget``).
@@ -485,12 +486,16 @@ def graph_runner(load: Callable[[SuiteRun, Cell, object], Tuple[dict, dict]]) ->
 
 
 def _rewiring(rewire):
-    """``KHopRewire`` for ``rewire`` (``True``: all hops, an int: up to that hop), or ``None``."""
+    """A cached dataset pre-transform: k-hop rewiring (``True``: all hops, an int: up to that hop), or ``None``."""
     if rewire is None or rewire is False:
         return None
-    from .transforms import KHopRewire
+    from functools import partial
 
-    return KHopRewire(max_hop=None if rewire is True else int(rewire))
+    from .data import PreTransform
+    from .transforms import rewire_dataset
+
+    max_hop = None if rewire is True else int(rewire)
+    return PreTransform(partial(rewire_dataset, max_hop=max_hop), cache_key=f"khop-max_hop={max_hop or 'all'}", per_graph=False)
 
 
 def property_data(run: SuiteRun, cell: Cell, pre_transform):
