@@ -71,6 +71,12 @@ def plot(rows: list, graphs: list, names: list, path) -> None:
     plt.close(fig)
 
 
+def note(row: dict) -> str:
+    if not math.isfinite(row["feature_norm"]):
+        return "  (overflow)"
+    return "  (underflow to 0 in float32)" if row["feature_norm"] == 0 else ""
+
+
 def main(argv=None) -> list:
     p = experiment.parser(__doc__.splitlines()[0])
     p.add_argument("--graphs", nargs="+", default=list(GRAPHS), help="node datasets (cora, texas, grid, ...)")
@@ -106,7 +112,7 @@ def main(argv=None) -> list:
             e = last["dirichlet_energy"] / first["dirichlet_energy"]
             n = last["feature_norm"] / first["feature_norm"]
             rel = e / n**2 if n > 0 else math.nan
-            print(f"{graph_name:8s} {name:16s} {e:10.2e} {n:10.2e} {rel:12.2e}" + ("" if math.isfinite(e) else "  (overflow)"))
+            print(f"{graph_name:8s} {name:16s} {e:10.2e} {n:10.2e} {rel:12.2e}" + note(last))
     print(f"wrote {run.path('layers.csv')} and {run.path('oversmoothing.png')}")
     return rows
 
