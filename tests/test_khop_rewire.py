@@ -144,3 +144,21 @@ def test_bad_batch_and_heterograph():
     hg = dgl.heterograph({("a", "r", "b"): ([0], [0])})
     with pytest.raises(dgl.DGLError, match="homogeneous"):
         KHopRewire(2)(hg)
+
+
+def test_mixed_graph_sizes_are_grouped_by_bit_width_in_batch_order():
+    """Graphs of 1, 2 and 3 words (<= 64, <= 128, <= 192 nodes), interleaved in one batch."""
+    graphs = [messy_graph(n, int(1.2 * n), s) for s, n in enumerate([70, 10, 150, 64, 65, 3, 129])]
+    out = KHopRewire(4)(dgl.batch(graphs))
+    parts = dgl.unbatch(out)
+    for g, part in zip(graphs, parts):
+        assert rings(part) == nx_rings(g, 4)
+
+
+def test_idtype_is_kept():
+    g = messy_graph(20, 25, 4).int()
+    assert KHopRewire(2)(g).idtype == torch.int32
+    out = rewire_dataset([g, g], 2)[1]
+    assert out.idtype == torch.int32 and rings(out) == nx_rings(g, 2)
+    out.ndata["y"] = torch.zeros(20)  # a normal, writable graph
+    assert dgl.add_self_loop(out).num_edges() == out.num_edges() + 20
