@@ -123,46 +123,48 @@ def khop_pairs(
         return empty, empty, empty
     src, dst = np.divmod(np.unique(src * num_nodes + dst), num_nodes)  # multi-edges count once, sorted by src
 
-    # Graphs of very different sizes are rewired in groups of equal bit-set width (64 nodes per word).
+    # Graphs of very different sizes are rewired in groups of equal bit-set width (64 nodes per word);
+    # each group returns, per graph, a run of (local v, local u, hop); the runs are put back in batch order.
     words = -(-counts // _WORD)
     groups = np.unique(words[words > 0])
-    if groups.size <= 1:
-        return _khop_group(src, dst, counts, limit, memory_budget)
-    pair_counts, parts = np.zeros(counts.size, np.int64), []
-    for width in groups:
-        members = np.flatnonzero(words == width)
-        node_mask = words[gid] == width
-        new_id = np.cumsum(node_mask) - 1
-        edge_mask = node_mask[src]
-        nodes = np.flatnonzero(node_mask)
-        u, v, hop = _khop_group(new_id[src[edge_mask]], new_id[dst[edge_mask]], counts[members], limit, memory_budget)
-        u, v = nodes[u], nodes[v]
-        pair_counts[members] = np.bincount(gid[v], minlength=counts.size)[members]
-        parts.append((members, u, v, hop))
-    # scatter each group's per-graph runs to the graph's place in batch order
-    out_start = np.concatenate([[0], np.cumsum(pair_counts)])
-    total = int(out_start[-1])
-    out = [np.empty(total, np.int64) for _ in range(3)]
-    for members, u, v, hop in parts:  # a group's output is grouped by graph, in batch order
-        shift = np.zeros(counts.size, np.int64)
-        shift[members] = out_start[members] - np.concatenate([[0], np.cumsum(pair_counts[members])[:-1]])
-        pos = np.arange(u.size) + shift[gid[v]]
-        for dest, value in zip(out, (u, v, hop)):
-            dest[pos] = value
-    return tuple(out)
+    if groups.size == 1:
+        v, u, hop, pair_counts = _khop_group(src, dst, counts, limit, memory_budget)
+    else:
+        runs = [None] * counts.size
+        pair_counts = np.zeros(counts.size, np.int64)
+        for width in groups:
+            members = np.flatnonzero(words == width)
+            node_mask = words[gid] == width
+            edge_mask = node_mask[src]
+            new_id = np.cumsum(node_mask) - 1
+            group = _khop_group(new_id[src[edge_mask]], new_id[dst[edge_mask]], counts[members], limit, memory_budget)
+            pair_counts[members] = group[3]
+            bounds = np.concatenate([[0], np.cumsum(group[3])])
+            for i, g in enumerate(members):
+                runs[g] = [x[bounds[i] : bounds[i + 1]] for x in group[:3]]
+        parts = [r for r in runs if r is not None]
+        v, u, hop = (np.concatenate([r[j] for r in parts]) for j in range(3))
+    shift = np.repeat(np.concatenate([[0], np.cumsum(counts)[:-1]]), pair_counts)  # graph offsets
+    v += shift
+    u += shift
+    return u, v, hop.astype(np.int64)
 
 
 def _khop_group(src, dst, counts, limit, memory_budget):
-    """Pairs of a batch (already checked, symmetrised, without self-loops or repeats); see :func:`khop_pairs`."""
+    """Pairs of a batch (already checked, symmetrised, without self-loops or repeats); see :func:`khop_pairs`.
+
+    Returns ``(v, u, hop, pairs_per_graph)`` with ``v``/``u`` *local* to their
+    graph and the pairs grouped by graph, then sorted by ``v`` and ``u``.
+    """
     num_nodes = int(counts.sum())
     offsets = np.concatenate([[0], np.cumsum(counts)])
     graph = np.repeat(np.arange(counts.size), counts)
     local = np.arange(num_nodes) - offsets[graph]
     n_max = int(counts.max())
     limit = n_max - 1 if limit is None else min(limit, n_max - 1)
-    empty = np.empty(0, np.int64)
     if limit < 1 or src.size == 0:
-        return empty, empty, empty
+        empty = np.empty(0, np.int64)
+        return empty, empty, np.empty(0, np.uint8), np.zeros(counts.size, np.int64)
     words_total = -(-n_max // _WORD)
     dist_dtype = np.uint8 if limit < 2**8 else (np.uint16 if limit < 2**16 else np.uint32)
     per_word = 8 * (4 * num_nodes + src.size) + _WORD * np.dtype(dist_dtype).itemsize * num_nodes
@@ -180,8 +182,7 @@ def _khop_group(src, dst, counts, limit, memory_budget):
         v, u_local, hop = (np.concatenate(p) for p in zip(*pieces))
         order = np.lexsort((u_local, v))
         v, u_local, hop = v[order], u_local[order], hop[order]
-    u = v - local[v] + u_local
-    return u, v, hop.astype(np.int64)
+    return local[v], u_local, hop, np.bincount(graph[v], minlength=counts.size)
 
 
 class _InNeighbours:
