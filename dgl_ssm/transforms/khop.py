@@ -13,15 +13,18 @@ Algorithm
 Breadth-first search by levels from **every node at once**, over the
 block-diagonal adjacency of a whole batch of graphs, with the visited sets
 stored as bit sets: row :math:`v` of a ``(N, W)`` ``uint64`` matrix holds one
-bit per source node of :math:`v`'s own graph (``W = ceil(n_max / 64)`` words,
-``n_max`` the largest graph in the batch). One BFS level for all sources of all
-graphs is a gather of the frontier rows along the edges and a segmented
-bitwise OR (``numpy.bitwise_or.reduceat``) per target node, masked by the
-visited bits: :math:`O(|E| W)` word operations per level, no Python loop over
-graphs, sources or nodes. Nodes of different graphs are never connected
-because the adjacency is block-diagonal and a bit only ever spreads along
-edges. Graphs larger than the memory budget are processed in slabs of source
-columns.
+bit per source node of :math:`v`'s own graph (``W = ceil(n_max / 64)`` words).
+One BFS level for all sources of all graphs is a few ``numpy.take`` gathers of
+frontier rows along the in-edges and in-place ORs (nodes renumbered by
+in-degree so that each gather writes a contiguous slice), masked by the
+unvisited bits: :math:`O(|E| W)` word operations per level and no Python loop
+over graphs, sources or nodes. The distances are accumulated as bit planes
+(bit ``j`` of :math:`d(u, v)`) and unpacked to one byte per pair once at the
+end; rows whose frontier has emptied are dropped as the search goes. Graphs of
+a batch are grouped by bit width (so a 400-node graph does not widen the rows
+of 30-node graphs). Nodes of different graphs are never connected because
+the adjacency is block-diagonal and a bit only ever spreads along edges.
+Graphs larger than the memory budget are processed in slabs of source columns.
 
 Note that DGL's :class:`dgl.KHopGraph` / :func:`dgl.khop_graph` build
 :math:`A^k` (walks of length exactly :math:`k`), not shortest-path rings, and
@@ -128,33 +131,31 @@ def khop_pairs(
     words = -(-counts // _WORD)
     groups = np.unique(words[words > 0])
     if groups.size == 1:
-        v, u, hop, pair_counts = _khop_group(src, dst, counts, limit, memory_budget)
-    else:
-        runs = [None] * counts.size
-        pair_counts = np.zeros(counts.size, np.int64)
-        for width in groups:
-            members = np.flatnonzero(words == width)
-            node_mask = words[gid] == width
-            edge_mask = node_mask[src]
-            new_id = np.cumsum(node_mask) - 1
-            group = _khop_group(new_id[src[edge_mask]], new_id[dst[edge_mask]], counts[members], limit, memory_budget)
-            pair_counts[members] = group[3]
-            bounds = np.concatenate([[0], np.cumsum(group[3])])
-            for i, g in enumerate(members):
-                runs[g] = [x[bounds[i] : bounds[i + 1]] for x in group[:3]]
-        parts = [r for r in runs if r is not None]
-        v, u, hop = (np.concatenate([r[j] for r in parts]) for j in range(3))
-    shift = np.repeat(np.concatenate([[0], np.cumsum(counts)[:-1]]), pair_counts)  # graph offsets
-    v += shift
-    u += shift
+        u, v, hop, _ = _khop_group(src, dst, counts, limit, memory_budget)
+        return u, v, hop.astype(np.int64)
+    runs = [None] * counts.size
+    for width in groups:
+        members = np.flatnonzero(words == width)
+        node_mask = words[gid] == width
+        edge_mask = node_mask[src]
+        new_id = np.cumsum(node_mask) - 1
+        nodes = np.flatnonzero(node_mask)  # group node id -> batch node id
+        u, v, hop, sizes = _khop_group(new_id[src[edge_mask]], new_id[dst[edge_mask]], counts[members], limit, memory_budget)
+        u, v = nodes[u], nodes[v]
+        bounds = np.concatenate([[0], np.cumsum(sizes)])
+        for i, g in enumerate(members):
+            runs[g] = [x[bounds[i] : bounds[i + 1]] for x in (u, v, hop)]
+    parts = [r for r in runs if r is not None]
+    u, v, hop = (np.concatenate([r[j] for r in parts]) for j in range(3))
     return u, v, hop.astype(np.int64)
 
 
 def _khop_group(src, dst, counts, limit, memory_budget):
     """Pairs of a batch (already checked, symmetrised, without self-loops or repeats); see :func:`khop_pairs`.
 
-    Returns ``(v, u, hop, pairs_per_graph)`` with ``v``/``u`` *local* to their
-    graph and the pairs grouped by graph, then sorted by ``v`` and ``u``.
+    Returns ``(u, v, hop, pairs_per_graph)``, node ids of this batch, the pairs
+    sorted by ``v`` then ``u`` (hence grouped by graph); ``hop`` in the
+    smallest unsigned dtype that holds ``limit``.
     """
     num_nodes = int(counts.sum())
     offsets = np.concatenate([[0], np.cumsum(counts)])
@@ -164,25 +165,43 @@ def _khop_group(src, dst, counts, limit, memory_budget):
     limit = n_max - 1 if limit is None else min(limit, n_max - 1)
     if limit < 1 or src.size == 0:
         empty = np.empty(0, np.int64)
-        return empty, empty, np.empty(0, np.uint8), np.zeros(counts.size, np.int64)
+        return empty, empty, empty, np.zeros(counts.size, np.int64)
     words_total = -(-n_max // _WORD)
     dist_dtype = np.uint8 if limit < 2**8 else (np.uint16 if limit < 2**16 else np.uint32)
     per_word = 8 * (4 * num_nodes + src.size) + _WORD * np.dtype(dist_dtype).itemsize * num_nodes
     slab_words = int(max(1, min(words_total, memory_budget // max(per_word, 1))))
 
     pieces = []
+    span_all = n_max
     for first_word in range(0, words_total, slab_words):
         width = min(slab_words, words_total - first_word)
         single = width == words_total  # every source of every graph is in this slab
         lo = first_word * _WORD
-        pieces.append(_bfs_slab(src, dst, local, lo, width, min(n_max - lo, _WORD * width), limit, dist_dtype, single))
+        dist = _bfs_slab(src, dst, local, lo, width, min(n_max - lo, _WORD * width), limit, dist_dtype, single)
+        pieces.append(dist if single else (dist, lo))
     if len(pieces) == 1:
-        v, u_local, hop = pieces[0]
-    else:  # restore the (v, u) order across slabs
-        v, u_local, hop = (np.concatenate(p) for p in zip(*pieces))
-        order = np.lexsort((u_local, v))
-        v, u_local, hop = v[order], u_local[order], hop[order]
-    return local[v], u_local, hop, np.bincount(graph[v], minlength=counts.size)
+        (dist,) = pieces
+        flat = np.flatnonzero(dist)
+        hop = dist.ravel()[flat]
+        v = flat // span_all
+        u = np.remainder(flat, span_all, out=flat)  # local source id
+        row_pairs = np.count_nonzero(dist, axis=1)
+    else:  # slabs: (v, local u) in (v, u) order
+        v, u, hop = (np.concatenate(p) for p in zip(*(_pairs_of(d, lo) for d, lo in pieces)))
+        order = np.lexsort((u, v))
+        v, u, hop = v[order], u[order], hop[order]
+        row_pairs = np.bincount(v, minlength=num_nodes)
+    base = local[v]
+    np.subtract(v, base, out=base)  # first node of v's graph
+    u += base
+    cum = np.concatenate([[0], np.cumsum(row_pairs)])
+    return u, v, hop, cum[offsets[1:]] - cum[offsets[:-1]]
+
+
+def _pairs_of(dist, lo):
+    """``(v, local u, hop)`` of the non-zero entries of one slab's distance matrix, in row-major order."""
+    v, u = np.nonzero(dist)
+    return v, u + lo, dist[v, u]
 
 
 class _InNeighbours:
@@ -244,6 +263,10 @@ def _bfs_slab(src, dst, local, lo, width, span, limit, dist_dtype, compact):
     frontier is empty at some ``hop >= 1`` stays empty for good (a source at
     distance ``hop + 1`` would put its successor on the path at distance
     ``hop``), so such rows and their edges are dropped and their planes set aside.
+
+    Returns the ``(num_nodes, span)`` matrix of distances from source
+    ``lo + j`` (local id) to node ``v`` at ``[v, j]``; 0 means "not within
+    ``limit``" (or the node itself).
     """
     num_nodes = local.size
     table = _InNeighbours(src, dst, num_nodes)
@@ -289,9 +312,7 @@ def _bfs_slab(src, dst, local, lo, width, span, limit, dist_dtype, compact):
             bits = np.unpackbits(plane.astype("<u8", copy=False).view(np.uint8), axis=1, count=span, bitorder="little")
             block |= bits.astype(dist_dtype, copy=False) << dist_dtype(j)
         dist[block_rows] = block
-    flat = np.flatnonzero(dist)
-    v, u_local = np.divmod(flat, span)
-    return v, u_local + lo, dist.ravel()[flat]
+    return dist
 
 
 def _check_homogeneous(g) -> None:
