@@ -10,16 +10,13 @@ from typing import List, Optional
 
 import torch
 from dgl import DGLError
-from dgl.nn import AvgPooling, MaxPooling, SumPooling
 from torch import nn
 
 from ..nn.khop import KHopConv
-from .convs import ACTIVATIONS
+from .deep_gnn import POOLINGS, _activation
 from .registry import lookup, register_preset
 
 __all__ = ["DRewGCN", "delay"]
-
-_POOLINGS = {"mean": AvgPooling, "sum": SumPooling, "max": MaxPooling}
 
 
 def delay(k: int, nu: Optional[float] = None) -> int:
@@ -116,14 +113,12 @@ class DRewGCN(nn.Module):
             raise ValueError(f"nu must be >= 1, None or inf, got {nu}")
         self.nu, self.hidden, self.num_layers = nu, hidden, num_layers
         self.encoder = encoder if encoder is not None else nn.Linear(in_feats, hidden)
-        self.activation = activation if activation is None or callable(activation) else lookup(
-            ACTIVATIONS, "activation", activation
-        )
+        self.activation = _activation(activation)
         self.dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList(
             KHopConv(hidden, hidden, max_hop=max_hop, rings="cumulative", layer=i, bias=bias) for i in range(num_layers)
         )
-        self.pool = None if readout is None else lookup(_POOLINGS, "readout", readout)()
+        self.pool = None if readout is None else lookup(POOLINGS, "readout", readout)()
         self.decoder = nn.Linear(hidden, out_feats)
 
     def update(self, graph, states: List[torch.Tensor], layer: int) -> torch.Tensor:

@@ -522,11 +522,11 @@ def _rewire_chunk(graphs: List[dgl.DGLGraph], max_hop, directed) -> List[dgl.DGL
     u, v, hop = khop_pairs(src, dst, counts, max_hop, directed)
     edata = _rewired_edge_data(dict(batch.edata), src, dst, int(offsets[-1]), u, v, hop)
     bounds = np.searchsorted(v, offsets)  # pairs are sorted by v, hence grouped by graph
-    out = []
+    out, idtype, device = [], batch.idtype, batch.device  # dgl.batch checked that they agree
     for i, g in enumerate(graphs):
         a, b, o = bounds[i], bounds[i + 1], offsets[i]
         part = {k: x[a:b] for k, x in edata.items()}
-        out.append(_make_graph(u[a:b] - o, v[a:b] - o, hop[a:b], g.num_nodes(), g.ndata, part, g.idtype, g.device))
+        out.append(_make_graph(u[a:b] - o, v[a:b] - o, hop[a:b], int(counts[i]), g.ndata, part, idtype, device))
     return out
 
 
