@@ -22,7 +22,9 @@ networkx), on at most ``--nx-limit`` graphs; when that is a subset, its
 per-graph time is extrapolated to the whole collection and the output says so.
 Both sides must find the same number of (ordered) pairs on the common graphs.
 Wall-clock and CPU (process) times are both recorded: on a shared machine the
-CPU-time ratio is the robust one.
+CPU-time ratio is the robust one. For ``max_hop=None`` most of the dgl_ssm time
+is spent writing the ~30k pairs per peptide (and, on small VMs, in page faults
+of that fresh memory: watch the ``sys`` time), not in the BFS itself.
 
 Usage::
 

@@ -15,7 +15,12 @@ from .registry import register_conv, register_preset
 
 @register_conv("khop")
 def khop(dim: int, *, layer: int = 0, max_hop=None, rings: str = "cumulative", bias: bool = True, **_) -> KHopConv:
-    """k-hop GCN over shortest-path rings :math:`K(\\ell)` (``conv_options``: ``max_hop``, ``rings``, ``bias``)."""
+    """k-hop GCN over shortest-path rings :math:`K(\\ell)` (``conv_options``: ``max_hop``, ``rings``, ``bias``).
+
+    With the default ``max_hop=None`` layer :math:`\\ell` (0-based) reads rings
+    :math:`1..\\ell+1` (cumulative); rings the rewired graph lacks are empty, so
+    pass the rewiring's ``max_hop`` to avoid unused weights.
+    """
     return KHopConv(dim, dim, max_hop=max_hop, rings=rings, layer=layer, bias=bias)
 
 
