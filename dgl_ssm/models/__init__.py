@@ -12,6 +12,7 @@ Presets (``build_model(name, ...)``):
 ======================  ==========================================================
 """
 from . import blocks, convs  # noqa: F401  (registers the standard convs and blocks)
+from . import drew, khop  # noqa: F401,E402  (registers the k-hop conv, kGCN(-SSM) and DRew presets)
 from .blocks import PlainBlock, ResidualBlock
 from .deep_gnn import DeepGNN, available_models, build_model
 from .registry import BLOCKS, CONVS, PRESETS, register_block, register_conv, register_preset
