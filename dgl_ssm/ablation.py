@@ -38,7 +38,7 @@ from .experiment import ResultTable, seed_everything
 from .report import aggregate, markdown_table, plot_lines
 from .train.recipe import count_parameters
 
-__all__ = ["Cell", "Suite", "SuiteRun", "SUITES", "get_suite", "run_suite", "hidden_within_budget", "layer_gradient_norms", "graph_runner"]
+__all__ = ["Cell", "Suite", "SuiteRun", "SUITES", "get_suite", "run_suite", "hidden_within_budget", "graph_runner"]
 
 
 @dataclass(frozen=True)
@@ -312,25 +312,6 @@ def hidden_within_budget(build: Callable[[int], torch.nn.Module], budget: int, l
     return low
 
 
-def layer_gradient_norms(model: torch.nn.Module, loss: torch.Tensor) -> List[float]:
-    r"""Per-layer gradient norms :math:`\|\partial \mathcal{L} / \partial \theta_\ell\|_2` over the parameters of ``model.layers[ℓ]``.
-
-    Layers without trainable parameters give 0. The gradients are computed with
-    :func:`torch.autograd.grad`, so ``.grad`` fields are left untouched.
-    """
-    params = [[p for p in layer.parameters() if p.requires_grad] for layer in model.layers]
-    flat = [p for group in params for p in group]
-    grads = iter(torch.autograd.grad(loss, flat, allow_unused=True))
-    norms = []
-    for group in params:
-        total = 0.0
-        for p in group:
-            g = next(grads)
-            total += float(g.pow(2).sum()) if g is not None else 0.0
-        norms.append(total**0.5)
-    return norms
-
-
 # ------------------------------------------------------------------------------------------- depth suite
 
 
@@ -342,12 +323,19 @@ def _node_graph(run: SuiteRun, task: str, seed: int):
     return run.cached((task, split), lambda: load_node_graph(task, split=split, root=run.data_root, data_dir=run.data_dir))
 
 
-def node_gradients_at_init(model: torch.nn.Module, graph) -> List[float]:
-    """Per-layer gradient norms of the training cross-entropy of a freshly built node classifier (eval mode: no dropout)."""
+def node_gradients_at_init(model: torch.nn.Module, graph) -> List[dict]:
+    r"""Gradient flow (:func:`dgl_ssm.analysis.gradient_flow`) of the training cross-entropy of a freshly built node classifier.
+
+    Eval mode (no dropout). One row per layer ``0..L``: ``grad_norm``
+    (:math:`\|\partial L / \partial W_\ell\|`, NaN for layer 0) and the
+    statistics of the backpropagated error :math:`\partial L / \partial H_\ell`.
+    """
+    from .analysis import gradient_flow
+
     model.eval()
-    mask = graph.ndata["train_mask"].bool()
-    loss = F.cross_entropy(model(graph, graph.ndata["feat"])[mask], graph.ndata["label"][mask])
-    return layer_gradient_norms(model, loss)
+    mask, label = graph.ndata["train_mask"].bool(), graph.ndata["label"]
+    table = gradient_flow(model, graph, graph.ndata["feat"], lambda out: F.cross_entropy(out[mask], label[mask]))
+    return table.to_dict("records")
 
 
 def depth_cell(run: SuiteRun, cell: Cell) -> dict:
@@ -362,9 +350,8 @@ def depth_cell(run: SuiteRun, cell: Cell) -> dict:
     num_classes = int(graph.ndata["label"].max()) + 1
     seed_everything(cell.seed)  # the same initial weights as the model fit_node_classifier trains
     fresh = build_model(preset, graph.ndata["feat"].shape[1], hidden, num_classes, cell.setting, dropout=dropout, **options).to(run.device)
-    norms = node_gradients_at_init(fresh, graph)
     key = cell.key(run.suite.setting_name)
-    run.table("gradients.csv", (*key, "layer")).add(*({**key, "layer": i + 1, "grad_norm": g} for i, g in enumerate(norms)))
+    run.table("gradients.csv", (*key, "layer")).add(*({**key, **row} for row in node_gradients_at_init(fresh, graph)))
     model, fit = fit_node_classifier(
         graph, preset, cell.setting, cell.seed, hidden=hidden, lr=train["lr"], weight_decay=train["weight_decay"],
         dropout=dropout, max_epochs=train["epochs"], patience=train["patience"], device=run.device, **options,
@@ -379,7 +366,7 @@ def plot_depth_gradients(run: SuiteRun, rows) -> list:
     depth = max(suite.settings)
     written = []
     for task in suite.tasks:
-        stats = aggregate([g for g in grads if g["task"] == task and g[suite.setting_name] == depth], ("model", "layer"), "grad_norm")
+        stats = aggregate([g for g in grads if g["task"] == task and g[suite.setting_name] == depth and g["layer"] > 0], ("model", "layer"), "grad_norm")
         series = {}
         for model in suite.models:
             layers = sorted(layer for (m, layer) in stats if m == model)
@@ -423,7 +410,7 @@ CELL_OPTIONS = ("rewire", "hidden")
 
 
 def graph_runner(load: Callable[[SuiteRun, Cell, object], Tuple[dict, dict]]) -> Callable[[SuiteRun, Cell], dict]:
-    """A cell runner for graph-level tasks, trained by :func:`dgl_ssm.train.recipe.run_graph_task`.
+    r"""A cell runner for graph-level tasks, trained by :func:`dgl_ssm.train.recipe.run_graph_task`.
 
     Parameters
     ----------
