@@ -4,7 +4,9 @@ A :class:`Suite` names its models (display label -> preset and builder
 options), its tasks, one swept setting (depth, ring size, ...), its seeds and
 the function that runs one :class:`Cell` and returns a result row.
 :func:`run_suite` runs every cell that has no row in ``results.csv`` yet, so a
-rerun with the same output folder continues where the last one stopped, and
+rerun with the same output folder continues where the last one stopped (the
+training options are recorded in ``suite.json``; a rerun with other options is
+refused, so one table never mixes differently trained cells), and
 writes ``results.md``: one Markdown table of the mean ± std of the suite's
 metric, rows by model and columns by task and setting.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import json
 import os
 import re
 import shlex
@@ -34,7 +37,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
-from .experiment import ResultTable, seed_everything
+from .experiment import ResultTable, seed_everything, write_json
 from .report import aggregate, markdown_table, plot_lines
 from .train.recipe import count_parameters
 
@@ -245,6 +248,7 @@ def run_suite(
     suite.check_models()
     run = SuiteRun(suite, Path(out), torch.device(device), data_dir, data_root, progress)
     run.dir.mkdir(parents=True, exist_ok=True)
+    _check_same_training(suite, run.dir / "suite.json")
     results = ResultTable(run.dir / "results.csv", ("model", "task", suite.setting_name, "seed"))
     cells = suite.cells(first_seed)
     pending = [c for c in cells if not results.done(c.key(suite.setting_name))]
@@ -261,6 +265,23 @@ def run_suite(
     if suite.finish is not None:
         suite.finish(run, rows)
     return results.rows, table
+
+
+def _check_same_training(suite: Suite, path: Path) -> None:
+    """Record the suite's training options; refuse to mix cells trained with other options into one table."""
+    current = json.loads(json.dumps({"suite": suite.name, "train": dict(suite.train)}, default=str))
+    if path.is_file():
+        previous = json.loads(path.read_text())
+        if previous != current:
+            old, new = previous["train"], current["train"]
+            changed = ", ".join(f"{k}: {old.get(k)} -> {new.get(k)}" for k in sorted({*old, *new}) if old.get(k) != new.get(k))
+            raise ValueError(
+                f"{path.parent} holds results of suite {previous['suite']!r} trained with other options "
+                f"({changed or 'another suite'}); "
+                "use a new --out (or the same flags as before) so that every cell of the table is trained alike"
+            )
+    else:
+        write_json(path, current)
 
 
 def results_table(suite: Suite, rows: Sequence[Mapping]) -> str:
@@ -567,7 +588,7 @@ RING = Suite(
     run_cell=graph_runner(ring_data),
     train=dict(hidden=64, activation="relu", dropout=0.0, optimizer="adam", lr=1e-3, weight_decay=0.0, scheduler="none",
                epochs=100, patience=20, batch_size=64, num_graphs=2000, classes=5),
-    quick=dict(settings=(4, 8), seeds=1, train=dict(hidden=32, lr=5e-3, epochs=20, patience=20, num_graphs=400)),
+    quick=dict(settings=(4, 8, 12), seeds=1, train=dict(hidden=32, lr=5e-3, epochs=40, patience=40, num_graphs=500)),
 )
 
 PEPTIDES_SUITE = Suite(

@@ -73,6 +73,11 @@ def test_depth_suite_tiny_run_writes_table_and_resumes(tmp_path, raw_data, count
     assert count_fits[4:] == [("gcn-ssm", 3)] and len(read_csv(out / "results.csv")) == 4
     assert len(read_csv(out / "gradients.csv")) == 14  # not duplicated
 
+    # other training options would mix differently trained cells in one table: refused
+    with pytest.raises(ValueError, match=r"trained with other options \(epochs: 2 -> 3, patience: 2 -> 3\)"):
+        recipe().main([*tiny_args(out, tmp_path / "data"), "--epochs", "3"])
+    assert len(count_fits) == 5
+
 
 def test_unknown_suite_model_and_task_errors(capsys):
     with pytest.raises(ValueError, match="unknown suite .nope.; known suites: depth, graphprop, peptides, ring"):
