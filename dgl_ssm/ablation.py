@@ -24,7 +24,6 @@ Examples
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import json
 import os
@@ -426,62 +425,58 @@ DEPTH = Suite(
 # ------------------------------------------------------------------------------------ graph-level suites
 
 SPLITS = ("train", "val", "test")
-#: options of a model entry read by :func:`graph_runner`, not by the model builder
-CELL_OPTIONS = ("rewire", "hidden")
 
 
 def graph_runner(load: Callable[[SuiteRun, Cell, object], Tuple[dict, dict]]) -> Callable[[SuiteRun, Cell], dict]:
-    r"""A cell runner for graph-level tasks, trained by :func:`dgl_ssm.train.recipe.run_graph_task`.
+    r"""A cell runner for graph-level tasks: :func:`~dgl_ssm.train.recipe.build_graph_model` and
+    :func:`~dgl_ssm.train.recipe.run_graph_task`, as in the graph-level recipes.
 
     Parameters
     ----------
     load : callable
         ``load(run, cell, pre_transform) -> (datasets, spec)``: the
-        ``{"train", "val", "test"}`` datasets of the cell's task (built with
-        ``pre_transform``, k-hop rewiring for the k-hop models) and a spec with
-        ``in_feats``, ``out_feats``, ``readout``, ``layers`` and optionally
-        ``encoder`` (``f(hidden) -> nn.Module``).
+        ``{"train", "val", "test"}`` datasets of the cell's task, built with
+        ``pre_transform`` (a :class:`~dgl_ssm.transforms.KHopRewire` for the
+        presets that read ``'hop'`` edges, see
+        :func:`~dgl_ssm.models.needs_hop_edges`, else ``None``), and a spec
+        with ``in_feats``, ``out_feats``, ``readout``, ``layers`` and
+        optionally ``encoder`` (``f(hidden) -> nn.Module``).
 
     Notes
     -----
-    A model entry's options may hold, besides builder options,
-    ``"rewire": max_hop`` (``True``: all hops) to train on graphs rewired by
-    :class:`~dgl_ssm.transforms.KHopRewire` (k-hop models, DRew; computed
-    once per dataset and cached by :class:`~dgl_ssm.data.PreTransform`), and
-    ``"hidden"`` to fix the width. Without a fixed width, a suite whose
-    ``train`` has a ``budget`` uses the widest model within it
-    (:func:`hidden_within_budget`) and flags rows above it (``over_budget``).
-    SSM blocks get the cell's seed (for random :math:`\Lambda`). Each cell
+    The suite's ``train`` mapping and a model entry's options are the graph
+    recipes' flag values (``hidden``, ``activation``, ``dropout``, ``lr``,
+    ``batch_size``, ``state_transition``, ``input_matrix``, ``r_min``,
+    ``r_max``, ``max_hop``, ...); the entry's win. Without a ``hidden``, a
+    suite whose ``train`` has a ``budget`` uses the widest model within it
+    (:func:`hidden_within_budget`); rows record ``params`` and, with a
+    budget, ``over_budget``. The k-hop rewiring is a cached dataset
+    pre-transform (computed once per dataset and ``max_hop``). Each cell
     checkpoints to ``cells/<cell>/`` and resumes from it after an interruption.
     """
 
     def run_cell(run: SuiteRun, cell: Cell) -> dict:
-        from .models import PRESETS, build_model
+        from .models import needs_hop_edges
         from .train.distributed import DistInfo
-        from .train.recipe import run_graph_task
+        from .train.recipe import build_graph_model, max_hop_of, run_graph_task
+        from .transforms import KHopRewire
 
-        train = run.suite.train
         preset, options = run.suite.models[cell.model]
-        options = copy.deepcopy(dict(options))
-        rewire, hidden = (options.pop(k, None) for k in CELL_OPTIONS)
-        if "ssm" in str(PRESETS[preset].get("block", "")):
-            options["block_options"] = {"seed": cell.seed, **options.get("block_options", {})}
-        datasets, spec = run.cached((cell.task, cell.setting, rewire), lambda: load(run, cell, _rewiring(rewire)))
+        args = argparse.Namespace(**{**run.suite.train, **options, "resume": True, "no_progress": not run.progress})
+        rewired = needs_hop_edges(preset)
+        key = (cell.task, cell.setting, max_hop_of(args) if rewired else None)
+        datasets, spec = run.cached(key, lambda: load(run, cell, KHopRewire(max_hop_of(args)) if rewired else None))
+        args.layers = spec["layers"]
 
         def build(width: int):
             seed_everything(cell.seed)
+            args.hidden = width
             encoder = spec["encoder"](width) if spec.get("encoder") else None
-            return build_model(
-                preset, spec["in_feats"], width, spec["out_feats"], spec["layers"], activation=train["activation"],
-                dropout=train["dropout"], readout=spec["readout"], encoder=encoder, **options,
-            )
+            return build_graph_model(preset, args, spec["in_feats"], spec["out_feats"], readout=spec["readout"], encoder=encoder, seed=cell.seed)
 
-        budget = train.get("budget")
-        if hidden is None:
-            hidden = hidden_within_budget(build, budget, high=train.get("max_hidden", 512)) if budget else train["hidden"]
+        budget = getattr(args, "budget", None)
+        hidden = options.get("hidden") or (hidden_within_budget(build, budget, high=args.max_hidden) if budget else args.hidden)
         model = build(hidden)
-        args = argparse.Namespace(**{k: train[k] for k in ("batch_size", "optimizer", "lr", "weight_decay", "scheduler", "epochs", "patience")})
-        args.resume, args.no_progress = True, not run.progress
         slug = re.sub(r"[^A-Za-z0-9.=_+-]+", "_", f"{cell.model}-{cell.task}-{cell.setting}-seed{cell.seed}")
         fit = run_graph_task(model, datasets, args, run.dir / "cells" / slug, DistInfo(device=run.device))
         params = count_parameters(model)
@@ -491,19 +486,6 @@ def graph_runner(load: Callable[[SuiteRun, Cell, object], Tuple[dict, dict]]) ->
         return {**row, **fit.summary()}
 
     return run_cell
-
-
-def _rewiring(rewire):
-    """A cached dataset pre-transform: k-hop rewiring (``True``: all hops, an int: up to that hop), or ``None``."""
-    if rewire is None or rewire is False:
-        return None
-    from functools import partial
-
-    from .data import PreTransform
-    from .transforms import rewire_dataset
-
-    max_hop = None if rewire is True else int(rewire)
-    return PreTransform(partial(rewire_dataset, max_hop=max_hop), cache_key=f"khop-max_hop={max_hop or 'all'}", per_graph=False)
 
 
 def property_data(run: SuiteRun, cell: Cell, pre_transform):
@@ -551,11 +533,11 @@ GRAPHPROP = Suite(
     description="Graph property prediction (Corso et al. 2020 tasks)",
     models={
         "GCN": ("gcn", {}),
-        "GCN-SSM": ("gcn-ssm", {"block_options": {"state_transition": "uniform", "r_min": 0.0, "r_max": 1.0}}),
-        "GCN-SSM, eig(Λ) ≈ 1": ("gcn-ssm", {"block_options": {"state_transition": "uniform", "r_min": 0.95, "r_max": 1.0}}),
-        "kGCN-SSM": ("kgcn-ssm", {"rewire": True}),
-        "DRew-GCN": ("drew-gcn", {"rewire": True}),
-        "DRew-GCN + delay": ("drew-gcn-delay", {"rewire": True}),
+        "GCN-SSM": ("gcn-ssm", {"state_transition": "uniform", "r_min": 0.0, "r_max": 1.0}),
+        "GCN-SSM, eig(Λ) ≈ 1": ("gcn-ssm", {"state_transition": "uniform", "r_min": 0.95, "r_max": 1.0}),
+        "kGCN-SSM": ("kgcn-ssm", {}),
+        "DRew-GCN": ("drew-gcn", {}),
+        "DRew-GCN + delay": ("drew-gcn-delay", {}),
     },
     tasks=("diameter", "sssp", "eccentricity"),
     settings=(10,),
@@ -575,8 +557,8 @@ RING = Suite(
     description="RingTransfer (label read n/2 hops away, n/2 layers)",
     models={
         "GCN": ("gcn", {}),
-        **{f"GCN-SSM λ={lam}": ("gcn-ssm", {"block_options": {"state_transition": lam}}) for lam in (0.5, 0.75, 1.0)},
-        "kGCN-SSM": ("kgcn-ssm", {"rewire": True}),
+        **{f"GCN-SSM λ={lam}": ("gcn-ssm", {"state_transition": lam}) for lam in (0.5, 0.75, 1.0)},
+        "kGCN-SSM": ("kgcn-ssm", {}),
     },
     tasks=("ring",),
     settings=(4, 8, 12, 16, 20),
@@ -596,10 +578,9 @@ PEPTIDES_SUITE = Suite(
     description="LRGB Peptides-func, hidden size the widest within 500k parameters",
     models={
         "GCN": ("gcn", {}),
-        "GCN-SSM": ("gcn-ssm", {"block_options": SSM_SMALL_INPUT}),
-        # rings up to 8 hops: all-pairs rewiring of 15k graphs of ~150 nodes would need ~350M edges
-        "kGCN-SSM": ("kgcn-ssm", {"rewire": 8, "conv_options": {"max_hop": 8}, "block_options": SSM_SMALL_INPUT}),
-        "GCN-SSM, hidden 256 (over budget)": ("gcn-ssm", {"hidden": 256, "block_options": SSM_SMALL_INPUT}),
+        "GCN-SSM": ("gcn-ssm", SSM_SMALL_INPUT),
+        "kGCN-SSM": ("kgcn-ssm", SSM_SMALL_INPUT),
+        "GCN-SSM, hidden 256 (over budget)": ("gcn-ssm", {"hidden": 256, **SSM_SMALL_INPUT}),
     },
     tasks=("peptides-func",),
     settings=(17, 40),

@@ -15,7 +15,7 @@ from . import blocks, convs  # noqa: F401  (registers the standard convs and blo
 from . import drew, khop  # noqa: F401,E402  (registers the k-hop conv, kGCN(-SSM) and DRew presets)
 from .blocks import PlainBlock, ResidualBlock
 from .deep_gnn import DeepGNN, available_models, build_model
-from .registry import BLOCKS, CONVS, PRESETS, register_block, register_conv, register_preset
+from .registry import BLOCKS, CONVS, PRESETS, lookup, register_block, register_conv, register_preset
 
 for _conv in ("gcn", "gat", "gin", "sage"):
     register_preset(_conv, conv=_conv, block="plain")
@@ -24,7 +24,22 @@ for _conv in ("gcn", "gat", "gin", "sage"):
 
 from . import baselines  # noqa: E402,F401  (registers lip-res-gcn and gcnii)
 
+
+def needs_hop_edges(name: str) -> bool:
+    """Whether model preset ``name`` reads ``edata['hop']``, i.e. needs a graph rewired by
+    :class:`~dgl_ssm.transforms.KHopRewire` (k-hop convs, DRew).
+
+    Raises
+    ------
+    ValueError
+        On an unknown preset name.
+    """
+    preset = lookup(PRESETS, "model", name)
+    return preset.get("conv") == "khop" or getattr(preset.get("factory"), "needs_hop_edges", False)
+
+
 __all__ = [
+    "needs_hop_edges",
     "DeepGNN",
     "build_model",
     "available_models",

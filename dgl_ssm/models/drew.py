@@ -92,6 +92,9 @@ class DRewGCN(nn.Module):
     ([1, 2, 3, 4], torch.Size([5, 2]))
     """
 
+    #: reads ``edata['hop']``: datasets must be rewired with :class:`~dgl_ssm.transforms.KHopRewire`
+    needs_hop_edges = True
+
     def __init__(
         self,
         in_feats: int,

@@ -429,7 +429,19 @@ class KHopRewire(BaseTransform):
         self.directed = bool(directed)
         self.memory_budget = int(memory_budget)
 
-    def __call__(self, g: dgl.DGLGraph) -> dgl.DGLGraph:
+    @property
+    def cache_key(self) -> str:
+        """File-name-safe key of this rewiring, for dataset pre-transform caches (e.g. ``khop-max_hop3``)."""
+        return f"khop-max_hop{self.max_hop if self.max_hop is not None else 'all'}{'-directed' if self.directed else ''}"
+
+    def __call__(self, g):
+        """Rewire one (possibly batched) graph; a list of graphs is rewired in batches (:func:`rewire_dataset`).
+
+        The list form makes a ``KHopRewire`` usable directly as a cached dataset
+        pre-transform (``GraphPropertyDataset(..., pre_transform=KHopRewire(3))``).
+        """
+        if isinstance(g, (list, tuple)):
+            return rewire_dataset(list(g), self.max_hop, directed=self.directed)
         _check_homogeneous(g)
         counts = g.batch_num_nodes().cpu().numpy()
         src, dst = (t.cpu().numpy() for t in g.edges())
