@@ -1,4 +1,5 @@
 """The main job (recipes/depth_study.py) end to end on real Cora, tiny grid; rerun skips finished cells."""
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -7,13 +8,16 @@ import pytest
 
 from dgl_ssm.report import read_csv
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "depth_study.py"
+ROOT = Path(__file__).resolve().parents[1]
+RECIPE = ROOT / "recipes" / "depth_study.py"
 
 
 def run(out, *extra):
     cmd = [sys.executable, str(RECIPE), "--out", str(out), "--depths", "2", "4", "--seeds", "1", "--epochs", "3",
            "--patience", "3", "--hidden", "8", "--no-progress", "--models", "GCN", "GCN-SSM λ=1.0", *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    # the checkout's package, as pytest's pythonpath=. gives the tests (not an installed copy from another checkout)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
 
 
 @pytest.mark.slow
