@@ -1,7 +1,7 @@
 """Ablation suites: named grids of models x tasks x settings x seeds, run cell by cell, resumable.
 
-A :class:`Suite` names its models (display label -> preset and builder
-options), its tasks, one swept setting (depth, ring size, ...), its seeds and
+A :class:`Suite` names its models (display label -> preset and options for
+its cell runner), its tasks, one swept setting (depth, ring size, ...), its seeds and
 the function that runs one :class:`Cell` and returns a result row.
 :func:`run_suite` runs every cell that has no row in ``results.csv`` yet, so a
 rerun with the same output folder continues where the last one stopped (the
@@ -65,8 +65,10 @@ class Suite:
     ----------
     name, description : str
     models : mapping
-        Display label -> ``(preset, builder options)`` for
-        :func:`~dgl_ssm.models.build_model`.
+        Display label -> ``(preset, options)``. The options are read by the
+        cell runner: builder options of :func:`~dgl_ssm.models.build_model`
+        for the depth suite, flag values of the graph recipes for
+        :func:`graph_runner` suites.
     tasks : tuple of str
         Datasets or task names the cell runner understands.
     settings : tuple
