@@ -27,4 +27,3 @@ from .runtime import configure_threads  # noqa: E402
 __version__ = "0.1.0"
 __all__ = ["configure_threads", "runtime", "__version__"]
 
-runtime.warn_if_slow()

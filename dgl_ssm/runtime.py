@@ -10,7 +10,7 @@ Cora-sized graph took 28 ms idle but 63 ms with one other busy process by
 default, against 27-31 ms in both cases with one OpenMP thread per runtime.
 
 :func:`configure_threads` sets both runtimes (recipes and benchmarks call it
-first); importing :mod:`dgl_ssm` warns once when it can tell that both pools
+first); building the first model warns once when it can tell that both pools
 are multi-threaded and busy-waiting.
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ import torch
 __all__ = ["configure_threads", "OpenMPContentionWarning", "in_slow_configuration"]
 
 _configured: int | None = None
+_warned = False
 
 
 class OpenMPContentionWarning(RuntimeWarning):
@@ -72,8 +73,16 @@ def in_slow_configuration() -> bool:
 
 
 def warn_if_slow() -> None:
-    """Warn once (category :class:`OpenMPContentionWarning`) in the slow configuration."""
+    """Warn once per process (category :class:`OpenMPContentionWarning`) in the slow configuration.
+
+    Called when the first :class:`~dgl_ssm.nn.SSMConv` or
+    :class:`~dgl_ssm.models.DeepGNN` is built, i.e. when heavy work starts.
+    """
+    global _warned
+    if _warned:
+        return
     if in_slow_configuration() and not os.environ.get("DGL_SSM_NO_THREAD_WARNING"):
+        _warned = True
         warnings.warn(
             f"dgl_ssm: torch and DGL each run their own OpenMP pool with {torch.get_num_threads()} "
             "busy-waiting threads, which contend for cores (2x-30x slower message passing measured on "

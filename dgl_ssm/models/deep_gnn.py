@@ -10,6 +10,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
 from ..nn.ssm import make_input_matrix, make_state_transition
+from ..runtime import warn_if_slow
 from .convs import ACTIVATIONS
 from .registry import BLOCKS, CONVS, PRESETS, lookup
 
@@ -106,6 +107,7 @@ class DeepGNN(nn.Module):
         block_options: Optional[dict] = None,
     ):
         super().__init__()
+        warn_if_slow()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         conv_factory = lookup(CONVS, "conv", conv)

@@ -14,6 +14,8 @@ from typing import Sequence, Union
 import torch
 from torch import nn
 
+from ..runtime import warn_if_slow
+
 __all__ = ["SSMConv", "make_state_transition", "make_input_matrix", "spectral_radius"]
 
 MatrixSpec = Union[float, Sequence[float], torch.Tensor, str, None]
@@ -248,6 +250,7 @@ class SSMConv(nn.Module):
         head_merge: str = "mean",
     ):
         super().__init__()
+        warn_if_slow()
         if head_merge not in ("mean", "flatten"):
             raise ValueError(f"head_merge must be 'mean' or 'flatten', got {head_merge!r}")
         self.conv = conv

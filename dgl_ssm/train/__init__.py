@@ -1,5 +1,24 @@
-"""Shared training logic: one :class:`Trainer`, task objects, optimizers and schedulers."""
+"""Shared training logic: one :class:`Trainer`, task objects, metrics, optimizers and schedulers."""
+from .graph import GraphTask
+from .metrics import Accuracy, AveragePrecision, Log10MSE, MAE, Metric, make_loss, make_metric
 from .node import NodeClassificationTask, fit_node_classifier
 from .trainer import FitResult, Task, Trainer, TrainingDiverged, make_optimizer, make_scheduler
 
-__all__ = ["Trainer", "Task", "FitResult", "TrainingDiverged", "NodeClassificationTask", "fit_node_classifier", "make_optimizer", "make_scheduler"]
+__all__ = [
+    "Trainer",
+    "Task",
+    "FitResult",
+    "TrainingDiverged",
+    "NodeClassificationTask",
+    "fit_node_classifier",
+    "GraphTask",
+    "make_optimizer",
+    "make_scheduler",
+    "Metric",
+    "Log10MSE",
+    "AveragePrecision",
+    "MAE",
+    "Accuracy",
+    "make_metric",
+    "make_loss",
+]

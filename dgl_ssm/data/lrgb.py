@@ -1,0 +1,183 @@
+"""LRGB Peptides-func / Peptides-struct (Dwivedi et al. 2022) through DGL's loaders, offline.
+
+DGL's :class:`dgl.data.PeptidesFunctionalDataset` reads
+``<raw_dir>/Peptides-func_<hash>/{peptide_multi_class_dataset.csv.gz,
+splits_random_stratified_peptide.pickle}`` and would download them when that
+folder is absent. :class:`PeptidesDataset` stages the offline copies there
+(symlinks under the project's data root, never writing into the offline
+folder), checks the MD5 of the CSV before DGL's ~80 s SMILES processing, and
+saves DGL's processed cache atomically, so that a truncated or corrupt file
+gives one clear error and no partial cache.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from pathlib import Path
+from typing import Optional
+
+import torch
+from dgl.data import PeptidesFunctionalDataset, PeptidesStructuralDataset
+
+from .base import SPLITS, GraphListDataset
+from .paths import MissingDataError, data_root, raw_path_of, raw_source, require_file, stage_files
+from .pretransform import save_graphs_atomic
+
+__all__ = ["PeptidesDataset", "PEPTIDES", "atom_encoder"]
+
+_FUNC_SPLIT = "splits_random_stratified_peptide.pickle"
+
+
+class _Checked:
+    """Mixin for DGL's Peptides classes: MD5 check before processing, atomic save."""
+
+    def process(self):
+        path = Path(self.raw_data_path)
+        digest = hashlib.md5(path.read_bytes()).hexdigest()
+        if digest != self.md5sum_data:
+            raise MissingDataError(
+                f"{path.resolve()} is truncated or corrupt (MD5 {digest}, expected {self.md5sum_data}); "
+                f"copy it again from the offline data (lrgb/ in --data-dir) or delete {path} so DGL downloads it"
+            )
+        super().process()
+
+    def save(self):
+        save_graphs_atomic(self.graph_path, self.graphs, {"labels": self.labels})
+
+
+class _Func(_Checked, PeptidesFunctionalDataset):
+    pass
+
+
+class _Struct(_Checked, PeptidesStructuralDataset):
+    pass
+
+
+#: name -> (DGL class, offline folder, CSV file name, split file name in DGL's raw_path, loss, metric)
+PEPTIDES = {
+    "peptides-func": (_Func, "Peptides-func", "peptide_multi_class_dataset.csv.gz", _FUNC_SPLIT, "bce", "ap"),
+    "peptides-struct": (
+        _Struct,
+        "Peptides-struct",
+        "peptide_structure_dataset.csv.gz",
+        "splits_random_stratified_peptide_structure.pickle",
+        "l1",
+        "mae",
+    ),
+}
+
+
+def _stage(name: str, raw_dir: Path, data_dir) -> None:
+    cls, folder, csv, split_file, *_ = PEPTIDES[name]
+    source = raw_source(data_dir)
+    if source is None:
+        return  # DGL downloads
+    fix = (
+        f"Put {csv} (DGL's {folder} CSV, MD5 in dgl.data.{cls.__bases__[-1].__name__}) under {source / 'lrgb' / folder}/ "
+        "or point --data-dir / DGL_SSM_DATA at a folder that has it"
+    )
+    files = {
+        csv: require_file(source / "lrgb" / folder / csv, fix),
+        # the struct split is byte-identical to the func split (same official MD5)
+        split_file: require_file(source / "lrgb" / "Peptides-func" / _FUNC_SPLIT, fix.replace(csv, _FUNC_SPLIT)),
+    }
+    stage_files(files, raw_path_of(cls, raw_dir))
+
+
+@functools.lru_cache(maxsize=1)
+def _load_dgl(name: str, raw_dir: str):
+    """DGL's dataset, loaded once per process for all three splits (its cache is ~370 MB, ~7 s to read)."""
+    return PEPTIDES[name][0](raw_dir=raw_dir, verbose=False)
+
+
+class PeptidesDataset(GraphListDataset):
+    r"""LRGB Peptides-func (10-task multi-label classification) or Peptides-struct (11-target regression).
+
+    15,535 peptide molecular graphs (about 151 nodes each) with the official
+    stratified split (10,873 / 2,331 / 2,331). Node features
+    ``ndata['feat']`` ``(N, 9)`` and edge features ``edata['feat']`` ``(E, 3)``
+    are int64 OGB atom/bond categories: encode them with ogb's ``AtomEncoder``
+    (:func:`atom_encoder`, the model's ``encoder=`` hook) and ``BondEncoder``.
+    Labels are ``(10,)`` 0/1 float32 (func; metric: average precision over the
+    tasks) or ``(11,)`` float32 (struct; metric: MAE).
+
+    The first use processes the SMILES (about 80 s on 2 cores, needs rdkit) and
+    DGL caches the graphs in ``<data root>/lrgb/Peptides-func_<hash>/``.
+
+    Source: Dwivedi et al. (2022), "Long Range Graph Benchmark", NeurIPS
+    Datasets and Benchmarks.
+
+    Parameters
+    ----------
+    name : str
+        ``"peptides-func"`` or ``"peptides-struct"``.
+    split : str or None
+        ``"train"``, ``"val"``, ``"test"`` or ``None``.
+    root : path, optional
+        Data root (staged raw files and caches).
+    data_dir : path, optional
+        Offline raw copies (``lrgb/Peptides-func/...``); see
+        :func:`dgl_ssm.data.paths.raw_source`. Without one DGL downloads.
+    pre_transform : callable, optional
+        Applied once to all graphs and cached per ``cache_key``.
+
+    Raises
+    ------
+    ValueError
+        On an unknown name or split.
+    dgl_ssm.data.MissingDataError
+        If a raw file is missing (the message names it), or the CSV is
+        truncated/corrupt (MD5 mismatch; nothing is cached).
+
+    Examples
+    --------
+    >>> train = PeptidesDataset("peptides-func", "train")  # doctest: +SKIP
+    >>> g, y = train[0]; len(train), tuple(y.shape)
+    (10873, (10,))
+    """
+
+    level = "graph"
+
+    def __init__(
+        self,
+        name: str = "peptides-func",
+        split: Optional[str] = "train",
+        root: Optional[os.PathLike] = None,
+        data_dir: Optional[os.PathLike] = None,
+        pre_transform=None,
+    ):
+        if name not in PEPTIDES:
+            raise ValueError(f"unknown LRGB dataset {name!r}; known: {', '.join(PEPTIDES)}")
+        self.dataset_name, self.data_dir = name, data_dir
+        _, self.folder, _, _, self.default_loss, self.default_metric = PEPTIDES[name]
+        super().__init__(f"lrgb_{self.folder}", split, root, (1,), pre_transform)
+
+    def has_cache(self) -> bool:  # DGL's own dataset holds the processed cache
+        return False
+
+    def save(self):
+        pass
+
+    def process(self):
+        raw_dir = data_root(self._root_arg) / "lrgb"
+        _stage(self.dataset_name, raw_dir, self.data_dir)
+        dataset = _load_dgl(self.dataset_name, str(raw_dir))
+        self.graphs, self.labels = list(dataset.graphs), dataset.labels
+        self.split_of = torch.full((len(self.graphs),), -1, dtype=torch.long)
+        for i, key in enumerate(SPLITS):
+            self.split_of[dataset.get_idx_split()[key]] = i
+
+    def item_label(self, index: int) -> torch.Tensor:
+        return self.labels[index]
+
+    @property
+    def num_targets(self) -> int:
+        return int(self.labels.shape[1])
+
+
+def atom_encoder(hidden: int):
+    """ogb's ``AtomEncoder(hidden)``: embeds the 9 int64 atom features of ``ndata['feat']`` (sum of embeddings)."""
+    from ogb.graphproppred.mol_encoder import AtomEncoder
+
+    return AtomEncoder(hidden)

@@ -1,0 +1,63 @@
+"""Node datasets: offline staging into DGL's raw_path, splits, grid graph, clear errors."""
+import shutil
+
+import networkx as nx
+import pytest
+import torch
+
+from dgl_ssm.data import MissingDataError, grid_graph, load_node_graph
+from dgl_ssm.data.paths import raw_source
+
+
+def test_cora_from_offline_copy(raw_data, tmp_path):
+    source = raw_data("planetoid/ind.cora.x", "planetoid/ind.cora.graph")
+    g = load_node_graph("cora", root=tmp_path, data_dir=source)
+    assert g.num_nodes() == 2708
+    assert g.num_edges() == 10556 + 2708  # DGL's Cora edges plus one self-loop per node
+    assert [int(g.ndata[f"{s}_mask"].sum()) for s in ("train", "val", "test")] == [140, 500, 1000]
+    assert g.ndata["feat"].shape == (2708, 1433) and int(g.ndata["label"].max()) == 6
+    # files were staged as links into DGL's hashed raw_path, never copied or written into the source
+    links = list(tmp_path.glob("planetoid/cora_v2_*/ind.cora_v2.x"))
+    assert len(links) == 1 and links[0].is_symlink()
+
+
+def test_texas_geom_gcn_splits(raw_data, tmp_path):
+    source = raw_data("geom_gcn/new_data/texas/out1_graph_edges.txt")
+    g0 = load_node_graph("texas", split=0, root=tmp_path, data_dir=source)
+    g3 = load_node_graph("texas", split=3, root=tmp_path, data_dir=source)
+    assert g0.num_nodes() == 183 and g0.ndata["feat"].shape[1] == 1703
+    assert [int(g0.ndata[f"{s}_mask"].sum()) for s in ("train", "val", "test")] == [87, 59, 37]
+    assert not torch.equal(g0.ndata["train_mask"], g3.ndata["train_mask"])
+    masks = torch.stack([g0.ndata[f"{s}_mask"] for s in ("train", "val", "test")])
+    assert int(masks.sum(0).max()) == 1  # disjoint
+
+
+def test_missing_offline_file_names_it(raw_data, tmp_path):
+    source = raw_data("planetoid/ind.cora.x")
+    partial = tmp_path / "partial"
+    shutil.copytree(source / "planetoid", partial / "planetoid")
+    (partial / "planetoid" / "ind.cora.tx").unlink()
+    with pytest.raises(MissingDataError, match=r"ind\.cora\.tx is missing"):
+        load_node_graph("cora", root=tmp_path / "root", data_dir=partial)
+
+
+def test_nonexistent_data_dir_is_an_error(tmp_path):
+    with pytest.raises(MissingDataError, match="does not exist"):
+        raw_source(tmp_path / "nowhere")
+
+
+def test_bad_names_and_splits():
+    with pytest.raises(ValueError, match="unknown node dataset 'pubmedx'"):
+        load_node_graph("pubmedx")
+    with pytest.raises(ValueError, match="10 Geom-GCN splits"):
+        load_node_graph("texas", split=10)
+
+
+def test_grid_graph_matches_networkx():
+    g = grid_graph(4, 5, feat_dim=3, seed=1)
+    ref = nx.grid_2d_graph(4, 5)
+    ours = {(int(u), int(v)) for u, v in zip(*g.edges())}
+    theirs = {(i * 5 + j, k * 5 + l) for (i, j), (k, l) in ref.edges()}
+    assert ours == theirs | {(v, u) for u, v in theirs}
+    assert torch.equal(g.ndata["feat"], grid_graph(4, 5, feat_dim=3, seed=1).ndata["feat"])
+    assert abs(float(grid_graph(30, 30, feat_dim=8).ndata["feat"].std()) - 1) < 0.05

@@ -1,0 +1,67 @@
+"""import-time checks: mismatched torch/DGL pair, torchdata too new, thread configuration."""
+import pytest
+import torch
+from packaging.version import Version
+
+import dgl_ssm
+from dgl_ssm import _stack, runtime
+
+
+def fake_versions(monkeypatch, **versions):
+    monkeypatch.setattr(_stack, "_installed", lambda name: versions.get(name))
+
+
+def test_installed_wheel_lists_supported_torch():
+    supported = _stack.supported_torch_versions()
+    assert Version("2.2.1") in supported and Version("2.0.0") in supported
+    assert Version(torch.__version__.split("+")[0]) in supported
+
+
+def test_mismatched_torch_names_versions_and_fix(monkeypatch):
+    fake_versions(monkeypatch, torch="2.4.0", dgl="2.1.0", torchdata="0.7.1")
+    with pytest.raises(ImportError) as err:
+        _stack.check_stack()
+    message = str(err.value)
+    assert "dgl==2.1.0" in message and "torch==2.4.0" in message and "2.0.0 to 2.2.1" in message
+    assert 'pip install "torch==2.2.1"' in message
+
+
+def test_torchdata_without_datapipes(monkeypatch):
+    fake_versions(monkeypatch, torch="2.2.1", dgl="2.1.0", torchdata="0.10.0")
+    with pytest.raises(ImportError, match="torchdata.datapipes"):
+        _stack.check_stack()
+
+
+def test_missing_dgl(monkeypatch):
+    fake_versions(monkeypatch, torch="2.2.1")
+    with pytest.raises(ImportError, match="needs dgl"):
+        _stack.check_stack()
+
+
+def test_pinned_pair_passes(monkeypatch):
+    fake_versions(monkeypatch, torch="2.2.1+cpu", dgl="2.1.0", torchdata="0.7.1")
+    _stack.check_stack()
+
+
+def test_configure_threads_sets_both_runtimes(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        assert dgl_ssm.configure_threads(2) == 2 and torch.get_num_threads() == 2
+        assert not runtime.in_slow_configuration()
+        with pytest.raises(ValueError):
+            dgl_ssm.configure_threads(-1)
+    finally:
+        dgl_ssm.configure_threads(before)
+
+
+def test_slow_configuration_is_detected(monkeypatch):
+    monkeypatch.setattr(runtime, "_configured", None)
+    monkeypatch.setattr(runtime, "_warned", False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.delenv("DGL_SSM_NO_THREAD_WARNING", raising=False)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    with pytest.warns(runtime.OpenMPContentionWarning, match="configure_threads"):
+        runtime.warn_if_slow()
+    monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
+    assert not runtime.in_slow_configuration()
