@@ -211,5 +211,71 @@ def read_targets(path: os.PathLike) -> List[Target]:
 
 __all__ = [
     "ROOT", "BENCH_DIR", "parser", "machine", "interleaved", "median", "ratio", "summarize", "python_env", "emit",
-    "run_python", "busy_process", "Target", "target", "table", "write_results", "read_targets",
+    "run_python", "busy_process", "Target", "target", "table", "write_results", "read_targets", "property_graphs",
+    "peptides_subset", "ListDataset", "graph_workload",
 ]
+
+
+# ----------------------------------------------------------------------------- graph-level workloads
+PEPTIDES_CSV = "lrgb/Peptides-func/peptide_multi_class_dataset.csv.gz"
+
+
+def property_graphs(quick: bool):
+    """Training split of the graph property task (sssp; 5,120 graphs, or 512 with ``quick``), cached under the data root."""
+    from dgl_ssm.data import GraphPropertyDataset
+
+    sizes = (512, 64, 128) if quick else (5120, 640, 1280)
+    return GraphPropertyDataset("sssp", "train", sizes=sizes)
+
+
+def peptides_subset(n: int):
+    """The first ``n`` Peptides-func molecules as ``(DGLGraph, label)``, built with ogb's ``smiles2graph``.
+
+    A subset straight from the offline CSV (the full dataset takes ~80 s to process); node features are the
+    9 OGB atom categories as float (both pipelines use a ``Linear`` encoder on them).
+    """
+    import ast
+
+    import dgl
+    import pandas as pd
+    import torch
+    from ogb.utils import smiles2graph
+
+    from dgl_ssm.data import raw_source
+
+    df = pd.read_csv(raw_source() / PEPTIDES_CSV, nrows=n)
+    items = []
+    for smiles, labels in zip(df["smiles"], df["labels"]):
+        g = smiles2graph(smiles)
+        src, dst = torch.as_tensor(g["edge_index"][0]), torch.as_tensor(g["edge_index"][1])
+        dg = dgl.graph((src, dst), num_nodes=g["num_nodes"])
+        dg.ndata["feat"] = torch.as_tensor(g["node_feat"], dtype=torch.float32)
+        items.append((dg, torch.tensor(ast.literal_eval(labels), dtype=torch.float32)))
+    return items
+
+
+class ListDataset:
+    """``(graph, label)`` items with the ``collate``/``level`` interface of dgl_ssm's graph datasets."""
+
+    def __init__(self, items, level: str = "graph"):
+        self.items, self.level = list(items), level
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+    def collate(self, items):
+        from dgl_ssm.data import collate
+
+        return collate(items, node_level=self.level == "node")
+
+
+def graph_workload(name: str, quick: bool):
+    """``(dataset, in_feats, out_feats, loss, readout)`` of a peer-comparison workload, without self-loops."""
+    if name == "property":
+        ds = property_graphs(quick)
+        return ds, 2, 1, "mse", None
+    items = peptides_subset(400 if quick else 2000)
+    return ListDataset(items, "graph"), 9, 10, "bce", "mean"
