@@ -1,0 +1,60 @@
+"""Signal-propagation diagnostics of deep GNNs: over-smoothing, Jacobian spectra, over-squashing, gradient flow.
+
+======================================  ==================================================================
+:func:`dirichlet_energy`                :math:`\\frac1N\\sum_{(u,v)\\in\\mathcal E}\\lVert h_u-h_v\\rVert^2` (or normalized)
+:func:`feature_norm`,                   :math:`\\lVert H\\rVert_F` and :math:`\\mu(H)=\\lVert H-\\mathbf 1\\gamma^\\top\\rVert_F`
+:func:`mean_deviation`
+:func:`layer_jacobian`                  dense :math:`(Nd_{out})\\times(Nd_{in})` Jacobian of one layer
+:func:`jacobian_singular_values`,       its spectrum; :func:`edge_of_chaos_distance` :math:`=\\mathrm{mean}|1-\\sigma|`
+:func:`jacobian_eigenvalues`
+:func:`estimate_singular_values`,       matrix-free extreme singular values / spectral radius (large graphs)
+:func:`estimate_spectral_radius`
+:func:`calibrate_edge_of_chaos`         scale :math:`\\Lambda` or :math:`B` of a GNN-SSM layer so that :math:`\\rho(J)\\approx1`
+:func:`sensitivity`                     :math:`\\lVert\\partial h_v^{(L)}/\\partial x_u\\rVert_F` and its mean by hop distance
+:func:`gradient_flow`                   per-layer weight gradients and backpropagated errors :math:`B_\\ell`
+:class:`SignalProbe`                    all of the forward/backward statistics per layer and step, via hooks
+======================================  ==================================================================
+
+Every measurement takes a (possibly batched) ``dgl.DGLGraph`` and runs on the
+device of its tensors.
+"""
+from .energy import dirichlet_energy, feature_norm, mean_deviation, node_graph_ids, signal_stats
+from .gradients import backward_errors, gradient_flow
+from .jacobian import (
+    edge_of_chaos_distance,
+    jacobian_eigenvalues,
+    jacobian_singular_values,
+    layer_jacobian,
+)
+from .probe import SignalProbe
+from .sensitivity import hop_distances, sensitivity, sensitivity_by_distance
+from .spectral import (
+    Calibration,
+    calibrate_edge_of_chaos,
+    estimate_singular_values,
+    estimate_spectral_radius,
+    jacobian_operator,
+)
+
+__all__ = [
+    "dirichlet_energy",
+    "feature_norm",
+    "mean_deviation",
+    "signal_stats",
+    "node_graph_ids",
+    "layer_jacobian",
+    "jacobian_singular_values",
+    "jacobian_eigenvalues",
+    "edge_of_chaos_distance",
+    "jacobian_operator",
+    "estimate_singular_values",
+    "estimate_spectral_radius",
+    "calibrate_edge_of_chaos",
+    "Calibration",
+    "sensitivity",
+    "sensitivity_by_distance",
+    "hop_distances",
+    "backward_errors",
+    "gradient_flow",
+    "SignalProbe",
+]
