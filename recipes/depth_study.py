@@ -54,18 +54,18 @@ def main() -> None:
     p.add_argument("--input-scale", type=float, default=0.1, help="β in B = βI for the SSM models")
     p.add_argument("--checkpoint", action="store_true", help="gradient checkpointing (less memory, more time)")
     args = p.parse_args()
-    run = experiment.start(args, "depth_study")
-
-    depths = args.depths or (QUICK_DEPTHS if args.quick else FULL_DEPTHS)
-    seeds = range(args.seed, args.seed + (args.seeds or (1 if args.quick else 3)))
-    epochs = args.epochs or (100 if args.quick else 200)
-    patience = args.patience or (30 if args.quick else 50)
     zoo = models(args.input_scale)
     if args.models:
         unknown = set(args.models) - set(zoo)
         if unknown:
             p.error(f"unknown models {sorted(unknown)}; choose from {list(zoo)}")
         zoo = {k: v for k, v in zoo.items() if k in args.models}
+    run = experiment.start(args, "depth_study")
+
+    depths = args.depths or (QUICK_DEPTHS if args.quick else FULL_DEPTHS)
+    seeds = range(args.seed, args.seed + (args.seeds or (1 if args.quick else 3)))
+    epochs = args.epochs or (100 if args.quick else 200)
+    patience = args.patience or (30 if args.quick else 50)
 
     graph = load_node_graph(args.dataset, data_dir=args.data_dir, root=args.data_root)
     results_path, layers_path = run.path("results.csv"), run.path("layers.csv")

@@ -54,20 +54,35 @@ def main(argv=None):
     run = recipe.start_run(args, f"graph_regression-{args.task}", info)
     log = print if info.is_main else (lambda *a, **k: None)
     try:
+        splits = ("train", "val", "test")
         if property_task:
             sizes = tuple(args.sizes or (5120, 640, 1280))
-            datasets = {s: GraphPropertyDataset(args.task, s, seed=args.seed, root=args.data_root, sizes=sizes) for s in ("train", "val", "test")}
+
+            def load(pre):
+                return {s: GraphPropertyDataset(args.task, s, seed=args.seed, root=args.data_root, sizes=sizes, pre_transform=pre) for s in splits}
+        else:
+
+            def load(pre):
+                return {s: PeptidesDataset(args.task, s, root=args.data_root, data_dir=args.data_dir, pre_transform=pre) for s in splits}
+
+        def load_limited(pre):
+            datasets = load(pre)
+            for ds in datasets.values():
+                ds.head(args.limit)
+            return datasets
+
+        variants = recipe.DatasetVariants(load_limited, recipe.max_hop_of(args))
+        datasets = variants.for_model(args.models[0])
+        if property_task:
             in_feats, out_feats = 2, 1
             readout = None if datasets["train"].level == "node" else "max"
         else:
-            datasets = {s: PeptidesDataset(args.task, s, root=args.data_root, data_dir=args.data_dir) for s in ("train", "val", "test")}
             in_feats, out_feats, readout = 9, datasets["train"].num_targets, "mean"
-        for ds in datasets.values():
-            ds.head(args.limit)
         log(f"{args.task}: {', '.join(f'{s} {len(d)}' for s, d in datasets.items())} graphs -> {run.dir}")
 
         rows, histories = [], {}
         for name in args.models:
+            datasets = variants.for_model(name)
             for k in range(args.runs):
                 seed = args.seed + k
                 seed_everything(seed)

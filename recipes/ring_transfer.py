@@ -49,12 +49,16 @@ def main(argv=None):
     try:
         rows, histories = [], {}
         for n in args.ring_sizes:
-            datasets = {
-                s: RingTransferDataset(n, args.num_graphs, args.classes, seed=args.seed, split=s, root=args.data_root)
-                for s in ("train", "val", "test")
-            }
+            variants = recipe.DatasetVariants(
+                lambda pre, n=n: {
+                    s: RingTransferDataset(n, args.num_graphs, args.classes, seed=args.seed, split=s, root=args.data_root, pre_transform=pre)
+                    for s in ("train", "val", "test")
+                },
+                recipe.max_hop_of(args),
+            )
             args.layers = fixed_layers or max(1, n // 2)
             for name in args.models:
+                datasets = variants.for_model(name)
                 for k in range(args.runs):
                     seed = args.seed + k
                     seed_everything(seed)

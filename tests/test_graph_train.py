@@ -3,6 +3,7 @@ import csv
 import math
 import os
 import subprocess
+import socket
 import sys
 from pathlib import Path
 
@@ -159,9 +160,16 @@ def test_unknown_model_is_one_clear_line(tmp_path, recipe):
 
 
 @pytest.mark.slow
+def free_port() -> int:
+    """A TCP port nobody listens on now (a fixed port collides with a concurrent run of the suite)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_ddp_two_cpu_processes_converge_and_write_once(tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29531",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
            str(ROOT / "recipes" / "graph_regression.py"), "--task", "diameter", "--sizes", "128", "32", "32", "--models", "gcn-ssm",
            "--layers", "3", "--hidden", "16", "--epochs", "6", "--batch-size", "16", "--data-root", str(tmp_path / "data"),
            "--out", str(out), "--no-progress"]

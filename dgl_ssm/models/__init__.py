@@ -10,16 +10,33 @@ Presets (``build_model(name, ...)``):
 ======================  ==========================================================
 """
 from . import blocks, convs  # noqa: F401  (registers the standard convs and blocks)
+from . import drew, khop  # noqa: F401,E402  (registers the k-hop conv, kGCN(-SSM) and DRew presets)
 from .blocks import PlainBlock, ResidualBlock
 from .deep_gnn import DeepGNN, available_models, build_model
-from .registry import BLOCKS, CONVS, PRESETS, register_block, register_conv, register_preset
+from .registry import BLOCKS, CONVS, PRESETS, lookup, register_block, register_conv, register_preset
 
 for _conv in ("gcn", "gat", "gin", "sage"):
     register_preset(_conv, conv=_conv, block="plain")
     register_preset(f"res-{_conv}", conv=_conv, block="residual")
     register_preset(f"{_conv}-ssm", conv=_conv, block="ssm")
 
+
+
+def needs_hop_edges(name: str) -> bool:
+    """Whether model preset ``name`` reads ``edata['hop']``, i.e. needs a graph rewired by
+    :class:`~dgl_ssm.transforms.KHopRewire` (k-hop convs, DRew).
+
+    Raises
+    ------
+    ValueError
+        On an unknown preset name.
+    """
+    preset = lookup(PRESETS, "model", name)
+    return preset.get("conv") == "khop" or getattr(preset.get("factory"), "needs_hop_edges", False)
+
+
 __all__ = [
+    "needs_hop_edges",
     "DeepGNN",
     "build_model",
     "available_models",

@@ -127,10 +127,14 @@ class DeepGNN(nn.Module):
         act = _activation(activation)
         conv_options = dict(conv_options or {})
         block_options = self._shared_ssm_matrices(block, hidden, dict(block_options or {}))
-        shared = conv_factory(hidden, **conv_options) if share_weights else None
+        # conv factories get the 0-based layer index (k-hop convs pick their rings from it); a shared conv is layer 0
+        shared = conv_factory(hidden, layer=0, num_layers=num_layers, **conv_options) if share_weights else None
         self.layers = nn.ModuleList(
-            block_factory(shared if share_weights else conv_factory(hidden, **conv_options), hidden, act, **block_options)
-            for _ in range(num_layers)
+            block_factory(
+                shared if share_weights else conv_factory(hidden, layer=i, num_layers=num_layers, **conv_options),
+                hidden, act, **block_options,
+            )
+            for i in range(num_layers)
         )
         self.pool = None if readout is None else lookup(POOLINGS, "readout", readout)()
         self.decoder = nn.Linear(hidden, out_feats)

@@ -3,7 +3,8 @@
 Extensions (k-hop convs, baselines) register themselves here instead of
 editing the builder:
 
-* a **conv factory** ``f(dim, **options) -> nn.Module`` returns a module
+* a **conv factory** ``f(dim, *, layer, num_layers, **options) -> nn.Module``
+  (``layer``: 0-based index of the layer being built) returns a module
   called as ``conv(graph, h)`` that maps ``(N, dim)`` to ``(N, dim)``
   *without* a non-linearity (the block applies it);
 * a **block factory** ``f(conv, dim, activation, **options) -> nn.Module``

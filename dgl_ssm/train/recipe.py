@@ -16,12 +16,15 @@ import yaml
 from .. import report
 from ..experiment import Run, atomic_write, resolve_device, seed_everything, start, write_csv
 from ..runtime import configure_threads
-from ..models import PRESETS, available_models, build_model
+from ..models import PRESETS, available_models, build_model, needs_hop_edges
+from ..transforms import KHopRewire
 from .distributed import DistInfo, wrap_ddp
 from .graph import GraphTask
 from .trainer import Trainer, make_optimizer, make_scheduler
 
 __all__ = [
+    "DatasetVariants",
+    "max_hop_of",
     "add_training_flags",
     "parse_with_config",
     "build_graph_model",
@@ -45,6 +48,9 @@ def add_training_flags(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--dropout", type=float, default=None)
     p.add_argument("--state-transition", default=None, help="SSM Λ: a number (Λ = λI) or 'uniform' (eigenvalues in [r_min, r_max])")
     p.add_argument("--input-matrix", default=None, help="SSM B: identity, random, gaussian or a number")
+    p.add_argument("--r-min", type=float, default=None, help="smallest eigenvalue of Λ with --state-transition uniform")
+    p.add_argument("--r-max", type=float, default=None, help="largest eigenvalue of Λ with --state-transition uniform")
+    p.add_argument("--max-hop", type=int, default=None, help="k-hop rewiring radius for models that read 'hop' edges (kgcn-ssm, drew-gcn, ...); default 3")
     p.add_argument("--optimizer", default=None, choices=["adam", "adamw"])
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--weight-decay", type=float, default=None)
@@ -134,12 +140,52 @@ def build_graph_model(name: str, args, in_feats: int, out_feats: int, *, readout
     options = dict(activation=args.activation, dropout=args.dropout, readout=readout, encoder=encoder)
     if "ssm" in str(PRESETS[name].get("block", "")):
         block = {"seed": seed}
-        if args.state_transition is not None:
-            block["state_transition"] = _number_or_name(args.state_transition)
-        if args.input_matrix is not None:
-            block["input_matrix"] = _number_or_name(args.input_matrix)
+        for key in ("state_transition", "input_matrix", "r_min", "r_max"):
+            value = getattr(args, key, None)
+            if value is not None:
+                block[key] = _number_or_name(value)
         options["block_options"] = block
+    if needs_hop_edges(name):
+        if PRESETS[name].get("conv") == "khop":
+            options["conv_options"] = {"max_hop": max_hop_of(args)}
+        else:
+            options["max_hop"] = max_hop_of(args)
     return build_model(name, in_feats, args.hidden, out_feats, args.layers, **options)
+
+
+DEFAULT_MAX_HOP = 3
+
+
+def max_hop_of(args) -> int:
+    """The k-hop rewiring radius of a run (``--max-hop``, default :data:`DEFAULT_MAX_HOP`)."""
+    return getattr(args, "max_hop", None) or DEFAULT_MAX_HOP
+
+
+class DatasetVariants:
+    """Load each variant of a dataset once: plain, or k-hop rewired for models that read ``'hop'`` edges.
+
+    Plain models (GCN, GCN-SSM) must see the original graph; kGCN-SSM and
+    DRew need it rewired by :class:`~dgl_ssm.transforms.KHopRewire`. The
+    rewiring is a cached dataset pre-transform, so it runs once per dataset
+    and ``max_hop`` and is then read from disk.
+
+    Parameters
+    ----------
+    load : callable
+        ``load(pre_transform) -> {"train": ds, "val": ds, "test": ds}``.
+    max_hop : int
+        Rewiring radius.
+    """
+
+    def __init__(self, load, max_hop: int):
+        self.load, self.max_hop, self._cache = load, max_hop, {}
+
+    def for_model(self, name: str) -> dict:
+        """The dataset splits that model preset ``name`` trains on."""
+        rewired = needs_hop_edges(name)
+        if rewired not in self._cache:
+            self._cache[rewired] = self.load(KHopRewire(self.max_hop) if rewired else None)
+        return self._cache[rewired]
 
 
 def run_graph_task(model, datasets: Dict[str, object], args, run_dir: Path, info: DistInfo, *, self_loop: bool = True):

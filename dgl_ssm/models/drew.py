@@ -1,0 +1,165 @@
+"""DRew-GCN: dynamically rewired message passing with delay (baseline).
+
+Source: Gutteridge, Dong, Bronstein, Di Giovanni (2023). "DRew: Dynamically
+Rewired Message Passing with Delay", ICML, Eq. 5-6 (GCN instance).
+"""
+from __future__ import annotations
+
+import math
+from typing import List, Optional
+
+import torch
+from dgl import DGLError
+from torch import nn
+
+from ..nn.khop import KHopConv
+from .deep_gnn import POOLINGS, _activation
+from .registry import lookup, register_preset
+
+__all__ = ["DRewGCN", "delay"]
+
+
+def delay(k: int, nu: Optional[float] = None) -> int:
+    r"""DRew's delay :math:`\tau_\nu(k) = \max(0, k - \nu)`; ``nu=None`` or ``inf`` gives 0 (no delay).
+
+    Examples
+    --------
+    >>> [delay(k, 1) for k in (1, 2, 3)], delay(3, None)
+    ([0, 1, 2], 0)
+    """
+    if nu is None or math.isinf(nu):
+        return 0
+    return int(max(0, k - nu))
+
+
+class DRewGCN(nn.Module):
+    r"""DRew-GCN: layer :math:`\ell` aggregates over the rings :math:`1..\ell+1`, ring :math:`k` with delay :math:`\tau(k)`.
+
+    .. math::
+        x^{(\ell+1)} = x^{(\ell)} + \sigma\Big(\sum_{k=1}^{\min(\ell+1, k_{max})}
+        \hat{A}_k\, x^{(\ell - \tau_\nu(k))} W_{k,\ell}\Big),
+        \qquad \tau_\nu(k) = \max(0, k - \nu)
+
+    with :math:`\hat{A}_k` the normalised adjacency of the ring
+    :math:`\{(u, v) : d(u, v) = k\}` (ring 1 with self-loops: GCN), one
+    :class:`~dgl_ssm.nn.KHopConv` per layer (``rings="cumulative"``), and the
+    delayed index clamped at 0 (:math:`x^{(\max(0, \ell - \tau))}`).
+    :math:`\nu = \infty` (``nu=None``) is DRew without delay: every ring reads
+    the current state; :math:`\nu = 1` delays ring :math:`k` by
+    :math:`k - 1` layers (information from :math:`k` hops away arrives as if
+    it had travelled one hop per layer). All layer states are kept for the
+    delay. Layers ``0 .. L-1`` are 0-based as in :func:`~dgl_ssm.nn.khop.ring_schedule`.
+
+    The graph must be rewired by :class:`~dgl_ssm.transforms.KHopRewire`
+    with ``max_hop >= min(num_layers, k_max)`` (rings it lacks are empty).
+
+    Parameters
+    ----------
+    in_feats, hidden, out_feats : int
+        Input size (ignored when ``encoder`` is given), width, output size.
+    num_layers : int
+        Number of DRew layers :math:`L \ge 1`.
+    nu : float, optional
+        Delay rate :math:`\nu \ge 1`; ``None`` or ``float('inf')`` for no delay.
+    max_hop : int, optional
+        :math:`k_{max}` (DRew caps the ring count); ``None`` for no cap.
+    activation : str or callable
+        :math:`\sigma` (``"relu"``, ``"tanh"``, ``"gelu"``, ``"identity"`` or a function).
+    dropout : float
+        Dropout on the encoder output, on each update and before the decoder.
+    readout : str, optional
+        ``None`` (node outputs) or ``"mean"``, ``"sum"``, ``"max"`` pooling.
+    encoder : torch.nn.Module, optional
+        Replaces the default ``Linear(in_feats, hidden)``.
+    bias : bool
+        Bias in each layer.
+
+    Raises
+    ------
+    ValueError
+        On ``num_layers < 1``, ``nu < 1`` or an unknown activation or readout.
+    dgl.DGLError
+        (forward) If the graph has no ``edata['hop']``.
+
+    Examples
+    --------
+    >>> import dgl, torch
+    >>> from dgl_ssm.models import build_model
+    >>> from dgl_ssm.transforms import KHopRewire
+    >>> g = KHopRewire(max_hop=4)(dgl.graph(([0, 1, 2, 3], [1, 2, 3, 4])))
+    >>> model = build_model("drew-gcn-delay", 3, 16, 2, num_layers=4)
+    >>> model.layers[3].rings, model(g, torch.randn(5, 3)).shape
+    ([1, 2, 3, 4], torch.Size([5, 2]))
+    """
+
+    #: reads ``edata['hop']``: datasets must be rewired with :class:`~dgl_ssm.transforms.KHopRewire`
+    needs_hop_edges = True
+
+    def __init__(
+        self,
+        in_feats: int,
+        hidden: int,
+        out_feats: int,
+        num_layers: int,
+        nu: Optional[float] = None,
+        max_hop: Optional[int] = None,
+        activation="relu",
+        dropout: float = 0.0,
+        readout: Optional[str] = None,
+        encoder: Optional[nn.Module] = None,
+        bias: bool = True,
+    ):
+        super().__init__()
+        if num_layers < 1:
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        if nu is not None and not nu >= 1:
+            raise ValueError(f"nu must be >= 1, None or inf, got {nu}")
+        self.nu, self.hidden, self.num_layers = nu, hidden, num_layers
+        self.encoder = encoder if encoder is not None else nn.Linear(in_feats, hidden)
+        self.activation = _activation(activation)
+        self.dropout = nn.Dropout(dropout)
+        self.layers = nn.ModuleList(
+            KHopConv(hidden, hidden, max_hop=max_hop, rings="cumulative", layer=i, bias=bias) for i in range(num_layers)
+        )
+        self.pool = None if readout is None else lookup(POOLINGS, "readout", readout)()
+        self.decoder = nn.Linear(hidden, out_feats)
+
+    def update(self, graph, states: List[torch.Tensor], layer: int) -> torch.Tensor:
+        r"""The update :math:`\sigma(\sum_k \hat{A}_k x^{(\ell - \tau(k))} W_{k,\ell})` of layer ``layer``.
+
+        ``states[j]`` is :math:`x^{(j)}`; it must hold ``layer + 1`` states or more.
+        """
+        conv = self.layers[layer]
+        inputs = [states[max(0, layer - delay(k, self.nu))] for k in conv.rings]
+        out = conv(graph, inputs)
+        return self.activation(out) if self.activation is not None else out
+
+    def propagate(self, graph, h: torch.Tensor, return_all: bool = False):
+        """Run the ``num_layers`` DRew layers from :math:`x^{(0)} = h`."""
+        if "hop" not in graph.edata:
+            raise DGLError(
+                "DRewGCN needs the rewired graph: edge field 'hop' is missing. "
+                "Apply dgl_ssm.transforms.KHopRewire(max_hop)(graph) (or rewire_dataset) first."
+            )
+        states = [h]
+        for layer in range(self.num_layers):
+            states.append(states[-1] + self.dropout(self.update(graph, states, layer)))
+        return states if return_all else states[-1]
+
+    def forward(self, graph, feat: torch.Tensor) -> torch.Tensor:
+        """``(N, out_feats)`` node outputs, or ``(batch_size, out_feats)`` with a readout."""
+        h = self.propagate(graph, self.dropout(self.encoder(feat)))
+        if self.pool is not None:
+            h = self.pool(graph, h)
+        return self.decoder(self.dropout(h))
+
+    def hidden_states(self, graph, feat: torch.Tensor) -> list:
+        """Node states after the encoder and after every layer (``num_layers + 1`` tensors)."""
+        return self.propagate(graph, self.dropout(self.encoder(feat)), return_all=True)
+
+    def extra_repr(self) -> str:
+        return f"nu={self.nu}"
+
+
+register_preset("drew-gcn", factory=DRewGCN, nu=None)
+register_preset("drew-gcn-delay", factory=DRewGCN, nu=1)

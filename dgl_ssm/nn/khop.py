@@ -1,0 +1,209 @@
+"""KHopConv: GCN-style aggregation over shortest-path rings, one weight per ring.
+
+Sources: the k-hop message passing of kGNN-SSM (Arroyo et al. 2025,
+arXiv:2502.10818, Sec. 6) and of DRew (Gutteridge et al. 2023, ICML, "DRew:
+Dynamically Rewired Message Passing with Delay", Eq. 5-6).
+"""
+from __future__ import annotations
+
+from typing import List, Optional, Sequence, Union
+
+import torch
+from dgl import DGLError
+from torch import nn
+
+__all__ = ["KHopConv", "ring_schedule"]
+
+RING_MODES = ("cumulative", "single")
+
+
+def ring_schedule(layer: int, max_hop: Optional[int] = None, rings: str = "cumulative") -> List[int]:
+    r"""The rings :math:`K(\ell)` read by layer :math:`\ell` (0-based).
+
+    * ``"cumulative"`` (DRew): :math:`K(\ell) = \{1, \dots, \min(\ell + 1, k_{max})\}`;
+    * ``"single"``: :math:`K(\ell) = \{\min(\ell + 1, k_{max})\}`: layer 0 reads
+      ring 1, layer 1 ring 2, ..., and every layer from :math:`k_{max} - 1` on
+      reads ring :math:`k_{max}`.
+
+    ``max_hop=None`` puts no cap on :math:`k_{max}`.
+
+    Examples
+    --------
+    >>> ring_schedule(3, max_hop=2), ring_schedule(3), ring_schedule(3, 8, "single")
+    ([1, 2], [1, 2, 3, 4], [4])
+    """
+    if rings not in RING_MODES:
+        raise ValueError(f"rings must be one of {RING_MODES}, got {rings!r}")
+    if isinstance(layer, bool) or int(layer) != layer or layer < 0:
+        raise ValueError(f"layer must be a non-negative int (0-based), got {layer!r}")
+    if max_hop is not None and (isinstance(max_hop, bool) or int(max_hop) != max_hop or max_hop < 1):
+        raise ValueError(f"max_hop must be a positive int or None, got {max_hop!r}")
+    top = int(layer) + 1 if max_hop is None else min(int(layer) + 1, int(max_hop))
+    return list(range(1, top + 1)) if rings == "cumulative" else [top]
+
+
+class KHopConv(nn.Module):
+    r"""Graph convolution over shortest-path rings, each ring with its own weight.
+
+    .. math::
+        F(H) = \sigma\Big(\sum_{k \in K(\ell)} \hat{A}_k H_k W_k + b\Big),
+        \qquad \hat{A}_k = D_k^{-1/2} A_k D_k^{-1/2}
+
+    where :math:`A_k` is the adjacency of the ring
+    :math:`R_k = \{(u, v) : d(u, v) = k\}` (edges with ``edata['hop'] == k``
+    of a graph rewired by :class:`~dgl_ssm.transforms.KHopRewire`),
+    :math:`D_k` its degrees (source out-degree and destination in-degree
+    within the ring, as DGL's ``GraphConv(norm='both')``), and
+    :math:`H_k = H` unless per-ring inputs are passed (DRew's delay).
+
+    **Own state.** Ring 1 includes a self-loop on every node:
+    :math:`A_1 \leftarrow A_1 + I` and :math:`D_1 \leftarrow D_1 + I`, exactly
+    like ``GraphConv`` on a graph with self-loops, so with
+    :math:`K(\ell) = \{1\}` the layer *is* GCN on the original graph with
+    self-loops. Rings :math:`k \ge 2` have no self term. Edges :math:`u \to u`
+    in the input graph are ignored (so ``dgl.add_self_loop`` after rewiring
+    changes nothing); nodes without neighbours in a ring get nothing from it.
+
+    **Rings per layer** (:func:`ring_schedule`, :math:`\ell` is 0-based):
+    ``"cumulative"`` (DRew) :math:`K(\ell) = \{1..\min(\ell + 1, k_{max})\}`;
+    ``"single"`` :math:`K(\ell) = \{\min(\ell + 1, k_{max})\}`. Edges whose
+    hop is not in :math:`K(\ell)` are ignored.
+
+    Parameters
+    ----------
+    in_feats : int
+        Input feature size.
+    out_feats : int
+        Output feature size.
+    max_hop : int, optional
+        :math:`k_{max}`, the largest ring used; ``None`` for no cap (layer
+        :math:`\ell` then reads rings up to :math:`\ell + 1`; rings beyond the
+        rewiring's own ``max_hop`` are empty).
+    rings : str
+        ``"cumulative"`` (default) or ``"single"``.
+    layer : int
+        The layer index :math:`\ell \ge 0` that picks :math:`K(\ell)`.
+    bias : bool
+        Add a learnable bias :math:`b` (one for all rings). Default ``True``.
+    activation : callable, optional
+        :math:`\sigma`, default ``None``.
+
+    Attributes
+    ----------
+    rings : list of int
+        :math:`K(\ell)`.
+    weight : torch.nn.Parameter
+        ``(len(rings), in_feats, out_feats)``; ``weight[i]`` is
+        :math:`W_{k}` for ``k = rings[i]``.
+
+    Raises
+    ------
+    ValueError
+        On a bad ``rings``, ``layer`` or ``max_hop`` (constructor), or
+        per-ring inputs of the wrong number or shape (forward).
+    dgl.DGLError
+        If the graph has no ``edata['hop']`` (apply ``KHopRewire`` first).
+
+    Examples
+    --------
+    >>> import dgl, torch
+    >>> from dgl_ssm.nn import KHopConv
+    >>> from dgl_ssm.transforms import KHopRewire
+    >>> g = KHopRewire(max_hop=3)(dgl.graph(([0, 1, 2, 3], [1, 2, 3, 4])))
+    >>> conv = KHopConv(4, 8, max_hop=3, layer=1)
+    >>> conv.rings, conv.weight.shape
+    ([1, 2], torch.Size([2, 4, 8]))
+    >>> conv(g, torch.randn(5, 4)).shape
+    torch.Size([5, 8])
+    """
+
+    def __init__(
+        self,
+        in_feats: int,
+        out_feats: int,
+        max_hop: Optional[int] = None,
+        rings: str = "cumulative",
+        layer: int = 0,
+        bias: bool = True,
+        activation=None,
+    ):
+        super().__init__()
+        self._in_feats, self._out_feats = int(in_feats), int(out_feats)
+        self.max_hop, self.mode, self.layer = max_hop, rings, int(layer)
+        self.rings = ring_schedule(layer, max_hop, rings)
+        self.weight = nn.Parameter(torch.empty(len(self.rings), self._in_feats, self._out_feats))
+        self.bias = nn.Parameter(torch.empty(self._out_feats)) if bias else None
+        self.activation = activation
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Xavier-uniform weights (each ring as ``GraphConv`` does), zero bias."""
+        for w in self.weight:
+            nn.init.xavier_uniform_(w)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def forward(self, graph, feat: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
+        """Aggregate over the rings of this layer.
+
+        Parameters
+        ----------
+        graph : dgl.DGLGraph
+            A rewired (possibly batched) graph with ``edata['hop']``.
+        feat : torch.Tensor or sequence of torch.Tensor
+            ``(N, in_feats)`` node features, or one ``(N, in_feats)`` tensor per
+            ring of :attr:`rings` (in that order): ring :math:`k` then reads
+            its own input :math:`H_k` (DRew's delayed states).
+
+        Returns
+        -------
+        torch.Tensor
+            ``(N, out_feats)``.
+        """
+        with graph.local_scope():
+            if "hop" not in graph.edata:
+                raise DGLError(
+                    "KHopConv needs edge field 'hop' (shortest-path distance); rewire the graph first with "
+                    "dgl_ssm.transforms.KHopRewire(max_hop)(graph)"
+                )
+            n, r = graph.num_nodes(), len(self.rings)
+            per_ring = not torch.is_tensor(feat)
+            if per_ring:
+                if len(feat) != r:
+                    raise ValueError(f"KHopConv: got {len(feat)} per-ring inputs for rings {self.rings}")
+                stack = torch.stack(list(feat))
+            else:
+                stack = feat.unsqueeze(0)
+            if stack.shape[1:] != (n, self._in_feats):
+                raise ValueError(f"KHopConv: expected node features of shape ({n}, {self._in_feats}), got {tuple(stack.shape[1:])}")
+            src, dst = graph.edges()
+            hop = graph.edata["hop"].to(torch.long)
+            slot_of = torch.full((self.rings[-1] + 2,), -1, dtype=torch.long, device=hop.device)
+            slot_of[torch.tensor(self.rings, device=hop.device)] = torch.arange(r, device=hop.device)
+            slot = slot_of[hop.clamp(min=0, max=self.rings[-1] + 1)]
+            keep = (slot >= 0) & (src != dst)
+            src, dst, slot = src[keep].long(), dst[keep].long(), slot[keep]
+            out_deg = torch.bincount(src * r + slot, minlength=n * r).view(n, r).to(stack.dtype)
+            in_deg = torch.bincount(dst * r + slot, minlength=n * r).view(n, r).to(stack.dtype)
+            if self.rings[0] == 1:  # the self-loop of ring 1 (the node's own state)
+                out_deg[:, 0] += 1
+                in_deg[:, 0] += 1
+            norm_src = out_deg.clamp(min=1).pow(-0.5)
+            norm_dst = in_deg.clamp(min=1).pow(-0.5)
+            msg = (stack[slot, src] if per_ring else feat[src]) * norm_src[src, slot].unsqueeze(-1)
+            agg = stack.new_zeros(n * r, self._in_feats).index_add_(0, dst * r + slot, msg).view(n, r, -1)
+            if self.rings[0] == 1:
+                agg[:, 0] = agg[:, 0] + stack[0] * norm_src[:, :1]
+            agg = agg * norm_dst.unsqueeze(-1)
+            rst = agg.reshape(n, r * self._in_feats) @ self.weight.reshape(r * self._in_feats, self._out_feats)
+            if self.bias is not None:
+                rst = rst + self.bias
+            if self.activation is not None:
+                rst = self.activation(rst)
+            return rst
+
+    def extra_repr(self) -> str:
+        return (
+            f"in={self._in_feats}, out={self._out_feats}, rings={self.rings} "
+            f"(mode={self.mode!r}, layer={self.layer}, max_hop={self.max_hop}), bias={self.bias is not None}"
+        )

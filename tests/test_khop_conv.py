@@ -1,0 +1,132 @@
+"""KHopConv: GCN equality at max_hop=1, ring schedules, equivariance; the kGCN presets in DeepGNN."""
+import dgl
+import pytest
+import torch
+from dgl.nn import GraphConv
+
+from dgl_ssm.models import build_model
+from dgl_ssm.nn import KHopConv, SSMConv
+from dgl_ssm.nn.khop import ring_schedule
+from dgl_ssm.transforms import KHopRewire
+
+D = 6
+
+
+def random_graph(n=25, m=40, seed=0):
+    torch.manual_seed(seed)
+    return dgl.to_bidirected(dgl.remove_self_loop(dgl.rand_graph(n, m)))  # has isolated nodes, several components
+
+
+def dense_ring(g, k):
+    """Dense 0/1 adjacency of ring k (float64), from the rewired graph."""
+    n = g.num_nodes()
+    a = torch.zeros(n, n, dtype=torch.float64)
+    u, v = g.edges()
+    mask = g.edata["hop"] == k
+    a[u[mask], v[mask]] = 1.0
+    return a
+
+
+def reference(g, x, conv):
+    """sum_k D_k^-1/2 A_k D_k^-1/2 X W_k + b, with A_1 + I, in dense float64."""
+    out = conv.bias.double().expand(g.num_nodes(), -1).clone()
+    for i, k in enumerate(conv.rings):
+        a = dense_ring(g, k) + (torch.eye(g.num_nodes(), dtype=torch.float64) if k == 1 else 0)
+        norm = a.sum(1).clamp(min=1).pow(-0.5)
+        out += (norm[:, None] * a.T * norm[None, :]) @ x.double() @ conv.weight[i].double()
+    return out
+
+
+def test_max_hop_1_equals_graphconv_with_self_loops():
+    g = random_graph()
+    x = torch.randn(g.num_nodes(), D)
+    gcn = GraphConv(D, 4, norm="both", bias=True)
+    torch.nn.init.normal_(gcn.bias)
+    conv = KHopConv(D, 4, max_hop=1, layer=5)
+    assert conv.rings == [1]
+    with torch.no_grad():
+        conv.weight[0].copy_(gcn.weight)
+        conv.bias.copy_(gcn.bias)
+    rewired = KHopRewire(max_hop=1)(g)
+    torch.testing.assert_close(conv(rewired, x), gcn(dgl.add_self_loop(g), x))
+    # rewired with more hops: max_hop=1 still only reads ring 1; input self-loops are ignored
+    more = dgl.add_self_loop(KHopRewire(max_hop=4)(g))
+    torch.testing.assert_close(conv(more, x), gcn(dgl.add_self_loop(g), x))
+
+
+@pytest.mark.parametrize("rings,layer,expected", [("cumulative", 0, [1]), ("cumulative", 2, [1, 2, 3]),
+                                                   ("cumulative", 7, [1, 2, 3]), ("single", 0, [1]),
+                                                   ("single", 1, [2]), ("single", 9, [3])])
+def test_ring_schedule_and_formula(rings, layer, expected):
+    g = KHopRewire(max_hop=None)(random_graph(seed=1))
+    conv = KHopConv(D, 5, max_hop=3, rings=rings, layer=layer)
+    torch.nn.init.normal_(conv.bias)
+    assert conv.rings == expected and conv.weight.shape == (len(expected), D, 5)
+    x = torch.randn(g.num_nodes(), D)
+    torch.testing.assert_close(conv(g, x).double(), reference(g, x, conv), rtol=1e-5, atol=1e-5)
+
+
+def test_single_ring_ignores_other_rings_and_has_no_self_term():
+    g = KHopRewire(max_hop=3)(dgl.graph(([0, 1, 2], [1, 2, 3])))  # path 0-1-2-3
+    conv = KHopConv(1, 1, max_hop=3, rings="single", layer=1, bias=False)  # ring 2 only
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+    x = torch.tensor([[1.0], [10.0], [100.0], [1000.0]])
+    # ring 2 pairs: (0,2), (1,3); every node has ring-2 degree 1
+    torch.testing.assert_close(conv(g, x), torch.tensor([[100.0], [1000.0], [1.0], [10.0]]))
+
+
+def test_per_ring_inputs():
+    g = KHopRewire(max_hop=2)(random_graph(seed=2))
+    conv = KHopConv(D, D, max_hop=2, layer=1)
+    x1, x2 = torch.randn(g.num_nodes(), D), torch.randn(g.num_nodes(), D)
+    same = conv(g, x1)
+    torch.testing.assert_close(conv(g, [x1, x1]), same)
+    split = conv(g, [x1, x2])
+    ring1 = KHopConv(D, D, max_hop=1, bias=False)
+    ring2 = KHopConv(D, D, max_hop=2, rings="single", layer=1, bias=False)
+    with torch.no_grad():
+        ring1.weight[0].copy_(conv.weight[0])
+        ring2.weight[0].copy_(conv.weight[1])
+    torch.testing.assert_close(split, ring1(g, x1) + ring2(g, x2) + conv.bias)
+    with pytest.raises(ValueError, match="per-ring"):
+        conv(g, [x1])
+
+
+def test_permutation_equivariance():
+    g = random_graph(n=30, m=50, seed=3)
+    x = torch.randn(30, D)
+    perm = torch.randperm(30)
+    conv = KHopConv(D, D, max_hop=3, layer=2)
+    out = conv(KHopRewire(3)(g), x)
+    u, v = g.edges()
+    inv = torch.empty_like(perm)
+    inv[perm] = torch.arange(30)
+    gp = dgl.graph((inv[u], inv[v]), num_nodes=30)  # node perm[i] of g is node i of gp
+    torch.testing.assert_close(conv(KHopRewire(3)(gp), x[perm]), out[perm])
+
+
+def test_missing_hop_and_bad_options():
+    conv = KHopConv(D, D, max_hop=2)
+    with pytest.raises(dgl.DGLError, match="KHopRewire"):
+        conv(random_graph(), torch.randn(25, D))
+    with pytest.raises(ValueError, match="rings"):
+        KHopConv(D, D, max_hop=2, rings="both")
+    with pytest.raises(ValueError, match="layer"):
+        KHopConv(D, D, max_hop=2, layer=-1)
+    with pytest.raises(ValueError, match="max_hop"):
+        ring_schedule(0, max_hop=0)
+
+
+@pytest.mark.parametrize("name,block", [("kgcn-ssm", SSMConv), ("kgcn", None), ("res-kgcn", None)])
+def test_kgcn_presets_on_batched_rewired_graph(name, block):
+    graphs = [random_graph(n, 2 * n, seed=n) for n in (8, 12, 5)]
+    bg = KHopRewire(max_hop=3)(dgl.batch(graphs))
+    model = build_model(name, 4, 8, 2, num_layers=5, readout="mean", conv_options={"max_hop": 3})
+    assert [layer.conv.rings for layer in model.layers] == [[1], [1, 2], [1, 2, 3], [1, 2, 3], [1, 2, 3]]
+    if block is not None:
+        assert all(isinstance(layer, block) for layer in model.layers)
+    out = model(bg, torch.randn(bg.num_nodes(), 4))
+    assert out.shape == (3, 2)
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.layers[2].parameters())
