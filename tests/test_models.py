@@ -46,16 +46,25 @@ def test_share_weights_uses_one_conv():
     assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in build_model("gcn-ssm", 5, 8, 3, 2).parameters())
 
 
-def test_gradient_checkpointing_gives_same_gradients():
+@pytest.mark.parametrize("checkpoint", [True, 1, 5, 12, 40])
+def test_gradient_checkpointing_gives_same_gradients(checkpoint):
     g, x = graph(), torch.randn(30, 5)
     torch.manual_seed(1)
     plain = build_model("gcn-ssm", 5, 8, 3, 12, block_options={"input_matrix": 0.1})
-    ckpt = build_model("gcn-ssm", 5, 8, 3, 12, checkpoint=True, block_options={"input_matrix": 0.1})
+    ckpt = build_model("gcn-ssm", 5, 8, 3, 12, checkpoint=checkpoint, block_options={"input_matrix": 0.1})
     ckpt.load_state_dict(plain.state_dict())
     for m in (plain, ckpt):
         m(g, x).square().sum().backward()
     for (n, p), q in zip(plain.named_parameters(), ckpt.parameters()):
         torch.testing.assert_close(p.grad, q.grad, msg=n)
+
+
+def test_checkpoint_segments():
+    assert build_model("gcn", 5, 8, 3, 256, checkpoint=True).checkpoint_segment() == 16
+    assert build_model("gcn", 5, 8, 3, 10, checkpoint=3).checkpoint_segment() == 3
+    assert build_model("gcn", 5, 8, 3, 10).checkpoint_segment() == 0
+    with pytest.raises(ValueError, match="segment length"):
+        build_model("gcn", 5, 8, 3, 10, checkpoint=0)
 
 
 def test_graph_level_readout_and_batched_equality():
