@@ -11,9 +11,37 @@ import warnings as _warnings
 
 _os.environ.setdefault("DGLBACKEND", "pytorch")
 _os.environ.setdefault("OUTDATED_IGNORE", "1")
-# ogb (imported by DGL's LRGB datasets) checks PyPI for a newer version in a thread on import;
-# offline that check fails with a warning that says nothing about the user's work.
 _warnings.filterwarnings("ignore", message="Failed to check for latest version of package")
+
+
+def _import_ogb_without_version_check() -> None:
+    """Import ogb (which DGL's LRGB datasets import) without its PyPI version check.
+
+    On import, ``ogb.version`` starts a non-daemon thread that asks PyPI for a
+    newer ogb through ``outdated`` (``requests.get`` without a timeout, retried).
+    Offline it delays every process's exit by seconds, and where the network
+    stalls it keeps the process from exiting at all (seen as hung ``torchrun``
+    workers). ogb skips the check when ``outdated`` cannot be imported, so
+    ``outdated`` is hidden while ogb is imported (``sys.modules[name] = None``
+    makes ``import name`` raise ``ImportError``).
+    """
+    import importlib.util
+    import sys
+
+    if "ogb" in sys.modules or importlib.util.find_spec("ogb") is None:
+        return
+    hidden = sys.modules.get("outdated")
+    sys.modules["outdated"] = None
+    try:
+        import ogb  # noqa: F401
+    finally:
+        if hidden is None:
+            del sys.modules["outdated"]
+        else:
+            sys.modules["outdated"] = hidden
+
+
+_import_ogb_without_version_check()
 
 from ._stack import check_stack as _check_stack  # noqa: E402
 

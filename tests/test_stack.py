@@ -65,3 +65,13 @@ def test_slow_configuration_is_detected(monkeypatch):
         runtime.warn_if_slow()
     monkeypatch.setenv("OMP_WAIT_POLICY", "passive")
     assert not runtime.in_slow_configuration()
+
+
+def test_ogb_version_check_thread_is_not_started():
+    """ogb's PyPI check (requests.get without timeout, non-daemon thread) must not delay or block process exit."""
+    import subprocess
+    import sys
+
+    code = "import dgl_ssm, dgl.data, threading, ogb.version as v; print(v.check_outdated is None, threading.active_count())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["True", "1"], out.stderr[-2000:]
