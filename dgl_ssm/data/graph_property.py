@@ -217,7 +217,8 @@ class GraphPropertyDataset(GraphListDataset):
 
     Examples
     --------
-    >>> ds = GraphPropertyDataset("sssp", "train", sizes=(8, 2, 2), root=tmp_root)  # doctest: +SKIP
+    >>> import tempfile
+    >>> ds = GraphPropertyDataset("sssp", "train", sizes=(8, 2, 2), root=tempfile.mkdtemp())
     >>> g, y = ds[0]
     >>> g.ndata['feat'].shape[1], y.shape[1]
     (2, 1)

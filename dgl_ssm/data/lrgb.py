@@ -133,7 +133,7 @@ class PeptidesDataset(GraphListDataset):
     Examples
     --------
     >>> train = PeptidesDataset("peptides-func", "train")  # doctest: +SKIP
-    >>> g, y = train[0]; len(train), tuple(y.shape)
+    >>> g, y = train[0]; len(train), tuple(y.shape)  # doctest: +SKIP
     (10873, (10,))
     """
 
