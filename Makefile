@@ -25,8 +25,11 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
+# PyTorch Geometric is a benchmark-only peer (not a runtime dependency): installed on demand beside, not into, .venv
+PYG_DIR := .bench-deps
 bench: $(STAMP)
-	$(PY) benchmarks/run_all.py
+	[ -d $(PYG_DIR)/torch_geometric ] || $(PY) -m pip install --quiet --no-deps --target $(PYG_DIR) torch_geometric==2.5.3
+	PYG_PATH=$(PYG_DIR) $(PY) benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
