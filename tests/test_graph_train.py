@@ -1,8 +1,10 @@
 """Graph-level training: metrics, losses, GraphTask batching, exact resume, recipes, DDP."""
+import contextlib
 import csv
 import math
 import os
 import subprocess
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -173,10 +175,15 @@ def test_ddp_two_cpu_processes_converge_and_write_once(tmp_path):
            str(ROOT / "recipes" / "graph_regression.py"), "--task", "diameter", "--sizes", "128", "32", "32", "--models", "gcn-ssm",
            "--layers", "3", "--hidden", "16", "--epochs", "6", "--batch-size", "16", "--data-root", str(tmp_path / "data"),
            "--out", str(out), "--no-progress"]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.count("parameters (hidden") == 1, "only rank 0 may log"
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    try:
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:  # kill the whole session: a hung rank must not outlive the test
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, stderr[-3000:]
+    assert stdout.count("parameters (hidden") == 1, "only rank 0 may log"
     history = _rows(out / "gcn-ssm-seed0" / "history.csv")
     losses = [float(r["train_loss"]) for r in history]
     assert len(losses) == 6 and losses[-1] < losses[0], losses

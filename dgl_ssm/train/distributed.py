@@ -78,6 +78,13 @@ def wrap_ddp(model: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
 
 
 def cleanup_distributed() -> None:
-    """Leave the process group (if any)."""
+    """Leave the process group (if any), all ranks together.
+
+    The barrier matters: rank 0 writes results after training, and when the
+    other ranks have already torn the group down, gloo's
+    ``destroy_process_group`` in torch 2.2 can block forever (seen as a rank
+    that never exits under load).
+    """
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
