@@ -136,7 +136,9 @@ def khop_pairs(
         hop = hop.astype(np.int64)
     else:
         local_u, hop, row_pairs = _merge_groups(
-            [_group_pairs(src, dst, counts, gid, words == width, limit, memory_budget) for width in groups], num_nodes
+            [_group_pairs(src, dst, counts, gid, words == width, limit, memory_budget) for width in groups],
+            counts,
+            gid,
         )
     v = np.repeat(np.arange(num_nodes), row_pairs)
     first = np.concatenate([[0], np.cumsum(counts)[:-1]])  # first node of each graph
@@ -145,27 +147,34 @@ def khop_pairs(
 
 
 def _group_pairs(src, dst, counts, gid, members, limit, memory_budget):
-    """:func:`_khop_group` on the graphs ``members`` (a boolean mask over graphs); returns ``(nodes, *result)``."""
+    """:func:`_khop_group` on the graphs ``members`` (a boolean mask over graphs); returns ``(members, *result)``."""
     node_mask = members[gid]
-    nodes = np.flatnonzero(node_mask)  # group node id -> batch node id
-    new_id = np.cumsum(node_mask) - 1
+    new_id = np.cumsum(node_mask) - 1  # batch node id -> group node id
     edge_mask = node_mask[src]
-    return (nodes, *_khop_group(new_id[src[edge_mask]], new_id[dst[edge_mask]], counts[members], limit, memory_budget))
+    return (members, *_khop_group(new_id[src[edge_mask]], new_id[dst[edge_mask]], counts[members], limit, memory_budget))
 
 
-def _merge_groups(results, num_nodes):
-    """Scatter the ``(nodes, local_u, hop, row_pairs)`` of several groups into one ``(v, u)``-ordered run."""
-    row_pairs = np.zeros(num_nodes, np.int64)
-    for nodes, _, _, rows in results:
-        row_pairs[nodes] = rows
-    starts = np.cumsum(row_pairs) - row_pairs  # output position of each node's first pair
-    total = int(row_pairs.sum())
-    local_u, hop = np.empty(total, np.int64), np.empty(total, np.int64)
-    for nodes, u, h, rows in results:
-        pos = np.arange(u.size)
-        pos += np.repeat(starts[nodes] - (np.cumsum(rows) - rows), rows)
-        local_u[pos] = u
-        hop[pos] = h
+def _merge_groups(results, counts, gid):
+    """Put the ``(members, local_u, hop, row_pairs)`` of several groups together in batch (``(v, u)``) order.
+
+    The pairs of a graph are one contiguous run in its group's arrays and in
+    the output, so they are copied graph by graph (slice copies are much
+    cheaper than a scatter with a position per pair).
+    """
+    row_pairs = np.zeros(gid.size, np.int64)
+    for members, _, _, rows in results:
+        row_pairs[members[gid]] = rows
+    graph_pairs = np.bincount(gid, weights=row_pairs, minlength=counts.size).astype(np.int64)
+    out_bounds = np.concatenate([[0], np.cumsum(graph_pairs)])
+    local_u, hop = np.empty(out_bounds[-1], np.int64), np.empty(out_bounds[-1], np.int64)
+    for members, u, h, _ in results:
+        graphs = np.flatnonzero(members)
+        in_bounds = np.concatenate([[0], np.cumsum(graph_pairs[graphs])]).tolist()
+        starts = out_bounds[graphs].tolist()
+        for i, start in enumerate(starts):
+            a, b = in_bounds[i], in_bounds[i + 1]
+            local_u[start : start + b - a] = u[a:b]
+            hop[start : start + b - a] = h[a:b]
     return local_u, hop, row_pairs
 
 
