@@ -126,36 +126,65 @@ def khop_pairs(
         return empty, empty, empty
     src, dst = np.divmod(np.unique(src * num_nodes + dst), num_nodes)  # multi-edges count once, sorted by src
 
-    # Graphs of very different sizes are rewired in groups of equal bit-set width (64 nodes per word);
-    # each group returns, per graph, a run of (local v, local u, hop); the runs are put back in batch order.
+    # Graphs of very different sizes are rewired in groups of equal bit-set width (64 nodes per word). Each
+    # group returns the local source ids of the pairs of its nodes, node after node (hence in (v, u) order);
+    # with several groups these runs are scattered to their places in batch order.
     words = -(-counts // _WORD)
     groups = np.unique(words[words > 0])
     if groups.size == 1:
-        u, v, hop, _ = _khop_group(src, dst, counts, limit, memory_budget)
-        return u, v, hop.astype(np.int64)
-    runs = [None] * counts.size
-    for width in groups:
-        members = np.flatnonzero(words == width)
-        node_mask = words[gid] == width
-        edge_mask = node_mask[src]
-        new_id = np.cumsum(node_mask) - 1
-        nodes = np.flatnonzero(node_mask)  # group node id -> batch node id
-        u, v, hop, sizes = _khop_group(new_id[src[edge_mask]], new_id[dst[edge_mask]], counts[members], limit, memory_budget)
-        u, v = nodes[u], nodes[v]
-        bounds = np.concatenate([[0], np.cumsum(sizes)])
-        for i, g in enumerate(members):
-            runs[g] = [x[bounds[i] : bounds[i + 1]] for x in (u, v, hop)]
-    parts = [r for r in runs if r is not None]
-    u, v, hop = (np.concatenate([r[j] for r in parts]) for j in range(3))
-    return u, v, hop.astype(np.int64)
+        local_u, hop, row_pairs = _khop_group(src, dst, counts, limit, memory_budget)
+        hop = hop.astype(np.int64)
+    else:
+        local_u, hop, row_pairs = _merge_groups(
+            [_group_pairs(src, dst, counts, gid, words == width, limit, memory_budget) for width in groups],
+            counts,
+            gid,
+        )
+    v = np.repeat(np.arange(num_nodes), row_pairs)
+    first = np.concatenate([[0], np.cumsum(counts)[:-1]])  # first node of each graph
+    local_u += np.repeat(first[gid], row_pairs)
+    return local_u, v, hop
+
+
+def _group_pairs(src, dst, counts, gid, members, limit, memory_budget):
+    """:func:`_khop_group` on the graphs ``members`` (a boolean mask over graphs); returns ``(members, *result)``."""
+    node_mask = members[gid]
+    new_id = np.cumsum(node_mask) - 1  # batch node id -> group node id
+    edge_mask = node_mask[src]
+    return (members, *_khop_group(new_id[src[edge_mask]], new_id[dst[edge_mask]], counts[members], limit, memory_budget))
+
+
+def _merge_groups(results, counts, gid):
+    """Put the ``(members, local_u, hop, row_pairs)`` of several groups together in batch (``(v, u)``) order.
+
+    The pairs of a graph are one contiguous run in its group's arrays and in
+    the output, so they are copied graph by graph (slice copies are much
+    cheaper than a scatter with a position per pair).
+    """
+    row_pairs = np.zeros(gid.size, np.int64)
+    for members, _, _, rows in results:
+        row_pairs[members[gid]] = rows
+    graph_pairs = np.bincount(gid, weights=row_pairs, minlength=counts.size).astype(np.int64)
+    out_bounds = np.concatenate([[0], np.cumsum(graph_pairs)])
+    local_u, hop = np.empty(out_bounds[-1], np.int64), np.empty(out_bounds[-1], np.int64)
+    for members, u, h, _ in results:
+        graphs = np.flatnonzero(members)
+        in_bounds = np.concatenate([[0], np.cumsum(graph_pairs[graphs])]).tolist()
+        starts = out_bounds[graphs].tolist()
+        for i, start in enumerate(starts):
+            a, b = in_bounds[i], in_bounds[i + 1]
+            local_u[start : start + b - a] = u[a:b]
+            hop[start : start + b - a] = h[a:b]
+    return local_u, hop, row_pairs
 
 
 def _khop_group(src, dst, counts, limit, memory_budget):
     """Pairs of a batch (already checked, symmetrised, without self-loops or repeats); see :func:`khop_pairs`.
 
-    Returns ``(u, v, hop, pairs_per_graph)``, node ids of this batch, the pairs
-    sorted by ``v`` then ``u`` (hence grouped by graph); ``hop`` in the
-    smallest unsigned dtype that holds ``limit``.
+    Returns ``(local_u, hop, row_pairs)``: for each node ``v`` in turn, the
+    ``row_pairs[v]`` pairs ``(u, v)`` as the local id of ``u`` in its graph
+    (``int64``, increasing) and the distance (``hop``, in the smallest unsigned
+    dtype that holds ``limit``).
     """
     num_nodes = int(counts.sum())
     offsets = np.concatenate([[0], np.cumsum(counts)])
@@ -164,15 +193,13 @@ def _khop_group(src, dst, counts, limit, memory_budget):
     n_max = int(counts.max())
     limit = n_max - 1 if limit is None else min(limit, n_max - 1)
     if limit < 1 or src.size == 0:
-        empty = np.empty(0, np.int64)
-        return empty, empty, empty, np.zeros(counts.size, np.int64)
+        return np.empty(0, np.int64), np.empty(0, np.uint8), np.zeros(num_nodes, np.int64)
     words_total = -(-n_max // _WORD)
     dist_dtype = np.uint8 if limit < 2**8 else (np.uint16 if limit < 2**16 else np.uint32)
     per_word = 8 * (4 * num_nodes + src.size) + _WORD * np.dtype(dist_dtype).itemsize * num_nodes
     slab_words = int(max(1, min(words_total, memory_budget // max(per_word, 1))))
 
     pieces = []
-    span_all = n_max
     for first_word in range(0, words_total, slab_words):
         width = min(slab_words, words_total - first_word)
         single = width == words_total  # every source of every graph is in this slab
@@ -180,22 +207,25 @@ def _khop_group(src, dst, counts, limit, memory_budget):
         dist = _bfs_slab(src, dst, local, lo, width, min(n_max - lo, _WORD * width), limit, dist_dtype, single)
         pieces.append(dist if single else (dist, lo))
     if len(pieces) == 1:
-        (dist,) = pieces
-        flat = np.flatnonzero(dist)
-        hop = dist.ravel()[flat]
-        v = flat // span_all
-        u = np.remainder(flat, span_all, out=flat)  # local source id
-        row_pairs = np.count_nonzero(dist, axis=1)
-    else:  # slabs: (v, local u) in (v, u) order
-        v, u, hop = (np.concatenate(p) for p in zip(*(_pairs_of(d, lo) for d, lo in pieces)))
-        order = np.lexsort((u, v))
-        v, u, hop = v[order], u[order], hop[order]
-        row_pairs = np.bincount(v, minlength=num_nodes)
-    base = local[v]
-    np.subtract(v, base, out=base)  # first node of v's graph
-    u += base
-    cum = np.concatenate([[0], np.cumsum(row_pairs)])
-    return u, v, hop, cum[offsets[1:]] - cum[offsets[:-1]]
+        return _dense_pairs(pieces[0])
+    # slabs: (v, local u) in (v, u) order
+    v, u, hop = (np.concatenate(p) for p in zip(*(_pairs_of(d, lo) for d, lo in pieces)))
+    order = np.lexsort((u, v))
+    return u[order], hop[order], np.bincount(v, minlength=num_nodes)
+
+
+def _dense_pairs(dist):
+    """``(column, value, count per row)`` of the non-zero entries of ``dist``, in row-major order.
+
+    (``np.flatnonzero`` of a boolean array is several times faster than of
+    ``uint8``, and a repeat beats a division by the row length.)
+    """
+    mask = dist != 0
+    flat = np.flatnonzero(mask)
+    values = dist.ravel()[flat]
+    row_pairs = np.count_nonzero(mask, axis=1)
+    flat -= np.repeat(np.arange(0, dist.size, dist.shape[1]), row_pairs)
+    return flat, values, row_pairs
 
 
 def _pairs_of(dist, lo):
@@ -305,6 +335,15 @@ def _bfs_slab(src, dst, local, lo, width, span, limit, dist_dtype, compact):
             rows, frontier, unvisited = rows[kept], frontier[kept], unvisited[kept]
             planes = [plane[kept] for plane in planes]
     finished.append((rows, planes))
+    # Many planes (distances > 15, at most 8 planes): decode two at a time through a byte-pair table; with few planes
+    # the per-plane unpacking below is as fast and needs no copy to trim the columns past ``span``.
+    if dist_dtype is np.uint8 and len(planes) > 4:
+        dist = np.zeros((num_nodes, 8 * width), np.uint64)
+        for block_rows, block_planes in finished:
+            if block_planes:
+                dist[block_rows] = _planes_to_bytes(block_planes)
+        dist = dist.view(np.uint8)
+        return dist if dist.shape[1] == span else np.ascontiguousarray(dist[:, :span])
     dist = np.zeros((num_nodes, span), dist_dtype)
     for block_rows, block_planes in finished:
         block = np.zeros((block_rows.size, span), dist_dtype)
@@ -313,6 +352,44 @@ def _bfs_slab(src, dst, local, lo, width, span, limit, dist_dtype, compact):
             block |= bits.astype(dist_dtype, copy=False) << dist_dtype(j)
         dist[block_rows] = block
     return dist
+
+
+def _pair_table() -> np.ndarray:
+    """``T[a | b << 8]``: the 8 bytes ``bit_i(a) | bit_i(b) << 1`` (``i = 0..7``) as one little-endian ``uint64``."""
+    index = np.arange(1 << 16, dtype=np.uint64)
+    table = np.zeros(1 << 16, np.uint64)
+    for i in range(8):
+        byte = (index >> np.uint64(i)) & np.uint64(1) | ((index >> np.uint64(8 + i)) & np.uint64(1)) << np.uint64(1)
+        table |= byte << np.uint64(8 * i)
+    return table
+
+
+_PAIR_TABLE = _pair_table()
+
+
+def _planes_to_bytes(planes: List[np.ndarray]) -> np.ndarray:
+    """Bit planes ``(rows, W) uint64`` (at most 8) to one byte per bit: ``(rows, 8 W) uint64`` viewing ``(rows, 64 W)`` bytes.
+
+    Byte ``u`` of row ``r`` is ``sum_j bit_u(planes[j][r]) << j``. Two planes
+    are decoded at once: their bytes form a 16-bit index into
+    :data:`_PAIR_TABLE`, which gives the 8 output bytes as one word (8 to 16
+    times fewer element operations than ``numpy.unpackbits`` per plane).
+    """
+    out = None
+    for j in range(0, len(planes), 2):
+        index = planes[j].astype("<u8", copy=False).view(np.uint8).astype(np.uint16)
+        if j + 1 < len(planes):
+            high = planes[j + 1].astype("<u8", copy=False).view(np.uint8).astype(np.uint16)
+            high <<= np.uint16(8)
+            index |= high
+        words = np.take(_PAIR_TABLE, index)
+        if j:
+            words <<= np.uint64(j)
+        if out is None:
+            out = words
+        else:
+            out |= words
+    return out.view("<u8")
 
 
 def _check_homogeneous(g) -> None:
