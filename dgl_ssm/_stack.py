@@ -14,7 +14,6 @@ from importlib import metadata
 from packaging.version import Version
 
 _GRAPHBOLT = re.compile(r"libgraphbolt_pytorch_([0-9.]+)\.so")
-PINNED = {"torch": "2.2.1", "dgl": "2.1.0", "torchdata": "0.7.1"}
 FIX = (
     'pip install "torch==2.2.1" "dgl==2.1.0" "torchdata==0.7.1" "numpy<2" packaging '
     "(or run `make install`, which builds the pinned environment in .venv)"

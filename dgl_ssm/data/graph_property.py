@@ -17,7 +17,7 @@ import torch
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
-from .base import SPLITS, GraphListDataset
+from .base import GraphListDataset
 
 __all__ = ["GraphPropertyDataset", "generate_graph", "graph_targets", "GRAPH_PROPERTY_TASKS", "FAMILIES"]
 
@@ -247,7 +247,7 @@ class GraphPropertyDataset(GraphListDataset):
 
     def process(self):
         rng = np.random.default_rng(self.seed)
-        sssp_max, ecc_max, diam = [], [], []
+        diam = []
         for _ in range(sum(self.sizes)):
             adj, _family = generate_graph(rng)
             n = adj.shape[0]

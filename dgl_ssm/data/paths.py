@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Mapping, Optional
+from typing import Mapping, Optional
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
@@ -94,7 +94,3 @@ def raw_path_of(dataset_cls, raw_dir: os.PathLike, **kwargs) -> Path:
 
     return Path(_Probe(raw_dir=str(raw_dir), **kwargs).raw_path)
 
-
-def missing(names: Iterable[Path]) -> list:
-    """The paths among ``names`` that are not files."""
-    return [p for p in names if not Path(p).is_file()]

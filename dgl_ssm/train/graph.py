@@ -15,7 +15,7 @@ split, so that every rank takes the same early-stopping decisions.
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict
 
 import dgl
 import torch
