@@ -86,6 +86,25 @@ def test_batched_graphs_keep_batch_info_and_never_cross():
     assert np.all(gid[u.numpy()] == gid[v.numpy()])
 
 
+@pytest.mark.parametrize("directed", [False, True])
+def test_many_units_out_of_size_order_match_networkx(monkeypatch, directed):
+    """Graphs are visited in size order, a few per unit of work, and put back in batch order with sorted pairs."""
+    import dgl_ssm.transforms.khop as khop
+
+    monkeypatch.setattr(khop, "_UNIT_BYTES", 500)  # about one or two graphs a unit
+    sizes = [23, 5, 17, 1, 40, 17, 9, 0, 31, 2, 66, 12]
+    graphs = [messy_graph(n, int(1.3 * n), s) if n > 1 else dgl.graph(([], []), num_nodes=n)
+              for s, n in enumerate(sizes)]
+    bg = dgl.batch(graphs)
+    src, dst = (t.numpy() for t in bg.edges())
+    u, v, hop = khop_pairs(src, dst, sizes, 4, directed=directed)
+    assert np.all(np.diff(v * bg.num_nodes() + u) > 0)  # sorted by v then u, no repeats
+    out = KHopRewire(4, directed=directed)(bg)
+    assert out.batch_num_edges().tolist() == [len(nx_rings(g, 4, directed)) for g in graphs]
+    for g, part in zip(graphs, dgl.unbatch(out)):
+        assert rings(part) == nx_rings(g, 4, directed)
+
+
 def test_node_data_preserved_and_hop1_edge_data():
     g = dgl.graph(([0, 1, 1, 2, 3], [1, 2, 2, 3, 3]))  # 1->2 twice, 3->3 self-loop
     g.ndata["x"] = torch.randn(4, 3)

@@ -18,13 +18,16 @@ One BFS level for all sources of all graphs is a few ``numpy.take`` gathers of
 frontier rows along the in-edges and in-place ORs (nodes renumbered by
 in-degree so that each gather writes a contiguous slice), masked by the
 unvisited bits: :math:`O(|E| W)` word operations per level and no Python loop
-over graphs, sources or nodes. The distances are accumulated as bit planes
+over sources or nodes (only over units of many graphs). The distances are accumulated as bit planes
 (bit ``j`` of :math:`d(u, v)`) and unpacked to one byte per pair once at the
-end; rows whose frontier has emptied are dropped as the search goes. Graphs of
-a batch are grouped by bit width (so a 400-node graph does not widen the rows
-of 30-node graphs). Nodes of different graphs are never connected because
-the adjacency is block-diagonal and a bit only ever spreads along edges.
-Graphs larger than the memory budget are processed in slabs of source columns.
+end; rows whose frontier has emptied are dropped as the search goes. The
+graphs of a batch are visited from the smallest to the largest, in units of
+similar size and about 1 MiB of distances (so a 400-node graph does not widen
+the rows of 30-node graphs, and each unit works in cache), and each graph's
+pairs are put back in batch order at the end. Nodes of different graphs are
+never connected because the adjacency is block-diagonal and a bit only ever
+spreads along edges. Graphs larger than the memory budget are processed in
+slabs of source columns.
 
 Note that DGL's :class:`dgl.KHopGraph` / :func:`dgl.khop_graph` build
 :math:`A^k` (walks of length exactly :math:`k`), not shortest-path rings, and
@@ -51,6 +54,7 @@ __all__ = ["KHopRewire", "khop_pairs", "rewire_dataset", "cached_rewire"]
 
 _WORD = 64
 _DEFAULT_BUDGET = 256 * 2**20  # bytes of working memory per slab
+_UNIT_BYTES = 2**20  # distance-matrix bytes of one unit of work (graphs of similar size), about the L2 cache
 
 
 def _check_max_hop(max_hop) -> Optional[int]:
@@ -125,66 +129,102 @@ def khop_pairs(
     if src.size == 0:
         return empty, empty, empty
     src, dst = np.divmod(np.unique(src * num_nodes + dst), num_nodes)  # multi-edges count once, sorted by src
-
-    # Graphs of very different sizes are rewired in groups of equal bit-set width (64 nodes per word). Each
-    # group returns the local source ids of the pairs of its nodes, node after node (hence in (v, u) order);
-    # with several groups these runs are scattered to their places in batch order.
-    words = -(-counts // _WORD)
-    groups = np.unique(words[words > 0])
-    if groups.size == 1:
-        local_u, hop, row_pairs = _khop_group(src, dst, counts, limit, memory_budget)
-        hop = hop.astype(np.int64)
-    else:
-        local_u, hop, row_pairs = _merge_groups(
-            [_group_pairs(src, dst, counts, gid, words == width, limit, memory_budget) for width in groups],
-            counts,
-            gid,
-        )
-    v = np.repeat(np.arange(num_nodes), row_pairs)
-    first = np.concatenate([[0], np.cumsum(counts)[:-1]])  # first node of each graph
-    local_u += np.repeat(first[gid], row_pairs)
-    return local_u, v, hop
+    return _pairs_by_units(src, dst, counts, limit, memory_budget, symmetric=not directed)
 
 
-def _group_pairs(src, dst, counts, gid, members, limit, memory_budget):
-    """:func:`_khop_group` on the graphs ``members`` (a boolean mask over graphs); returns ``(members, *result)``."""
-    node_mask = members[gid]
-    new_id = np.cumsum(node_mask) - 1  # batch node id -> group node id
-    edge_mask = node_mask[src]
-    return (members, *_khop_group(new_id[src[edge_mask]], new_id[dst[edge_mask]], counts[members], limit, memory_budget))
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(s, s + n)`` for each ``(s, n)``, without a Python loop."""
+    total = int(lengths.sum())
+    run_start = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    return np.repeat(starts - run_start, lengths) + np.arange(total)
 
 
-def _merge_groups(results, counts, gid):
-    """Put the ``(members, local_u, hop, row_pairs)`` of several groups together in batch (``(v, u)``) order.
+def _plan_units(sizes: np.ndarray) -> np.ndarray:
+    """Boundaries (indices into ``sizes``, sorted increasingly) of the units of work.
 
-    The pairs of a graph are one contiguous run in its group's arrays and in
-    the output, so they are copied graph by graph (slice copies are much
-    cheaper than a scatter with a position per pair).
+    A unit is a run of graphs of the same bit-set width (64 nodes a word)
+    whose dense distance matrices take about :data:`_UNIT_BYTES` together, so
+    that the BFS and the pair extraction of a unit work in cache and their
+    temporaries are small enough to be reused rather than freshly mapped.
     """
-    row_pairs = np.zeros(gid.size, np.int64)
-    for members, _, _, rows in results:
-        row_pairs[members[gid]] = rows
-    graph_pairs = np.bincount(gid, weights=row_pairs, minlength=counts.size).astype(np.int64)
-    out_bounds = np.concatenate([[0], np.cumsum(graph_pairs)])
-    local_u, hop = np.empty(out_bounds[-1], np.int64), np.empty(out_bounds[-1], np.int64)
-    for members, u, h, _ in results:
-        graphs = np.flatnonzero(members)
-        in_bounds = np.concatenate([[0], np.cumsum(graph_pairs[graphs])]).tolist()
-        starts = out_bounds[graphs].tolist()
-        for i, start in enumerate(starts):
-            a, b = in_bounds[i], in_bounds[i + 1]
-            local_u[start : start + b - a] = u[a:b]
-            hop[start : start + b - a] = h[a:b]
-    return local_u, hop, row_pairs
+    words = -(-sizes // _WORD)
+    block = np.cumsum(sizes * sizes) // _UNIT_BYTES
+    cut = np.flatnonzero((words[1:] != words[:-1]) | (block[1:] != block[:-1])) + 1
+    return np.concatenate([[0], cut, [sizes.size]])
 
 
-def _khop_group(src, dst, counts, limit, memory_budget):
+def _pairs_by_units(src, dst, counts, limit, memory_budget, symmetric):
+    """:func:`khop_pairs` on a checked, symmetrised, de-duplicated edge list sorted by ``src``.
+
+    Graphs are visited from the smallest to the largest (in units of similar
+    size, see :func:`_plan_units`), and each graph's pairs are put back in its
+    place in the batch at the end by one concatenation of slices.
+    """
+    num_graphs, num_nodes = counts.size, int(counts.sum())
+    first = np.concatenate([[0], np.cumsum(counts)])  # first node of each graph (batch order)
+    order = np.argsort(counts, kind="stable")  # visiting order of the graphs
+    sizes = counts[order]
+    new_first = np.concatenate([[0], np.cumsum(sizes)])  # first node of each graph in visiting order
+    rank = np.empty(num_graphs, np.int64)
+    rank[order] = np.arange(num_graphs)
+    gid = np.repeat(np.arange(num_graphs), counts)
+    new_id = np.arange(num_nodes) - first[gid] + new_first[rank[gid]]  # batch node id -> visiting node id
+    edge_first = np.searchsorted(src, first)  # edges are sorted by src, hence grouped by graph
+    perm = _ranges(edge_first[order], np.diff(edge_first)[order])
+    src, dst = new_id[src[perm]], new_id[dst[perm]]  # sorted by (new) src again
+
+    bounds = _plan_units(sizes)
+    row_pairs = np.zeros(num_nodes, np.int64)  # in visiting order
+
+    def unit(k):
+        a, b = bounds[k], bounds[k + 1]
+        lo, hi = new_first[a], new_first[b]
+        e0, e1 = np.searchsorted(src, [lo, hi])
+        u_offset = np.repeat(first[order[a:b]], sizes[a:b])  # a pair's u is its graph's first node + local id
+        # (dst, src): the same edges when symmetric (undirected), and then grouped by destination as _InNeighbours
+        # wants them; directed edges are sorted there.
+        s, d = (dst[e0:e1] - lo, src[e0:e1] - lo) if symmetric else (src[e0:e1] - lo, dst[e0:e1] - lo)
+        u, hop, row_pairs[lo:hi] = _khop_group(s, d, sizes[a:b], limit, memory_budget, u_offset)
+        return u, hop
+
+    unit_u, unit_hop = zip(*(unit(k) for k in range(bounds.size - 1)))
+    if len(unit_u) == 1 and np.all(order[1:] > order[:-1]):  # one unit, already in batch order
+        u, hop = unit_u[0], unit_hop[0].astype(np.int64)
+    else:
+        u, hop = _batch_order(unit_u, unit_hop, row_pairs, new_first, bounds, rank)
+    v = np.repeat(np.arange(num_nodes), row_pairs[new_id])
+    return u, v, hop
+
+
+def _batch_order(unit_u, unit_hop, row_pairs, new_first, bounds, rank):
+    """Concatenate the pairs of the units (graphs in visiting order) graph by graph in batch order.
+
+    Runs of graphs that are consecutive in both orders are copied as one slice.
+    """
+    cum = np.concatenate([[0], np.cumsum(row_pairs)])
+    pair_first = cum[new_first]  # first pair of each graph (visiting order) in the concatenation of all units
+    unit_of = np.repeat(np.arange(bounds.size - 1), np.diff(bounds))
+    start = pair_first[:-1] - pair_first[bounds[unit_of]]  # first pair of each graph inside its unit
+    stop = start + np.diff(pair_first)
+    slices = []
+    for i in rank.tolist():  # graphs in batch order
+        k, a, b = unit_of[i], int(start[i]), int(stop[i])
+        if slices and slices[-1][0] == k and slices[-1][2] == a:
+            slices[-1][2] = b
+        else:
+            slices.append([k, a, b])
+    u = np.concatenate([unit_u[k][a:b] for k, a, b in slices])
+    hop = np.concatenate([unit_hop[k][a:b] for k, a, b in slices], dtype=np.int64, casting="safe")
+    return u, hop
+
+
+def _khop_group(src, dst, counts, limit, memory_budget, u_offset):
     """Pairs of a batch (already checked, symmetrised, without self-loops or repeats); see :func:`khop_pairs`.
 
-    Returns ``(local_u, hop, row_pairs)``: for each node ``v`` in turn, the
-    ``row_pairs[v]`` pairs ``(u, v)`` as the local id of ``u`` in its graph
-    (``int64``, increasing) and the distance (``hop``, in the smallest unsigned
-    dtype that holds ``limit``).
+    Returns ``(u, hop, row_pairs)``: for each node ``v`` in turn, the
+    ``row_pairs[v]`` pairs ``(u, v)`` as ``u_offset[v]`` plus the local id of
+    ``u`` in its graph (``int64``, increasing) and the distance (``hop``, in
+    the smallest unsigned dtype that holds ``limit``).
     """
     num_nodes = int(counts.sum())
     offsets = np.concatenate([[0], np.cumsum(counts)])
@@ -207,24 +247,39 @@ def _khop_group(src, dst, counts, limit, memory_budget):
         dist = _bfs_slab(src, dst, local, lo, width, min(n_max - lo, _WORD * width), limit, dist_dtype, single)
         pieces.append(dist if single else (dist, lo))
     if len(pieces) == 1:
-        return _dense_pairs(pieces[0])
+        return _dense_pairs(pieces[0], u_offset)
     # slabs: (v, local u) in (v, u) order
     v, u, hop = (np.concatenate(p) for p in zip(*(_pairs_of(d, lo) for d, lo in pieces)))
     order = np.lexsort((u, v))
-    return u[order], hop[order], np.bincount(v, minlength=num_nodes)
+    v, u, hop = v[order], u[order], hop[order]
+    return u + u_offset[v], hop, np.bincount(v, minlength=num_nodes)
 
 
-def _dense_pairs(dist):
-    """``(column, value, count per row)`` of the non-zero entries of ``dist``, in row-major order.
+def _row_counts(mask: np.ndarray) -> np.ndarray:
+    """Number of ``True`` per row of a C-contiguous boolean matrix (``int64``).
+
+    Rows of whole words are summed eight booleans at a time (one byte lane of
+    a ``uint64`` each, no lane can overflow below 2040 columns): about twice
+    as fast as ``count_nonzero(axis=1)``.
+    """
+    rows, cols = mask.shape
+    if cols % 8 or cols > 2040 or not mask.flags.c_contiguous:
+        return np.count_nonzero(mask, axis=1)
+    lanes = mask.view(np.uint64).sum(axis=1, dtype=np.uint64)
+    return lanes.view(np.uint8).reshape(rows, 8).sum(axis=1, dtype=np.int64)
+
+
+def _dense_pairs(dist, u_offset):
+    """``(u_offset[row] + column, value, count per row)`` of the non-zero entries of ``dist``, in row-major order.
 
     (``np.flatnonzero`` of a boolean array is several times faster than of
     ``uint8``, and a repeat beats a division by the row length.)
     """
     mask = dist != 0
     flat = np.flatnonzero(mask)
-    values = dist.ravel()[flat]
-    row_pairs = np.count_nonzero(mask, axis=1)
-    flat -= np.repeat(np.arange(0, dist.size, dist.shape[1]), row_pairs)
+    values = np.take(dist.ravel(), flat)
+    row_pairs = _row_counts(mask)
+    flat -= np.repeat(np.arange(0, dist.size, dist.shape[1]) - u_offset, row_pairs)
     return flat, values, row_pairs
 
 
@@ -246,16 +301,18 @@ class _InNeighbours:
     """
 
     def __init__(self, src: np.ndarray, dst: np.ndarray, n: int, max_columns: int = 8):
+        if np.any(dst[1:] < dst[:-1]):
+            order = np.argsort(dst, kind="stable")
+            src, dst = src[order], dst[order]
         deg = np.bincount(dst, minlength=n)
         self.perm = np.argsort(-deg, kind="stable")  # new id -> old id
         inverse = np.empty(n, np.int64)
         inverse[self.perm] = np.arange(n)
-        src, dst = inverse[src], inverse[dst]
-        order = np.argsort(dst, kind="stable")
-        src, dst = src[order], dst[order]
+        old_indptr = np.concatenate([[0], np.cumsum(deg)])
         deg = deg[self.perm]
+        src = inverse[src[_ranges(old_indptr[self.perm], deg)]]  # the in-lists in the new node order
         indptr = np.concatenate([[0], np.cumsum(deg)])
-        self.src, self.dst = src, dst
+        self.src, self.dst = src, np.repeat(np.arange(n), deg)
         self.columns = []
         top = int(deg[0]) if n else 0
         for j in range(min(top, max_columns)):
@@ -335,15 +392,14 @@ def _bfs_slab(src, dst, local, lo, width, span, limit, dist_dtype, compact):
             rows, frontier, unvisited = rows[kept], frontier[kept], unvisited[kept]
             planes = [plane[kept] for plane in planes]
     finished.append((rows, planes))
-    # Many planes (distances > 15, at most 8 planes): decode two at a time through a byte-pair table; with few planes
-    # the per-plane unpacking below is as fast and needs no copy to trim the columns past ``span``.
-    if dist_dtype is np.uint8 and len(planes) > 4:
+    if dist_dtype is np.uint8:  # decode two planes at a time through a byte-pair table
         dist = np.zeros((num_nodes, 8 * width), np.uint64)
         for block_rows, block_planes in finished:
             if block_planes:
                 dist[block_rows] = _planes_to_bytes(block_planes)
         dist = dist.view(np.uint8)
-        return dist if dist.shape[1] == span else np.ascontiguousarray(dist[:, :span])
+        columns = min(dist.shape[1], -(-span // 8) * 8)  # whole words for _row_counts; the extra columns are zeros
+        return dist if dist.shape[1] == columns else np.ascontiguousarray(dist[:, :columns])
     dist = np.zeros((num_nodes, span), dist_dtype)
     for block_rows, block_planes in finished:
         block = np.zeros((block_rows.size, span), dist_dtype)
@@ -373,14 +429,22 @@ def _planes_to_bytes(planes: List[np.ndarray]) -> np.ndarray:
     Byte ``u`` of row ``r`` is ``sum_j bit_u(planes[j][r]) << j``. Two planes
     are decoded at once: their bytes form a 16-bit index into
     :data:`_PAIR_TABLE`, which gives the 8 output bytes as one word (8 to 16
-    times fewer element operations than ``numpy.unpackbits`` per plane).
+    times fewer element operations than ``numpy.unpackbits`` per plane). When
+    most bytes are zero in every plane (a small ``max_hop``), only the others
+    are looked up.
     """
+    rows, width = planes[0].shape
+    data = [plane.astype("<u8", copy=False).view(np.uint8).ravel() for plane in planes]
+    union = np.bitwise_or.reduce(data) if len(data) > 1 else data[0]
+    where = np.flatnonzero(union != 0)  # (a boolean array is much faster to scan)
+    if 2 * where.size > union.size:
+        where = None  # dense: look every byte up
     out = None
-    for j in range(0, len(planes), 2):
-        index = planes[j].astype("<u8", copy=False).view(np.uint8).astype(np.uint16)
-        if j + 1 < len(planes):
-            high = planes[j + 1].astype("<u8", copy=False).view(np.uint8).astype(np.uint16)
-            high <<= np.uint16(8)
+    for j in range(0, len(data), 2):
+        index = (data[j] if where is None else data[j][where]).astype(np.intp)
+        if j + 1 < len(data):
+            high = (data[j + 1] if where is None else data[j + 1][where]).astype(np.intp)
+            high <<= 8
             index |= high
         words = np.take(_PAIR_TABLE, index)
         if j:
@@ -389,7 +453,10 @@ def _planes_to_bytes(planes: List[np.ndarray]) -> np.ndarray:
             out = words
         else:
             out |= words
-    return out.view("<u8")
+    if where is not None:
+        out, words = np.zeros(union.size, np.uint64), out
+        out[where] = words
+    return out.view("<u8").reshape(rows, 8 * width)
 
 
 def _check_homogeneous(g) -> None:
@@ -525,11 +592,9 @@ class KHopRewire(BaseTransform):
         u, v, hop = khop_pairs(src, dst, counts, self.max_hop, self.directed, self.memory_budget)
         edata = _rewired_edge_data(dict(g.edata), src, dst, g.num_nodes(), u, v, hop)
         out = _make_graph(u, v, hop, g.num_nodes(), g.ndata, edata, g.idtype, g.device)
-        gid = np.repeat(np.arange(counts.size), counts)
+        edge_bounds = np.searchsorted(v, np.concatenate([[0], np.cumsum(counts)]))  # pairs are sorted by v
         out.set_batch_num_nodes(g.batch_num_nodes())
-        out.set_batch_num_edges(
-            torch.from_numpy(np.bincount(gid[v], minlength=counts.size)).to(device=g.device, dtype=g.idtype)
-        )
+        out.set_batch_num_edges(torch.from_numpy(np.diff(edge_bounds)).to(device=g.device, dtype=g.idtype))
         return out
 
     def __repr__(self) -> str:
