@@ -18,7 +18,8 @@ One BFS level for all sources of all graphs is a few ``numpy.take`` gathers of
 frontier rows along the in-edges and in-place ORs (nodes renumbered by
 in-degree so that each gather writes a contiguous slice), masked by the
 unvisited bits: :math:`O(|E| W)` word operations per level and no Python loop
-over sources or nodes (only over units of many graphs). The distances are accumulated as bit planes
+over sources or nodes (only over units of many graphs, and one slice per
+graph to put the pairs back in batch order). The distances are accumulated as bit planes
 (bit ``j`` of :math:`d(u, v)`) and unpacked to one byte per pair once at the
 end; rows whose frontier has emptied are dropped as the search goes. The
 graphs of a batch are visited from the smallest to the largest, in units of
