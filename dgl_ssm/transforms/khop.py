@@ -130,7 +130,7 @@ def khop_pairs(
     if src.size == 0:
         return empty, empty, empty
     src, dst = np.divmod(np.unique(src * num_nodes + dst), num_nodes)  # multi-edges count once, sorted by src
-    return _pairs_by_units(src, dst, counts, limit, memory_budget, symmetric=not directed)
+    return _pairs_by_units(src, dst, counts, gid, limit, memory_budget, symmetric=not directed)
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -154,7 +154,7 @@ def _plan_units(sizes: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], cut, [sizes.size]])
 
 
-def _pairs_by_units(src, dst, counts, limit, memory_budget, symmetric):
+def _pairs_by_units(src, dst, counts, gid, limit, memory_budget, symmetric):
     """:func:`khop_pairs` on a checked, symmetrised, de-duplicated edge list sorted by ``src``.
 
     Graphs are visited from the smallest to the largest (in units of similar
@@ -168,7 +168,6 @@ def _pairs_by_units(src, dst, counts, limit, memory_budget, symmetric):
     new_first = np.concatenate([[0], np.cumsum(sizes)])  # first node of each graph in visiting order
     rank = np.empty(num_graphs, np.int64)
     rank[order] = np.arange(num_graphs)
-    gid = np.repeat(np.arange(num_graphs), counts)
     new_id = np.arange(num_nodes) - first[gid] + new_first[rank[gid]]  # batch node id -> visiting node id
     edge_first = np.searchsorted(src, first)  # edges are sorted by src, hence grouped by graph
     perm = _ranges(edge_first[order], np.diff(edge_first)[order])
@@ -324,8 +323,7 @@ class _InNeighbours:
             count = int(np.count_nonzero(deg > max_columns))
             lengths = deg[:count] - max_columns
             starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-            pos = np.repeat(indptr[:count] + max_columns - starts, lengths) + np.arange(int(lengths.sum()))
-            self.tail = (count, src[pos], starts)
+            self.tail = (count, src[_ranges(indptr[:count] + max_columns, lengths)], starts)
 
     def gather_or(self, frontier: np.ndarray) -> np.ndarray:
         """Row ``v`` of the result: OR of the ``frontier`` rows of ``v``'s in-neighbours."""
