@@ -63,12 +63,15 @@ def test_path_graph_rings_and_connected_component():
     assert out.edata["hop"].dtype == torch.int64
 
 
-def test_larger_graph_than_one_word_and_slabs():
-    """Graphs of more than 64 nodes use several bit words; a tiny memory budget forces source slabs."""
-    g = messy_graph(150, 160, 7)
-    expected = nx_rings(g, 5)
-    assert rings(KHopRewire(5)(g)) == expected
-    assert rings(KHopRewire(5, memory_budget=1)(g)) == expected
+@pytest.mark.parametrize("directed", [False, True])
+@pytest.mark.parametrize("max_hop", [5, None])
+def test_graphs_of_several_source_blocks_match_networkx(max_hop, directed):
+    """More than 256 nodes: several blocks of sources, two passes, pairs still sorted by v then u."""
+    g = messy_graph(600, 700, 7)
+    src, dst = (t.numpy() for t in g.edges())
+    u, v, hop = khop_pairs(src, dst, [600], max_hop, directed=directed)
+    assert np.all(np.diff(v * 600 + u) > 0)
+    assert dict(zip(zip(u.tolist(), v.tolist()), hop.tolist())) == nx_rings(g, max_hop, directed)
 
 
 def test_batched_graphs_keep_batch_info_and_never_cross():
@@ -87,12 +90,9 @@ def test_batched_graphs_keep_batch_info_and_never_cross():
 
 
 @pytest.mark.parametrize("directed", [False, True])
-def test_many_units_out_of_size_order_match_networkx(monkeypatch, directed):
-    """Graphs are visited in size order, a few per unit of work, and put back in batch order with sorted pairs."""
-    import dgl_ssm.transforms.khop as khop
-
-    monkeypatch.setattr(khop, "_UNIT_BYTES", 500)  # about one or two graphs a unit
-    sizes = [23, 5, 17, 1, 40, 17, 9, 0, 31, 2, 66, 12]
+def test_batch_of_mixed_sizes_matches_networkx_graph_by_graph(directed):
+    """Graphs of every size class (empty, 1 node, one and several words, several blocks) in one batch."""
+    sizes = [23, 5, 17, 1, 40, 17, 9, 0, 31, 2, 66, 12, 300, 3]
     graphs = [messy_graph(n, int(1.3 * n), s) if n > 1 else dgl.graph(([], []), num_nodes=n)
               for s, n in enumerate(sizes)]
     bg = dgl.batch(graphs)
