@@ -18,8 +18,9 @@ consecutive blocks of ``--block`` graphs whose outputs are dropped after
 counting (the full ``max_hop=None`` output of Peptides-func has ~350 M edges).
 Timed for networkx: ``dict(all_pairs_shortest_path_length(G, cutoff))`` on
 prebuilt ``nx.Graph`` objects (building them is *not* timed, which favours
-networkx), on at most ``--nx-limit`` graphs; when that is a subset, its
-per-graph time is extrapolated to the whole collection and the output says so.
+networkx), on at most ``--nx-limit`` graphs; when that is a subset (a seeded
+uniform sample), its per-graph time is extrapolated to the whole collection and
+the output says so.
 Both sides must find the same number of (ordered) pairs on the common graphs.
 Wall-clock and CPU (process) times are both recorded: on a shared machine the
 CPU-time ratio is the robust one. For ``max_hop=None`` most of the dgl_ssm time
@@ -131,8 +132,10 @@ def bench(name, edge_lists, args):
     graphs = [dgl.graph((torch.from_numpy(e[:, 0]), torch.from_numpy(e[:, 1])), num_nodes=n) for n, e in edge_lists]
     batches = [dgl.batch(graphs[i : i + args.chunk]) for i in range(0, len(graphs), args.chunk)]
     n_nx = min(len(graphs), args.nx_limit)
+    # networkx's sample: seeded and uniform over the collection (the first graphs of a dataset file are no sample)
+    sample = np.sort(np.random.default_rng(0).choice(len(graphs), n_nx, replace=False))
     nx_graphs = []
-    for n, e in edge_lists[:n_nx]:
+    for n, e in (edge_lists[i] for i in sample):
         g = nx.Graph()
         g.add_nodes_from(range(n))
         g.add_edges_from(e.tolist())
@@ -140,7 +143,7 @@ def bench(name, edge_lists, args):
     rows = []
     for max_hop in (8, None):
         theirs, nx_pairs = time_networkx(nx_graphs, max_hop)
-        _, sub_pairs = time_transform([dgl.batch(graphs[:n_nx])], max_hop)
+        _, sub_pairs = time_transform([dgl.batch([graphs[i] for i in sample])], max_hop)
         if nx_pairs != sub_pairs:
             raise AssertionError(f"{name} max_hop={max_hop}: networkx found {nx_pairs} pairs, dgl_ssm {sub_pairs}")
         transform, pairs = time_transform(batches, max_hop)
