@@ -290,9 +290,8 @@ def rewire_dataset(
 ) -> List[dgl.DGLGraph]:
     r"""Apply :class:`KHopRewire` to many graphs, a batch of ``chunk_size`` at a time.
 
-    Graphs are grouped by node count (so that each batch pads its bit sets to a
-    similar size), batched with :func:`dgl.batch`, rewired in one call per
-    chunk, unbatched and returned **in the input order**.
+    Consecutive graphs are batched with :func:`dgl.batch`, rewired in one
+    call per chunk and returned as separate graphs, in the input order.
 
     Parameters
     ----------
@@ -301,8 +300,8 @@ def rewire_dataset(
     max_hop : int, optional
         As in :class:`KHopRewire`.
     chunk_size : int
-        Graphs per batch (default 2048). Memory grows with
-        ``chunk_size * n**2 / 8`` bytes for graphs of ``n`` nodes.
+        Graphs per batch (default 2048). Besides the output, memory grows with
+        the edges of the chunk (the BFS itself needs a few words per node).
     directed : bool
         As in :class:`KHopRewire`.
     progress : bool
@@ -330,18 +329,14 @@ def rewire_dataset(
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     max_hop = _check_max_hop(max_hop)
     graphs = list(graphs)
-    sizes = np.array([g.num_nodes() for g in graphs], dtype=np.int64)
-    order = np.argsort(sizes, kind="stable")
     chunks = range(0, len(graphs), chunk_size)
     if progress:
         from tqdm.auto import tqdm
 
         chunks = tqdm(chunks, desc=f"k-hop rewiring (max_hop={max_hop})", unit="chunk")
-    out: List[Optional[dgl.DGLGraph]] = [None] * len(graphs)
+    out: List[dgl.DGLGraph] = []
     for start in chunks:
-        idx = order[start : start + chunk_size]
-        for i, g in zip(idx, _rewire_chunk([graphs[i] for i in idx], max_hop, directed)):
-            out[i] = g
+        out.extend(_rewire_chunk(graphs[start : start + chunk_size], max_hop, directed))
     return out
 
 
