@@ -62,6 +62,12 @@ def _popcount(typingctx, x):
 
 
 @njit(cache=True, nogil=True)
+def _row_width(n):
+    """Words per bit-set row for a graph of ``n`` nodes."""
+    return _NARROW if n <= 64 * _NARROW else _WIDE
+
+
+@njit(cache=True, nogil=True)
 def in_neighbour_csr(src, dst, first, symmetric):
     """In-neighbour lists ``(indptr, indices)`` of a batch, without self-loops; ``bad`` = an edge joining two graphs.
 
@@ -308,7 +314,7 @@ def khop_batch(indptr, indices, out_ptr, out_idx, first, limit, start, k, out_u,
     num_planes = 1
     while (1 << num_planes) <= min(limit, n_max):
         num_planes += 1
-    size = n_max * (_NARROW if n_max <= 64 * _NARROW else _WIDE)
+    size = n_max * _row_width(n_max)
     front, nxt, seen = np.empty(size, np.uint64), np.empty(size, np.uint64), np.empty(size, np.uint64)
     planes = np.empty((num_planes, size), np.uint64)
     lists = np.empty((4, n_max), np.int64)
@@ -319,7 +325,7 @@ def khop_batch(indptr, indices, out_ptr, out_idx, first, limit, start, k, out_u,
         n = first[g + 1] - base
         if n < 2:
             continue
-        width = _NARROW if n <= 64 * _NARROW else _WIDE
+        width = _row_width(n)
         blocks = (n + 64 * width - 1) // (64 * width)
         degree_count = _by_in_degree(indptr, base, n, order, degree_count)
         total = 0

@@ -10,10 +10,10 @@ distance :math:`d(u, v)` in ``edata['hop']``, so that the *ring*
 
 Algorithm
 ---------
-Breadth-first search by levels from **every node at once**, 256 sources at a
-time, with the sets of sources stored as bit sets: one BFS level for all
+Breadth-first search by levels from **every node at once**, 256 or 512
+sources at a time, with the sets of sources stored as bit sets: one BFS level for all
 sources is, for each node, the OR of its in-neighbours' frontier rows (four
-64-bit words per in-edge). The distances are kept as bit planes and read back
+64-bit words per in-edge, or eight). The distances are kept as bit planes and read back
 row by row, so the pairs come out sorted by ``v`` then ``u`` with no sort. The
 kernel (:mod:`dgl_ssm.transforms._bfs`) is compiled with numba and walks the
 graphs of a batch one after the other, so nodes of different graphs are never
@@ -114,8 +114,10 @@ def khop_pairs(
     if num_nodes < 2:
         empty = np.empty(0, np.int64)
         return empty, empty, empty
-    # out-neighbour lists: only the BFS of graphs of more than 256 nodes uses them
-    out_lists = (indptr, indices) if not directed else _bfs.in_neighbour_csr(dst, src, first, False)[:2]
+    # out-neighbour lists: only graphs of several source blocks (more than 512 nodes) use them
+    out_lists = (indptr, indices)
+    if directed and counts.max() > 64 * _bfs._WIDE:
+        out_lists = _bfs.in_neighbour_csr(dst, src, first, False)[:2]
     limit = int(counts.max()) - 1 if limit is None else limit
     return _all_pairs((indptr, indices) + tuple(out_lists), first, limit)
 
