@@ -130,3 +130,85 @@ def test_kgcn_presets_on_batched_rewired_graph(name, block):
     assert out.shape == (3, 2)
     out.sum().backward()
     assert all(p.grad is not None for p in model.layers[2].parameters())
+
+
+# ----------------------------------------------------------------------------- the sparse ring aggregation
+from dgl_ssm.nn._csr import _ring_csr_torch, csr_from_coo, ring_csr  # noqa: E402
+from dgl_ssm.nn.khop import ring_graph  # noqa: E402
+
+
+def _messy_graph(seed):
+    """A rewired graph plus input self-loops and a duplicated edge, ring labels 1..4."""
+    g = KHopRewire(max_hop=4)(random_graph(n=20, m=35, seed=seed))
+    g = dgl.add_self_loop(g)  # hop of the new edges: 0 (filled by DGL) -> must be ignored
+    return g
+
+
+@pytest.mark.parametrize("rings", [(1,), (1, 2, 3), (2,), (3,), (2, 4), (1, 3)])
+@pytest.mark.parametrize("directed", [False, True])
+def test_ring_csr_kernel_matches_torch_formula(rings, directed):
+    g = _messy_graph(seed=4)
+    if directed:
+        keep = torch.rand(g.num_edges()) < 0.7
+        g = dgl.edge_subgraph(g, keep, relabel_nodes=False)
+    src, dst = g.edges()
+    hop = g.edata["hop"]
+    n, r = g.num_nodes(), len(rings)
+    adj, adj_t = ring_csr(src, dst, hop, rings, n, torch.float64)
+    slot_of = torch.full((max(rings) + 1,), -1, dtype=torch.long)
+    slot_of[torch.tensor(rings)] = torch.arange(r)
+    ref, ref_t = _ring_csr_torch(src.long(), dst.long(), hop.long(), slot_of, n, r, rings[0] == 1, torch.float64)
+    torch.testing.assert_close(adj.to_dense(), ref.to_dense())
+    torch.testing.assert_close(adj_t.to_dense(), adj.to_dense().T)
+    torch.testing.assert_close(ref_t.to_dense(), ref.to_dense().T)
+    # the dense formula: column u * r + i of row v is A_k[u, v] / sqrt(d_out d_in) within ring k (+ I for ring 1)
+    dense = torch.zeros(n, n * r, dtype=torch.float64)
+    for i, k in enumerate(rings):
+        a = torch.zeros(n, n, dtype=torch.float64)
+        m = (hop == k) & (src != dst)
+        a[src[m].long(), dst[m].long()] = 1.0  # multi-edges count once in KHopRewire output; none here
+        if k == 1:
+            a += torch.eye(n, dtype=torch.float64)
+        dout, din = a.sum(1).clamp(min=1), a.sum(0).clamp(min=1)
+        dense[:, i::r] = (a / dout.sqrt()[:, None] / din.sqrt()[None, :]).T
+    torch.testing.assert_close(adj.to_dense(), dense)
+
+
+def test_csr_from_coo_keeps_row_order_and_values():
+    rows, cols = torch.tensor([2, 0, 2, 1, 0]), torch.tensor([1, 3, 0, 2, 0])
+    vals = torch.arange(5, dtype=torch.float64) + 1
+    a = csr_from_coo(rows, cols, vals, (3, 4))
+    assert a.crow_indices().tolist() == [0, 2, 3, 5]
+    assert a.col_indices().tolist() == [3, 0, 2, 1, 0] and a.values().tolist() == [2.0, 5.0, 4.0, 1.0, 3.0]
+
+
+def test_ring_graph_is_cached_per_graph_and_rebuilt_after_changes():
+    g = KHopRewire(max_hop=3)(random_graph(seed=5))
+    first = ring_graph(g, [1, 2, 3])
+    assert ring_graph(g, [1, 2, 3]) is first  # layers of one forward share it
+    assert ring_graph(g, [1, 2]) is not first
+    conv = KHopConv(D, D, max_hop=3, layer=2)
+    x = torch.randn(g.num_nodes(), D)
+    before = conv(g, x)
+    g.edata["hop"][g.edata["hop"] == 3] = 2  # in place: ring 3 edges move to ring 2
+    rebuilt = ring_graph(g, [1, 2, 3])
+    assert rebuilt is not first and rebuilt.adj._nnz() == first.adj._nnz()
+    assert not torch.allclose(conv(g, x), before)
+    torch.testing.assert_close(conv(g, x).double(), reference(g, x, conv), rtol=1e-5, atol=1e-5)
+    g.add_edges([0], [1], data={"hop": torch.tensor([1])})  # structural change: a new graph index
+    assert ring_graph(g, [1, 2, 3]) is not rebuilt
+
+
+def test_khop_conv_gradients_and_second_derivatives():
+    g = KHopRewire(max_hop=3)(random_graph(n=9, m=12, seed=6))
+    conv = KHopConv(3, 2, max_hop=3, layer=2).double()
+    x = torch.randn(g.num_nodes(), 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda h: conv(g, h), (x,))
+    assert torch.autograd.gradgradcheck(lambda h: torch.tanh(conv(g, h)), (x,))
+    weight = conv.weight.detach().clone().requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda w: torch.func.functional_call(conv, {"weight": w, "bias": conv.bias}, (g, x.detach())), (weight,))
+    # per-ring inputs (DRew): the bmm path
+    drew = KHopConv(3, 3, max_hop=2, layer=1).double()
+    y = torch.randn(g.num_nodes(), 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: drew(g, [a, b]), (x, y))

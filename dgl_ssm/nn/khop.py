@@ -6,13 +6,18 @@ Dynamically Rewired Message Passing with Delay", Eq. 5-6).
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Union
+import weakref
+from typing import List, NamedTuple, Optional, Sequence, Union
 
+import dgl
 import torch
 from dgl import DGLError
 from torch import nn
 
-__all__ = ["KHopConv", "ring_schedule"]
+from .._compat import graph_index
+from ._csr import SpMM, ring_csr
+
+__all__ = ["KHopConv", "RingGraph", "ring_graph", "ring_aggregate", "ring_schedule"]
 
 RING_MODES = ("cumulative", "single")
 
@@ -40,6 +45,96 @@ def ring_schedule(layer: int, max_hop: Optional[int] = None, rings: str = "cumul
         raise ValueError(f"max_hop must be a positive int or None, got {max_hop!r}")
     top = int(layer) + 1 if max_hop is None else min(int(layer) + 1, int(max_hop))
     return list(range(1, top + 1)) if rings == "cumulative" else [top]
+
+
+class RingGraph(NamedTuple):
+    r"""The normalised ring adjacencies :math:`\hat{A}_k,\ k \in K`, of a rewired graph, side by side (see :func:`ring_graph`)."""
+
+    adj: torch.Tensor  #: ``(N, N * r)`` sparse CSR: column ``u * r + i`` is node ``u`` in ring ``rings[i]``
+    adj_t: torch.Tensor  #: ``(N * r, N)`` sparse CSR, its transpose (for the backward pass)
+    rings: tuple
+
+
+#: per-graph cache of :func:`ring_graph`, shared by the layers of one forward (and the recomputation of checkpointing)
+_RING_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def ring_graph(graph, rings: Sequence[int], dtype: torch.dtype = torch.float32) -> RingGraph:
+    r"""The normalised adjacencies of the rings :math:`R_k,\ k \in K`, of a rewired graph, as one sparse matrix.
+
+    With :math:`r = |K|` rings ``rings = (k_1, ..., k_r)``, column ``u * r + i`` of
+    :attr:`RingGraph.adj` is node ``u`` in ring :math:`k_{i+1}`, so that for
+    per-node stacked inputs ``X`` of shape ``(N, r, d)`` (``X[u, i]`` is
+    :math:`X_{k_{i+1}}[u]`), viewed as ``(N * r, d)``
+
+    .. math::
+        \sum_{k \in K} \hat{A}_k X_k = \texttt{adj} \, X,
+        \qquad \hat{A}_k = D_k^{-1/2} A_k D_k^{-1/2},
+
+    the aggregation of :class:`KHopConv`: :math:`A_k` holds the edges with
+    ``edata['hop'] == k`` (self-loops of the input ignored), ring 1 adds
+    :math:`I` (GCN's :math:`A + I`), and :math:`D_k` counts source out-degrees and destination
+    in-degrees within the ring, as DGL's ``GraphConv(norm='both')``.
+
+    The result is cached on the graph object (weakly; rebuilt when the graph's
+    structure or its ``edata['hop']`` tensor changes), so the layers of one
+    forward pass build it once per ring set.
+
+    Parameters
+    ----------
+    graph : dgl.DGLGraph
+        A graph rewired by :class:`~dgl_ssm.transforms.KHopRewire` (``edata['hop']``).
+    rings : sequence of int
+        Distinct ring indices :math:`k \ge 1` (e.g. :attr:`KHopConv.rings`).
+    dtype : torch.dtype
+        Dtype of the matrices.
+
+    Returns
+    -------
+    RingGraph
+
+    Raises
+    ------
+    dgl.DGLError
+        If the graph has no ``edata['hop']``.
+
+    Examples
+    --------
+    >>> import dgl
+    >>> from dgl_ssm.transforms import KHopRewire
+    >>> g = KHopRewire(max_hop=2)(dgl.graph(([0, 1], [1, 2])))   # path 0 - 1 - 2
+    >>> rg = ring_graph(g, [1, 2])
+    >>> rg.adj.shape, rg.adj._nnz()                    # 4 ring-1 edges + 3 self-loops, 2 ring-2 edges
+    (torch.Size([3, 6]), 9)
+    >>> round(rg.adj.to_dense()[1, 1 * 2].item() ** -1, 4)   # node 1 itself: ring-1 degree 3 with the self-loop
+    3.0
+    >>> rg.adj.to_dense()[0, 2 * 2 + 1].item()           # 0 <- 2 in ring 2, both of degree 1
+    1.0
+    """
+    if "hop" not in graph.edata:
+        raise DGLError("ring_graph needs edge field 'hop' (shortest-path distance); rewire the graph with KHopRewire first")
+    hop = graph.edata["hop"]
+    rings = tuple(int(k) for k in rings)
+    index = graph_index(graph)
+    entries = _RING_CACHE.setdefault(graph, {})
+    key = (rings, dtype)
+    hit = entries.get(key)
+    if hit is not None and hit[0] is index and hit[1] is hop and hit[2] == hop._version:
+        return hit[3]
+    src, dst = graph.edges()
+    adj, adj_t = ring_csr(src, dst, hop, rings, graph.num_nodes(), dtype)
+    result = RingGraph(adj, adj_t, rings)
+    entries[key] = (index, hop, hop._version, result)
+    return result
+
+
+def ring_aggregate(rg: RingGraph, x: torch.Tensor) -> torch.Tensor:
+    r""":math:`\sum_{k \in K} \hat{A}_k X_k` for per-node stacked inputs ``x`` of shape ``(N, r, d)`` (``x[:, i]`` is :math:`X_{k_{i+1}}`).
+
+    Returns ``(N, d)``; differentiable in ``x`` (twice), not in the graph.
+    """
+    n, r, d = x.shape
+    return SpMM.apply(rg.adj, rg.adj_t, x.reshape(n * r, d))
 
 
 class KHopConv(nn.Module):
@@ -176,26 +271,13 @@ class KHopConv(nn.Module):
                 stack = feat.unsqueeze(0)
             if stack.shape[1:] != (n, self._in_feats):
                 raise ValueError(f"KHopConv: expected node features of shape ({n}, {self._in_feats}), got {tuple(stack.shape[1:])}")
-            src, dst = graph.edges()
-            hop = graph.edata["hop"].to(torch.long)
-            slot_of = torch.full((self.rings[-1] + 2,), -1, dtype=torch.long, device=hop.device)
-            slot_of[torch.tensor(self.rings, device=hop.device)] = torch.arange(r, device=hop.device)
-            slot = slot_of[hop.clamp(min=0, max=self.rings[-1] + 1)]
-            keep = (slot >= 0) & (src != dst)
-            src, dst, slot = src[keep].long(), dst[keep].long(), slot[keep]
-            out_deg = torch.bincount(src * r + slot, minlength=n * r).view(n, r).to(stack.dtype)
-            in_deg = torch.bincount(dst * r + slot, minlength=n * r).view(n, r).to(stack.dtype)
-            if self.rings[0] == 1:  # the self-loop of ring 1 (the node's own state)
-                out_deg[:, 0] += 1
-                in_deg[:, 0] += 1
-            norm_src = out_deg.clamp(min=1).pow(-0.5)
-            norm_dst = in_deg.clamp(min=1).pow(-0.5)
-            msg = (stack[slot, src] if per_ring else feat[src]) * norm_src[src, slot].unsqueeze(-1)
-            agg = stack.new_zeros(n * r, self._in_feats).index_add_(0, dst * r + slot, msg).view(n, r, -1)
-            if self.rings[0] == 1:
-                agg[:, 0] = agg[:, 0] + stack[0] * norm_src[:, :1]
-            agg = agg * norm_dst.unsqueeze(-1)
-            rst = agg.reshape(n, r * self._in_feats) @ self.weight.reshape(r * self._in_feats, self._out_feats)
+            # project first, one product for all rings: (N, d) @ [W_1 .. W_r] -> (N, r, o), then one sparse product
+            if per_ring:
+                proj = torch.bmm(stack, self.weight).transpose(0, 1)
+            else:
+                w = self.weight.permute(1, 0, 2).reshape(self._in_feats, r * self._out_feats)
+                proj = (feat @ w).view(n, r, self._out_feats)
+            rst = ring_aggregate(ring_graph(graph, self.rings, stack.dtype), proj)
             if self.bias is not None:
                 rst = rst + self.bias
             if self.activation is not None:
