@@ -119,7 +119,7 @@ def ring_graph(graph, rings: Sequence[int], dtype: torch.dtype = torch.float32) 
     entries = _RING_CACHE.setdefault(graph, {})
     key = (rings, dtype)
     hit = entries.get(key)
-    if hit is not None and hit[0] is index and hit[1] is hop and hit[2] == hop._version:
+    if hit is not None and hit[0] == index and hit[1] is hop and hit[2] == hop._version:
         return hit[3]
     src, dst = graph.edges()
     adj, adj_t = ring_csr(src, dst, hop, rings, graph.num_nodes(), dtype)

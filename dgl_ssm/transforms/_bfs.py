@@ -350,3 +350,28 @@ def khop_batch(indptr, indices, out_ptr, out_idx, first, limit, start, k, out_u,
                 row_end[v] = _write_row(seen, planes, v, width, block, base, out_u, out_v, out_hop, row_end[v])
         k += total
     return k, num_graphs, 0
+
+
+@njit(cache=True, nogil=True)
+def khop_graph(src, dst, n, limit, symmetric):
+    """Pairs ``(u, v, hop)`` of one graph of ``n`` nodes (one call: in-neighbour lists, BFS and output).
+
+    The per-call path of :class:`~dgl_ssm.transforms.KHopRewire` on a single
+    graph, where the batch machinery (several compiled calls, growable outputs)
+    cost more than the BFS itself. ``src``, ``dst``: int64 ids in ``[0, n)``;
+    ``limit``: largest distance kept (``n - 1`` for all). For a directed graph
+    (``symmetric`` false) of more than one block of sources, the out-neighbour
+    lists are built as well.
+    """
+    first = np.zeros(2, np.int64)
+    first[1] = n
+    indptr, indices, _ = in_neighbour_csr(src, dst, first, symmetric)
+    out_ptr, out_idx = indptr, indices
+    if not symmetric and n > 64 * _WIDE:
+        out_ptr, out_idx, _ = in_neighbour_csr(dst, src, first, False)
+    capacity = max(n * (n - 1), 1)
+    out_u = np.empty(capacity, np.int64)
+    out_v = np.empty(capacity, np.int64)
+    out_hop = np.empty(capacity, np.int64)
+    k, _, _ = khop_batch(indptr, indices, out_ptr, out_idx, first, max(limit, 1), 0, 0, out_u, out_v, out_hop)
+    return out_u[:k], out_v[:k], out_hop[:k]

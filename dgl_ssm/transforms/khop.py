@@ -35,10 +35,9 @@ import dgl
 import numpy as np
 import torch
 from dgl import DGLError
-from dgl.frame import Frame
-from dgl.heterograph_index import create_unitgraph_from_coo
 from dgl.transforms import BaseTransform
 
+from .._compat import edge_arrays, graph_from_pairs, num_graphs_in_batch
 from ..experiment import atomic_write
 from . import _bfs
 
@@ -104,21 +103,32 @@ def khop_pairs(
         raise ValueError(f"src and dst differ in length: {src.shape} vs {dst.shape}")
     if src.size and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= num_nodes):
         raise ValueError(f"edge end points must lie in [0, {num_nodes})")
-    first = np.concatenate([[0], np.cumsum(counts)])
+    return _pairs(src, dst, counts, limit, directed)
+
+
+def _pairs(src: np.ndarray, dst: np.ndarray, counts: np.ndarray, limit: Optional[int], directed: bool):
+    """:func:`khop_pairs` on arguments already checked (int64 arrays, ids in range, ``limit`` valid or ``None``).
+
+    The edges of a DGL graph are valid by construction, so :class:`KHopRewire`
+    calls this directly: the checks cost about a third of a small graph's rewiring.
+    """
+    first = np.zeros(counts.size + 1, np.int64)
+    np.cumsum(counts, out=first[1:])
     indptr, indices, bad = _bfs.in_neighbour_csr(src, dst, first, not directed)
     if bad >= 0:
         raise ValueError(
             f"edge {bad} ({src[bad]} -> {dst[bad]}) joins two different graphs of the batch "
             "(batch_num_nodes does not match the edges)"
         )
-    if num_nodes < 2:
+    largest = int(counts.max()) if counts.size else 0
+    if first[-1] < 2:
         empty = np.empty(0, np.int64)
         return empty, empty, empty
     # out-neighbour lists: only graphs of several source blocks (more than 512 nodes) use them
     out_lists = (indptr, indices)
-    if directed and counts.max() > 64 * _bfs._WIDE:
+    if directed and largest > 64 * _bfs._WIDE:
         out_lists = _bfs.in_neighbour_csr(dst, src, first, False)[:2]
-    limit = int(counts.max()) - 1 if limit is None else limit
+    limit = largest - 1 if limit is None else limit
     return _all_pairs((indptr, indices) + tuple(out_lists), first, limit)
 
 
@@ -152,7 +162,7 @@ def _check_homogeneous(g) -> None:
 
 def _rewired_edge_data(edata: dict, src, dst, num_nodes: int, u, v, hop) -> dict:
     """Edge features of the rewired edges: the first input edge u -> v (else v -> u) for hop 1, zeros otherwise."""
-    edata = {k: x for k, x in edata.items() if k != "hop"}
+    edata = {k: x for k, x in dict(edata).items() if k != "hop"}
     if not edata or src.size == 0:
         return {k: x.new_zeros((u.size,) + tuple(x.shape[1:])) for k, x in edata.items()}
     first = np.flatnonzero(hop == 1)
@@ -175,20 +185,8 @@ def _rewired_edge_data(edata: dict, src, dst, num_nodes: int, u, v, hop) -> dict
 
 
 def _make_graph(u, v, hop, num_nodes, ndata, edata, idtype, device) -> dgl.DGLGraph:
-    """A graph from known-valid COO arrays, with its node and edge features.
-
-    Built from DGL's graph index and feature frames directly: ``dgl.graph``
-    re-validates the ids and infers the node count (about 50 us per small
-    graph with DGL 2.1, twice this path) and ``dgl.unbatch`` costs about
-    100 us per graph, which dominated ``rewire_dataset`` on small graphs.
-    """
-    ut = torch.from_numpy(u).to(device=device, dtype=idtype)
-    vt = torch.from_numpy(v).to(device=device, dtype=idtype)
-    index = create_unitgraph_from_coo(1, num_nodes, num_nodes, ut, vt, ["coo", "csr", "csc"])
-    edata = {**edata, "hop": torch.from_numpy(hop).to(device)}
-    return dgl.DGLGraph(
-        index, ["_N"], ["_E"], [Frame(dict(ndata), num_rows=num_nodes)], [Frame(edata, num_rows=u.size)]
-    )
+    """The rewired graph from known-valid pairs, with its node and edge features (``dgl.unbatch`` is slow)."""
+    return graph_from_pairs(u, v, num_nodes, ndata, {**edata, "hop": torch.from_numpy(hop).to(device)}, idtype, device)
 
 
 class KHopRewire(BaseTransform):
@@ -269,14 +267,21 @@ class KHopRewire(BaseTransform):
         if isinstance(g, (list, tuple)):
             return rewire_dataset(list(g), self.max_hop, directed=self.directed)
         _check_homogeneous(g)
-        counts = g.batch_num_nodes().cpu().numpy()
-        src, dst = (t.cpu().numpy() for t in g.edges())
-        u, v, hop = khop_pairs(src, dst, counts, self.max_hop, self.directed)
-        edata = _rewired_edge_data(dict(g.edata), src, dst, g.num_nodes(), u, v, hop)
-        out = _make_graph(u, v, hop, g.num_nodes(), g.ndata, edata, g.idtype, g.device)
-        edge_bounds = np.searchsorted(v, np.concatenate([[0], np.cumsum(counts)]))  # pairs are sorted by v
-        out.set_batch_num_nodes(g.batch_num_nodes())
-        out.set_batch_num_edges(torch.from_numpy(np.diff(edge_bounds)).to(device=g.device, dtype=g.idtype))
+        src, dst = edge_arrays(g)
+        n = g.num_nodes()
+        single = num_graphs_in_batch(g) == 1
+        if single:  # one compiled call
+            limit = max(n - 1, 1) if self.max_hop is None else self.max_hop
+            u, v, hop = _bfs.khop_graph(src, dst, n, limit, not self.directed)
+        else:
+            counts = g.batch_num_nodes().cpu().numpy().astype(np.int64, copy=False)
+            u, v, hop = _pairs(src, dst, counts, self.max_hop, self.directed)
+        edata = _rewired_edge_data(g.edata, src, dst, n, u, v, hop) if len(g.edata) else {}
+        out = _make_graph(u, v, hop, n, g.ndata, edata, g.idtype, g.device)
+        if not single:  # a single graph's batch counts are its node and edge counts already
+            edge_bounds = np.searchsorted(v, np.concatenate([[0], np.cumsum(counts)]))  # pairs are sorted by v
+            out.set_batch_num_nodes(g.batch_num_nodes())
+            out.set_batch_num_edges(torch.from_numpy(np.diff(edge_bounds)).to(device=g.device, dtype=g.idtype))
         return out
 
     def __repr__(self) -> str:
