@@ -91,6 +91,26 @@ def ratio(num: List[float], den: List[float]) -> float:
     return median([a / b for a, b in zip(num, den)])
 
 
+def profiler_peak(step: Callable[[], object]) -> float:
+    """Peak bytes allocated above the start during ``step()``, from the CPU allocator events of ``torch.profiler``.
+
+    The live-tensor peak (not RSS): the running sum of every allocation
+    (+bytes) and free (-bytes) event, in time order.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    # the raw "[memory]" events are every allocation (+bytes) and free (-bytes) of the CPU allocator;
+    # prof.events() folds most of them into their ops, so read the kineto results
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    cur = peak = 0
+    for e in sorted(events, key=lambda e: e.start_us()):  # stable: same-microsecond events keep their order
+        cur += e.nbytes()
+        peak = max(peak, cur)
+    return float(peak)
+
+
 def summarize(times: Mapping[str, Mapping[str, List[float]]]) -> dict:
     """Median milliseconds per variant and clock."""
     return {name: {clk: round(median(v) * 1e3, 3) for clk, v in t.items() if v} for name, t in times.items()}
@@ -210,7 +230,7 @@ def read_targets(path: os.PathLike) -> List[Target]:
 
 
 __all__ = [
-    "ROOT", "BENCH_DIR", "parser", "machine", "interleaved", "median", "ratio", "summarize", "python_env", "emit",
+    "ROOT", "BENCH_DIR", "parser", "machine", "interleaved", "median", "ratio", "profiler_peak", "summarize", "python_env", "emit",
     "run_python", "busy_process", "Target", "target", "table", "write_results", "read_targets", "property_graphs",
     "peptides_subset", "ListDataset", "graph_workload",
 ]

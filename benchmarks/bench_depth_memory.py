@@ -13,23 +13,7 @@ from __future__ import annotations
 
 import sys
 
-from _common import emit, median, parser, python_env, ratio, run_python, target, write_results  # isort: skip
-
-
-def _profiler_peak(step) -> float:
-    """Peak bytes allocated above the start, from the allocator events of one profiled step."""
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        step()
-    # the raw "[memory]" events are every allocation (+bytes) and free (-bytes) of the CPU allocator;
-    # prof.events() folds most of them into their ops, so read the kineto results
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-    cur = peak = 0
-    for e in sorted(events, key=lambda e: e.start_us()):  # stable: same-microsecond events keep their order
-        cur += e.nbytes()
-        peak = max(peak, cur)
-    return float(peak)
+from _common import emit, median, parser, profiler_peak, python_env, ratio, run_python, target, write_results  # isort: skip
 
 
 # --child name -> (build_model(checkpoint=...), extra environment of the child)
@@ -73,7 +57,7 @@ def child(checkpoint, layers: int, iters: int) -> None:
     rss0 = maxrss()
     step()  # first step: optimizer state, allocator warm-up; its RSS growth bounds the activations
     rss_first = maxrss() - rss0
-    prof_peak = _profiler_peak(step)
+    prof_peak = profiler_peak(step)
     times = []
     for _ in range(iters):
         t0 = time.process_time()

@@ -21,6 +21,7 @@ BENCHMARKS = [
     ("bench_openmp.py", "openmp", [], ["--quick"]),
     ("bench_depth_memory.py", "depth_memory", ["--repeats", "1"], ["--quick"]),
     ("bench_khop.py", "bench_khop", ["--nx-limit", "1000"], ["--limit", "1000", "--skip-peptides"]),
+    ("bench_khop_conv.py", "khop_conv", [], ["--quick"]),
     ("bench_graph_loading.py", "data_loading", [], ["--quick"]),
     ("bench_peer_pyg.py", "peer_pyg", [], ["--quick"]),
 ]

@@ -184,9 +184,9 @@ def _rewired_edge_data(edata: dict, src, dst, num_nodes: int, u, v, hop) -> dict
     return out
 
 
-def _make_graph(u, v, hop, num_nodes, ndata, edata, idtype, device) -> dgl.DGLGraph:
-    """The rewired graph from known-valid pairs, with its node and edge features (``dgl.unbatch`` is slow)."""
-    return graph_from_pairs(u, v, num_nodes, ndata, {**edata, "hop": torch.from_numpy(hop).to(device)}, idtype, device)
+def _make_graph(u, v, hop, like, edata) -> dgl.DGLGraph:
+    """The rewired graph of ``like`` from known-valid pairs, with its node data and ``edata`` (``dgl.unbatch`` is slow)."""
+    return graph_from_pairs(u, v, like, {**edata, "hop": torch.from_numpy(hop).to(like.device)})
 
 
 class KHopRewire(BaseTransform):
@@ -277,7 +277,7 @@ class KHopRewire(BaseTransform):
             counts = g.batch_num_nodes().cpu().numpy().astype(np.int64, copy=False)
             u, v, hop = _pairs(src, dst, counts, self.max_hop, self.directed)
         edata = _rewired_edge_data(g.edata, src, dst, n, u, v, hop) if len(g.edata) else {}
-        out = _make_graph(u, v, hop, n, g.ndata, edata, g.idtype, g.device)
+        out = _make_graph(u, v, hop, g, edata)
         if not single:  # a single graph's batch counts are its node and edge counts already
             edge_bounds = np.searchsorted(v, np.concatenate([[0], np.cumsum(counts)]))  # pairs are sorted by v
             out.set_batch_num_nodes(g.batch_num_nodes())
@@ -362,7 +362,7 @@ def _rewire_chunk(graphs: List[dgl.DGLGraph], max_hop, directed) -> List[dgl.DGL
     for i, g in enumerate(graphs):
         a, b, o = bounds[i], bounds[i + 1], offsets[i]
         part = {k: x[a:b] for k, x in edata.items()}
-        out.append(_make_graph(u[a:b] - o, v[a:b] - o, hop[a:b], int(counts[i]), g.ndata, part, idtype, device))
+        out.append(_make_graph(u[a:b] - o, v[a:b] - o, hop[a:b], g, part))
     return out
 
 
