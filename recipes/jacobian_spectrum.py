@@ -3,18 +3,18 @@
 For each model, the dense Jacobian of its first block at N(0, 1) node states
 (dgl_ssm.analysis.layer_jacobian, (N d) x (N d)) gives the squared singular
 values (histogram; Arroyo et al. 2025, Lemma 3.1: for a linear GCN they are
-λ_i(Â)² μ_j(WWᵀ)) and, for the SSM layers, the eigenvalues in the complex
+λ_i(Â)² μ_j(WWᵀ)) and, for every layer (all map d -> d), the eigenvalues in the complex
 plane against the unit circle (edge of chaos: ρ(J) ≈ 1). Graph: Texas (183
 nodes) by default, or the first --max-nodes nodes in BFS order of another
 node dataset (e.g. --graph cora --max-nodes 200).
 
 Writes to the run folder:
   singular_values.csv  model, index, sigma, sigma_sq
-  eigenvalues.csv      model, real, imag, modulus (SSM layers)
+  eigenvalues.csv      model, real, imag, modulus
   summary.csv          model, sigma_max, sigma_min, edge_of_chaos_distance (mean |1 - σ|), spectral_radius
   singular_values.png  histograms of log10 σ², one panel per model
-  eigenvalues.png      eigenvalues of the SSM layers' Jacobians with the unit circle
-  matrix_free.csv      with --large-graph: σ_max, σ_min and ρ(J) (SSM layers) on a graph too large for a
+  eigenvalues.png      eigenvalues of every layer Jacobian with the unit circle
+  matrix_free.csv      with --large-graph: σ_max, σ_min and ρ(J) on a graph too large for a
                        dense Jacobian, estimated from Jacobian-vector products (ARPACK / LOBPCG)
 
     python recipes/jacobian_spectrum.py --quick     # width 4: seconds
@@ -22,8 +22,6 @@ Writes to the run folder:
     python recipes/jacobian_spectrum.py --large-graph cora   # + matrix-free on full Cora, width 64
 """
 from __future__ import annotations
-
-import math
 
 import matplotlib
 
@@ -92,14 +90,14 @@ def plot_eigenvalues(eigen: dict, path) -> None:
 
 
 def matrix_free(table: dict, graph, hidden: int, activation: str, seed: int, device) -> list:
-    """σ_max, σ_min and (SSM layers) ρ(J) of each model's first block, matrix-free."""
+    """σ_max, σ_min and ρ(J) of each model's first block, matrix-free."""
     feat = torch.randn(graph.num_nodes(), hidden, generator=torch.Generator().manual_seed(seed)).to(device)
     rows = []
     for name, (preset, options) in table.items():
         torch.manual_seed(seed)
         layer = build_model(preset, hidden, hidden, 1, 1, activation=activation, **options).to(device).layers[0]
         top, bottom = estimate_singular_values(layer, graph, feat, seed=seed)
-        rho = estimate_spectral_radius(layer, graph, feat, seed=seed) if preset.endswith("-ssm") else math.nan
+        rho = estimate_spectral_radius(layer, graph, feat, seed=seed)
         rows.append({"model": name, "sigma_max": top, "sigma_min": bottom, "spectral_radius": rho})
     return rows
 
@@ -130,11 +128,10 @@ def main(argv=None) -> list:
         sigma = jacobian_singular_values(layer, graph, feat, max_size=args.max_size).cpu().numpy()
         spectra[name] = sigma
         sv_rows += [{"model": name, "index": i, "sigma": s, "sigma_sq": s * s} for i, s in enumerate(sigma)]
-        rho = math.nan
-        if preset.endswith("-ssm"):
-            eig = jacobian_eigenvalues(layer, graph, feat, max_size=args.max_size).cpu().numpy()
-            eigen[name], rho = eig, float(np.abs(eig).max())
-            eig_rows += [{"model": name, "real": e.real, "imag": e.imag, "modulus": abs(e)} for e in eig]
+        # every layer maps d -> d, so its Jacobian is square and has a spectral radius (issue 14: was NaN for non-SSM)
+        eig = jacobian_eigenvalues(layer, graph, feat, max_size=args.max_size).cpu().numpy()
+        eigen[name], rho = eig, float(np.abs(eig).max())
+        eig_rows += [{"model": name, "real": e.real, "imag": e.imag, "modulus": abs(e)} for e in eig]
         summary.append({"model": name, "sigma_max": float(sigma[0]), "sigma_min": float(sigma[-1]),
                         "edge_of_chaos_distance": edge_of_chaos_distance(torch.from_numpy(sigma)),
                         "spectral_radius": rho})

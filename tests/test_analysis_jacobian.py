@@ -163,3 +163,21 @@ def test_calibrate_input_matrix_with_factory_and_bad_bracket():
         calibrate_edge_of_chaos(factory, g, x, bracket=(0.0, 0.01))
     with pytest.raises(ValueError, match="buffers named"):
         calibrate_edge_of_chaos(conv, g, x)
+
+
+def test_spectra_of_a_non_finite_layer_are_refused():
+    """Regression (issue 14, defect 7): LAPACK on NaN entries segfaults."""
+    import dgl
+    import pytest
+    import torch
+    from dgl.nn import GraphConv
+
+    from dgl_ssm.analysis import jacobian_eigenvalues, jacobian_singular_values
+
+    g = dgl.add_self_loop(dgl.graph(([0, 1], [1, 2])))
+    conv = GraphConv(2, 2)
+    with torch.no_grad():
+        conv.weight[0, 0] = float("nan")
+    for fn in (jacobian_eigenvalues, jacobian_singular_values):
+        with pytest.raises(ValueError, match="non-finite"):
+            fn(conv, g, torch.randn(3, 2))

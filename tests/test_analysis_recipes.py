@@ -48,6 +48,10 @@ def test_jacobian_spectrum_quick(tmp_path, raw_data):
     assert len(numbers(out / "singular_values.csv", ["sigma"])) == 5 * 183 * 4
     for png in ("singular_values.png", "eigenvalues.png"):
         assert (out / png).read_bytes()[:8] == PNG
+    # regression (issue 14, defect 8): rho(J) was NaN for GCN, GAT and GIN
+    assert all(math.isfinite(r["spectral_radius"]) and r["spectral_radius"] > 0 for r in summary)
+    assert len(numbers(out / "eigenvalues.csv", ["modulus"])) == 5 * 183 * 4
+    assert all(math.isfinite(v) for v in numbers(out / "matrix_free.csv", ["spectral_radius"]))
     ssm = {r["model"]: r["spectral_radius"] for r in summary if "SSM" in r["model"]}
     assert ssm["GCN-SSM λ=0.5"] < ssm["GCN-SSM λ=1.0"]
     top = numbers(out / "matrix_free.csv", ["sigma_max"])

@@ -189,3 +189,26 @@ def test_zero_in_degree_raises_dgl_error():
     g = dgl.graph(([0, 1], [1, 2]), num_nodes=4)  # nodes 0 and 3 have no in-edges
     with pytest.raises(dgl.DGLError, match="0-in-degree"):
         SSMConv(GraphConv(D, D), D)(g, torch.randn(4, D))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_state_transition_and_input_matrix_are_rejected(bad):
+    """Regression (issue 14, defect 7): NaN segfaulted inside torch.linalg.eigvals, inf hung it."""
+    from dgl_ssm.nn.ssm import make_input_matrix, make_state_transition, spectral_radius
+
+    with pytest.raises(ValueError, match="state_transition has non-finite entries"):
+        SSMConv(GraphConv(4, 4), dim=4, state_transition=bad)
+    with pytest.raises(ValueError, match="state_transition has non-finite entries"):
+        make_state_transition(4, [1.0, bad, 0.5, 0.5])
+    with pytest.raises(ValueError, match="input_matrix has non-finite entries"):
+        make_input_matrix(4, bad)
+    with pytest.raises(ValueError, match="finite"):
+        make_state_transition(4, "uniform", r_min=0.0, r_max=bad)
+    with pytest.raises(ValueError, match="non-finite"):
+        spectral_radius(torch.full((3, 3), bad))
+    layer = SSMConv(GraphConv(4, 4), dim=4)
+    with torch.no_grad():
+        layer.state_transition[0, 0] = bad  # a buffer edited in place is checked before use
+    g = dgl.add_self_loop(dgl.graph(([0, 1], [1, 2])))
+    with pytest.raises(ValueError, match="state_transition has non-finite entries"):
+        layer(g, torch.randn(3, 4))

@@ -118,6 +118,16 @@ def _blocks(graph, jac: torch.Tensor, per_graph: bool):
     return [jac[a * d_out : b * d_out, a * d_in : b * d_in] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def _finite_jacobian(jac: torch.Tensor) -> torch.Tensor:
+    """``jac`` if finite; LAPACK's SVD and eigen-solvers crash or hang on NaN and inf entries."""
+    if not bool(torch.isfinite(jac).all()):
+        raise ValueError(
+            "the layer Jacobian has non-finite entries (NaN or inf): the layer's parameters or its input are not "
+            "finite here; check them (e.g. a diverged model) before computing a spectrum"
+        )
+    return jac
+
+
 def jacobian_singular_values(
     layer, graph, feat: torch.Tensor, per_graph: bool = False, max_size: int = DEFAULT_MAX_SIZE
 ):
@@ -145,7 +155,7 @@ def jacobian_singular_values(
     Raises
     ------
     ValueError
-        As :func:`layer_jacobian`.
+        As :func:`layer_jacobian`, or if the Jacobian has non-finite entries.
 
     Examples
     --------
@@ -155,7 +165,7 @@ def jacobian_singular_values(
     >>> jacobian_singular_values(GraphConv(2, 2), g, torch.randn(3, 2)).shape
     torch.Size([6])
     """
-    jac = layer_jacobian(layer, graph, feat, max_size).double()
+    jac = _finite_jacobian(layer_jacobian(layer, graph, feat, max_size).double())
     values = [torch.linalg.svdvals(block) for block in _blocks(graph, jac, per_graph)]
     return values if per_graph else values[0]
 
@@ -183,8 +193,8 @@ def jacobian_eigenvalues(layer, graph, feat: torch.Tensor, per_graph: bool = Fal
     Raises
     ------
     ValueError
-        If the layer changes the feature size (non-square Jacobian), or as
-        :func:`layer_jacobian`.
+        If the layer changes the feature size (non-square Jacobian), if the
+        Jacobian has non-finite entries, or as :func:`layer_jacobian`.
 
     Examples
     --------
@@ -196,7 +206,7 @@ def jacobian_eigenvalues(layer, graph, feat: torch.Tensor, per_graph: bool = Fal
     >>> jacobian_eigenvalues(layer, g, torch.randn(3, 2)).real.tolist()
     [0.5, 0.5, 0.5, 0.5, 0.5, 0.5]
     """
-    jac = layer_jacobian(layer, graph, feat, max_size).double()
+    jac = _finite_jacobian(layer_jacobian(layer, graph, feat, max_size).double())
     if jac.shape[0] != jac.shape[1]:
         raise ValueError(f"eigenvalues need a square Jacobian (d_out == d_in), got shape {tuple(jac.shape)}")
     values = []

@@ -7,6 +7,7 @@ arXiv:2502.10818, Eq. 9.
 """
 from __future__ import annotations
 
+import math
 import warnings
 from numbers import Real
 from typing import Sequence, Union
@@ -36,6 +37,18 @@ def _square(matrix: torch.Tensor, dim: int, name: str) -> torch.Tensor:
     return matrix.clone()
 
 
+def _finite(matrix: torch.Tensor, name: str) -> torch.Tensor:
+    """Return ``matrix`` if every entry is finite, else raise a ``ValueError`` naming ``name``.
+
+    Checked before any eigen-decomposition: ``torch.linalg.eigvals`` on NaN
+    entries crashes the process in MKL (segfault) and on ``inf`` never returns.
+    """
+    if not bool(torch.isfinite(matrix).all()):
+        bad = "nan" if bool(torch.isnan(matrix).any()) else "inf"
+        raise ValueError(f"{name} has non-finite entries ({bad}); give finite values (for Lambda, eigenvalues near 1)")
+    return matrix
+
+
 def _structure(matrix: torch.Tensor) -> tuple[str, torch.Tensor | float]:
     """Classify a square matrix as ``scalar`` (cI), ``diagonal`` or ``dense``."""
     diag = torch.diagonal(matrix)
@@ -59,7 +72,7 @@ def spectral_radius(matrix: torch.Tensor) -> float:
     """Largest eigenvalue modulus :math:`\\rho(M) = \\max_i |\\lambda_i(M)|` of a square matrix."""
     if matrix.numel() == 0:
         return 0.0
-    return float(torch.linalg.eigvals(matrix.double()).abs().max())
+    return float(torch.linalg.eigvals(_finite(torch.as_tensor(matrix), "matrix").double()).abs().max())
 
 
 def make_state_transition(
@@ -95,18 +108,20 @@ def make_state_transition(
     ------
     ValueError
         On a non-square matrix, a matrix or vector whose size is not ``dim``, an
-        unknown string, or ``r_min > r_max``.
+        unknown string, non-finite entries (NaN, inf) or bounds, or ``r_min > r_max``.
     """
     if isinstance(spec, str):
         if spec != "uniform":
             raise ValueError(f"unknown state_transition {spec!r}; use a number, a vector, a matrix or 'uniform'")
+        if not (math.isfinite(r_min) and math.isfinite(r_max)):
+            raise ValueError(f"r_min={r_min} and r_max={r_max} must be finite")
         if r_min > r_max:
             raise ValueError(f"r_min={r_min} must not exceed r_max={r_max}")
         eig = torch.rand(dim, generator=_generator(seed)) * (r_max - r_min) + r_min
         return torch.diag(eig.to(torch.get_default_dtype()))
     if isinstance(spec, Real):
-        return float(spec) * torch.eye(dim)
-    tensor = torch.as_tensor(spec, dtype=torch.get_default_dtype())
+        return _finite(float(spec) * torch.eye(dim), "state_transition")
+    tensor = _finite(torch.as_tensor(spec, dtype=torch.get_default_dtype()), "state_transition")
     if tensor.dim() == 1:
         if tensor.numel() != dim:
             raise ValueError(f"state_transition has {tensor.numel()} eigenvalues but dim={dim}")
@@ -139,7 +154,7 @@ def make_input_matrix(dim: int, spec: MatrixSpec = "identity", seed: int | None 
     Raises
     ------
     ValueError
-        On an unknown string or a matrix of the wrong shape.
+        On an unknown string, a matrix of the wrong shape or non-finite entries.
     """
     if spec is None or (isinstance(spec, str) and spec == "identity"):
         return torch.eye(dim)
@@ -153,8 +168,8 @@ def make_input_matrix(dim: int, spec: MatrixSpec = "identity", seed: int | None 
             return gauss / dim**0.5
         raise ValueError(f"unknown input_matrix {spec!r}; use 'identity', 'random', 'gaussian', a number or a matrix")
     if isinstance(spec, Real):
-        return float(spec) * torch.eye(dim)
-    return _square(torch.as_tensor(spec), dim, "input_matrix")
+        return _finite(float(spec) * torch.eye(dim), "input_matrix")
+    return _square(_finite(torch.as_tensor(spec), "input_matrix"), dim, "input_matrix")
 
 
 class SSMConv(nn.Module):
@@ -320,7 +335,7 @@ class SSMConv(nn.Module):
         key = (matrix.data_ptr(), matrix._version, matrix.device, matrix.dtype)
         cache = self.__dict__.setdefault("_structure_cache", {})
         if name not in cache or cache[name][0] != key:
-            cache[name] = (key, _structure(matrix))
+            cache[name] = (key, _structure(_finite(matrix, name)))
         return cache[name][1]
 
     def extra_repr(self) -> str:
