@@ -376,7 +376,8 @@ def depth_cell(run: SuiteRun, cell: Cell) -> dict:
     run.table("gradients.csv", (*key, "layer")).add(*({**key, **row} for row in node_gradients_at_init(fresh, graph)))
     model, fit = fit_node_classifier(
         graph, preset, cell.setting, cell.seed, hidden=hidden, lr=train["lr"], weight_decay=train["weight_decay"],
-        dropout=dropout, max_epochs=train["epochs"], patience=train["patience"], device=run.device, **options,
+        dropout=dropout, max_epochs=train["epochs"], patience=train["patience"], device=run.device,
+        on_divergence="record", **options,
     )
     return {"params": count_parameters(model), **fit.summary()}
 

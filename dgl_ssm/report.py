@@ -57,6 +57,10 @@ def markdown_table(
 ) -> str:
     """A Markdown table of ``mean ± std`` of ``value`` (times ``scale``), rows by ``row_key``, columns by ``col_key``.
 
+    Rows with ``status == "diverged"`` (training diverged, see
+    :meth:`dgl_ssm.train.Trainer.fit`) are left out of the mean and counted in
+    the cell: ``"78.1 ± 0.4 (1 of 3 diverged)"``, or ``"diverged (3 of 3)"``.
+
     Examples
     --------
     >>> rows = [{"model": "gcn", "depth": 2, "acc": 0.8}, {"model": "gcn", "depth": 2, "acc": 0.7}]
@@ -65,18 +69,26 @@ def markdown_table(
     |---|---|
     | gcn | 75.0 ± 7.1 |
     """
-    stats = aggregate(rows, (row_key, col_key), value)
-    row_order = list(row_order) if row_order is not None else list(dict.fromkeys(k[0] for k in stats))
-    col_order = list(col_order) if col_order is not None else sorted({k[1] for k in stats}, key=_sort_key)
+    rows = list(rows)
+    diverged = defaultdict(int)
+    for row in rows:
+        if row.get("status") == "diverged":
+            diverged[(row[row_key], row[col_key])] += 1
+    stats = aggregate([r for r in rows if r.get("status") != "diverged"], (row_key, col_key), value)
+    keys = [*stats, *diverged]
+    row_order = list(row_order) if row_order is not None else list(dict.fromkeys(k[0] for k in keys))
+    col_order = list(col_order) if col_order is not None else sorted({k[1] for k in keys}, key=_sort_key)
     lines = [f"| {row_key} | " + " | ".join(col_label(c) for c in col_order) + " |", "|---" * (len(col_order) + 1) + "|"]
     for r in row_order:
         cells = []
         for c in col_order:
+            bad = diverged.get((r, c), 0)
             if (r, c) in stats:
-                mean, std, _ = stats[(r, c)]
-                cells.append(f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}")
+                mean, std, count = stats[(r, c)]
+                note = f" ({bad} of {count + bad} diverged)" if bad else ""
+                cells.append(f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}{note}")
             else:
-                cells.append("–")
+                cells.append(f"diverged ({bad} of {bad})" if bad else "–")
         lines.append(f"| {r} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

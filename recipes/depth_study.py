@@ -78,7 +78,7 @@ def main() -> None:
         model, fit = fit_node_classifier(
             graph, preset, depth, seed, hidden=args.hidden, lr=args.lr, weight_decay=args.weight_decay,
             dropout=args.dropout, max_epochs=epochs, patience=patience, device=run.device,
-            checkpoint=args.checkpoint, **options,
+            checkpoint=args.checkpoint, on_divergence="record", **options,
         )
         layers.add(*layer_profile(model, graph.to(run.device), name, depth, seed))
         results.add({**cell, **fit.summary()})

@@ -145,3 +145,20 @@ def test_unregistered_preset_fails_before_running(tmp_path):
     with pytest.raises(ValueError, match=r"not registered: no-such-preset \(models Mystery\); choose the others with --models GCN"):
         run_suite(suite, tmp_path)
     assert not (tmp_path / "results.csv").exists()
+
+
+def test_a_diverged_cell_is_recorded_and_the_grid_goes_on(tmp_path, raw_data):
+    """Regression (issue 14, defect 2): TrainingDiverged used to abort the grid, leaving no table."""
+    raw_data(*TEXAS)
+    suite = dataclasses.replace(
+        get_suite("depth"),
+        models={"exploding SSM": ("gcn-ssm", {"block_options": {"state_transition": 50.0}}), "GCN": ("gcn", {})},
+        tasks=("texas",), settings=(30,), seeds=1, train={**get_suite("depth").train, "epochs": 2, "patience": 2},
+        finish=None,
+    )
+    with pytest.warns(RuntimeWarning, match="spectral radius"):
+        rows, table = run_suite(suite, tmp_path / "run", data_root=tmp_path / "data", log=lambda *_: None)
+    by_model = {r["model"]: r for r in rows}
+    assert by_model["exploding SSM"]["status"] == "diverged" and by_model["exploding SSM"]["diverged_epoch"] == 0
+    assert by_model["GCN"]["status"] == "ok"
+    assert "| exploding SSM | diverged (1 of 1) |" in table

@@ -78,7 +78,7 @@ def test_nan_loss_stops_with_clear_message(tmp_path):
         return float("nan") if len(calls) == 4 else real_epoch(model, optimizer)
 
     task.train_epoch = flaky
-    with pytest.raises(TrainingDiverged, match=r"nan at epoch 3; last finite loss .* at epoch 2"):
+    with pytest.raises(TrainingDiverged, match=r"at epoch 3: training loss is nan; last finite state at epoch 2"):
         Trainer(model, task, opt, max_epochs=10, run_dir=tmp_path, progress=False).fit()
     history = read_csv(tmp_path / "history.csv")
     assert [h["epoch"] for h in history] == [0, 1, 2] and all(math.isfinite(h["train_loss"]) for h in history)
@@ -103,3 +103,56 @@ def test_markdown_table_mean_std():
     rows = [{"m": "a", "d": 2, "v": 1.0}, {"m": "a", "d": 2, "v": 3.0}, {"m": "b", "d": 4, "v": 2.0}]
     table = markdown_table(rows, "m", "d", "v", digits=2)
     assert "| a | 2.00 ± 1.41 | – |" in table and "| b | – | 2.00 ± 0.00 |" in table
+
+
+def test_divergence_hidden_by_max_pooling_is_seen_in_the_model_state(tmp_path):
+    """Regression (issue 14, defect 1): MaxPooling maps NaN to 0, so the loss of a diverged model stayed finite."""
+    from dgl_ssm.data import GraphPropertyDataset
+    from dgl_ssm.train import GraphTask
+
+    sets = {s: GraphPropertyDataset("diameter", s, root=tmp_path / "data", sizes=(32, 8, 8)) for s in ("train", "val", "test")}
+    seed_everything(0)
+    model = build_model("gcn-ssm", 2, 8, 1, 60, activation="tanh", readout="max",
+                        block_options={"state_transition": 5.0})
+    task = GraphTask.for_datasets(sets, batch_size=16, self_loop=True)
+    trainer = Trainer(model, task, make_optimizer(model, lr=3e-3), max_epochs=5, patience=5, run_dir=tmp_path / "run",
+                      progress=False)
+    with pytest.raises(TrainingDiverged, match="is not finite") as info:
+        trainer.fit()
+    assert info.value.epoch == 0 and "looked finite" in str(info.value)
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()  # no epoch passed the checks: nothing non-finite saved
+
+
+def test_record_mode_and_checkpoint_of_the_last_finite_validation(tmp_path):
+    """Issue 14, defect 2: a diverged cell is a result (status, epoch, last finite loss); the kept state is finite on validation."""
+    g = toy_graph()
+    model, opt, _ = make()
+    task = NodeClassificationTask(g)
+    real_eval = task.evaluate
+    calls = []
+
+    def flaky(model, splits):
+        out = real_eval(model, splits)
+        if splits == ("val",):
+            calls.append(1)
+            if len(calls) == 3:
+                out["val"]["loss"] = float("inf")
+        return out
+
+    task.evaluate = flaky
+    result = Trainer(model, task, opt, max_epochs=10, run_dir=tmp_path, progress=False).fit(on_divergence="record")
+    assert result.status == "diverged" and result.diverged_epoch == 2 and "validation loss is inf" in result.divergence
+    row = result.summary()
+    assert row["status"] == "diverged" and math.isnan(row["test_accuracy"]) and math.isfinite(row["last_finite_loss"])
+    state = torch.load(tmp_path / "checkpoint.pt")
+    assert state["next_epoch"] == 2 and all(math.isfinite(h["val_loss"]) for h in state["history"])
+    with pytest.raises(ValueError, match="on_divergence"):
+        Trainer(model, task, opt, max_epochs=1, progress=False).fit(on_divergence="ignore")
+
+
+def test_tables_show_diverged_cells():
+    nan = float("nan")
+    rows = [{"m": "a", "d": 2, "v": 1.0, "status": "ok"}, {"m": "a", "d": 2, "v": nan, "status": "diverged"},
+            {"m": "b", "d": 2, "v": nan, "status": "diverged"}]
+    table = markdown_table(rows, "m", "d", "v", digits=1)
+    assert "| a | 1.0 ± 0.0 (1 of 2 diverged) |" in table and "| b | diverged (1 of 1) |" in table

@@ -75,6 +75,7 @@ def fit_node_classifier(
     patience: int = 50,
     device="cpu",
     progress: bool = False,
+    on_divergence: str = "raise",
     **model_options,
 ):
     """Build ``model_name`` with :func:`~dgl_ssm.models.build_model` and train it on one node-classification graph.
@@ -94,6 +95,8 @@ def fit_node_classifier(
         Model width, Adam settings, dropout and early stopping.
     device : str or torch.device
     progress : bool
+    on_divergence : str
+        ``"raise"`` or ``"record"``; see :meth:`~dgl_ssm.train.Trainer.fit`.
     **model_options
         Passed to :func:`~dgl_ssm.models.build_model` (``block_options``, ``activation``, ``checkpoint``, ...).
 
@@ -112,4 +115,4 @@ def fit_node_classifier(
     model = model.to(device)
     task = NodeClassificationTask(graph, device)
     trainer = Trainer(model, task, make_optimizer(model, "adam", lr, weight_decay), max_epochs=max_epochs, patience=patience, progress=progress)
-    return model, trainer.fit()
+    return model, trainer.fit(on_divergence=on_divergence)

@@ -188,8 +188,12 @@ class DatasetVariants:
         return self._cache[rewired]
 
 
-def run_graph_task(model, datasets: Dict[str, object], args, run_dir: Path, info: DistInfo, *, self_loop: bool = True):
+def run_graph_task(model, datasets: Dict[str, object], args, run_dir: Path, info: DistInfo, *, self_loop: bool = True,
+                   on_divergence: str = "record"):
     """Train ``model`` on ``datasets`` with the shared :class:`Trainer`; returns its ``FitResult``.
+
+    A run that diverges is returned as a ``FitResult`` with ``status="diverged"``
+    (``on_divergence="record"``, the default here: every caller is a grid of runs).
 
     The model is wrapped in DDP when ``info`` is distributed; only rank 0
     writes ``run_dir/checkpoint.pt`` and ``history.csv``. ``args.resume``
@@ -211,7 +215,7 @@ def run_graph_task(model, datasets: Dict[str, object], args, run_dir: Path, info
         progress=not args.no_progress,
         is_main_process=info.is_main,
     )
-    return trainer.fit()
+    return trainer.fit(on_divergence=on_divergence)
 
 
 def plot_curves(histories: Mapping[str, List[Mapping]], metric: str, run_dir: Path) -> None:
