@@ -3,6 +3,7 @@ from .base import GraphListDataset, collate
 from .graph_property import GRAPH_PROPERTY_TASKS, GraphPropertyDataset
 from .lrgb import PEPTIDES, PeptidesDataset, atom_encoder
 from .node import NODE_DATASETS, grid_graph, load_node_graph
+from .manifest import CorruptDataError, verify_offline_file
 from .paths import MissingDataError, data_root, raw_source
 from .pretransform import PreTransform, apply_pre_transform
 from .ring import RingTransferDataset, ring_graph
@@ -14,6 +15,8 @@ __all__ = [
     "data_root",
     "raw_source",
     "MissingDataError",
+    "CorruptDataError",
+    "verify_offline_file",
     "GraphPropertyDataset",
     "GRAPH_PROPERTY_TASKS",
     "RingTransferDataset",

@@ -21,7 +21,8 @@ import torch
 from dgl.data import PeptidesFunctionalDataset, PeptidesStructuralDataset
 
 from .base import SPLITS, GraphListDataset
-from .paths import MissingDataError, data_root, raw_path_of, raw_source, require_file, stage_files
+from .manifest import OFFLINE_FILES, verify_offline_file
+from .paths import MissingDataError, content_key, data_root, raw_path_of, raw_source, require_file, stage_files
 from .pretransform import save_graphs_atomic
 
 __all__ = ["PeptidesDataset", "PEPTIDES", "atom_encoder"]
@@ -68,21 +69,24 @@ PEPTIDES = {
 }
 
 
-def _stage(name: str, raw_dir: Path, data_dir) -> None:
+def _stage(name: str, raw_dir: Path, data_dir) -> Path:
+    """Stage the offline files (checked) for DGL; returns the ``raw_dir`` to load from (one per content of the files)."""
     cls, folder, csv, split_file, *_ = PEPTIDES[name]
     source = raw_source(data_dir)
     if source is None:
-        return  # DGL downloads
+        return raw_dir  # DGL downloads
     fix = (
         f"Put {csv} (DGL's {folder} CSV, MD5 in dgl.data.{cls.__bases__[-1].__name__}) under {source / 'lrgb' / folder}/ "
         "or point --data-dir / DGL_SSM_DATA at a folder that has it"
     )
-    files = {
-        csv: require_file(source / "lrgb" / folder / csv, fix),
-        # the struct split is byte-identical to the func split (same official MD5)
-        split_file: require_file(source / "lrgb" / "Peptides-func" / _FUNC_SPLIT, fix.replace(csv, _FUNC_SPLIT)),
-    }
-    stage_files(files, raw_path_of(cls, raw_dir))
+    rel = {csv: f"lrgb/{folder}/{csv}", split_file: f"lrgb/Peptides-func/{_FUNC_SPLIT}"}  # struct split = func split
+    files = {name: require_file(source / r, fix if name == csv else fix.replace(csv, _FUNC_SPLIT)) for name, r in rel.items()}
+    for name, r in rel.items():  # recorded files (the func CSV, the split pickle); DGL's MD5 covers a struct CSV
+        if r in OFFLINE_FILES:
+            verify_offline_file(files[name], r)
+    keyed = raw_dir / content_key(rel.values())  # DGL's processed cache lives here: it follows the raw files
+    stage_files(files, raw_path_of(cls, keyed))
+    return keyed
 
 
 @functools.lru_cache(maxsize=1)
@@ -160,8 +164,7 @@ class PeptidesDataset(GraphListDataset):
         pass
 
     def process(self):
-        raw_dir = data_root(self._root_arg) / "lrgb"
-        _stage(self.dataset_name, raw_dir, self.data_dir)
+        raw_dir = _stage(self.dataset_name, data_root(self._root_arg) / "lrgb", self.data_dir)
         dataset = _load_dgl(self.dataset_name, str(raw_dir))
         self.graphs, self.labels = list(dataset.graphs), dataset.labels
         self.split_of = torch.full((len(self.graphs),), -1, dtype=torch.long)

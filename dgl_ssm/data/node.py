@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import os
+import warnings
+from pathlib import Path
 from typing import Optional
 
 import dgl
 import torch
 from dgl.data import CiteseerGraphDataset, CoraGraphDataset, CornellDataset, TexasDataset, WisconsinDataset
 
-from .paths import raw_path_of, raw_source, stage_files, data_root
+from .manifest import CorruptDataError
+from .paths import content_key, data_root, raw_path_of, raw_source, stage_files
 
 __all__ = ["load_node_graph", "grid_graph", "NODE_DATASETS"]
 
@@ -19,26 +22,56 @@ _PLANETOID_PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")
 NODE_DATASETS = sorted([*_PLANETOID, *_GEOM_GCN, "grid"])
 
 
+#: what DGL must give for each offline dataset (nodes, edges before self-loop handling, feature size, classes)
+EXPECTED = {
+    "cora": (2708, 10556, 1433, 7),
+    "citeseer": (3327, 9228, 3703, 6),
+    "texas": (183, 325, 1703, 5),
+    "cornell": (183, 298, 1703, 5),
+    "wisconsin": (251, 515, 1703, 5),
+}
+
+
+def _checked_load(name: str, cls, raw_dir: Path, offline: bool) -> dgl.DGLGraph:
+    """DGL's graph, checked against :data:`EXPECTED`; a processed cache that disagrees is rebuilt once (one warning)."""
+    g = cls(raw_dir=str(raw_dir), verbose=False)[0]
+    if not offline or _counts(g) == EXPECTED[name]:
+        return g
+    warnings.warn(f"{name}: DGL's processed cache under {raw_dir} gives {_counts(g)} (nodes, edges, features, "
+                  f"classes), expected {EXPECTED[name]}; rebuilding it from the verified raw files", RuntimeWarning)
+    g = cls(raw_dir=str(raw_dir), verbose=False, force_reload=True)[0]
+    if _counts(g) != EXPECTED[name]:
+        raise CorruptDataError(f"{name} loads as {_counts(g)} (nodes, edges, features, classes) from {raw_dir}, "
+                               f"expected {EXPECTED[name]}; delete {raw_dir} and check the offline files")
+    return g
+
+
+def _counts(g) -> tuple:
+    return g.num_nodes(), g.num_edges(), int(g.ndata["feat"].shape[1]), int(g.ndata["label"].max()) + 1
+
+
 def _planetoid(name: str, root, data_dir):
     cls, dgl_name, file_name = _PLANETOID[name]
-    raw_dir = data_root(root) / "planetoid"
     source = raw_source(data_dir)
-    if source is not None:
-        files = {f"ind.{dgl_name}.{p}": source / "planetoid" / f"ind.{file_name}.{p}" for p in _PLANETOID_PARTS}
-        stage_files(files, raw_path_of(cls, raw_dir))
-    return cls(raw_dir=str(raw_dir), verbose=False)[0]
+    if source is None:  # DGL downloads (and checks) the data itself
+        return cls(raw_dir=str(data_root(root) / "planetoid"), verbose=False)[0]
+    rel = {f"ind.{dgl_name}.{p}": f"planetoid/ind.{file_name}.{p}" for p in _PLANETOID_PARTS}
+    # DGL's processed cache lives in raw_dir: a folder per content of the raw files, so a fix is never masked by it
+    raw_dir = data_root(root) / "planetoid" / content_key(rel.values())
+    stage_files({k: source / v for k, v in rel.items()}, raw_path_of(cls, raw_dir), source)
+    return _checked_load(name, cls, raw_dir, True)
 
 
 def _geom_gcn(name: str, root, data_dir):
     cls = _GEOM_GCN[name]
-    raw_dir = data_root(root) / "geom_gcn"
     source = raw_source(data_dir)
-    if source is not None:
-        src = source / "geom_gcn"
-        files = {f: src / "new_data" / name / f for f in ("out1_graph_edges.txt", "out1_node_feature_label.txt")}
-        files.update({f"{name}_split_0.6_0.2_{i}.npz": src / "splits" / f"{name}_split_0.6_0.2_{i}.npz" for i in range(10)})
-        stage_files(files, raw_path_of(cls, raw_dir))
-    return cls(raw_dir=str(raw_dir), verbose=False)[0]
+    if source is None:
+        return cls(raw_dir=str(data_root(root) / "geom_gcn"), verbose=False)[0]
+    rel = {f: f"geom_gcn/new_data/{name}/{f}" for f in ("out1_graph_edges.txt", "out1_node_feature_label.txt")}
+    rel.update({f"{name}_split_0.6_0.2_{i}.npz": f"geom_gcn/splits/{name}_split_0.6_0.2_{i}.npz" for i in range(10)})
+    raw_dir = data_root(root) / "geom_gcn" / content_key(rel.values())
+    stage_files({k: source / v for k, v in rel.items()}, raw_path_of(cls, raw_dir), source)
+    return _checked_load(name, cls, raw_dir, True)
 
 
 def grid_graph(rows: int = 20, cols: int = 20, feat_dim: int = 16, seed: int = 0) -> dgl.DGLGraph:
@@ -113,6 +146,10 @@ def load_node_graph(
         On an unknown name or a split outside 0..9.
     dgl_ssm.data.paths.MissingDataError
         If a raw file is absent from ``data_dir``; the message names the file.
+    dgl_ssm.data.manifest.CorruptDataError
+        If an offline file differs from the recorded one (size, SHA-256), or
+        the loaded graph has other node, edge, feature or class counts than
+        the published dataset; the message names the file or folder.
     """
     name = name.lower()
     if name == "grid":

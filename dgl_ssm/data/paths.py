@@ -16,7 +16,7 @@ from typing import Mapping, Optional
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 
-__all__ = ["data_root", "raw_source", "require_file", "stage_files", "raw_path_of", "MissingDataError"]
+__all__ = ["data_root", "raw_source", "require_file", "stage_files", "raw_path_of", "content_key", "MissingDataError"]
 
 
 class MissingDataError(FileNotFoundError):
@@ -62,15 +62,33 @@ def require_file(path: Path, how_to_get: str) -> Path:
     return path
 
 
-def stage_files(files: Mapping[str, Path], dest: Path) -> Path:
+def stage_files(files: Mapping[str, Path], dest: Path, source: Optional[Path] = None) -> Path:
     """Symlink ``{name_in_dest: source_file}`` into ``dest`` (a DGL dataset's ``raw_path``).
 
-    Existing correct links are kept; sources are checked with :func:`require_file`.
+    Existing correct links are kept; sources are checked with :func:`require_file`
+    and, when ``source`` (the offline folder they lie in) is given, against the
+    recorded size and SHA-256 (:func:`dgl_ssm.data.manifest.verify_offline_file`)
+    before anything is linked.
+
+    Raises
+    ------
+    MissingDataError
+        If a source file is missing or empty.
+    dgl_ssm.data.manifest.CorruptDataError
+        If a source file differs from the recorded one.
     """
+    from .manifest import verify_offline_file
+
     dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
+    readme = f"{source}/README.md" if source is not None else "the offline data's README.md"
+    checked = {}
     for name, src in files.items():
-        src = require_file(Path(src), f"Copy it from the offline data (see {src.parent}/../README.md) or set DGL_SSM_DATA.")
+        src = require_file(Path(src), f"Copy it from the offline data (see {readme}) or set DGL_SSM_DATA.")
+        if source is not None:
+            verify_offline_file(src, Path(src).relative_to(source).as_posix())
+        checked[name] = src
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, src in checked.items():
         link = dest / name
         if link.is_symlink() and link.resolve() == src.resolve():
             continue
@@ -78,6 +96,22 @@ def stage_files(files: Mapping[str, Path], dest: Path) -> Path:
             link.unlink()
         link.symlink_to(src.resolve())
     return dest
+
+
+def content_key(files) -> str:
+    """A 12-hex key of the content of offline files (their recorded SHA-256), for cache folders that must change with them.
+
+    ``files`` are paths relative to the offline folder; unknown ones are hashed
+    by name (they are rejected by :func:`stage_files` anyway).
+    """
+    import hashlib
+
+    from .manifest import OFFLINE_FILES
+
+    digest = hashlib.sha256()
+    for rel in sorted(files):
+        digest.update(f"{rel}={OFFLINE_FILES.get(rel, ('?', 0))[0]};".encode())
+    return digest.hexdigest()[:12]
 
 
 def raw_path_of(dataset_cls, raw_dir: os.PathLike, **kwargs) -> Path:

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
 import dgl
-from dgl.data.utils import load_graphs, save_graphs
 
-from ..experiment import atomic_write
+from ..graphcache import graphs_fingerprint, load_cache, save_cache, save_graphs_atomic
 
 __all__ = ["PreTransform", "cache_key_of", "apply_pre_transform", "save_graphs_atomic"]
 
@@ -84,13 +83,12 @@ def cache_key_of(pre_transform: Optional[Callable]) -> Optional[str]:
     return key
 
 
-def save_graphs_atomic(path: os.PathLike, graphs, labels: Optional[dict] = None) -> Path:
-    """:func:`dgl.save_graphs` to a temporary file, then ``os.replace``: no partial cache on failure."""
-    return atomic_write(path, lambda tmp: save_graphs(str(tmp), list(graphs), labels))
-
-
 def apply_pre_transform(graphs: Sequence[dgl.DGLGraph], pre_transform, cache_dir: os.PathLike) -> List[dgl.DGLGraph]:
     """Apply ``pre_transform`` to ``graphs``, caching the result in ``cache_dir/pre_<key>.bin``.
+
+    The cache is keyed to the content of ``graphs`` (:func:`graphs_fingerprint`)
+    and to the pre-transform's ``cache_key``: it is rebuilt, with one warning,
+    when the inputs changed or the file is damaged.
 
     Parameters
     ----------
@@ -99,8 +97,7 @@ def apply_pre_transform(graphs: Sequence[dgl.DGLGraph], pre_transform, cache_dir
     pre_transform : callable or None
         See the module docstring; ``None`` returns ``graphs`` unchanged.
     cache_dir : path
-        Folder of the dataset's cache (the cache file depends on the dataset's
-        own cache identity, e.g. its seed, through this folder).
+        Folder of the dataset's cache.
 
     Returns
     -------
@@ -117,12 +114,12 @@ def apply_pre_transform(graphs: Sequence[dgl.DGLGraph], pre_transform, cache_dir
     if key is None:
         return list(graphs)
     path = Path(cache_dir) / f"pre_{key}.bin"
-    if path.is_file():
-        cached, _ = load_graphs(str(path))
-        if len(cached) == len(graphs):
-            return cached
+    content = f"{key}:{graphs_fingerprint(graphs)}"
+    cached = load_cache(path, content)
+    if cached is not None and len(cached) == len(graphs):
+        return cached
     out = pre_transform(list(graphs))
     if len(out) != len(graphs):
         raise ValueError(f"pre_transform {key!r} returned {len(out)} graphs for {len(graphs)}")
-    save_graphs_atomic(path, out)
+    save_cache(path, out, content)
     return list(out)

@@ -38,7 +38,7 @@ from dgl import DGLError
 from dgl.transforms import BaseTransform
 
 from .._compat import edge_arrays, graph_from_pairs, num_graphs_in_batch
-from ..experiment import atomic_write
+from ..graphcache import graphs_fingerprint, load_cache, save_cache
 from . import _bfs
 
 __all__ = ["KHopRewire", "khop_pairs", "rewire_dataset", "cached_rewire"]
@@ -375,10 +375,11 @@ def cached_rewire(
 ) -> List[dgl.DGLGraph]:
     r"""Rewire a dataset once and cache it with :func:`dgl.save_graphs`.
 
-    If ``cache_path`` exists and holds as many graphs with the same node counts
-    as ``graphs``, the cached graphs are loaded; otherwise they are computed
-    with :func:`rewire_dataset` and saved atomically (written to a temporary
-    file in the same folder, then renamed with :func:`os.replace`), so that a
+    If ``cache_path`` holds the rewiring of these very graphs (its content key:
+    ``max_hop``, ``directed`` and :func:`~dgl_ssm.graphcache.graphs_fingerprint`
+    of the inputs), the cached graphs are loaded; otherwise, or if the file is
+    damaged (one warning), they are computed with :func:`rewire_dataset` and
+    saved atomically (temporary file, then :func:`os.replace`), so that a
     crash or a concurrent reader never sees a partial file. Name the cache
     after everything that changes the result (dataset, ``max_hop``,
     ``directed``), e.g. ``data_root() / "peptides-func" / "khop8.bin"``.
@@ -412,10 +413,10 @@ def cached_rewire(
     """
     path = Path(cache_path)
     graphs = list(graphs)
-    if path.is_file():
-        cached, _ = dgl.load_graphs(str(path))
-        if len(cached) == len(graphs) and all(a.num_nodes() == b.num_nodes() for a, b in zip(cached, graphs)):
-            return cached
+    key = f"khop-{max_hop}-{'directed' if directed else 'undirected'}:{graphs_fingerprint(graphs)}"
+    cached = load_cache(path, key)
+    if cached is not None and len(cached) == len(graphs):
+        return cached
     rewired = rewire_dataset(graphs, max_hop, chunk_size=chunk_size, directed=directed)
-    atomic_write(path, lambda tmp: dgl.save_graphs(str(tmp), rewired))
+    save_cache(path, rewired, key)
     return rewired

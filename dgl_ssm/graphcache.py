@@ -1,0 +1,88 @@
+"""Graph caches on disk that are keyed to their inputs' content and heal themselves.
+
+One rule for every cache of graphs the package writes (dataset pre-transforms,
+k-hop rewirings): the file stores a *content key* (the producer's name and a
+fingerprint of its inputs, :func:`graphs_fingerprint`); a file that is
+unreadable or whose key differs is reported in one warning line, deleted and
+rebuilt by the caller. Writes are atomic (temporary file, then ``os.replace``).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import dgl
+import numpy as np
+import torch
+from dgl.data.utils import load_graphs, save_graphs
+
+from .experiment import atomic_write
+
+__all__ = ["graphs_fingerprint", "load_cache", "save_cache", "save_graphs_atomic"]
+
+
+def save_graphs_atomic(path: os.PathLike, graphs, labels: Optional[dict] = None) -> Path:
+    """:func:`dgl.save_graphs` to a temporary file, then ``os.replace``: no partial cache on failure."""
+    return atomic_write(path, lambda tmp: save_graphs(str(tmp), list(graphs), labels))
+
+
+def graphs_fingerprint(graphs: Sequence[dgl.DGLGraph]) -> str:
+    """SHA-256 (hex) of the structure and data of a list of graphs: node and edge counts, edges, node and edge data.
+
+    The content key of a cache derived from these graphs: equal fingerprints,
+    equal inputs (up to hash collisions).
+
+    Examples
+    --------
+    >>> import dgl
+    >>> a = [dgl.graph(([0], [1]))]
+    >>> graphs_fingerprint(a) == graphs_fingerprint([dgl.graph(([0], [1]))]) != graphs_fingerprint([dgl.graph(([1], [0]))])
+    True
+    """
+    digest = hashlib.sha256()
+    graphs = list(graphs)
+    counts = np.array([[g.num_nodes(), g.num_edges()] for g in graphs], dtype=np.int64)
+    digest.update(counts.tobytes())
+    for start in range(0, len(graphs), 4096):
+        batch = dgl.batch(graphs[start : start + 4096])
+        for t in batch.edges():
+            digest.update(t.cpu().numpy().astype(np.int64).tobytes())
+        for kind, data in (("n", batch.ndata), ("e", batch.edata)):
+            for key in sorted(data.keys()):
+                value = data[key].detach().cpu().contiguous()
+                digest.update(f"{kind}:{key}:{value.dtype}:{tuple(value.shape)}".encode())
+                digest.update(value.numpy().tobytes() if value.dtype != torch.bfloat16 else value.float().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def load_cache(path: Path, key: str) -> Optional[List[dgl.DGLGraph]]:
+    """The graphs of a cache written by :func:`save_cache` with the same content ``key``, else ``None``.
+
+    A cache that is unreadable (truncated, corrupt, another format) or was
+    made from other inputs is reported in one warning line and deleted, so
+    that the caller rebuilds it: every cache heals.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        graphs, labels = load_graphs(str(path))
+        stored = bytes(labels["content_key"].to(torch.uint8).tolist()).decode() if "content_key" in labels else None
+    except Exception as err:  # DGL raises DGLError (C++), OSError, EOFError, ... on a damaged file
+        reason = f"unreadable ({type(err).__name__}: {str(err).splitlines()[0][:120] if str(err) else ''})"
+    else:
+        if stored == key:
+            return graphs
+        reason = "made from other inputs (content key differs)" if stored else "from an older format (no content key)"
+    warnings.warn(f"cache {path} is {reason}; rebuilding it", RuntimeWarning, stacklevel=2)
+    path.unlink(missing_ok=True)
+    return None
+
+
+def save_cache(path: Path, graphs: Sequence[dgl.DGLGraph], key: str) -> Path:
+    """Save ``graphs`` atomically with their content ``key`` (read back by :func:`load_cache`)."""
+    code = torch.tensor(list(key.encode()), dtype=torch.uint8)
+    return save_graphs_atomic(path, graphs, {"content_key": code})
