@@ -283,8 +283,8 @@ class Trainer:
 
         Looks at the model itself, not the loss: a readout such as DGL's
         ``MaxPooling`` maps NaN node states to 0, so a diverged model can have
-        a finite loss (one check per epoch; measured cost in the tests' notes:
-        about 1 ms for a 60-layer model).
+        a finite loss. Called once per epoch: about 5 ms for a 60-layer GCN-SSM
+        of width 30 (122 tensors), under 1% of a graph-property epoch.
         """
         for name, param in self.model.named_parameters():
             if not bool(torch.isfinite(param).all()):
