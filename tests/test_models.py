@@ -101,3 +101,16 @@ def test_bad_builder_arguments(kwargs, match):
 def test_unknown_preset_lists_known_names():
     with pytest.raises(ValueError, match="unknown model 'gcn-lstm'; known: .*gcn-ssm"):
         build_model("gcn-lstm", 5, 8, 3, 2)
+
+
+def test_misspelled_or_misplaced_options_are_errors():
+    """Issue 12: a misspelled block or conv option used to give Λ = I without a word."""
+    import pytest
+
+    with pytest.raises(ValueError, match=r"unknown block option 'state_trasition' for block 'ssm'; known: .*state_transition"):
+        build_model("gcn-ssm", 4, 8, 2, 2, block_options={"state_trasition": 0.5})
+    with pytest.raises(ValueError, match=r"unknown block option 'state_transition' for block 'plain'"):
+        build_model("gcn", 4, 8, 2, 2, block_options={"state_transition": 0.5})
+    with pytest.raises(ValueError, match=r"unknown conv option 'head' for conv 'gat'; known: heads"):
+        build_model("gat", 4, 8, 2, 2, conv_options={"head": 2})
+    assert build_model("gat", 4, 8, 2, 2, conv_options={"heads": 2}) is not None

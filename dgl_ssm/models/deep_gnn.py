@@ -13,7 +13,7 @@ from torch.utils.checkpoint import checkpoint as _checkpoint
 from ..nn.ssm import make_input_matrix, make_state_transition
 from ..runtime import warn_if_slow
 from .convs import ACTIVATIONS
-from .registry import BLOCKS, CONVS, PRESETS, lookup
+from .registry import BLOCKS, CONVS, PRESETS, check_options, lookup
 
 __all__ = ["DeepGNN", "build_model", "available_models"]
 
@@ -83,7 +83,9 @@ class DeepGNN(nn.Module):
     Raises
     ------
     ValueError
-        On an unknown conv, block, activation or readout, or ``num_layers < 1``.
+        On an unknown conv, block, activation or readout, an option that the
+        conv or block does not take (e.g. a misspelled ``state_transition``, or
+        SSM options for a non-SSM block), or ``num_layers < 1``.
 
     Examples
     --------
@@ -126,6 +128,8 @@ class DeepGNN(nn.Module):
         self.dropout = nn.Dropout(dropout)
         act = _activation(activation)
         conv_options = dict(conv_options or {})
+        check_options(conv_factory, conv_options, "conv", conv, passed=("layer", "num_layers"))
+        check_options(block_factory, dict(block_options or {}), "block", block)
         block_options = self._shared_ssm_matrices(block, hidden, dict(block_options or {}))
         # conv factories get the 0-based layer index (k-hop convs pick their rings from it); a shared conv is layer 0
         shared = conv_factory(hidden, layer=0, num_layers=num_layers, **conv_options) if share_weights else None

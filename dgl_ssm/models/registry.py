@@ -49,6 +49,29 @@ def register_preset(name: str, **builder_kwargs) -> None:
     PRESETS[name] = builder_kwargs
 
 
+def check_options(factory, options, kind: str, name: str, passed=()) -> None:
+    """Raise ``ValueError`` if ``options`` has a key that ``factory`` does not name as a keyword parameter.
+
+    Factories end in ``**_`` so that a builder can pass one set of options to
+    any of them; this check is what keeps a misspelled option (or an SSM option
+    given to a non-SSM block) from being ignored without a word. ``passed``
+    are the keywords the builder itself supplies.
+    """
+    import inspect
+
+    params = inspect.signature(factory).parameters
+    known = sorted(
+        n for n, p in params.items()
+        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n not in passed and n not in ("dim", "conv", "activation")
+    )
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise ValueError(
+            f"unknown {kind} option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))} for {kind} {name!r}; "
+            f"known: {', '.join(known) or 'none'}"
+        )
+
+
 def lookup(table: dict, kind: str, name: str):
     """Return ``table[name]`` or raise a ``ValueError`` listing the known names."""
     try:
