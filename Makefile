@@ -1,5 +1,6 @@
 # Two commands on a fresh machine (see README.md):
-#   make run    build .venv if needed, then run the main job (a reduced depth study on Cora)
+#   make run    build .venv if needed, then run the main job (the reduced depth study on Cora, into runs/depth_quick;
+#               rerunning resumes it; the committed record is results/depth_quick)
 #   make test   build .venv if needed, then run the test suite
 PYTHON ?= python3
 VENV   ?= .venv
@@ -17,7 +18,7 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) recipes/depth_study.py --quick
+	$(PY) -m dgl_ssm.studies study=depth_quick out=runs/depth_quick
 
 test: $(STAMP)
 	$(PY) -m pytest -q

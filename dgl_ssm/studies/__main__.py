@@ -1,0 +1,76 @@
+"""``python -m dgl_ssm.studies study=<name> [overrides]``: run a study from its configuration files.
+
+Examples::
+
+    python -m dgl_ssm.studies study=depth_quick                 # `make run`
+    python -m dgl_ssm.studies study=depth study.seeds=5 'study.settings=[2,8,32]'
+    python -m dgl_ssm.studies study=graphprop_quick device=cpu threads=1
+    # a local sweep: 2 worker processes, one OpenMP thread each, sharing one results record
+    python -m dgl_ssm.studies -m study=depth_quick num_shards=2 shard=0,1 hydra/launcher=joblib hydra.launcher.n_jobs=2
+
+Expected errors (a bad value, an unknown key, missing data, no CUDA, an
+unusable output folder, a rerun with another configuration) print one
+``error:`` line and exit with status 2, before anything is written.
+"""
+from __future__ import annotations
+
+import shlex
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from . import schema  # noqa: F401  (registers the schema of conf/config.yaml)
+
+_HYDRA_FLAGS = {"-m", "--multirun", "-h", "--help", "--hydra-help", "-c", "--cfg", "--info", "--resolve"}
+
+
+def _check_composition(argv) -> None:
+    """Compose the configuration once with Hydra's compose API, so that a bad override is one ``error:`` line."""
+    from hydra import compose, initialize_config_module
+    from omegaconf import OmegaConf
+
+    overrides = [a for a in argv if a not in _HYDRA_FLAGS and not a.startswith("hydra")]
+    if any(a in _HYDRA_FLAGS - {"-m", "--multirun"} for a in argv):
+        return  # Hydra's own help and --cfg output
+    if any("," in a.split("=", 1)[-1] and not a.split("=", 1)[-1].startswith("[") for a in overrides):
+        overrides = [a.split("=", 1)[0] + "=" + a.split("=", 1)[1].split(",")[0] if "=" in a else a for a in overrides]
+    with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
+        cfg = compose("config", overrides=overrides)
+    OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+
+
+@hydra.main(config_path="pkg://dgl_ssm.conf", config_name="config", version_base="1.3")
+def _main(cfg: DictConfig) -> None:
+    from .run import run_study
+
+    command = "python -m dgl_ssm.studies " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    try:
+        _, table = run_study(cfg, command)
+    except (ValueError, FileNotFoundError, RuntimeError) as err:  # bad values, data, device, record conflicts
+        _fail(err)
+    print(table)
+
+
+def _fail(err: BaseException) -> None:
+    """One ``error:`` line (the message and its causes, on one line) and exit status 2."""
+    parts, seen = [], err
+    while seen is not None:
+        text = " ".join(str(seen).split())
+        if text and text not in parts:
+            parts.append(text)
+        seen = seen.__cause__ or seen.__context__
+    print(f"error: {': '.join(parts[:2])}", file=sys.stderr)
+    sys.exit(2)
+
+
+def main() -> None:
+    try:
+        _check_composition(sys.argv[1:])
+    except Exception as err:  # noqa: BLE001 - Hydra/OmegaConf raise several types; one line for all
+        _fail(err)
+    _main()
+
+
+if __name__ == "__main__":
+    main()

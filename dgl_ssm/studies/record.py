@@ -1,0 +1,196 @@
+"""The results record of a study: a long-format CSV that only grows, and the provenance of every sitting.
+
+``results/<study>/`` holds
+
+* ``results.csv``: one row per cell and seed (the cell's key columns, ``status``,
+  best epoch, epochs run, train time, every metric, and ``config_hash``, the
+  hash of the cell's resolved configuration);
+* ``cells.json``: ``config_hash -> resolved cell configuration``;
+* ``provenance.json``: one entry per sitting (git commit, exact command,
+  resolved study configuration, date, machine, versions, wall time, cells run).
+
+A cell is identified by its key (model, dataset, setting, seed) *and* its
+configuration: a rerun skips the cells whose row has the same configuration
+hash, runs the missing ones, and refuses a cell whose key is recorded with
+another configuration, naming the keys that differ. Rows are appended under a
+file lock, so that parallel workers (a sweep) can share one record.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict, Iterable, List, Mapping, Sequence
+
+from ..experiment import atomic_write
+
+__all__ = ["ResultsRecord", "config_hash", "RecordConflict", "machine_info"]
+
+
+class RecordConflict(ValueError):
+    """A cell is already recorded with another configuration; the message names the keys that differ."""
+
+
+def config_hash(config: Mapping) -> str:
+    """A 16-hex hash of a JSON-able configuration (key order does not matter)."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _flatten(d: Mapping, prefix: str = "") -> Dict[str, object]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def machine_info() -> dict:
+    """CPU model, cores, threads and the versions that matter for the numbers."""
+    import numpy
+    import torch
+
+    try:
+        import dgl
+
+        dgl_version = dgl.__version__
+    except Exception:  # noqa: BLE001 - provenance must not fail
+        dgl_version = None
+    cpu = platform.processor() or ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
+        "python": sys.version.split()[0], "torch": torch.__version__, "dgl": dgl_version, "numpy": numpy.__version__,
+    }
+
+
+def _git(*args: str) -> str:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
+                              cwd=Path(__file__).resolve().parent).stdout.strip()
+    return ""
+
+
+class ResultsRecord:
+    """The record of one study in ``folder``.
+
+    Parameters
+    ----------
+    folder : path
+        ``results/<study>/``; created on the first write.
+    keys : sequence of str
+        The key columns of a cell (e.g. ``("model", "dataset", "depth", "seed")``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> rec = ResultsRecord(tempfile.mkdtemp(), ("model", "seed"))
+    >>> cell = {"model": "gcn", "seed": 0}
+    >>> rec.status(cell, {"lr": 0.01})
+    'pending'
+    >>> rec.append(cell, {"lr": 0.01}, {"test_accuracy": 0.8})
+    >>> rec.status(cell, {"lr": 0.01})
+    'done'
+    >>> rec.status(cell, {"lr": 0.02})
+    Traceback (most recent call last):
+    ...
+    dgl_ssm.studies.record.RecordConflict: cell model=gcn, seed=0 is recorded in ... with another configuration (lr: 0.01 -> 0.02); ...
+    """
+
+    def __init__(self, folder: os.PathLike, keys: Sequence[str]):
+        self.folder, self.keys = Path(folder), tuple(keys)
+        self.csv, self.cells_json, self.provenance = (self.folder / n for n in ("results.csv", "cells.json", "provenance.json"))
+
+    # ------------------------------------------------------------------ reading
+    def rows(self) -> List[dict]:
+        """Every recorded row (values as read from the CSV: numbers parsed)."""
+        from ..report import read_csv
+
+        return read_csv(self.csv)
+
+    def _configs(self) -> dict:
+        return json.loads(self.cells_json.read_text()) if self.cells_json.is_file() else {}
+
+    def _key(self, row: Mapping) -> tuple:
+        return tuple(str(row[k]) for k in self.keys)
+
+    def status(self, cell: Mapping, config: Mapping) -> str:
+        """``"done"`` if the cell is recorded with this configuration, ``"pending"`` if not recorded.
+
+        Raises
+        ------
+        RecordConflict
+            If the cell is recorded with another configuration.
+        """
+        digest, key = config_hash(config), self._key(cell)
+        recorded = [r for r in self.rows() if self._key(r) == key]
+        if not recorded:
+            return "pending"
+        if any(str(r.get("config_hash")) == digest for r in recorded):
+            return "done"
+        old = self._configs().get(str(recorded[0].get("config_hash")), {})
+        a, b = _flatten(old), _flatten(dict(config))
+        changed = ", ".join(f"{k}: {a.get(k)} -> {b.get(k)}" for k in sorted({*a, *b}) if a.get(k) != b.get(k))
+        label = ", ".join(f"{k}={cell[k]}" for k in self.keys)
+        raise RecordConflict(
+            f"cell {label} is recorded in {self.csv} with another configuration ({changed or 'unknown'}); "
+            "run the changed study into another folder (out=...) or give it another study.name"
+        )
+
+    # ------------------------------------------------------------------ writing
+    @contextlib.contextmanager
+    def _locked(self):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / ".lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def append(self, cell: Mapping, config: Mapping, metrics: Mapping) -> None:
+        """Add the row of a finished cell (never overwriting another) and its configuration, under the lock."""
+        digest = config_hash(config)
+        with self._locked():
+            rows = self.rows()
+            if any(self._key(r) == self._key(cell) and str(r.get("config_hash")) == digest for r in rows):
+                return
+            rows.append({**cell, **metrics, "config_hash": digest})
+            fields = list(dict.fromkeys(k for r in rows for k in r))
+
+            def write(tmp):
+                with open(tmp, "w", newline="") as f:
+                    writer = csv.DictWriter(f, fieldnames=fields)
+                    writer.writeheader()
+                    writer.writerows(rows)
+
+            atomic_write(self.csv, write)
+            configs = self._configs()
+            configs[digest] = dict(config)
+            atomic_write(self.cells_json, lambda tmp: Path(tmp).write_text(json.dumps(configs, indent=1, sort_keys=True, default=str)))
+
+    def add_sitting(self, study_config: Mapping, command: str, wall_time_s: float, cells_run: int) -> None:
+        """Append this sitting's provenance (commit, command, configuration, date, machine, versions, wall time)."""
+        commit = _git("rev-parse", "HEAD")
+        entry = {
+            "commit": commit, "uncommitted_changes": bool(_git("status", "--porcelain", "--untracked-files=no")),
+            "command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "wall_time_s": round(wall_time_s, 1),
+            "cells_run": cells_run, "machine": machine_info(), "config": dict(study_config),
+        }
+        with self._locked():
+            sittings = json.loads(self.provenance.read_text())["sittings"] if self.provenance.is_file() else []
+            sittings.append(entry)
+            atomic_write(self.provenance, lambda tmp: Path(tmp).write_text(json.dumps({"sittings": sittings}, indent=1, default=str)))

@@ -1,0 +1,149 @@
+"""Run a study: every pending cell of the grid, each recorded as it finishes; then the tables.
+
+The library entry point is :func:`run_study` (a resolved configuration in,
+rows and a Markdown table out); ``python -m dgl_ssm.studies`` is the command
+line on top of it (Hydra).
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Callable, List, Tuple
+
+from .record import ResultsRecord
+from .schema import ConfigError, to_container, validate
+
+__all__ = ["run_study", "study_cells", "cell_config", "write_tables", "output_folder"]
+
+
+def output_folder(cfg) -> Path:
+    """``cfg.out`` or ``results/<study.name>``, checked to be usable before anything is written.
+
+    Raises
+    ------
+    ConfigError
+        If the path is a file or its nearest existing folder is not writable.
+    """
+    out = Path(cfg.out) if cfg.out else Path("results") / cfg.study.name
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"out={out} is a file; give a folder")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"out={out}: {parent} is not writable; give a writable folder with out=...")
+    return out
+
+
+def study_cells(study) -> List[dict]:
+    """Every cell of the grid: dataset by dataset, setting by setting, model by model, seed by seed."""
+    return [
+        {"model": model, "dataset": dataset, study.setting_name: int(setting), "seed": seed}
+        for dataset in study.datasets
+        for setting in study.settings
+        for model in study.models
+        for seed in range(study.first_seed, study.first_seed + study.seeds)
+    ]
+
+
+def cell_config(study, cell: dict) -> dict:
+    """Everything that determines a cell's result: its key, model entry and the protocol (its identity)."""
+    spec = study.models[cell["model"]]
+    config = {"kind": study.kind, "cell": dict(cell), "preset": spec.preset, "options": to_container(spec.options),
+              "train": to_container(study.train)}
+    if study.kind == "graph":
+        config["sizes"] = list(study.sizes)
+    return config
+
+
+def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tuple[list, str]:
+    """Run the pending cells of ``cfg.study`` (this worker's shard) and write the record and tables.
+
+    Parameters
+    ----------
+    cfg : omegaconf.DictConfig
+        A resolved :class:`~dgl_ssm.studies.schema.RunConfig`.
+    command : str
+        The command line, for the provenance.
+    log : callable
+        Receives one line per finished cell.
+
+    Returns
+    -------
+    (list of dict, str)
+        Every row of the record and the Markdown table.
+
+    Raises
+    ------
+    ConfigError
+        On a bad value (before anything is written).
+    dgl_ssm.studies.record.RecordConflict
+        If a cell is recorded with another configuration (before anything runs).
+    """
+    from ..experiment import resolve_device
+    from ..runtime import configure_threads
+    from .cells import graph_cell, node_cell, slug
+
+    if cfg.threads < 1:
+        raise ConfigError(f"threads must be >= 1, got {cfg.threads}")
+    configure_threads(cfg.threads)
+    validate(cfg)
+    study = cfg.study
+    out = output_folder(cfg)
+    device = resolve_device(cfg.device)
+    record = ResultsRecord(out, ("model", "dataset", study.setting_name, "seed"))
+    cells = study_cells(study)
+    status = [record.status(c, cell_config(study, c)) for c in cells]  # refuses conflicts before anything runs
+    pending = [c for i, (c, s) in enumerate(zip(cells, status)) if s == "pending" and i % cfg.num_shards == cfg.shard]
+    done = sum(s == "done" for s in status)
+    if done:
+        log(f"{study.name}: {done} of {len(cells)} cells already recorded in {record.csv}, skipped")
+    start = time.time()
+    for cell in pending:
+        profile = [] if study.train.layer_profile else None
+        if study.kind == "node":
+            row = node_cell(study, cell, device, cfg.data_root, cfg.data_dir, profile)
+        else:
+            name = slug(cell)
+            row = graph_cell(study, cell, device, out / ".checkpoints" / name, cfg.data_root, out / "histories" / f"{name}.csv")
+        record.append(cell, cell_config(study, cell), row)
+        if profile:
+            _append_rows(out / "layers.csv", profile)
+        log(f"{study.name} | {', '.join(f'{k}={v}' for k, v in cell.items())} | {row.get('status')} | "
+            f"{study.metric} = {row.get(study.metric)}")
+    record.add_sitting(to_container(study), command, time.time() - start, len(pending))
+    rows = record.rows()
+    table = write_tables(study, rows, out)
+    return rows, table
+
+
+def _append_rows(path: Path, rows: list) -> None:
+    from ..experiment import write_csv
+    from ..report import read_csv
+
+    write_csv(path, read_csv(path) + rows)
+
+
+def write_tables(study, rows: list, out: Path) -> str:
+    """``results.md``: mean ± std of the study's metric (diverged cells counted apart), rows by model."""
+    from ..experiment import atomic_write
+    from ..report import markdown_table
+
+    multi = len(study.datasets) > 1
+    col = (lambda r: f"{r['dataset']} {r[study.setting_name]}") if multi else (lambda r: r[study.setting_name])
+    labelled = [{**r, "column": col(r)} for r in rows]
+    order = [f"{d} {s}" if multi else s for d in study.datasets for s in study.settings]
+    seen = sorted({r["column"] for r in labelled} - set(order), key=str)
+    names = {key: spec.label or key for key, spec in study.models.items()}
+    labelled = [{**r, "model": names.get(r["model"], r["model"])} for r in labelled]
+    models = [names[k] for k in study.models] + sorted({r["model"] for r in labelled} - set(names.values()))
+    table = markdown_table(labelled, "model", "column", study.metric, scale=study.scale, digits=study.digits,
+                           row_order=models, col_order=order + seen)
+    table = table.replace("| model | ", f"| model \\ {'dataset ' if multi else ''}{study.setting_name} | ", 1)
+    seeds = sorted({r["seed"] for r in rows})
+    text = (f"{study.description or study.name}: {study.metric_label or study.metric}, mean ± std over "
+            f"{len(seeds)} seed(s) ({', '.join(map(str, seeds))}). Generated from results.csv by "
+            f"`python -m dgl_ssm.studies.tables {out}`.\n\n{table}\n")
+    atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
+    return text

@@ -1,0 +1,159 @@
+"""Typed study configuration (OmegaConf structured configs): every field has a type, every key is known.
+
+A study is a grid ``models x datasets x settings x seeds`` trained with one
+protocol. Its YAML files live in ``dgl_ssm/conf/study/`` (one per study, the
+single source of every default); Hydra composes them, OmegaConf checks them
+against these dataclasses (a wrong type or an unknown key is an error), and
+:func:`validate` checks the values (ranges, known presets, known model
+options) before anything runs.
+"""
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from omegaconf import MISSING, OmegaConf
+
+__all__ = ["ModelSpec", "Protocol", "StudyConfig", "RunConfig", "ConfigError", "validate", "to_container"]
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the key and what is accepted."""
+
+
+@dataclass
+class ModelSpec:
+    """One row of a study's tables: a registered preset and its builder options.
+
+    Its key in ``study.models`` is a plain identifier (``gcn_ssm_l100``: the
+    ``model`` column of the record, addressable on the command line, e.g.
+    ``~study.models.res_gcn`` drops it); ``label`` is what tables show.
+    """
+
+    preset: str = MISSING
+    label: str = ""
+    #: keyword arguments of :func:`dgl_ssm.models.build_model` (``block_options``, ``conv_options``, ``activation``, ...)
+    options: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Protocol:
+    """How every cell is trained (one value per key: the protocol of the study)."""
+
+    hidden: int = 64
+    optimizer: str = "adam"
+    lr: float = 0.01
+    weight_decay: float = 5e-4
+    dropout: float = 0.5
+    activation: str = "relu"
+    epochs: int = 200
+    patience: int = 50
+    scheduler: str = "none"
+    batch_size: int = 128  # graph-level studies
+    max_hop: int = 3  # k-hop rewiring radius of the presets that read 'hop' edges
+    layer_profile: bool = False  # node-level: record Dirichlet energy and norm of every layer of the trained model
+
+
+@dataclass
+class StudyConfig:
+    """A grid of cells: ``models x datasets x settings x seeds``."""
+
+    name: str = MISSING  #: output folder ``results/<name>/`` and the study's identity
+    description: str = ""
+    kind: str = "node"  #: ``"node"`` (node classification on one graph) or ``"graph"`` (graph property tasks)
+    datasets: List[str] = MISSING
+    setting_name: str = "depth"  #: the swept quantity (message-passing layers)
+    settings: List[int] = MISSING
+    seeds: int = 3
+    first_seed: int = 0
+    metric: str = "test_accuracy"
+    metric_label: str = "test accuracy (%)"
+    scale: float = 100.0
+    digits: int = 1
+    models: Dict[str, ModelSpec] = MISSING
+    train: Protocol = field(default_factory=Protocol)
+    #: graph-level: split sizes of the generated graph property data
+    sizes: List[int] = field(default_factory=lambda: [5120, 640, 1280])
+
+
+@dataclass
+class RunConfig:
+    """The top-level configuration: a study and where and how to run it."""
+
+    study: StudyConfig = MISSING
+    out: Optional[str] = None  #: default ``results/<study.name>``
+    device: str = "cpu"
+    threads: int = 1
+    data_dir: Optional[str] = None
+    data_root: Optional[str] = None
+    shard: int = 0  #: this worker's share of the pending cells (``cell_index % num_shards == shard``)
+    num_shards: int = 1
+    progress: bool = False
+
+
+_POSITIVE = {"hidden": 1, "epochs": 1, "patience": 1, "batch_size": 1, "max_hop": 1}
+
+
+def validate(cfg) -> None:
+    """Check the values of a resolved :class:`RunConfig` (types are checked by OmegaConf already).
+
+    Raises
+    ------
+    ConfigError
+        Naming the first bad key, its value and what is accepted.
+    """
+    from ..models import PRESETS, available_models, build_model
+
+    study, train = cfg.study, cfg.study.train
+    if study.kind not in ("node", "graph"):
+        raise ConfigError(f"study.kind must be 'node' or 'graph', got {study.kind!r}")
+    for key, low in _POSITIVE.items():
+        if getattr(train, key) < low:
+            raise ConfigError(f"study.train.{key} must be >= {low}, got {getattr(train, key)}")
+    if not train.lr > 0:
+        raise ConfigError(f"study.train.lr must be > 0, got {train.lr}")
+    if train.weight_decay < 0 or not 0 <= train.dropout < 1:
+        raise ConfigError(f"study.train.weight_decay must be >= 0 and dropout in [0, 1), got {train.weight_decay}, {train.dropout}")
+    if train.optimizer not in ("adam", "adamw"):
+        raise ConfigError(f"study.train.optimizer must be adam or adamw, got {train.optimizer!r}")
+    if study.seeds < 1:
+        raise ConfigError(f"study.seeds must be >= 1, got {study.seeds}")
+    if not study.settings or min(study.settings) < 1:
+        raise ConfigError(f"study.settings must be a non-empty list of positive {study.setting_name} values, got {list(study.settings)}")
+    if not study.datasets:
+        raise ConfigError("study.datasets must name at least one dataset")
+    if not study.models:
+        raise ConfigError("study.models must name at least one model")
+    if cfg.threads < 1:
+        raise ConfigError(f"threads must be >= 1, got {cfg.threads}")
+    if not 0 <= cfg.shard < cfg.num_shards:
+        raise ConfigError(f"shard must be in [0, num_shards={cfg.num_shards}), got {cfg.shard}")
+    for label, spec in study.models.items():
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", label):
+            raise ConfigError(f"study.models key {label!r} must be an identifier (letters, digits, _); put the display name in label")
+        if spec.preset not in PRESETS:
+            raise ConfigError(f"study.models.{label}.preset: unknown model {spec.preset!r}; known: {', '.join(available_models())}")
+        options = to_container(spec.options)
+        try:  # a tiny build checks every option name and value before anything runs
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # e.g. the spectral-radius warning: the real build warns again
+                build_model(spec.preset, 3, 4, 2, 2, **options)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"study.models.{label}.options: {err}") from None
+
+
+def to_container(node) -> Any:
+    """A plain Python value (dicts, lists, numbers) from an OmegaConf node."""
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def register() -> None:
+    """Register :class:`RunConfig` as ``run_schema``, the first entry of ``conf/config.yaml``'s defaults."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="run_schema", node=RunConfig)
+
+
+register()

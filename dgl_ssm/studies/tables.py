@@ -1,0 +1,62 @@
+"""``python -m dgl_ssm.studies.tables [FOLDER ...]``: regenerate every study's ``results.md`` from its record.
+
+Without arguments, every ``results/*/`` folder with a ``results.csv`` and a
+``provenance.json``. The study configuration is the latest sitting's (from
+``provenance.json``). ``--check`` writes nothing and exits 1 if a committed
+table differs from what its record gives (the test suite runs this).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from .schema import StudyConfig
+
+__all__ = ["regenerate", "main"]
+
+
+def _study(folder: Path):
+    sittings = json.loads((folder / "provenance.json").read_text())["sittings"]
+    return OmegaConf.merge(OmegaConf.structured(StudyConfig), sittings[-1]["config"])
+
+
+def regenerate(folder: Path, write: bool = True) -> str:
+    """The ``results.md`` text of the study in ``folder`` (written unless ``write`` is false)."""
+    from ..report import read_csv
+    from .run import write_tables
+
+    folder = Path(folder)
+    study = _study(folder)
+    rows = read_csv(folder / "results.csv")
+    if write:
+        return write_tables(study, rows, folder)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        text = write_tables(study, rows, Path(tmp))
+    return text.replace(f"`python -m dgl_ssm.studies.tables {tmp}`", f"`python -m dgl_ssm.studies.tables {folder}`")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("folders", nargs="*", type=Path)
+    p.add_argument("--check", action="store_true", help="compare with the committed results.md instead of writing")
+    args = p.parse_args(argv)
+    folders = args.folders or sorted(f.parent for f in Path("results").glob("*/provenance.json"))
+    stale = []
+    for folder in folders:
+        text = regenerate(folder, write=not args.check)
+        if args.check and (folder / "results.md").read_text() != text:
+            stale.append(str(folder))
+    if stale:
+        print(f"error: results.md differs from its record in {', '.join(stale)}; run python -m dgl_ssm.studies.tables")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

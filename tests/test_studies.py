@@ -1,0 +1,121 @@
+"""Studies as data (issue 12): typed configuration, the results record, resume and refusal, one-line errors, sweeps."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+
+import dgl_ssm.train
+from dgl_ssm.report import read_csv
+from dgl_ssm.studies import RecordConflict, run_study
+from dgl_ssm.studies.schema import ConfigError
+from dgl_ssm.studies.tables import main as tables_main
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXAS = ("geom_gcn/new_data/texas/out1_graph_edges.txt", "geom_gcn/new_data/texas/out1_node_feature_label.txt")
+TINY = ["study=depth_quick", "study.datasets=[texas]", "study.settings=[2]", "study.train.epochs=2",
+        "~study.models.res_gcn", "~study.models.gcn_ssm_l050", "~study.models.gcn_ssm_l075"]
+
+
+def config(*overrides):
+    with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+@pytest.fixture
+def fits(monkeypatch):
+    calls = []
+    real = dgl_ssm.train.fit_node_classifier
+
+    def counted(*args, **kwargs):
+        calls.append(args[1:3])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dgl_ssm.train, "fit_node_classifier", counted)
+    return calls
+
+
+def test_study_records_resumes_and_refuses_other_settings(tmp_path, raw_data, fits):
+    raw_data(*TEXAS)
+    out = tmp_path / "results" / "tiny"
+    cfg = config(*TINY, f"out={out}", f"data_root={tmp_path / 'data'}")
+    rows, table = run_study(cfg, "test", log=lambda *_: None)
+    assert len(fits) == 2 and {r["model"] for r in rows} == {"gcn", "gcn_ssm_l100"}
+    assert all(r["status"] == "ok" and r["epochs_run"] <= 2 and "config_hash" in r for r in rows)
+    assert "| GCN | " in table and "| GCN-SSM λ=1.0 | " in table and (out / "results.md").read_text() == table
+    sitting = json.loads((out / "provenance.json").read_text())["sittings"][0]
+    assert {"commit", "command", "date", "machine", "config", "wall_time_s"} <= set(sitting)
+    assert {"cpu", "cores", "python", "torch", "dgl", "numpy"} <= set(sitting["machine"])
+    # the same configuration: nothing reruns, nothing is lost
+    rows_again, _ = run_study(cfg, "test", log=lambda *_: None)
+    assert len(fits) == 2 and len(rows_again) == 2
+    # more seeds: only the new cells run, the record only grows
+    more, _ = run_study(config(*TINY, "study.seeds=2", f"out={out}", f"data_root={tmp_path / 'data'}"), "t", log=lambda *_: None)
+    assert len(fits) == 4 and len(more) == 4
+    # another protocol into the same record is refused before anything runs, naming what differs
+    with pytest.raises(RecordConflict, match=r"train.lr: 0.01 -> 0.02"):
+        run_study(config(*TINY, "study.train.lr=0.02", f"out={out}"), "t", log=lambda *_: None)
+    assert len(fits) == 4 and len(read_csv(out / "results.csv")) == 4
+    # tables come from the record; a stale committed table is caught
+    assert tables_main([str(out), "--check"]) == 0
+    (out / "results.md").write_text("edited by hand\n")
+    assert tables_main([str(out), "--check"]) == 1
+    assert tables_main([str(out)]) == 0 and tables_main([str(out), "--check"]) == 0
+
+
+@pytest.mark.parametrize("override,message", [
+    ("study.train.epochs=0", "study.train.epochs must be >= 1, got 0"),
+    ("study.seeds=-1", "study.seeds must be >= 1, got -1"),
+    ("study.train.hidden=0", "study.train.hidden must be >= 1, got 0"),
+    ("study.train.lr=abc", "could not be converted to Float"),
+    ("study.train.lrr=0.1", "Could not override 'study.train.lrr'"),
+    ("study.models.gcn.preset=gnc", "unknown model 'gnc'; known:"),
+    ("+study.models.gcn.options.block_options.state_trasition=0.5", "unknown block option 'state_trasition'"),
+    ("study=nope", "Could not find 'study/nope'"),
+])
+def test_bad_configuration_is_one_error_line_and_writes_nothing(tmp_path, override, message):
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "dgl_ssm.studies", "study=depth_quick", f"out={out}", override],
+                          capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and not out.exists()
+
+
+def test_output_folder_and_device_errors(tmp_path):
+    target = tmp_path / "file"
+    target.write_text("x")
+    with pytest.raises(ConfigError, match="is a file"):
+        run_study(config("study=depth_quick", f"out={target}"), log=lambda *_: None)
+    with pytest.raises(RuntimeError, match="cuda"):
+        run_study(config("study=depth_quick", f"out={tmp_path / 'o'}", "device=cuda:0"), log=lambda *_: None)
+    assert not (tmp_path / "o").exists()
+
+
+def test_every_study_config_composes_and_validates():
+    from dgl_ssm.studies.schema import validate
+
+    for name in ("depth", "depth_quick", "graphprop", "graphprop_quick"):
+        cfg = config(f"study={name}")
+        validate(cfg)
+        assert cfg.study.name == name
+
+
+@pytest.mark.slow
+def test_local_sweep_on_two_workers_shares_one_record(tmp_path, raw_data):
+    raw_data(*TEXAS)
+    out = tmp_path / "record"
+    cmd = [sys.executable, "-m", "dgl_ssm.studies", "-m", *TINY, f"out={out}", f"data_root={tmp_path / 'data'}",
+           "num_shards=2", "shard=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+           f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                          env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = read_csv(out / "results.csv")
+    assert sorted(r["model"] for r in rows) == ["gcn", "gcn_ssm_l100"]
+    sittings = json.loads((out / "provenance.json").read_text())["sittings"]
+    assert len(sittings) == 2 and sorted(s["cells_run"] for s in sittings) == [1, 1]
+    assert tables_main([str(out), "--check"]) == 0  # the last worker's table holds every row
