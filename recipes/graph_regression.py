@@ -19,7 +19,7 @@ import sys
 from dgl_ssm import experiment, report
 from dgl_ssm.data import GRAPH_PROPERTY_TASKS, PEPTIDES, GraphPropertyDataset, PeptidesDataset, atom_encoder
 from dgl_ssm.experiment import seed_everything
-from dgl_ssm.train.distributed import cleanup_distributed, init_distributed
+from dgl_ssm.train.distributed import cleanup_distributed, exit_distributed, init_distributed
 from dgl_ssm.train import recipe
 
 TASKS = [*GRAPH_PROPERTY_TASKS, *PEPTIDES]
@@ -124,3 +124,4 @@ if __name__ == "__main__":
         main()
     except (ValueError, FileNotFoundError) as err:  # bad names, missing/corrupt data: one line with the fix
         sys.exit(f"error: {err}")
+    exit_distributed(0)  # a torchrun rank ends here: gloo's teardown can hang (dgl_ssm.train.distributed)

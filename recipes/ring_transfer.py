@@ -22,7 +22,7 @@ import sys
 from dgl_ssm import experiment, report
 from dgl_ssm.data import RingTransferDataset
 from dgl_ssm.experiment import seed_everything
-from dgl_ssm.train.distributed import cleanup_distributed, init_distributed
+from dgl_ssm.train.distributed import cleanup_distributed, exit_distributed, init_distributed
 from dgl_ssm.train import recipe
 
 DEFAULTS = dict(
@@ -90,5 +90,6 @@ def main(argv=None):
 if __name__ == "__main__":
     try:
         main()
-    except (ValueError, FileNotFoundError) as err:  # bad names, missing data: one line with the fix
+    except (ValueError, FileNotFoundError) as err:  # bad names, missing/corrupt data: one line with the fix
         sys.exit(f"error: {err}")
+    exit_distributed(0)  # a torchrun rank ends here: gloo's teardown can hang (dgl_ssm.train.distributed)

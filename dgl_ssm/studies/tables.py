@@ -1,7 +1,8 @@
 """``python -m dgl_ssm.studies.tables [FOLDER ...]``: regenerate every study's ``results.md`` from its record.
 
 Without arguments, every ``results/*/`` folder with a ``results.csv`` and a
-``provenance.json``. The study configuration is the latest sitting's (from
+``provenance.json``; ``--readme README.md`` also fills the README's generated
+result blocks. The study configuration is the latest sitting's (from
 ``provenance.json``). ``--check`` writes nothing and exits 1 if a committed
 table differs from what its record gives (the test suite runs this).
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -41,10 +43,24 @@ def regenerate(folder: Path, write: bool = True) -> str:
     return text.replace(f"`python -m dgl_ssm.studies.tables {tmp}`", f"`python -m dgl_ssm.studies.tables {folder}`")
 
 
+def readme_blocks(readme: Path, results: Path) -> str:
+    """``readme`` with every ``<!-- results:NAME -->`` ... ``<!-- /results:NAME -->`` block set to ``results/NAME/results.md``."""
+    text = readme.read_text()
+
+    def fill(match):
+        name = match.group(1)
+        table = (results / name / "results.md").read_text().strip()
+        return f"<!-- results:{name} -->\n{table}\n<!-- /results:{name} -->"
+
+    return re.sub(r"<!-- results:([\w-]+) -->.*?<!-- /results:\1 -->", fill, text, flags=re.S)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("folders", nargs="*", type=Path)
     p.add_argument("--check", action="store_true", help="compare with the committed results.md instead of writing")
+    p.add_argument("--readme", type=Path, default=None,
+                   help="also fill the <!-- results:NAME --> blocks of this Markdown file from results/NAME/results.md")
     args = p.parse_args(argv)
     folders = args.folders or sorted(f.parent for f in Path("results").glob("*/provenance.json"))
     stale = []
@@ -52,6 +68,12 @@ def main(argv=None) -> int:
         text = regenerate(folder, write=not args.check)
         if args.check and (folder / "results.md").read_text() != text:
             stale.append(str(folder))
+    if args.readme is not None:
+        filled = readme_blocks(args.readme, Path("results") if not args.folders else args.folders[0].parent)
+        if args.check and filled != args.readme.read_text():
+            stale.append(str(args.readme))
+        elif not args.check:
+            args.readme.write_text(filled)
     if stale:
         print(f"error: results.md differs from its record in {', '.join(stale)}; run python -m dgl_ssm.studies.tables")
         return 1
