@@ -119,3 +119,10 @@ def test_local_sweep_on_two_workers_shares_one_record(tmp_path, raw_data):
     sittings = json.loads((out / "provenance.json").read_text())["sittings"]
     assert len(sittings) == 2 and sorted(s["cells_run"] for s in sittings) == [1, 1]
     assert tables_main([str(out), "--check"]) == 0  # the last worker's table holds every row
+
+
+def test_committed_tables_match_their_records():
+    """results/<study>/results.md and the README's generated blocks equal what the records give."""
+    folders = sorted(str(p.parent) for p in (ROOT / "results").glob("*/provenance.json"))
+    assert folders, "no committed study records"
+    assert tables_main([*folders, "--check", "--readme", str(ROOT / "README.md")]) == 0

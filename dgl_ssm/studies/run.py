@@ -143,7 +143,7 @@ def write_tables(study, rows: list, out: Path) -> str:
     table = table.replace("| model | ", f"| model \\ {'dataset ' if multi else ''}{study.setting_name} | ", 1)
     seeds = sorted({r["seed"] for r in rows})
     text = (f"{study.description or study.name}: {study.metric_label or study.metric}, mean ± std over "
-            f"{len(seeds)} seed(s) ({', '.join(map(str, seeds))}). Generated from results.csv by "
-            f"`python -m dgl_ssm.studies.tables {out}`.\n\n{table}\n")
+            f"{len(seeds)} seed(s) ({', '.join(map(str, seeds))}). Generated from the record (results.csv) by "
+            f"`python -m dgl_ssm.studies.tables`.\n\n{table}\n")
     atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
     return text

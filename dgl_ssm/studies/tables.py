@@ -39,8 +39,7 @@ def regenerate(folder: Path, write: bool = True) -> str:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        text = write_tables(study, rows, Path(tmp))
-    return text.replace(f"`python -m dgl_ssm.studies.tables {tmp}`", f"`python -m dgl_ssm.studies.tables {folder}`")
+        return write_tables(study, rows, Path(tmp))
 
 
 def readme_blocks(readme: Path, results: Path) -> str:
