@@ -75,6 +75,8 @@ def test_study_records_resumes_and_refuses_other_settings(tmp_path, raw_data, fi
     ("study.models.gcn.preset=gnc", "unknown model 'gnc'; known:"),
     ("+study.models.gcn.options.block_options.state_trasition=0.5", "unknown block option 'state_trasition'"),
     ("study=nope", "Could not find 'study/nope'"),
+    ("+study.models.gcn.train.hiden=3", "study.models.gcn.train"),
+    ("+study.models.gcn.train.hidden=0", "study.models.gcn.train.hidden must be >= 1, got 0"),
 ])
 def test_bad_configuration_is_one_error_line_and_writes_nothing(tmp_path, override, message):
     out = tmp_path / "out"
@@ -98,7 +100,7 @@ def test_output_folder_and_device_errors(tmp_path):
 def test_every_study_config_composes_and_validates():
     from dgl_ssm.studies.schema import validate
 
-    for name in ("depth", "depth_quick", "graphprop", "graphprop_quick"):
+    for name in ("depth", "depth_quick", "graphprop", "graphprop_quick", "graphprop_budget"):
         cfg = config(f"study={name}")
         validate(cfg)
         assert cfg.study.name == name

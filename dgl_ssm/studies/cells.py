@@ -31,10 +31,10 @@ def node_cell(study, cell: Dict, device, data_root=None, data_dir=None, profile_
     """
     from ..data import load_node_graph
     from ..experiment import seed_everything  # noqa: F401  (fit_node_classifier seeds)
-    from .schema import to_container
+    from .schema import protocol_for, to_container
     from ..train import fit_node_classifier
 
-    spec, train = study.models[cell["model"]], study.train
+    spec, train = study.models[cell["model"]], protocol_for(study, cell["model"])
     name = cell["dataset"]
     split = cell["seed"] % 10 if name in ("texas", "cornell", "wisconsin") else 0
     graph = load_node_graph(name, split=split, root=data_root, data_dir=data_dir)
@@ -79,9 +79,9 @@ def build_graph_cell_model(study, cell: Dict, in_feats: int, out_feats: int, rea
     """The model of a graph-level cell, built exactly as the graph recipes build it (same RNG draws)."""
     from ..experiment import seed_everything
     from ..models import PRESETS, build_model, needs_hop_edges
-    from .schema import to_container
+    from .schema import protocol_for, to_container
 
-    spec, train = study.models[cell["model"]], study.train
+    spec, train = study.models[cell["model"]], protocol_for(study, cell["model"])
     options = dict(activation=train.activation, dropout=train.dropout, readout=readout, encoder=None)
     extra = to_container(spec.options)
     if PRESETS[spec.preset].get("block") == "ssm":
@@ -105,8 +105,9 @@ def graph_cell(study, cell: Dict, device, run_dir: Path, data_root=None, history
     from ..experiment import write_csv
     from ..models import needs_hop_edges
     from ..train import GraphTask, Trainer, make_optimizer, make_scheduler
+    from .schema import protocol_for
 
-    spec, train = study.models[cell["model"]], study.train
+    spec, train = study.models[cell["model"]], protocol_for(study, cell["model"])
     datasets = graph_datasets(cell["dataset"], study.sizes, train.max_hop if needs_hop_edges(spec.preset) else None, data_root)
     readout = None if datasets["train"].level == "node" else "max"
     model = build_graph_cell_model(study, cell, 2, 1, readout).to(device)

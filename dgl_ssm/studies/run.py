@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, List, Tuple
 
 from .record import ResultsRecord
-from .schema import ConfigError, to_container, validate
+from .schema import ConfigError, protocol_for, to_container, validate
 
 __all__ = ["run_study", "study_cells", "cell_config", "write_tables", "output_folder"]
 
@@ -51,7 +51,7 @@ def cell_config(study, cell: dict) -> dict:
     """Everything that determines a cell's result: its key, model entry and the protocol (its identity)."""
     spec = study.models[cell["model"]]
     config = {"kind": study.kind, "cell": dict(cell), "preset": spec.preset, "options": to_container(spec.options),
-              "train": to_container(study.train)}
+              "train": to_container(protocol_for(study, cell["model"]))}
     if study.kind == "graph":
         config["sizes"] = list(study.sizes)
     return config
@@ -101,7 +101,7 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
         log(f"{study.name}: {done} of {len(cells)} cells already recorded in {record.csv}, skipped")
     start = time.time()
     for cell in pending:
-        profile = [] if study.train.layer_profile else None
+        profile = [] if protocol_for(study, cell["model"]).layer_profile else None
         if study.kind == "node":
             row = node_cell(study, cell, device, cfg.data_root, cfg.data_dir, profile)
         else:
@@ -112,7 +112,8 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
             _append_rows(out / "layers.csv", profile)
         log(f"{study.name} | {', '.join(f'{k}={v}' for k, v in cell.items())} | {row.get('status')} | "
             f"{study.metric} = {row.get(study.metric)}")
-    record.add_sitting(to_container(study), command, time.time() - start, len(pending))
+    if pending:  # a sitting that ran nothing leaves no trace
+        record.add_sitting(to_container(study), command, time.time() - start, len(pending))
     rows = record.rows()
     table = write_tables(study, rows, out)
     return rows, table

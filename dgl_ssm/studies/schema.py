@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING, OmegaConf
 
-__all__ = ["ModelSpec", "Protocol", "StudyConfig", "RunConfig", "ConfigError", "validate", "to_container"]
+__all__ = ["ModelSpec", "Protocol", "StudyConfig", "RunConfig", "ConfigError", "validate", "to_container", "protocol_for"]
 
 
 class ConfigError(ValueError):
@@ -34,6 +34,8 @@ class ModelSpec:
 
     preset: str = MISSING
     label: str = ""
+    #: this model's departures from the study's protocol (``study.train``), e.g. ``{hidden: 20}`` or its paper's lr
+    train: Dict[str, Any] = field(default_factory=dict)
     #: keyword arguments of :func:`dgl_ssm.models.build_model` (``block_options``, ``conv_options``, ``activation``, ...)
     options: Dict[str, Any] = field(default_factory=dict)
 
@@ -96,6 +98,24 @@ class RunConfig:
 _POSITIVE = {"hidden": 1, "epochs": 1, "patience": 1, "batch_size": 1, "max_hop": 1}
 
 
+def protocol_for(study, model: str):
+    """The protocol of one model of a study: ``study.train`` with the model's own ``train`` entries over it.
+
+    Raises
+    ------
+    ConfigError
+        If the model's ``train`` names a key that :class:`Protocol` does not have, or a value of the wrong type.
+    """
+    spec = study.models[model]
+    overrides = to_container(spec.train) if spec.train is not None else {}
+    if not overrides:
+        return study.train
+    try:
+        return OmegaConf.merge(OmegaConf.structured(Protocol), study.train, overrides)
+    except Exception as err:  # noqa: BLE001 - OmegaConf's validation errors
+        raise ConfigError(f"study.models.{model}.train: {' '.join(str(err).split()[:40])}") from None
+
+
 def validate(cfg) -> None:
     """Check the values of a resolved :class:`RunConfig` (types are checked by OmegaConf already).
 
@@ -106,18 +126,12 @@ def validate(cfg) -> None:
     """
     from ..models import PRESETS, available_models, build_model
 
-    study, train = cfg.study, cfg.study.train
+    study = cfg.study
     if study.kind not in ("node", "graph"):
         raise ConfigError(f"study.kind must be 'node' or 'graph', got {study.kind!r}")
-    for key, low in _POSITIVE.items():
-        if getattr(train, key) < low:
-            raise ConfigError(f"study.train.{key} must be >= {low}, got {getattr(train, key)}")
-    if not train.lr > 0:
-        raise ConfigError(f"study.train.lr must be > 0, got {train.lr}")
-    if train.weight_decay < 0 or not 0 <= train.dropout < 1:
-        raise ConfigError(f"study.train.weight_decay must be >= 0 and dropout in [0, 1), got {train.weight_decay}, {train.dropout}")
-    if train.optimizer not in ("adam", "adamw"):
-        raise ConfigError(f"study.train.optimizer must be adam or adamw, got {train.optimizer!r}")
+    _check_protocol(study.train, "study.train")
+    for model in study.models:
+        _check_protocol(protocol_for(study, model), f"study.models.{model}.train")
     if study.seeds < 1:
         raise ConfigError(f"study.seeds must be >= 1, got {study.seeds}")
     if not study.settings or min(study.settings) < 1:
@@ -142,6 +156,18 @@ def validate(cfg) -> None:
                 build_model(spec.preset, 3, 4, 2, 2, **options)
         except (TypeError, ValueError) as err:
             raise ConfigError(f"study.models.{label}.options: {err}") from None
+
+
+def _check_protocol(train, where: str) -> None:
+    for key, low in _POSITIVE.items():
+        if getattr(train, key) < low:
+            raise ConfigError(f"{where}.{key} must be >= {low}, got {getattr(train, key)}")
+    if not train.lr > 0:
+        raise ConfigError(f"{where}.lr must be > 0, got {train.lr}")
+    if train.weight_decay < 0 or not 0 <= train.dropout < 1:
+        raise ConfigError(f"{where}.weight_decay must be >= 0 and dropout in [0, 1), got {train.weight_decay}, {train.dropout}")
+    if train.optimizer not in ("adam", "adamw"):
+        raise ConfigError(f"{where}.optimizer must be adam or adamw, got {train.optimizer!r}")
 
 
 def to_container(node) -> Any:
