@@ -100,7 +100,8 @@ def test_output_folder_and_device_errors(tmp_path):
 def test_every_study_config_composes_and_validates():
     from dgl_ssm.studies.schema import validate
 
-    for name in ("depth", "depth_quick", "graphprop", "graphprop_quick", "graphprop_budget"):
+    for name in ("depth", "depth_quick", "graphprop", "graphprop_quick", "graphprop_budget", "ring", "ring_quick",
+                 "peptides", "peptides_quick"):
         cfg = config(f"study={name}")
         validate(cfg)
         assert cfg.study.name == name

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 
@@ -59,44 +59,113 @@ def layer_profile(model, graph) -> list:
             for i, h in enumerate(states)]
 
 
-_GRAPH_DATA: Dict[tuple, dict] = {}  # per process: (task, sizes, max_hop, root) -> datasets
+_GRAPH_DATA: Dict[tuple, dict] = {}  # per process: datasets by what determines them
 
 
-def graph_datasets(task: str, sizes, max_hop: Optional[int], root=None) -> dict:
-    """Graph property splits (seed 0 data), k-hop rewired (cached pre-transform) when ``max_hop`` is given."""
-    from ..data import GraphPropertyDataset
+def layers_of(study, cell: Dict) -> int:
+    """Message-passing layers of a cell: the setting, or ``n // 2`` for a RingTransfer ring of ``n`` nodes."""
+    setting = int(cell[study.setting_name])
+    return max(1, setting // 2) if cell["dataset"] == "ring" else setting
+
+
+def graph_datasets(study, cell: Dict, max_hop: Optional[int], root=None, data_dir=None) -> Tuple[dict, dict]:
+    """``({"train", "val", "test"}: dataset, spec)`` of a graph-level cell; spec: in/out features, readout, encoder.
+
+    Graph property tasks use the seed-0 generated data of ``study.sizes``;
+    ``ring`` the RingTransfer graphs of ``cell``'s ring size; Peptides the
+    official splits (the first ``study.limit`` graphs of each, if set). With
+    ``max_hop`` the graphs are k-hop rewired (a cached pre-transform).
+    """
+    from ..data import GRAPH_PROPERTY_TASKS, GraphPropertyDataset, PeptidesDataset, RingTransferDataset, atom_encoder
     from ..transforms import KHopRewire
 
-    key = (task, tuple(sizes), max_hop, str(root))
+    name = cell["dataset"]
+    pre = KHopRewire(max_hop) if max_hop else None
+    splits = ("train", "val", "test")
+    if name in GRAPH_PROPERTY_TASKS:
+        key = (name, tuple(study.sizes), max_hop, str(root))
+        make = lambda: {s: GraphPropertyDataset(name, s, seed=0, root=root, sizes=tuple(study.sizes), pre_transform=pre)
+                        for s in splits}
+    elif name == "ring":
+        n = int(cell[study.setting_name])
+        key = (name, n, study.ring_graphs, study.ring_classes, max_hop, str(root))
+        make = lambda: {s: RingTransferDataset(n, study.ring_graphs, study.ring_classes, seed=0, split=s, root=root,
+                                               pre_transform=pre) for s in splits}
+    else:
+        key = (name, study.limit, max_hop, str(root), str(data_dir))
+
+        def make():
+            cached = None if study.limit else pre  # a limited run rewires only the graphs it uses, uncached
+            sets = {s: PeptidesDataset(name, s, root=root, data_dir=data_dir, pre_transform=cached).head(study.limit)
+                    for s in splits}
+            if study.limit and pre is not None:
+                for ds in sets.values():
+                    kept = ds.indices.tolist()
+                    for i, graph in zip(kept, pre([ds.graphs[i] for i in kept])):
+                        ds.graphs[i] = graph
+            return sets
     if key not in _GRAPH_DATA:
-        pre = KHopRewire(max_hop) if max_hop else None
-        _GRAPH_DATA[key] = {s: GraphPropertyDataset(task, s, seed=0, root=root, sizes=tuple(sizes), pre_transform=pre)
-                            for s in ("train", "val", "test")}
-    return _GRAPH_DATA[key]
+        _GRAPH_DATA[key] = make()
+    sets = _GRAPH_DATA[key]
+    if name in GRAPH_PROPERTY_TASKS:
+        spec = {"in_feats": 2, "out_feats": 1, "readout": None if sets["train"].level == "node" else "max", "encoder": None}
+    elif name == "ring":
+        spec = {"in_feats": study.ring_classes, "out_feats": study.ring_classes, "readout": None, "encoder": None}
+    else:
+        spec = {"in_feats": 9, "out_feats": sets["train"].num_targets, "readout": "mean", "encoder": atom_encoder}
+    return sets, spec
 
 
-def build_graph_cell_model(study, cell: Dict, in_feats: int, out_feats: int, readout):
+def build_graph_cell_model(study, cell: Dict, spec: Dict, hidden: Optional[int] = None):
     """The model of a graph-level cell, built exactly as the graph recipes build it (same RNG draws)."""
     from ..experiment import seed_everything
     from ..models import PRESETS, build_model, needs_hop_edges
     from .schema import protocol_for, to_container
 
-    spec, train = study.models[cell["model"]], protocol_for(study, cell["model"])
-    options = dict(activation=train.activation, dropout=train.dropout, readout=readout, encoder=None)
-    extra = to_container(spec.options)
-    if PRESETS[spec.preset].get("block") == "ssm":
+    model_spec, train = study.models[cell["model"]], protocol_for(study, cell["model"])
+    hidden = train.hidden if hidden is None else hidden
+    encoder = spec["encoder"](hidden) if spec.get("encoder") else None
+    options = dict(activation=train.activation, dropout=train.dropout, readout=spec["readout"], encoder=encoder)
+    extra = to_container(model_spec.options)
+    if PRESETS[model_spec.preset].get("block") == "ssm":
         options["block_options"] = {"seed": cell["seed"], **extra.pop("block_options", {})}
-    if needs_hop_edges(spec.preset):
-        if PRESETS[spec.preset].get("conv") == "khop":
+    if needs_hop_edges(model_spec.preset):
+        if PRESETS[model_spec.preset].get("conv") == "khop":
             options["conv_options"] = {"max_hop": train.max_hop, **extra.pop("conv_options", {})}
         else:
             options["max_hop"] = train.max_hop
     options.update(extra)
     seed_everything(cell["seed"])
-    return build_model(spec.preset, in_feats, train.hidden, out_feats, cell[study.setting_name], **options)
+    return build_model(model_spec.preset, spec["in_feats"], hidden, spec["out_feats"], layers_of(study, cell), **options)
 
 
-def graph_cell(study, cell: Dict, device, run_dir: Path, data_root=None, history_path: Optional[Path] = None) -> dict:
+def hidden_within_budget(build, budget: int, low: int = 8, high: int = 1024) -> int:
+    """The largest width ``h`` in ``[low, high]`` with ``build(h)``'s trainable parameters ``<= budget`` (bisection).
+
+    Raises
+    ------
+    ValueError
+        If even ``build(low)`` exceeds the budget.
+
+    Examples
+    --------
+    >>> from dgl_ssm.models import build_model
+    >>> hidden_within_budget(lambda h: build_model("gcn", 9, h, 10, 17), 500_000)
+    170
+    """
+    if _count(build(low)) > budget:
+        raise ValueError(f"even hidden={low} exceeds the budget of {budget:,} parameters")
+    while low < high:
+        mid = (low + high + 1) // 2
+        if _count(build(mid)) <= budget:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def graph_cell(study, cell: Dict, device, run_dir: Path, data_root=None, history_path: Optional[Path] = None,
+               data_dir=None) -> dict:
     """Graph property prediction (diameter: graph level, max readout; SSSP, eccentricity: node level).
 
     Checkpoints go to ``run_dir`` (resumed after an interruption); the
@@ -105,12 +174,19 @@ def graph_cell(study, cell: Dict, device, run_dir: Path, data_root=None, history
     from ..experiment import write_csv
     from ..models import needs_hop_edges
     from ..train import GraphTask, Trainer, make_optimizer, make_scheduler
-    from .schema import protocol_for
+    from .schema import protocol_for, to_container
 
-    spec, train = study.models[cell["model"]], protocol_for(study, cell["model"])
-    datasets = graph_datasets(cell["dataset"], study.sizes, train.max_hop if needs_hop_edges(spec.preset) else None, data_root)
-    readout = None if datasets["train"].level == "node" else "max"
-    model = build_graph_cell_model(study, cell, 2, 1, readout).to(device)
+    model_spec, train = study.models[cell["model"]], protocol_for(study, cell["model"])
+    datasets, spec = graph_datasets(study, cell, train.max_hop if needs_hop_edges(model_spec.preset) else None,
+                                    data_root, data_dir)
+    hidden, row = train.hidden, {}
+    if study.param_budget and "hidden" not in to_container(model_spec.train):
+        hidden = hidden_within_budget(lambda h: build_graph_cell_model(study, cell, spec, h), study.param_budget,
+                                      high=study.max_hidden)
+        row["hidden"] = hidden
+    model = build_graph_cell_model(study, cell, spec, hidden).to(device)
+    if study.param_budget:
+        row["over_budget"] = _count(model) > study.param_budget
     task = GraphTask.for_datasets(datasets, batch_size=train.batch_size, device=device, self_loop=True)
     optimizer = make_optimizer(model, train.optimizer, lr=train.lr, weight_decay=train.weight_decay)
     scheduler = make_scheduler(optimizer, train.scheduler, max_epochs=train.epochs)
@@ -119,4 +195,4 @@ def graph_cell(study, cell: Dict, device, run_dir: Path, data_root=None, history
     fit = trainer.fit(on_divergence="record")
     if history_path is not None and fit.history:
         write_csv(history_path, fit.history)
-    return {"params": _count(model), **fit.summary()}
+    return {"params": _count(model), **row, **fit.summary()}

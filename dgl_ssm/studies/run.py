@@ -54,6 +54,10 @@ def cell_config(study, cell: dict) -> dict:
               "train": to_container(protocol_for(study, cell["model"]))}
     if study.kind == "graph":
         config["sizes"] = list(study.sizes)
+    if cell["dataset"] == "ring":
+        config["ring"] = {"graphs": study.ring_graphs, "classes": study.ring_classes}
+    if cell["dataset"].startswith("peptides"):
+        config["peptides"] = {"limit": study.limit, "param_budget": study.param_budget, "max_hidden": study.max_hidden}
     return config
 
 
@@ -106,7 +110,8 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
             row = node_cell(study, cell, device, cfg.data_root, cfg.data_dir, profile)
         else:
             name = slug(cell)
-            row = graph_cell(study, cell, device, out / ".checkpoints" / name, cfg.data_root, out / "histories" / f"{name}.csv")
+            row = graph_cell(study, cell, device, out / ".checkpoints" / name, cfg.data_root, out / "histories" / f"{name}.csv",
+                             cfg.data_dir)
         record.append(cell, cell_config(study, cell), row)
         if profile:
             _append_rows(out / "layers.csv", profile)

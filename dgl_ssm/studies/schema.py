@@ -78,6 +78,14 @@ class StudyConfig:
     train: Protocol = field(default_factory=Protocol)
     #: graph-level: split sizes of the generated graph property data
     sizes: List[int] = field(default_factory=lambda: [5120, 640, 1280])
+    #: RingTransfer (dataset ``ring``; the setting is the ring size n, with n // 2 layers): graphs and classes
+    ring_graphs: int = 2000
+    ring_classes: int = 5
+    #: LRGB Peptides: keep the first ``limit`` graphs of each split (``null``: all)
+    limit: Optional[int] = None
+    #: parameter budget (LRGB: 500k): models without their own ``train.hidden`` get the widest width within it
+    param_budget: Optional[int] = None
+    max_hidden: int = 512
 
 
 @dataclass
@@ -140,6 +148,18 @@ def validate(cfg) -> None:
         raise ConfigError("study.datasets must name at least one dataset")
     if not study.models:
         raise ConfigError("study.models must name at least one model")
+    graph_sets = ("diameter", "sssp", "eccentricity", "ring", "peptides-func", "peptides-struct")
+    node_sets = ("cora", "citeseer", "texas", "cornell", "wisconsin")
+    known = node_sets if study.kind == "node" else graph_sets
+    unknown = [d for d in study.datasets if d not in known]
+    if unknown:
+        raise ConfigError(f"study.datasets: unknown {study.kind}-level dataset(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    if study.ring_graphs < study.ring_classes or study.ring_classes < 2:
+        raise ConfigError(f"study.ring_classes must be >= 2 and ring_graphs >= ring_classes, got {study.ring_classes}, {study.ring_graphs}")
+    if study.limit is not None and study.limit < 1:
+        raise ConfigError(f"study.limit must be >= 1 or null (all graphs), got {study.limit}")
+    if study.param_budget is not None and study.param_budget < 1:
+        raise ConfigError(f"study.param_budget must be >= 1 or null, got {study.param_budget}")
     if cfg.threads < 1:
         raise ConfigError(f"threads must be >= 1, got {cfg.threads}")
     if not 0 <= cfg.shard < cfg.num_shards:
