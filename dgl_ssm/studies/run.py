@@ -121,7 +121,47 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
         record.add_sitting(to_container(study), command, time.time() - start, len(pending))
     rows = record.rows()
     table = write_tables(study, rows, out)
+    write_plots(study, rows, out)
     return rows, table
+
+
+def write_plots(study, rows: list, out: Path) -> List[str]:
+    """``<metric>.png`` (the metric against the setting, one panel per dataset) and, with a layer profile,
+    ``energy.png`` (Dirichlet energy and feature norm per layer of the deepest trained model of each row)."""
+    from ..report import aggregate, plot_lines, read_csv
+
+    names = {key: spec.label or key for key, spec in study.models.items()}
+    written = []
+    for dataset in study.datasets:
+        stats = aggregate([r for r in rows if r["dataset"] == dataset and r.get("status") != "diverged"],
+                          ("model", study.setting_name), study.metric)
+        series, errors = {}, {}
+        for (model, setting), (mean, std, _) in sorted(stats.items(), key=lambda kv: kv[0][1]):
+            series.setdefault(names.get(model, model), ([], []))
+            series[names.get(model, model)][0].append(setting)
+            series[names.get(model, model)][1].append(mean * study.scale)
+            errors.setdefault(names.get(model, model), []).append(std * study.scale)
+        if series:
+            name = f"{study.metric}_{dataset}.png"
+            plot_lines(series, out / name, study.setting_name, study.metric_label or study.metric,
+                       f"{study.description or study.name}: {dataset}", logx=study.setting_name == "depth", errors=errors)
+            written.append(name)
+    layers = read_csv(out / "layers.csv")
+    if layers:
+        series = {}
+        for model in study.models:
+            mine = [r for r in layers if r["model"] == model]
+            if not mine:
+                continue
+            deepest = max(r[study.setting_name] for r in mine)
+            seed = min(r["seed"] for r in mine if r[study.setting_name] == deepest)
+            mine = sorted((r for r in mine if r[study.setting_name] == deepest and r["seed"] == seed), key=lambda r: r["layer"])
+            series[f"{names[model]} (L={deepest})"] = ([r["layer"] for r in mine], [max(r["dirichlet_energy"], 1e-30) for r in mine])
+        if series:
+            plot_lines(series, out / "energy.png", "layer", "Dirichlet energy E(H)", "trained models, deepest of each row",
+                       logy=True)
+            written.append("energy.png")
+    return written
 
 
 def _append_rows(path: Path, rows: list) -> None:

@@ -27,14 +27,15 @@ def _study(folder: Path):
 
 
 def regenerate(folder: Path, write: bool = True) -> str:
-    """The ``results.md`` text of the study in ``folder`` (written unless ``write`` is false)."""
+    """The ``results.md`` text of the study in ``folder`` (written, with the plots, unless ``write`` is false)."""
     from ..report import read_csv
-    from .run import write_tables
+    from .run import write_plots, write_tables
 
     folder = Path(folder)
     study = _study(folder)
     rows = read_csv(folder / "results.csv")
     if write:
+        write_plots(study, rows, folder)
         return write_tables(study, rows, folder)
     import tempfile
 
