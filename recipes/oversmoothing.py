@@ -4,7 +4,7 @@ Untrained networks propagate N(0, 1) node features H_0 (no encoder) through
 --layers message-passing blocks on Cora, Texas and a 20x20 grid. Models: GCN,
 GAT, residual GCN (H + σ(ÂHW)) and GCN-SSM (H Λᵀ + σ(ÂHW) Bᵀ) with Λ = λI,
 λ ∈ {0.5, 0.75, 1.0}, B = βI (β = --input-scale, default 0.1 as in
-recipes/depth_study.py). Every layer's state is
+study=depth of python -m dgl_ssm.studies). Every layer's state is
 measured with dgl_ssm.analysis.SignalProbe (Dirichlet energy, Rusch et al.
 2023 / Arroyo et al. 2025 Eq. 11; ‖H‖_F; μ(H), Park & Kim 2024).
 
@@ -83,7 +83,7 @@ def main(argv=None) -> list:
     p.add_argument("--layers", type=int, default=None, help="depth (default 80; quick 16)")
     p.add_argument("--hidden", type=int, default=None, help="feature width (default 16; quick 8)")
     p.add_argument("--activation", default="relu")
-    p.add_argument("--input-scale", type=float, default=0.1, help="β in B = βI for the SSM models (as recipes/depth_study.py)")
+    p.add_argument("--input-scale", type=float, default=0.1, help="β in B = βI for the SSM models (as the depth study)")
     args = p.parse_args(argv)
     run = experiment.start(args, "oversmoothing")
     layers = args.layers or (16 if args.quick else 80)

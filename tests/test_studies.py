@@ -100,7 +100,8 @@ def test_output_folder_and_device_errors(tmp_path):
 def test_every_study_config_composes_and_validates():
     from dgl_ssm.studies.schema import validate
 
-    for name in ("depth", "depth_quick", "graphprop", "graphprop_quick", "graphprop_budget", "ring", "ring_quick",
+    for name in ("depth", "depth_quick", "depth_baselines", "depth_baselines_quick", "graphprop", "graphprop_quick",
+                 "graphprop_budget", "ring", "ring_quick",
                  "peptides", "peptides_quick"):
         cfg = config(f"study={name}")
         validate(cfg)
@@ -129,3 +130,30 @@ def test_committed_tables_match_their_records():
     folders = sorted(str(p.parent) for p in (ROOT / "results").glob("*/provenance.json"))
     assert folders, "no committed study records"
     assert tables_main([*folders, "--check", "--readme", str(ROOT / "README.md")]) == 0
+
+
+def test_a_diverged_cell_is_recorded_and_the_grid_goes_on(tmp_path, raw_data):
+    """Issue 14, defect 2: TrainingDiverged used to abort the grid, leaving no table."""
+    raw_data(*TEXAS)
+    cfg = config("study=depth_quick", "study.datasets=[texas]", "study.settings=[30]", "study.train.epochs=2",
+                 "~study.models.res_gcn", "~study.models.gcn_ssm_l050", "~study.models.gcn_ssm_l075",
+                 "study.models.gcn_ssm_l100.options.block_options.state_transition=50.0",
+                 f"out={tmp_path / 'run'}", f"data_root={tmp_path / 'data'}")
+    with pytest.warns(RuntimeWarning, match="spectral radius"):
+        rows, table = run_study(cfg, "t", log=lambda *_: None)
+    by_model = {r["model"]: r for r in rows}
+    assert by_model["gcn_ssm_l100"]["status"] == "diverged" and by_model["gcn_ssm_l100"]["diverged_epoch"] == 0
+    assert by_model["gcn"]["status"] == "ok"
+    assert "| GCN-SSM λ=1.0 | diverged (1 of 1) |" in table
+
+
+def test_gradients_at_init_are_recorded_with_the_baselines(tmp_path, raw_data):
+    raw_data(*TEXAS)
+    cfg = config("study=depth_baselines_quick", "study.datasets=[texas]", "study.settings=[3]", "study.train.epochs=2",
+                 "~study.models.res_gcn", "~study.models.lip_res_gcn", "~study.models.gcnii",
+                 f"out={tmp_path / 'run'}", f"data_root={tmp_path / 'data'}")
+    run_study(cfg, "t", log=lambda *_: None)
+    grads = read_csv(tmp_path / "run" / "gradients.csv")
+    assert len(grads) == 2 * (3 + 1) and all(g["grad_norm"] > 0 for g in grads if g["layer"] > 0)
+    assert all(g["error_feature_norm"] > 0 for g in grads)  # dL/dH_l of dgl_ssm.analysis.gradient_flow
+    assert (tmp_path / "run" / "gradients_texas.png").is_file() and (tmp_path / "run" / "test_accuracy_texas.png").is_file()

@@ -23,11 +23,14 @@ def _count(model) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def node_cell(study, cell: Dict, device, data_root=None, data_dir=None, profile_rows: Optional[list] = None) -> dict:
+def node_cell(study, cell: Dict, device, data_root=None, data_dir=None, profile_rows: Optional[list] = None,
+              gradient_rows: Optional[list] = None) -> dict:
     """Node classification: :func:`~dgl_ssm.train.fit_node_classifier` on ``cell["dataset"]``.
 
     Geom-GCN graphs use split ``seed % 10`` (Cora and CiteSeer have one
     standard split). A run that diverges is a row with ``status="diverged"``.
+    With ``gradient_rows``, the gradient flow of the model as initialised
+    (the same weights the training starts from) is appended to it.
     """
     from ..data import load_node_graph
     from ..experiment import seed_everything  # noqa: F401  (fit_node_classifier seeds)
@@ -38,6 +41,14 @@ def node_cell(study, cell: Dict, device, data_root=None, data_dir=None, profile_
     name = cell["dataset"]
     split = cell["seed"] % 10 if name in ("texas", "cornell", "wisconsin") else 0
     graph = load_node_graph(name, split=split, root=data_root, data_dir=data_dir)
+    if gradient_rows is not None:
+        from ..experiment import seed_everything as _seed
+        from ..models import build_model
+
+        _seed(cell["seed"])  # the same initial weights as fit_node_classifier builds
+        fresh = build_model(spec.preset, graph.ndata["feat"].shape[1], train.hidden, int(graph.ndata["label"].max()) + 1,
+                            cell[study.setting_name], dropout=train.dropout, **to_container(spec.options)).to(device)
+        gradient_rows.extend({**cell, **row} for row in gradients_at_init(fresh, graph.to(device)))
     model, fit = fit_node_classifier(
         graph, spec.preset, cell[study.setting_name], cell["seed"], hidden=train.hidden, lr=train.lr,
         weight_decay=train.weight_decay, dropout=train.dropout, max_epochs=train.epochs, patience=train.patience,
@@ -46,6 +57,23 @@ def node_cell(study, cell: Dict, device, data_root=None, data_dir=None, profile_
     if profile_rows is not None and fit.status == "ok":
         profile_rows.extend({**cell, **row} for row in layer_profile(model, graph.to(device)))
     return {"params": _count(model), **fit.summary()}
+
+
+def gradients_at_init(model: torch.nn.Module, graph) -> list:
+    r"""Gradient flow (:func:`dgl_ssm.analysis.gradient_flow`) of the training cross-entropy of a fresh node classifier.
+
+    Eval mode (no dropout). One row per layer ``0..L``: ``grad_norm``
+    (:math:`\|\partial L / \partial W_\ell\|`, NaN for layer 0) and the
+    statistics of the backpropagated error :math:`\partial L / \partial H_\ell`.
+    """
+    import torch.nn.functional as F
+
+    from ..analysis import gradient_flow
+
+    model.eval()
+    mask, label = graph.ndata["train_mask"].bool(), graph.ndata["label"]
+    table = gradient_flow(model, graph, graph.ndata["feat"], lambda out: F.cross_entropy(out[mask], label[mask]))
+    return table.to_dict("records")
 
 
 @torch.no_grad()

@@ -106,8 +106,9 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     start = time.time()
     for cell in pending:
         profile = [] if protocol_for(study, cell["model"]).layer_profile else None
+        grads = [] if study.record_gradients and study.kind == "node" else None
         if study.kind == "node":
-            row = node_cell(study, cell, device, cfg.data_root, cfg.data_dir, profile)
+            row = node_cell(study, cell, device, cfg.data_root, cfg.data_dir, profile, grads)
         else:
             name = slug(cell)
             row = graph_cell(study, cell, device, out / ".checkpoints" / name, cfg.data_root, out / "histories" / f"{name}.csv",
@@ -115,6 +116,8 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
         record.append(cell, cell_config(study, cell), row)
         if profile:
             _append_rows(out / "layers.csv", profile)
+        if grads:
+            _append_rows(out / "gradients.csv", grads)
         log(f"{study.name} | {', '.join(f'{k}={v}' for k, v in cell.items())} | {row.get('status')} | "
             f"{study.metric} = {row.get(study.metric)}")
     if pending:  # a sitting that ran nothing leaves no trace
@@ -145,6 +148,23 @@ def write_plots(study, rows: list, out: Path) -> List[str]:
             name = f"{study.metric}_{dataset}.png"
             plot_lines(series, out / name, study.setting_name, study.metric_label or study.metric,
                        f"{study.description or study.name}: {dataset}", logx=study.setting_name == "depth", errors=errors)
+            written.append(name)
+    grads = read_csv(out / "gradients.csv")
+    for dataset in study.datasets if grads else ():
+        mine = [g for g in grads if g["dataset"] == dataset and g["layer"] > 0]
+        if not mine:
+            continue
+        deepest = max(g[study.setting_name] for g in mine)
+        stats = aggregate([g for g in mine if g[study.setting_name] == deepest], ("model", "layer"), "grad_norm")
+        series = {}
+        for model in study.models:
+            layer_ids = sorted(layer for (m, layer) in stats if m == model)
+            if layer_ids:
+                series[names[model]] = (layer_ids, [max(stats[(model, layer)][0], 1e-30) for layer in layer_ids])
+        if series:
+            name = f"gradients_{dataset}.png"
+            plot_lines(series, out / name, "layer ℓ", "‖∂L/∂W_ℓ‖ at init",
+                       f"{dataset}, L = {deepest}: gradient norms at initialization", logy=True)
             written.append(name)
     layers = read_csv(out / "layers.csv")
     if layers:

@@ -86,6 +86,8 @@ class StudyConfig:
     #: parameter budget (LRGB: 500k): models without their own ``train.hidden`` get the widest width within it
     param_budget: Optional[int] = None
     max_hidden: int = 512
+    #: node-level: also record per-layer gradient norms of each cell's freshly built model (gradients.csv, plots)
+    record_gradients: bool = False
 
 
 @dataclass
