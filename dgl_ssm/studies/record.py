@@ -182,15 +182,33 @@ class ResultsRecord:
             configs[digest] = dict(config)
             atomic_write(self.cells_json, lambda tmp: Path(tmp).write_text(json.dumps(configs, indent=1, sort_keys=True, default=str)))
 
-    def add_sitting(self, study_config: Mapping, command: str, wall_time_s: float, cells_run: int) -> None:
-        """Append this sitting's provenance (commit, command, configuration, date, machine, versions, wall time)."""
-        commit = _git("rev-parse", "HEAD")
+    def start_sitting(self, study_config: Mapping, command: str, cells_planned: int) -> str:
+        """Record a sitting's provenance before its first cell (commit, command, configuration, date, machine,
+        versions); :meth:`update_sitting` adds the cells run and the wall time as they finish, so that a sitting
+        that is interrupted still explains its rows. Returns the sitting's id."""
         entry = {
-            "commit": commit, "uncommitted_changes": bool(_git("status", "--porcelain", "--untracked-files=no")),
-            "command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "wall_time_s": round(wall_time_s, 1),
-            "cells_run": cells_run, "machine": machine_info(), "config": dict(study_config),
+            "id": f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}",
+            "commit": _git("rev-parse", "HEAD"),
+            "uncommitted_changes": bool(_git("status", "--porcelain", "--untracked-files=no")),
+            "command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "wall_time_s": 0.0,
+            "cells_planned": cells_planned, "cells_run": 0, "finished": False, "machine": machine_info(),
+            "config": dict(study_config),
         }
+        self._edit_sittings(lambda sittings: sittings.append(entry))
+        return entry["id"]
+
+    def update_sitting(self, sitting: str, cells_run: int, wall_time_s: float, finished: bool = False) -> None:
+        """Set the cells run and wall time of sitting ``sitting`` (and whether it finished)."""
+
+        def edit(sittings):
+            for entry in sittings:
+                if entry.get("id") == sitting:
+                    entry.update(cells_run=cells_run, wall_time_s=round(wall_time_s, 1), finished=finished)
+
+        self._edit_sittings(edit)
+
+    def _edit_sittings(self, change) -> None:
         with self._locked():
             sittings = json.loads(self.provenance.read_text())["sittings"] if self.provenance.is_file() else []
-            sittings.append(entry)
+            change(sittings)
             atomic_write(self.provenance, lambda tmp: Path(tmp).write_text(json.dumps({"sittings": sittings}, indent=1, default=str)))

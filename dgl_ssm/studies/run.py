@@ -104,7 +104,8 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     if done:
         log(f"{study.name}: {done} of {len(cells)} cells already recorded in {record.csv}, skipped")
     start = time.time()
-    for cell in pending:
+    sitting = record.start_sitting(to_container(study), command, len(pending)) if pending else None
+    for n, cell in enumerate(pending, 1):
         profile = [] if protocol_for(study, cell["model"]).layer_profile else None
         grads = [] if study.record_gradients and study.kind == "node" else None
         if study.kind == "node":
@@ -118,10 +119,9 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
             _append_rows(out / "layers.csv", profile)
         if grads:
             _append_rows(out / "gradients.csv", grads)
+        record.update_sitting(sitting, n, time.time() - start, finished=n == len(pending))
         log(f"{study.name} | {', '.join(f'{k}={v}' for k, v in cell.items())} | {row.get('status')} | "
             f"{study.metric} = {row.get(study.metric)}")
-    if pending:  # a sitting that ran nothing leaves no trace
-        record.add_sitting(to_container(study), command, time.time() - start, len(pending))
     rows = record.rows()
     table = write_tables(study, rows, out)
     write_plots(study, rows, out)
