@@ -1,4 +1,4 @@
-"""Graph-level training: metrics, losses, GraphTask batching, exact resume, recipes, DDP."""
+"""Graph-level training: metrics, losses, GraphTask batching, exact resume, the ring study, DDP."""
 import contextlib
 import csv
 import math
@@ -111,57 +111,33 @@ def test_resume_of_interrupted_graph_run_gives_same_metrics(tmp_path):
     assert [r["train_loss"] for r in resumed.history] == [r["train_loss"] for r in full.history]
 
 
-def _recipe(name):
-    sys.path.insert(0, str(ROOT / "recipes"))
-    try:
-        return __import__(name)
-    finally:
-        sys.path.pop(0)
-
-
 def _rows(path):
     with open(path) as f:
         return list(csv.DictReader(f))
 
 
-def test_graph_regression_recipe_smoke_with_config(tmp_path):
-    config = tmp_path / "cfg.yaml"
-    config.write_text("layers: 2\nhidden: 8\nepochs: 3\nbatch-size: 32\n")
-    out = tmp_path / "run"
-    argv = ["--task", "eccentricity", "--sizes", "32", "8", "8", "--models", "gcn", "gcn-ssm", "--config", str(config),
-            "--epochs", "2", "--state-transition", "0.9", "--data-root", str(tmp_path / "data"), "--out", str(out), "--no-progress"]
-    rows = _recipe("graph_regression").main(argv)
-    assert [r["model"] for r in rows] == ["gcn", "gcn-ssm"] and all(r["epochs_run"] == 2 for r in rows)  # flag beats config
-    assert rows[0]["params"] == 2 * (8 * 8 + 8) + (2 * 8 + 8) + (8 + 1)  # layers and hidden from the config
-    assert len(_rows(out / "results.csv")) == 2
-    assert "| model | eccentricity |" in (out / "summary.md").read_text() and (out / "loss_curves.png").stat().st_size > 0 and (out / "log10_mse_curves.png").is_file()
-    assert (out / "gcn-ssm-seed0" / "checkpoint.pt").is_file()
-    (tmp_path / "bad.yaml").write_text("hiden: 3\n")
-    with pytest.raises(SystemExit):
-        _recipe("graph_regression").main(["--config", str(tmp_path / "bad.yaml"), "--out", str(out)])
+GRAPH_TINY = ["study=graphprop_quick", "study.datasets=[diameter]", "study.settings=[3]", "study.sizes=[128,32,32]",
+              "study.train.epochs=6", "study.train.batch_size=16", "study.train.hidden=16", "~study.models.gcn",
+              "~study.models.gcn_ssm_eig1", "~study.models.kgcn_ssm", "~study.models.drew_gcn", "~study.models.drew_gcn_delay"]
 
 
-def test_ring_transfer_recipe_smoke(tmp_path):
-    out = tmp_path / "run"
-    rows = _recipe("ring_transfer").main(["--ring-sizes", "4", "6", "--num-graphs", "40", "--models", "gcn-ssm", "--epochs", "2",
-                                          "--hidden", "8", "--out", str(out), "--data-root", str(tmp_path), "--no-progress"])
-    assert [(r["ring_size"], r["layers"]) for r in rows] == [(4, 2), (6, 3)]
-    assert (out / "accuracy_vs_size.png").stat().st_size > 0 and len(_rows(out / "results.csv")) == 2
+def test_ring_study_smoke(tmp_path):
+    """RingTransfer through the study engine: ring size n -> n // 2 layers, checkpoints and histories per cell."""
+    from hydra import compose, initialize_config_module
+
+    from dgl_ssm.studies import run_study
+
+    with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
+        cfg = compose("config", overrides=["study=ring_quick", "study.settings=[4,6]", "study.ring_graphs=40",
+                                           "study.train.epochs=2", "study.train.hidden=8", "~study.models.gcn",
+                                           "~study.models.gcn_ssm_l050", "~study.models.gcn_ssm_l075", "~study.models.kgcn_ssm",
+                                           f"out={tmp_path / 'run'}", f"data_root={tmp_path / 'data'}"])
+    rows, _ = run_study(cfg, "t", log=lambda *_: None)
+    assert [(r["ring_size"], r["epochs_run"]) for r in rows] == [(4, 2), (6, 2)]
+    assert len(_rows(tmp_path / "run" / "histories" / "gcn_ssm_l100-ring-4-0.csv")) == 2
+    assert (tmp_path / "run" / "test_accuracy_ring.png").stat().st_size > 0
 
 
-@pytest.mark.parametrize("recipe", ["graph_regression", "ring_transfer"])
-def test_unknown_model_is_one_clear_line(tmp_path, recipe):
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "recipes" / f"{recipe}.py"), "--models", "gnc", "--epochs", "1", "--out", str(tmp_path / "o"),
-         "--data-root", str(tmp_path), "--sizes" if recipe == "graph_regression" else "--num-graphs", *(["16", "4", "4"] if recipe == "graph_regression" else ["20"])],
-        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120,
-    )
-    assert proc.returncode != 0
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: unknown model 'gnc'; known:") and "gcn-ssm" in last and "Traceback" not in proc.stderr
-
-
-@pytest.mark.slow
 def free_port() -> int:
     """A TCP port nobody listens on now (a fixed port collides with a concurrent run of the suite)."""
     with socket.socket() as sock:
@@ -169,13 +145,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_ddp_two_cpu_processes_converge_and_write_once(tmp_path):
+    """torchrun -m dgl_ssm.studies: 2 gloo ranks train each cell together; only rank 0 records and logs."""
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
-           str(ROOT / "recipes" / "graph_regression.py"), "--task", "diameter", "--sizes", "128", "32", "32", "--models", "gcn-ssm",
-           "--layers", "3", "--hidden", "16", "--epochs", "6", "--batch-size", "16", "--data-root", str(tmp_path / "data"),
-           "--out", str(out), "--no-progress"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True,
+           "-m", "dgl_ssm.studies", *GRAPH_TINY, f"out={out}", f"data_root={tmp_path / 'data'}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
     try:
         stdout, stderr = proc.communicate(timeout=300)
@@ -183,8 +159,8 @@ def test_ddp_two_cpu_processes_converge_and_write_once(tmp_path):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, stderr[-3000:]
-    assert stdout.count("parameters (hidden") == 1, "only rank 0 may log"
-    history = _rows(out / "gcn-ssm-seed0" / "history.csv")
+    assert stdout.count("| model \\ layers |") == 1, "only rank 0 may write the table"
+    history = _rows(out / "histories" / "gcn_ssm-diameter-3-0.csv")
     losses = [float(r["train_loss"]) for r in history]
     assert len(losses) == 6 and losses[-1] < losses[0], losses
     assert len(_rows(out / "results.csv")) == 1

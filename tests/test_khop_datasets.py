@@ -3,7 +3,6 @@ import dgl
 import torch
 
 from dgl_ssm.data import GraphPropertyDataset, RingTransferDataset
-from dgl_ssm.train.recipe import DatasetVariants
 from dgl_ssm.transforms import KHopRewire
 
 
@@ -37,17 +36,20 @@ def test_list_call_equals_batched_call():
         assert torch.equal(torch.stack(a.edges()), torch.stack(b.edges())) and torch.equal(a.edata["hop"], b.edata["hop"])
 
 
-def test_dataset_variants_rewire_only_for_hop_models(tmp_path):
-    calls = []
+def test_study_loads_each_dataset_variant_once(tmp_path):
+    """Plain models see the input graph; k-hop presets the rewired one; each variant is built once per process."""
+    from hydra import compose, initialize_config_module
 
-    def load(pre):
-        calls.append(None if pre is None else pre.cache_key)
-        return {s: RingTransferDataset(6, 20, 2, split=s, root=tmp_path, pre_transform=pre) for s in ("train", "val", "test")}
+    from dgl_ssm.models import needs_hop_edges
+    from dgl_ssm.studies.cells import graph_datasets
 
-    variants = DatasetVariants(load, max_hop=2)
-    plain = variants.for_model("gcn")
-    assert "hop" not in plain["train"][0][0].edata
+    with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
+        study = compose("config", overrides=["study=ring_quick", "study.ring_graphs=20", "study.ring_classes=2"]).study
+    cell = {"model": "gcn", "dataset": "ring", "ring_size": 6, "seed": 0}
+    plain, spec = graph_datasets(study, cell, None, tmp_path)
+    assert "hop" not in plain["train"][0][0].edata and spec["in_feats"] == 2 and spec["readout"] is None
     for name in ("kgcn-ssm", "drew-gcn", "drew-gcn-delay"):
-        assert variants.for_model(name)["train"][0][0].edata["hop"].max() == 2
-    assert variants.for_model("gcn-ssm") is plain
-    assert calls == [None, "khop-max_hop2"]
+        assert needs_hop_edges(name)
+        rewired, _ = graph_datasets(study, cell, 2, tmp_path)
+        assert rewired["train"][0][0].edata["hop"].max() == 2
+    assert graph_datasets(study, cell, None, tmp_path)[0] is plain and not needs_hop_edges("gcn-ssm")

@@ -7,6 +7,8 @@ Examples::
     python -m dgl_ssm.studies study=graphprop_quick device=cpu threads=1
     # a local sweep: 2 worker processes, one OpenMP thread each, sharing one results record
     python -m dgl_ssm.studies -m study=depth_quick num_shards=2 shard=0,1 hydra/launcher=joblib hydra.launcher.n_jobs=2
+    # data-parallel training of every cell (graph-level studies): 2 ranks, gloo on CPU, nccl on CUDA
+    torchrun --nproc_per_node 2 -m dgl_ssm.studies study=graphprop_quick
 
 Expected errors (a bad value, an unknown key, missing data, no CUDA, an
 unusable output folder, a rerun with another configuration) print one
@@ -20,6 +22,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
+from ..train.distributed import exit_distributed
 from . import schema  # noqa: F401  (registers the schema of conf/config.yaml)
 
 _HYDRA_FLAGS = {"-m", "--multirun", "-h", "--help", "--hydra-help", "-c", "--cfg", "--info", "--resolve"}
@@ -49,7 +52,8 @@ def _main(cfg: DictConfig) -> None:
         _, table = run_study(cfg, command)
     except (ValueError, FileNotFoundError, RuntimeError) as err:  # bad values, data, device, record conflicts
         _fail(err)
-    print(table)
+    if table:
+        print(table)
 
 
 def _fail(err: BaseException) -> None:
@@ -70,6 +74,7 @@ def main() -> None:
     except Exception as err:  # noqa: BLE001 - Hydra/OmegaConf raise several types; one line for all
         _fail(err)
     _main()
+    exit_distributed(0)  # a torchrun rank ends here: gloo's teardown can hang (dgl_ssm.train.distributed)
 
 
 if __name__ == "__main__":

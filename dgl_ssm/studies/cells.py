@@ -193,7 +193,7 @@ def hidden_within_budget(build, budget: int, low: int = 8, high: int = 1024) -> 
 
 
 def graph_cell(study, cell: Dict, device, run_dir: Path, data_root=None, history_path: Optional[Path] = None,
-               data_dir=None) -> dict:
+               data_dir=None, info=None) -> dict:
     """Graph property prediction (diameter: graph level, max readout; SSSP, eccentricity: node level).
 
     Checkpoints go to ``run_dir`` (resumed after an interruption); the
@@ -215,12 +215,19 @@ def graph_cell(study, cell: Dict, device, run_dir: Path, data_root=None, history
     model = build_graph_cell_model(study, cell, spec, hidden).to(device)
     if study.param_budget:
         row["over_budget"] = _count(model) > study.param_budget
-    task = GraphTask.for_datasets(datasets, batch_size=train.batch_size, device=device, self_loop=True)
+    params = _count(model)
+    ddp = info is not None and info.enabled
+    if ddp:  # each rank trains on its shard of the training graphs; metrics are computed on every rank's predictions
+        from ..train.distributed import wrap_ddp
+
+        model = wrap_ddp(model, info)
+    task = GraphTask.for_datasets(datasets, batch_size=train.batch_size, device=device, self_loop=True, ddp=ddp)
     optimizer = make_optimizer(model, train.optimizer, lr=train.lr, weight_decay=train.weight_decay)
     scheduler = make_scheduler(optimizer, train.scheduler, max_epochs=train.epochs)
+    main = info is None or info.is_main
     trainer = Trainer(model, task, optimizer, scheduler, max_epochs=train.epochs, patience=train.patience,
-                      run_dir=run_dir, resume=True, progress=False)
+                      run_dir=run_dir, resume=True, progress=False, is_main_process=main)
     fit = trainer.fit(on_divergence="record")
-    if history_path is not None and fit.history:
+    if history_path is not None and fit.history and main:
         write_csv(history_path, fit.history)
-    return {"params": _count(model), **row, **fit.summary()}
+    return {"params": params, **row, **fit.summary()}

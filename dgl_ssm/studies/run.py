@@ -87,7 +87,7 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     """
     from ..experiment import resolve_device
     from ..runtime import configure_threads
-    from .cells import graph_cell, node_cell, slug
+    from ..train.distributed import cleanup_distributed, init_distributed
 
     if cfg.threads < 1:
         raise ConfigError(f"threads must be >= 1, got {cfg.threads}")
@@ -95,7 +95,12 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     validate(cfg)
     study = cfg.study
     out = output_folder(cfg)
-    device = resolve_device(cfg.device)
+    resolve_device(cfg.device)
+    info = init_distributed(cfg.device)  # under torchrun: one process per rank, gloo on CPU, nccl on CUDA
+    if info.enabled and (study.kind != "graph" or cfg.num_shards != 1):
+        raise ConfigError("under torchrun (DDP) a study must be graph-level with num_shards=1: the ranks share each cell")
+    device, main = info.device, info.is_main
+    log = log if main else (lambda *_: None)
     record = ResultsRecord(out, ("model", "dataset", study.setting_name, "seed"))
     cells = study_cells(study)
     status = [record.status(c, cell_config(study, c)) for c in cells]  # refuses conflicts before anything runs
@@ -104,7 +109,22 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     if done:
         log(f"{study.name}: {done} of {len(cells)} cells already recorded in {record.csv}, skipped")
     start = time.time()
-    sitting = record.start_sitting(to_container(study), command, len(pending)) if pending else None
+    sitting = record.start_sitting(to_container(study), command, len(pending)) if pending and main else None
+    try:
+        _run_cells(cfg, study, pending, record, out, device, info, sitting, start, log)
+    finally:
+        cleanup_distributed()
+    rows = record.rows()
+    if not main:
+        return rows, ""
+    table = write_tables(study, rows, out)
+    write_plots(study, rows, out)
+    return rows, table
+
+
+def _run_cells(cfg, study, pending, record, out, device, info, sitting, start, log) -> None:
+    from .cells import graph_cell, node_cell, slug
+
     for n, cell in enumerate(pending, 1):
         profile = [] if protocol_for(study, cell["model"]).layer_profile else None
         grads = [] if study.record_gradients and study.kind == "node" else None
@@ -113,19 +133,18 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
         else:
             name = slug(cell)
             row = graph_cell(study, cell, device, out / ".checkpoints" / name, cfg.data_root, out / "histories" / f"{name}.csv",
-                             cfg.data_dir)
+                             cfg.data_dir, info)
+        if not info.is_main:
+            continue
         record.append(cell, cell_config(study, cell), row)
         if profile:
             _append_rows(out / "layers.csv", profile)
         if grads:
             _append_rows(out / "gradients.csv", grads)
         record.update_sitting(sitting, n, time.time() - start, finished=n == len(pending))
+        write_tables(study, record.rows(), out)  # the committed table always matches the record, cell by cell
         log(f"{study.name} | {', '.join(f'{k}={v}' for k, v in cell.items())} | {row.get('status')} | "
             f"{study.metric} = {row.get(study.metric)}")
-    rows = record.rows()
-    table = write_tables(study, rows, out)
-    write_plots(study, rows, out)
-    return rows, table
 
 
 def write_plots(study, rows: list, out: Path) -> List[str]:

@@ -66,7 +66,8 @@ def main(argv=None) -> int:
     stale = []
     for folder in folders:
         text = regenerate(folder, write=not args.check)
-        if args.check and (folder / "results.md").read_text() != text:
+        committed = folder / "results.md"
+        if args.check and (not committed.is_file() or committed.read_text() != text):
             stale.append(str(folder))
     if args.readme is not None:
         filled = readme_blocks(args.readme, Path("results") if not args.folders else args.folders[0].parent)
