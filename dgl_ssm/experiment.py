@@ -95,13 +95,51 @@ def resolve_device(name: str) -> torch.device:
 
 
 def start(args: argparse.Namespace, name: str) -> Run:
-    """Configure threads, seed, create the run folder and record the arguments (``args.json``)."""
+    """Check the device and output folder, then configure threads, seed, create the run folder and record ``args.json``.
+
+    Raises
+    ------
+    ValueError
+        If ``--out`` is a file or lies in a folder that is not writable (before anything is written).
+    RuntimeError
+        If the device cannot be used (see :func:`resolve_device`).
+    """
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    device = resolve_device(args.device)
+    out = Path(args.out) if args.out else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"--out {out}: {parent} is not writable; give a writable folder")
     configure_threads(args.threads)
     seed_everything(args.seed)
-    out = Path(args.out) if args.out else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "args.json", vars(args))
-    return Run(name=name, dir=out, device=resolve_device(args.device), args=args)
+    return Run(name=name, dir=out, device=device, args=args)
+
+
+def positive(p: argparse.ArgumentParser, name: str, value, default):
+    """``value`` if given (it must be >= 1), else ``default``: an explicit 0 or negative is an error, never a default."""
+    if value is None:
+        return default
+    if value < 1:
+        p.error(f"{name} must be >= 1, got {value}")
+    return value
+
+
+def run_main(main) -> None:
+    """Run an entry point's ``main()``; expected errors (values, data, device) become one ``error:`` line, exit 2."""
+    import sys
+
+    try:
+        main()
+    except (ValueError, FileNotFoundError, RuntimeError) as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        sys.exit(2)
 
 
 def atomic_write(path: os.PathLike, write_fn) -> Path:

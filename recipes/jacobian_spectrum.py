@@ -39,7 +39,7 @@ from dgl_ssm.analysis import (  # noqa: E402
     jacobian_eigenvalues,
     jacobian_singular_values,
 )
-from dgl_ssm.data import load_node_graph  # noqa: E402
+from dgl_ssm.data import NODE_DATASETS, load_node_graph  # noqa: E402
 from dgl_ssm.models import build_model  # noqa: E402
 
 
@@ -114,8 +114,13 @@ def main(argv=None) -> list:
     p.add_argument("--large-graph", default=None, help="also estimate the spectra matrix-free on this whole graph")
     p.add_argument("--large-hidden", type=int, default=64, help="feature width for --large-graph")
     args = p.parse_args(argv)
+    hidden = experiment.positive(p, "--hidden", args.hidden, 4 if args.quick else 8)
+    experiment.positive(p, "--max-nodes", args.max_nodes, None)
+    experiment.positive(p, "--large-hidden", args.large_hidden, None)
+    for flag, name in (("--graph", args.graph), ("--large-graph", args.large_graph)):
+        if name is not None and name not in NODE_DATASETS:
+            p.error(f"{flag}: unknown node dataset {name!r}; known: {', '.join(NODE_DATASETS)}")
     run = experiment.start(args, "jacobian_spectrum")
-    hidden = args.hidden or (4 if args.quick else 8)
 
     graph = bfs_subgraph(load_node_graph(args.graph, root=args.data_root, data_dir=args.data_dir), args.max_nodes)
     graph = graph.to(run.device)
@@ -163,4 +168,4 @@ def main(argv=None) -> list:
 
 
 if __name__ == "__main__":
-    main()
+    experiment.run_main(main)

@@ -27,7 +27,7 @@ import torch  # noqa: E402
 
 from dgl_ssm import experiment  # noqa: E402
 from dgl_ssm.analysis import SignalProbe  # noqa: E402
-from dgl_ssm.data import load_node_graph  # noqa: E402
+from dgl_ssm.data import NODE_DATASETS, load_node_graph  # noqa: E402
 from dgl_ssm.models import build_model  # noqa: E402
 
 GRAPHS = ("cora", "texas", "grid")
@@ -85,9 +85,12 @@ def main(argv=None) -> list:
     p.add_argument("--activation", default="relu")
     p.add_argument("--input-scale", type=float, default=0.1, help="β in B = βI for the SSM models (as the depth study)")
     args = p.parse_args(argv)
+    layers = experiment.positive(p, "--layers", args.layers, 16 if args.quick else 80)
+    hidden = experiment.positive(p, "--hidden", args.hidden, 8 if args.quick else 16)
+    unknown = [g for g in args.graphs if g not in NODE_DATASETS]
+    if unknown:
+        p.error(f"unknown node dataset(s) {', '.join(unknown)}; known: {', '.join(NODE_DATASETS)}")
     run = experiment.start(args, "oversmoothing")
-    layers = args.layers or (16 if args.quick else 80)
-    hidden = args.hidden or (8 if args.quick else 16)
     table = models(args.input_scale)
 
     rows = []
@@ -118,4 +121,4 @@ def main(argv=None) -> list:
 
 
 if __name__ == "__main__":
-    main()
+    experiment.run_main(main)

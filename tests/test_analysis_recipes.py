@@ -56,3 +56,27 @@ def test_jacobian_spectrum_quick(tmp_path, raw_data):
     assert ssm["GCN-SSM λ=0.5"] < ssm["GCN-SSM λ=1.0"]
     top = numbers(out / "matrix_free.csv", ["sigma_max"])
     assert len(top) == 5 and all(math.isfinite(v) and v > 0 for v in top)
+
+
+@pytest.mark.parametrize("name,argv,message", [
+    ("oversmoothing", ["--layers", "0"], "--layers must be >= 1, got 0"),
+    ("oversmoothing", ["--hidden", "0"], "--hidden must be >= 1, got 0"),
+    ("oversmoothing", ["--graphs", "coraa"], "unknown node dataset(s) coraa"),
+    ("jacobian_spectrum", ["--hidden", "0"], "--hidden must be >= 1, got 0"),
+    ("jacobian_spectrum", ["--max-nodes", "0"], "--max-nodes must be >= 1, got 0"),
+    ("jacobian_spectrum", ["--graph", "coraa"], "unknown node dataset 'coraa'"),
+    ("jacobian_spectrum", ["--device", "cuda"], "cuda"),
+    ("oversmoothing", ["--out", "FILE"], "is a file"),
+])
+def test_explicit_values_are_honoured_or_rejected_in_one_line(tmp_path, name, argv, message):
+    """Issue 12: --layers 0 / --hidden 0 used to fall back to defaults; bad names gave tracebacks after the run folder."""
+    import subprocess
+    import sys
+
+    (tmp_path / "FILE").write_text("x")
+    argv = [str(tmp_path / "FILE") if a == "FILE" else a for a in argv]
+    out = ["--out", str(tmp_path / "run")] if "--out" not in argv else []
+    proc = subprocess.run([sys.executable, str(ROOT / "recipes" / f"{name}.py"), *argv, *out], capture_output=True, text=True,
+                          cwd=tmp_path, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-1500:]
+    assert not (tmp_path / "run").exists()
