@@ -107,19 +107,32 @@ def start(args: argparse.Namespace, name: str) -> Run:
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1, got {args.threads}")
     device = resolve_device(args.device)
-    out = Path(args.out) if args.out else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file; give a folder")
-    parent = out
-    while not parent.exists():
-        parent = parent.parent
-    if not os.access(parent, os.W_OK):
-        raise ValueError(f"--out {out}: {parent} is not writable; give a writable folder")
+    out = check_output_folder(Path(args.out) if args.out else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
+                              "--out")
     configure_threads(args.threads)
     seed_everything(args.seed)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "args.json", vars(args))
     return Run(name=name, dir=out, device=device, args=args)
+
+
+def check_output_folder(out: os.PathLike, flag: str = "out") -> Path:
+    """``out`` as a ``Path`` if it can be used as an output folder (checked before anything is written).
+
+    Raises
+    ------
+    ValueError
+        If ``out`` is a file, or its nearest existing folder is not writable; the message names ``flag``.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{flag} {out} is a file; give a folder")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK):
+        raise ValueError(f"{flag} {out}: {parent} is not writable; give a writable folder")
+    return out
 
 
 def positive(p: argparse.ArgumentParser, name: str, value, default):

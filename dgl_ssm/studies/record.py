@@ -18,7 +18,6 @@ file lock, so that parallel workers (a sweep) can share one record.
 from __future__ import annotations
 
 import contextlib
-import csv
 import fcntl
 import hashlib
 import json
@@ -30,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Sequence
 
-from ..experiment import atomic_write
+from ..experiment import atomic_write, write_csv
 
 __all__ = ["ResultsRecord", "config_hash", "RecordConflict", "machine_info"]
 
@@ -169,15 +168,7 @@ class ResultsRecord:
             if any(self._key(r) == self._key(cell) and str(r.get("config_hash")) == digest for r in rows):
                 return
             rows.append({**cell, **metrics, "config_hash": digest})
-            fields = list(dict.fromkeys(k for r in rows for k in r))
-
-            def write(tmp):
-                with open(tmp, "w", newline="") as f:
-                    writer = csv.DictWriter(f, fieldnames=fields)
-                    writer.writeheader()
-                    writer.writerows(rows)
-
-            atomic_write(self.csv, write)
+            write_csv(self.csv, rows)
             configs = self._configs()
             configs[digest] = dict(config)
             atomic_write(self.cells_json, lambda tmp: Path(tmp).write_text(json.dumps(configs, indent=1, sort_keys=True, default=str)))

@@ -25,15 +25,12 @@ def output_folder(cfg) -> Path:
     ConfigError
         If the path is a file or its nearest existing folder is not writable.
     """
-    out = Path(cfg.out) if cfg.out else Path("results") / cfg.study.name
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"out={out} is a file; give a folder")
-    parent = out
-    while not parent.exists():
-        parent = parent.parent
-    if not os.access(parent, os.W_OK):
-        raise ConfigError(f"out={out}: {parent} is not writable; give a writable folder with out=...")
-    return out
+    from ..experiment import check_output_folder
+
+    try:
+        return check_output_folder(Path(cfg.out) if cfg.out else Path("results") / cfg.study.name, "out=")
+    except ValueError as err:
+        raise ConfigError(str(err).replace("out= ", "out=")) from None
 
 
 def study_cells(study) -> List[dict]:
