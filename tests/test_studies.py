@@ -76,6 +76,10 @@ def test_study_records_resumes_and_refuses_other_settings(tmp_path, raw_data, fi
     ("+study.models.gcn.options.block_options.state_trasition=0.5", "unknown block option 'state_trasition'"),
     ("study=nope", "Could not find 'study/nope'"),
     ("+study.models.gcn.train.hiden=3", "study.models.gcn.train"),
+    ("study.train.max_hop=0", "study.train.max_hop must be >= 1, got 0"),
+    ("study.limit=-1", "study.limit must be >= 1 or null"),
+    ("study.datasets=[corra]", "unknown node-level dataset(s) corra"),
+    ("study.datasets=cora", "study.datasets"),
     ("+study.models.gcn.train.hidden=0", "study.models.gcn.train.hidden must be >= 1, got 0"),
 ])
 def test_bad_configuration_is_one_error_line_and_writes_nothing(tmp_path, override, message):
@@ -85,6 +89,12 @@ def test_bad_configuration_is_one_error_line_and_writes_nothing(tmp_path, overri
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr and not out.exists()
+
+
+def test_values_keep_their_type():
+    """Issue 12: YAML's 1e-3 arrived as a string, and 'models: gcn' became the letters g, c, n."""
+    cfg = config("study=depth_quick", "study.train.lr=1e-3", "study.settings=[4]")
+    assert cfg.study.train.lr == 0.001 and isinstance(cfg.study.train.lr, float) and list(cfg.study.settings) == [4]
 
 
 def test_output_folder_and_device_errors(tmp_path):
