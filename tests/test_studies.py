@@ -167,3 +167,21 @@ def test_gradients_at_init_are_recorded_with_the_baselines(tmp_path, raw_data):
     assert len(grads) == 2 * (3 + 1) and all(g["grad_norm"] > 0 for g in grads if g["layer"] > 0)
     assert all(g["error_feature_norm"] > 0 for g in grads)  # dL/dH_l of dgl_ssm.analysis.gradient_flow
     assert (tmp_path / "run" / "gradients_texas.png").is_file() and (tmp_path / "run" / "test_accuracy_texas.png").is_file()
+
+
+def test_graph_cell_model_draws_its_weights_in_the_recipe_order():
+    """The seed comes before the encoder (the first random draws), as the former graph recipes built Peptides models."""
+    import torch
+
+    from dgl_ssm.data import atom_encoder
+    from dgl_ssm.experiment import seed_everything
+    from dgl_ssm.models import build_model
+    from dgl_ssm.studies.cells import build_graph_cell_model
+
+    study = config("study=peptides_quick").study
+    cell = {"model": "gcn", "dataset": "peptides-func", "layers": 3, "seed": 4}
+    spec = {"in_feats": 9, "out_feats": 10, "readout": "mean", "encoder": atom_encoder}
+    ours = build_graph_cell_model(study, cell, spec, 16).state_dict()
+    seed_everything(4)
+    theirs = build_model("gcn", 9, 16, 10, 3, activation="gelu", dropout=0.1, readout="mean", encoder=atom_encoder(16)).state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)

@@ -152,6 +152,7 @@ def build_graph_cell_model(study, cell: Dict, spec: Dict, hidden: Optional[int] 
 
     model_spec, train = study.models[cell["model"]], protocol_for(study, cell["model"])
     hidden = train.hidden if hidden is None else hidden
+    seed_everything(cell["seed"])  # before the encoder: its embeddings are the first random draws, as in the recipes
     encoder = spec["encoder"](hidden) if spec.get("encoder") else None
     options = dict(activation=train.activation, dropout=train.dropout, readout=spec["readout"], encoder=encoder)
     extra = to_container(model_spec.options)
@@ -163,7 +164,6 @@ def build_graph_cell_model(study, cell: Dict, spec: Dict, hidden: Optional[int] 
         else:
             options["max_hop"] = train.max_hop
     options.update(extra)
-    seed_everything(cell["seed"])
     return build_model(model_spec.preset, spec["in_feats"], hidden, spec["out_feats"], layers_of(study, cell), **options)
 
 
