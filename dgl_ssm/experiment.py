@@ -1,14 +1,14 @@
-"""Shared plumbing of the recipes: common flags, run folders, seeding, devices, result files.
+"""Shared plumbing: seeding, devices, output folders, atomic result files, and the diagnostics recipes' flags.
 
-Every recipe in ``recipes/`` starts with::
+The studies (:mod:`dgl_ssm.studies`) take their configuration from Hydra; the
+two diagnostics entry points in ``recipes/`` still start with::
 
     parser = experiment.parser("what this recipe does")
     ...recipe-specific flags...
     args = parser.parse_args()
-    run = experiment.start(args, "depth_study")   # threads, seed, run folder, device
+    run = experiment.start(args, "oversmoothing")   # checks, threads, seed, run folder, device
 
-so that the fast OpenMP configuration, seeding and the run-folder layout are the
-same everywhere.
+(``parser`` moves out of the library when they move to configuration).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Result tables (mean ± std in Markdown) and plots shared by the recipes."""
+"""Result tables (mean ± std in Markdown) and plots shared by the studies and recipes."""
 from __future__ import annotations
 
 import csv
