@@ -1,67 +1,21 @@
-"""Shared plumbing: seeding, devices, output folders, atomic result files, and the diagnostics recipes' flags.
+"""Shared plumbing of the studies: seeding, devices, output folders, atomic result files, growing result tables.
 
-The studies (:mod:`dgl_ssm.studies`) take their configuration from Hydra; the
-two diagnostics entry points in ``recipes/`` still start with::
-
-    parser = experiment.parser("what this recipe does")
-    ...recipe-specific flags...
-    args = parser.parse_args()
-    run = experiment.start(args, "oversmoothing")   # checks, threads, seed, run folder, device
-
-(``parser`` moves out of the library when they move to configuration).
+The command line lives in the entry points only (:mod:`dgl_ssm.studies`,
+configured through Hydra); nothing here parses arguments.
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
 import random
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Optional
 
 import numpy as np
 import torch
 
-from .runtime import configure_threads
-
-__all__ = ["parser", "start", "Run", "seed_everything", "resolve_device", "write_csv", "write_json", "atomic_write", "ResultTable"]
-
-
-def parser(description: str) -> argparse.ArgumentParser:
-    """An ``ArgumentParser`` with the flags every recipe shares.
-
-    ``--device``, ``--seed``, ``--data-dir`` (offline raw copies),
-    ``--data-root`` (cache), ``--out`` (run folder), ``--threads``
-    (OpenMP threads per runtime; default 1, the fast setting on small machines),
-    ``--quick`` (a small grid that finishes in minutes on 2 cores).
-    """
-    p = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (needs a CUDA build of DGL)")
-    p.add_argument("--seed", type=int, default=0, help="base random seed")
-    p.add_argument("--data-dir", default=None, help="offline raw data (default: $DGL_SSM_DATA or ../shared/data)")
-    p.add_argument("--data-root", default=None, help="data root / cache (default: $DGL_SSM_ROOT or ./data)")
-    p.add_argument("--out", default=None, help="run folder (default: runs/<recipe>-<timestamp>)")
-    p.add_argument("--threads", type=int, default=1, help="OpenMP threads per runtime (torch and DGL)")
-    p.add_argument("--quick", action="store_true", help="small grid for a smoke run (minutes on 2 CPU cores)")
-    p.add_argument("--no-progress", action="store_true", help="disable tqdm progress bars")
-    return p
-
-
-@dataclass
-class Run:
-    """A recipe run: its folder, device and parsed arguments."""
-
-    name: str
-    dir: Path
-    device: torch.device
-    args: argparse.Namespace
-
-    def path(self, filename: str) -> Path:
-        """A file inside the run folder."""
-        return self.dir / filename
+__all__ = ["seed_everything", "resolve_device", "check_output_folder", "write_csv", "write_json", "atomic_write", "ResultTable"]
 
 
 def seed_everything(seed: int) -> None:
@@ -94,28 +48,6 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def start(args: argparse.Namespace, name: str) -> Run:
-    """Check the device and output folder, then configure threads, seed, create the run folder and record ``args.json``.
-
-    Raises
-    ------
-    ValueError
-        If ``--out`` is a file or lies in a folder that is not writable (before anything is written).
-    RuntimeError
-        If the device cannot be used (see :func:`resolve_device`).
-    """
-    if args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
-    device = resolve_device(args.device)
-    out = check_output_folder(Path(args.out) if args.out else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}",
-                              "--out")
-    configure_threads(args.threads)
-    seed_everything(args.seed)
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "args.json", vars(args))
-    return Run(name=name, dir=out, device=device, args=args)
-
-
 def check_output_folder(out: os.PathLike, flag: str = "out") -> Path:
     """``out`` as a ``Path`` if it can be used as an output folder (checked before anything is written).
 
@@ -133,26 +65,6 @@ def check_output_folder(out: os.PathLike, flag: str = "out") -> Path:
     if not os.access(parent, os.W_OK):
         raise ValueError(f"{flag} {out}: {parent} is not writable; give a writable folder")
     return out
-
-
-def positive(p: argparse.ArgumentParser, name: str, value, default):
-    """``value`` if given (it must be >= 1), else ``default``: an explicit 0 or negative is an error, never a default."""
-    if value is None:
-        return default
-    if value < 1:
-        p.error(f"{name} must be >= 1, got {value}")
-    return value
-
-
-def run_main(main) -> None:
-    """Run an entry point's ``main()``; expected errors (values, data, device) become one ``error:`` line, exit 2."""
-    import sys
-
-    try:
-        main()
-    except (ValueError, FileNotFoundError, RuntimeError) as err:
-        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
-        sys.exit(2)
 
 
 def atomic_write(path: os.PathLike, write_fn) -> Path:

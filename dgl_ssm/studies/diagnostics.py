@@ -1,0 +1,344 @@
+"""Diagnostics at initialization, from configuration: over-smoothing across depth and layer-Jacobian spectra.
+
+``python -m dgl_ssm.studies.diagnostics diagnostic=<name> [overrides]`` runs one
+of ``dgl_ssm/conf/diagnostic/`` and writes ``results/<name>/`` (CSV, PNG,
+``provenance.json``):
+
+* ``oversmoothing`` (+ ``_quick``): untrained networks propagate N(0, 1) node
+  features through ``layers`` blocks on each graph; every layer's Dirichlet
+  energy (Rusch et al. 2023 / Arroyo et al. 2025 Eq. 11), ``‖H‖_F`` and μ(H)
+  (Park & Kim 2024) via :class:`~dgl_ssm.analysis.SignalProbe`
+  (``layers.csv``, ``oversmoothing.png``).
+* ``jacobian`` (+ ``_quick``): the dense Jacobian of each model's first block at
+  N(0, 1) node states on a small graph: singular values (Arroyo et al. 2025,
+  Lemma 3.1 for a linear GCN), eigenvalues and ρ(J) for every model
+  (``singular_values.csv``, ``eigenvalues.csv``, ``summary.csv`` and PNGs);
+  with ``large_graph``, σ_max, σ_min and ρ(J) matrix-free (``matrix_free.csv``).
+
+Models: GCN, GAT, (GIN), residual GCN and GCN-SSM with Λ = λI and B = βI
+(``input_scale``).
+"""
+from __future__ import annotations
+
+import math
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import torch
+
+from ..analysis import (
+    SignalProbe,
+    edge_of_chaos_distance,
+    estimate_singular_values,
+    estimate_spectral_radius,
+    jacobian_eigenvalues,
+    jacobian_singular_values,
+)
+from ..data import NODE_DATASETS, load_node_graph
+from ..experiment import write_csv
+from ..models import build_model
+from .schema import ConfigError
+
+__all__ = ["DiagnosticConfig", "DiagnosticRun", "run_diagnostic"]
+
+
+@dataclass
+class DiagnosticConfig:
+    """One diagnostic: what to measure, on which graphs, with which widths and depths."""
+
+    name: str = "oversmoothing"
+    kind: str = "oversmoothing"  #: ``"oversmoothing"`` or ``"jacobian"``
+    graphs: List[str] = field(default_factory=lambda: ["cora", "texas", "grid"])
+    layers: int = 80  #: oversmoothing: depth
+    hidden: int = 16
+    activation: str = "relu"
+    lambdas: List[float] = field(default_factory=lambda: [0.5, 0.75, 1.0])
+    input_scale: float = 0.1  #: β in B = βI for the SSM models
+    seed: int = 0
+    max_nodes: Optional[int] = None  #: jacobian: keep the first nodes in BFS order
+    max_size: int = 8192  #: jacobian: largest N*d for a dense Jacobian
+    large_graph: Optional[str] = None  #: jacobian: also estimate matrix-free on this whole graph
+    large_hidden: int = 64
+
+
+@dataclass
+class DiagnosticRun:
+    """The top-level configuration of ``python -m dgl_ssm.studies.diagnostics``."""
+
+    diagnostic: DiagnosticConfig = field(default_factory=DiagnosticConfig)
+    out: Optional[str] = None  #: default ``results/<diagnostic.name>``
+    device: str = "cpu"
+    threads: int = 1
+    data_dir: Optional[str] = None
+    data_root: Optional[str] = None
+
+
+def validate(cfg) -> None:
+    """Check a resolved :class:`DiagnosticRun` (types are checked by OmegaConf).
+
+    Raises
+    ------
+    ConfigError
+        Naming the bad key and what is accepted.
+    """
+    d = cfg.diagnostic
+    if d.kind not in ("oversmoothing", "jacobian"):
+        raise ConfigError(f"diagnostic.kind must be oversmoothing or jacobian, got {d.kind!r}")
+    for key in ("layers", "hidden", "max_size", "large_hidden"):
+        if getattr(d, key) < 1:
+            raise ConfigError(f"diagnostic.{key} must be >= 1, got {getattr(d, key)}")
+    if d.max_nodes is not None and d.max_nodes < 1:
+        raise ConfigError(f"diagnostic.max_nodes must be >= 1 or null (all), got {d.max_nodes}")
+    unknown = [g for g in [*d.graphs, *([d.large_graph] if d.large_graph else [])] if g not in NODE_DATASETS]
+    if unknown or not d.graphs:
+        raise ConfigError(f"diagnostic.graphs: unknown or no node dataset(s) {', '.join(unknown)}; known: {', '.join(NODE_DATASETS)}")
+    if cfg.threads < 1:
+        raise ConfigError(f"threads must be >= 1, got {cfg.threads}")
+
+
+def oversmoothing_models(input_scale: float) -> dict:
+    """Display name -> (preset, builder options)."""
+    ssm = {
+        f"GCN-SSM λ={lam}": ("gcn-ssm", {"block_options": {"state_transition": lam, "input_matrix": input_scale}})
+        for lam in (0.5, 0.75, 1.0)
+    }
+    return {"GCN": ("gcn", {}), "GAT": ("gat", {}), **ssm, "ResGCN": ("res-gcn", {})}
+
+
+def propagate(preset: str, options: dict, graph, feat: torch.Tensor, layers: int, activation: str, seed: int) -> list:
+    """Per-layer measurements of one untrained model on one graph (rows of SignalProbe's table)."""
+    torch.manual_seed(seed)
+    dim = feat.shape[1]
+    model = build_model(preset, dim, dim, 1, layers, activation=activation, **options).to(feat.device).eval()
+    with SignalProbe(model, backward=False) as probe, torch.no_grad():
+        model.propagate(graph, feat)
+    return probe.table().drop(columns="step").to_dict("records")
+
+
+def plot_oversmoothing(rows: list, graphs: list, names: list, path) -> None:
+    fig, axes = _plt().subplots(2, len(graphs), figsize=(4.5 * len(graphs), 6.5), squeeze=False)
+    for col, graph in enumerate(graphs):
+        for name in names:
+            part = [r for r in rows if r["graph"] == graph and r["model"] == name]
+            layers = [r["layer"] for r in part]
+            for row_ax, key in zip(axes[:, col], ("dirichlet_energy", "feature_norm")):
+                row_ax.plot(layers, [max(r[key], 1e-30) for r in part], label=name)
+        axes[0, col].set_title(graph)
+        for ax, label in zip(axes[:, col], ("Dirichlet energy", "‖H‖_F")):
+            ax.set_yscale("log")
+            ax.set_xlabel("layer")
+            ax.set_ylabel(label)
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+
+
+def note(row: dict) -> str:
+    if not math.isfinite(row["feature_norm"]):
+        return "  (overflow)"
+    return "  (underflow to 0 in float32)" if row["feature_norm"] == 0 else ""
+
+
+def jacobian_models(lambdas, input_scale: float) -> dict:
+    """Display name -> (preset, builder options)."""
+    ssm = {
+        f"GCN-SSM λ={lam}": ("gcn-ssm", {"block_options": {"state_transition": lam, "input_matrix": input_scale}})
+        for lam in lambdas
+    }
+    return {"GCN": ("gcn", {}), "GAT": ("gat", {}), "GIN": ("gin", {}), **ssm}
+
+
+def bfs_subgraph(graph, max_nodes: int):
+    """The first ``max_nodes`` nodes reached by BFS from node 0 (a connected subgraph), or the whole graph."""
+    if max_nodes is None or graph.num_nodes() <= max_nodes:
+        return graph
+    order = torch.cat(dgl.bfs_nodes_generator(graph.cpu(), 0))[:max_nodes]
+    return dgl.node_subgraph(graph, order.to(graph.device))
+
+
+def plot_histograms(spectra: dict, path) -> None:
+    fig, axes = _plt().subplots(1, len(spectra), figsize=(3.2 * len(spectra), 3), sharey=True, squeeze=False)
+    for ax, (name, sigma) in zip(axes[0], spectra.items()):
+        ax.hist(np.log10(np.maximum(sigma**2, 1e-12)), bins=40, color="tab:blue")
+        ax.axvline(0.0, color="k", lw=0.8, ls="--")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("log10 σ²  (σ² < 1e-12 at -12)")
+    axes[0, 0].set_ylabel("count")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+
+
+def plot_eigenvalues(eigen: dict, path) -> None:
+    fig, axes = _plt().subplots(1, max(len(eigen), 1), figsize=(3.6 * max(len(eigen), 1), 3.6), squeeze=False)
+    circle = np.exp(1j * np.linspace(0, 2 * np.pi, 400))
+    for ax, (name, eig) in zip(axes[0], eigen.items()):
+        ax.plot(circle.real, circle.imag, "k-", lw=0.8, label="unit circle")
+        ax.scatter(eig.real, eig.imag, s=4, alpha=0.6)
+        ax.set_aspect("equal")
+        ax.set_title(f"{name}: ρ = {np.abs(eig).max():.3f}", fontsize=9)
+        ax.set_xlabel("Re λ")
+    axes[0, 0].set_ylabel("Im λ")
+    axes[0, 0].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+
+
+def matrix_free(table: dict, graph, hidden: int, activation: str, seed: int, device) -> list:
+    """σ_max, σ_min and ρ(J) of each model's first block, matrix-free."""
+    feat = torch.randn(graph.num_nodes(), hidden, generator=torch.Generator().manual_seed(seed)).to(device)
+    rows = []
+    for name, (preset, options) in table.items():
+        torch.manual_seed(seed)
+        layer = build_model(preset, hidden, hidden, 1, 1, activation=activation, **options).to(device).layers[0]
+        top, bottom = estimate_singular_values(layer, graph, feat, seed=seed)
+        rho = estimate_spectral_radius(layer, graph, feat, seed=seed)
+        rows.append({"model": name, "sigma_max": top, "sigma_min": bottom, "spectral_radius": rho})
+    return rows
+
+
+def _plt():
+    import matplotlib.pyplot as plt  # the caller chooses the backend; files only here
+
+    return plt
+
+
+def run_diagnostic(cfg, command: str = "", log=print) -> list:
+    """Run ``cfg.diagnostic`` and write its files and provenance to the output folder; returns its rows.
+
+    Raises
+    ------
+    ConfigError
+        On a bad value or an unusable output folder (before anything is written).
+    RuntimeError
+        If the device cannot be used.
+    """
+    from ..experiment import check_output_folder, resolve_device, seed_everything
+    from ..runtime import configure_threads
+    from .record import ResultsRecord
+    from .schema import to_container
+
+    validate(cfg)
+    d = cfg.diagnostic
+    try:
+        out = check_output_folder(Path(cfg.out) if cfg.out else Path("results") / d.name, "out=")
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    device = resolve_device(cfg.device)
+    configure_threads(cfg.threads)
+    seed_everything(d.seed)
+    record = ResultsRecord(out, ())
+    sitting = record.start_sitting(to_container(d), command, 1)
+    start = time.time()
+    rows = (_oversmoothing if d.kind == "oversmoothing" else _jacobian)(d, out, device, cfg.data_root, cfg.data_dir, log)
+    record.update_sitting(sitting, 1, time.time() - start, finished=True)
+    return rows
+
+
+def _oversmoothing(d, out: Path, device, data_root, data_dir, log) -> list:
+    table = oversmoothing_models(d.input_scale)
+    rows = []
+    for graph_name in d.graphs:
+        graph = load_node_graph(graph_name, root=data_root, data_dir=data_dir).to(device)
+        gen = torch.Generator().manual_seed(d.seed)
+        feat = torch.randn(graph.num_nodes(), d.hidden, generator=gen).to(device)
+        for name, (preset, options) in table.items():
+            for row in propagate(preset, options, graph, feat, d.layers, d.activation, d.seed):
+                rows.append({"graph": graph_name, "model": name, **row})
+    write_csv(out / "layers.csv", rows)
+    plot_oversmoothing(rows, list(d.graphs), list(table), out / "oversmoothing.png")
+    log(f"Ratios layer {d.layers} / layer 0 (width {d.hidden}, {d.activation}, B = {d.input_scale} I); "
+        "'rel. energy' is E(H)/‖H‖² (scale-free smoothness):")
+    log(f"{'graph':8s} {'model':16s} {'energy':>10s} {'norm':>10s} {'rel. energy':>12s}")
+    for graph_name in d.graphs:
+        for name in table:
+            part = [r for r in rows if r["graph"] == graph_name and r["model"] == name]
+            first, last = part[0], part[-1]
+            e = last["dirichlet_energy"] / first["dirichlet_energy"]
+            n = last["feature_norm"] / first["feature_norm"]
+            rel = e / n**2 if n > 0 else math.nan
+            log(f"{graph_name:8s} {name:16s} {e:10.2e} {n:10.2e} {rel:12.2e}" + note(last))
+    return rows
+
+
+def _jacobian(d, out: Path, device, data_root, data_dir, log) -> list:
+    graph = bfs_subgraph(load_node_graph(d.graphs[0], root=data_root, data_dir=data_dir), d.max_nodes).to(device)
+    hidden = d.hidden
+    feat = torch.randn(graph.num_nodes(), hidden, generator=torch.Generator().manual_seed(d.seed)).to(device)
+    sv_rows, eig_rows, summary, spectra, eigen = [], [], [], {}, {}
+    for name, (preset, options) in jacobian_models(d.lambdas, d.input_scale).items():
+        torch.manual_seed(d.seed)
+        layer = build_model(preset, hidden, hidden, 1, 1, activation=d.activation, **options).to(device).layers[0]
+        sigma = jacobian_singular_values(layer, graph, feat, max_size=d.max_size).cpu().numpy()
+        spectra[name] = sigma
+        sv_rows += [{"model": name, "index": i, "sigma": s, "sigma_sq": s * s} for i, s in enumerate(sigma)]
+        # every layer maps d -> d, so its Jacobian is square and has a spectral radius (issue 14: was NaN for non-SSM)
+        eig = jacobian_eigenvalues(layer, graph, feat, max_size=d.max_size).cpu().numpy()
+        eigen[name], rho = eig, float(np.abs(eig).max())
+        eig_rows += [{"model": name, "real": e.real, "imag": e.imag, "modulus": abs(e)} for e in eig]
+        summary.append({"model": name, "sigma_max": float(sigma[0]), "sigma_min": float(sigma[-1]),
+                        "edge_of_chaos_distance": edge_of_chaos_distance(torch.from_numpy(sigma)),
+                        "spectral_radius": rho})
+    write_csv(out / "singular_values.csv", sv_rows)
+    write_csv(out / "eigenvalues.csv", eig_rows)
+    write_csv(out / "summary.csv", summary)
+    plot_histograms(spectra, out / "singular_values.png")
+    plot_eigenvalues(eigen, out / "eigenvalues.png")
+    log(f"Layer Jacobian at init on {d.graphs[0]} (N={graph.num_nodes()}, d={hidden}, {d.activation}, "
+        f"B = {d.input_scale} I): {graph.num_nodes() * hidden} x {graph.num_nodes() * hidden}")
+    for row in summary:
+        log(f"{row['model']:16s} {row['sigma_max']:9.3e} {row['sigma_min']:9.2e} "
+            f"{row['edge_of_chaos_distance']:10.3f} {row['spectral_radius']:7.3f}")
+    if d.large_graph:
+        large = load_node_graph(d.large_graph, root=data_root, data_dir=data_dir).to(device)
+        rows = matrix_free(jacobian_models(d.lambdas, d.input_scale), large, d.large_hidden, d.activation, d.seed, device)
+        write_csv(out / "matrix_free.csv", rows)
+    return summary
+
+
+def register() -> None:
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="diagnostic_schema", node=DiagnosticRun)
+
+
+register()
+
+
+def main() -> None:
+    """``python -m dgl_ssm.studies.diagnostics diagnostic=<name> [overrides]`` (one ``error:`` line on bad input)."""
+    import hydra
+    from hydra import compose, initialize_config_module
+
+    from .__main__ import _fail
+
+    argv = sys.argv[1:]
+    try:
+        with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
+            compose("diagnostics", overrides=[a for a in argv if not a.startswith("hydra")])
+    except Exception as err:  # noqa: BLE001 - Hydra/OmegaConf raise several types
+        _fail(err)
+
+    @hydra.main(config_path="pkg://dgl_ssm.conf", config_name="diagnostics", version_base="1.3")
+    def _main(cfg) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        command = "python -m dgl_ssm.studies.diagnostics " + " ".join(shlex.quote(a) for a in argv)
+        try:
+            run_diagnostic(cfg, command)
+        except (ValueError, FileNotFoundError, RuntimeError) as err:
+            _fail(err)
+
+    _main()
+
+
+if __name__ == "__main__":
+    main()
