@@ -42,20 +42,21 @@ class ModelSpec:
 
 @dataclass
 class Protocol:
-    """How every cell is trained (one value per key: the protocol of the study)."""
+    """How every cell is trained. No value has a default here: each comes from one YAML file
+    (``conf/protocol/`` or the study's own ``train`` section), so that a value lives in exactly one place."""
 
-    hidden: int = 64
-    optimizer: str = "adam"
-    lr: float = 0.01
-    weight_decay: float = 5e-4
-    dropout: float = 0.5
-    activation: str = "relu"
-    epochs: int = 200
-    patience: int = 50
-    scheduler: str = "none"
-    batch_size: int = 128  # graph-level studies
-    max_hop: int = 3  # k-hop rewiring radius of the presets that read 'hop' edges
-    layer_profile: bool = False  # node-level: record Dirichlet energy and norm of every layer of the trained model
+    hidden: int = MISSING
+    optimizer: str = MISSING
+    lr: float = MISSING
+    weight_decay: float = MISSING
+    dropout: float = MISSING
+    activation: str = MISSING
+    epochs: int = MISSING
+    patience: int = MISSING
+    scheduler: str = MISSING
+    batch_size: int = MISSING  #: graphs per batch (graph-level studies)
+    max_hop: int = MISSING  #: k-hop rewiring radius of the presets that read 'hop' edges
+    layer_profile: bool = False  #: an output, not a hyperparameter: record each layer's energy (node-level)
 
 
 @dataclass
