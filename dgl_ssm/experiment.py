@@ -1,4 +1,4 @@
-"""Shared plumbing of the studies: seeding, devices, output folders, atomic result files, growing result tables.
+"""Shared plumbing of the studies: seeding, devices, output folders, atomic result files.
 
 The command line lives in the entry points only (:mod:`dgl_ssm.studies`,
 configured through Hydra); nothing here parses arguments.
@@ -15,7 +15,7 @@ from typing import Iterable, Mapping, Optional
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "resolve_device", "check_output_folder", "write_csv", "write_json", "atomic_write", "ResultTable"]
+__all__ = ["seed_everything", "resolve_device", "check_output_folder", "write_csv", "write_json", "atomic_write"]
 
 
 def seed_everything(seed: int) -> None:
@@ -99,55 +99,3 @@ def write_csv(path: os.PathLike, rows: Iterable[Mapping], fieldnames: Optional[l
             writer.writerows(rows)
 
     return atomic_write(path, write)
-
-
-class ResultTable:
-    """A results CSV that grows one finished cell at a time, so that a rerun skips what is done.
-
-    Rows are identified by the values of ``keys`` (compared as strings, so
-    ``2`` and the ``2`` read back from the CSV match); the file is rewritten
-    atomically after every :meth:`add`.
-
-    Parameters
-    ----------
-    path : path
-        The CSV file; its rows are loaded when it exists.
-    keys : sequence of str
-        Columns that identify a cell, e.g. ``("model", "depth", "seed")``.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> path = pathlib.Path(tempfile.mkdtemp()) / "results.csv"
-    >>> table = ResultTable(path, ("model", "depth"))
-    >>> table.add({"model": "gcn", "depth": 2, "acc": 0.8})
-    >>> ResultTable(path, ("model", "depth")).pending([{"model": "gcn", "depth": 2}, {"model": "gcn", "depth": 4}])
-    [{'model': 'gcn', 'depth': 4}]
-    """
-
-    def __init__(self, path: os.PathLike, keys):
-        from .report import read_csv
-
-        self.path, self.keys = Path(path), tuple(keys)
-        self.rows = read_csv(self.path)
-        self._done = {self.key(row) for row in self.rows}
-
-    def key(self, row: Mapping) -> tuple:
-        """The identifying values of ``row`` as strings."""
-        return tuple(str(row[k]) for k in self.keys)
-
-    def done(self, row: Mapping) -> bool:
-        """Whether a row with the same key is already in the table."""
-        return self.key(row) in self._done
-
-    def pending(self, cells: Iterable[Mapping]) -> list:
-        """The ``cells`` (mappings with the key columns) that have no row yet, in order."""
-        return [cell for cell in cells if not self.done(cell)]
-
-    def add(self, *rows: Mapping) -> None:
-        """Append rows whose key is new (a row already present is kept, not duplicated) and rewrite the file."""
-        for row in rows:
-            if not self.done(row):
-                self.rows.append(dict(row))
-                self._done.add(self.key(row))
-        write_csv(self.path, self.rows)

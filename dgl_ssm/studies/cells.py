@@ -33,7 +33,6 @@ def node_cell(study, cell: Dict, device, data_root=None, data_dir=None, profile_
     (the same weights the training starts from) is appended to it.
     """
     from ..data import load_node_graph
-    from ..experiment import seed_everything  # noqa: F401  (fit_node_classifier seeds)
     from .schema import protocol_for, to_container
     from ..train import fit_node_classifier
 

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Sequence
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 from ..experiment import atomic_write, write_csv
 
@@ -126,8 +126,10 @@ class ResultsRecord:
     def _key(self, row: Mapping) -> tuple:
         return tuple(str(row[k]) for k in self.keys)
 
-    def status(self, cell: Mapping, config: Mapping) -> str:
+    def status(self, cell: Mapping, config: Mapping, rows: Optional[List[dict]] = None) -> str:
         """``"done"`` if the cell is recorded with this configuration, ``"pending"`` if not recorded.
+
+        ``rows``: the record's rows when the caller has read them already (one read for a whole grid).
 
         Raises
         ------
@@ -135,7 +137,7 @@ class ResultsRecord:
             If the cell is recorded with another configuration.
         """
         digest, key = config_hash(config), self._key(cell)
-        recorded = [r for r in self.rows() if self._key(r) == key]
+        recorded = [r for r in (self.rows() if rows is None else rows) if self._key(r) == key]
         if not recorded:
             return "pending"
         if any(str(r.get("config_hash")) == digest for r in recorded):

@@ -100,7 +100,8 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     log = log if main else (lambda *_: None)
     record = ResultsRecord(out, ("model", "dataset", study.setting_name, "seed"))
     cells = study_cells(study)
-    status = [record.status(c, cell_config(study, c)) for c in cells]  # refuses conflicts before anything runs
+    recorded = record.rows()  # read once for the whole grid
+    status = [record.status(c, cell_config(study, c), recorded) for c in cells]  # refuses conflicts before anything runs
     pending = [c for i, (c, s) in enumerate(zip(cells, status)) if s == "pending" and i % cfg.num_shards == cfg.shard]
     done = sum(s == "done" for s in status)
     if done:
