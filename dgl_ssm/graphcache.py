@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from dgl.data.utils import load_graphs, save_graphs
 
-from .experiment import atomic_write
+from ._io import atomic_write
 
 __all__ = ["graphs_fingerprint", "load_cache", "save_cache", "save_graphs_atomic"]
 

@@ -1,47 +1,59 @@
-"""Result tables (mean ± std in Markdown) and plots shared by the studies and recipes."""
+"""Result tables (mean ± std in Markdown) and plots of the studies, on pandas.
+
+Tables are :meth:`pandas.DataFrame.groupby` / :meth:`~pandas.DataFrame.pivot_table`
+aggregates printed with :meth:`~pandas.DataFrame.to_markdown`; plot helpers draw
+with whatever matplotlib backend the caller chose (entry points pick ``Agg``).
+"""
 from __future__ import annotations
 
-import csv
-import math
 import os
-from collections import defaultdict
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence
+
+import pandas as pd
 
 __all__ = ["read_csv", "aggregate", "markdown_table", "plot_lines"]
 
 
 def read_csv(path: os.PathLike) -> List[dict]:
-    """Rows of a CSV file as dicts, numbers converted to float/int where they parse; ``[]`` if absent."""
+    """Rows of a CSV file as dicts; ``[]`` if absent.
+
+    Numbers are parsed (``"nan"`` is a float NaN), empty fields are ``None``
+    (written back as empty by :func:`dgl_ssm.experiment.write_csv`), other text stays text.
+    """
     path = Path(path)
-    if not path.is_file():
+    if not path.is_file() or path.stat().st_size == 0:
         return []
-    with open(path, newline="") as f:
-        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    text = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame = pd.read_csv(path, na_values=["", "nan", "NaN"], keep_default_na=False, float_precision="round_trip")
+    numbers = frame.select_dtypes("number").columns  # integer columns with gaps read back as integers
+    frame[numbers] = frame[numbers].convert_dtypes(convert_string=False, convert_boolean=False)
+    frame = frame.astype(object).where(text != "", None).where(~((text == "nan") | (text == "NaN")), float("nan"))
+    return frame.to_dict("records")
 
 
-def _number(value: str):
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except (TypeError, ValueError):
-            pass
-    return value
+def _frame(rows: Iterable[Mapping]) -> pd.DataFrame:
+    return rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
 
 
 def aggregate(rows: Iterable[Mapping], keys: Sequence[str], value: str) -> Dict[tuple, tuple]:
-    """``{key tuple: (mean, std, count)}`` of ``value`` over rows grouped by ``keys`` (sample std, 0 for one run)."""
-    groups = defaultdict(list)
-    for row in rows:
-        v = row.get(value)
-        if isinstance(v, (int, float)) and math.isfinite(v):
-            groups[tuple(row[k] for k in keys)].append(float(v))
-    out = {}
-    for key, vals in groups.items():
-        mean = sum(vals) / len(vals)
-        std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
-        out[key] = (mean, std, len(vals))
-    return out
+    """``{key tuple: (mean, std, count)}`` of the finite values of ``value`` grouped by ``keys`` (sample std, 0 for one run).
+
+    Examples
+    --------
+    >>> aggregate([{"m": "a", "v": 1.0}, {"m": "a", "v": 3.0}, {"m": "b", "v": float("nan")}], ["m"], "v")
+    {('a',): (2.0, 1.4142135623730951, 2)}
+    """
+    frame = _frame(rows)
+    if frame.empty or value not in frame:
+        return {}
+    frame = frame.assign(**{value: pd.to_numeric(frame[value], errors="coerce")})
+    frame = frame[frame[value].notna() & frame[value].abs().ne(float("inf"))]
+    if frame.empty:
+        return {}
+    stats = frame.groupby(list(keys), sort=False)[value].agg(["mean", "std", "count"])
+    return {(k if isinstance(k, tuple) else (k,)): (float(m), 0.0 if pd.isna(s) else float(s), int(c))
+            for k, (m, s, c) in zip(stats.index, stats.itertuples(index=False))}
 
 
 def markdown_table(
@@ -54,43 +66,43 @@ def markdown_table(
     row_order: Optional[Sequence] = None,
     col_order: Optional[Sequence] = None,
     col_label: Callable[[object], str] = str,
+    row_label: Optional[str] = None,
 ) -> str:
     """A Markdown table of ``mean ± std`` of ``value`` (times ``scale``), rows by ``row_key``, columns by ``col_key``.
 
     Rows with ``status == "diverged"`` (training diverged, see
     :meth:`dgl_ssm.train.Trainer.fit`) are left out of the mean and counted in
     the cell: ``"78.1 ± 0.4 (1 of 3 diverged)"``, or ``"diverged (3 of 3)"``.
+    ``row_label`` heads the first column (default ``row_key``).
 
     Examples
     --------
     >>> rows = [{"model": "gcn", "depth": 2, "acc": 0.8}, {"model": "gcn", "depth": 2, "acc": 0.7}]
     >>> print(markdown_table(rows, "model", "depth", "acc", scale=100))
-    | model | 2 |
-    |---|---|
-    | gcn | 75.0 ± 7.1 |
+    | model   | 2          |
+    |:--------|:-----------|
+    | gcn     | 75.0 ± 7.1 |
     """
-    rows = list(rows)
-    diverged = defaultdict(int)
-    for row in rows:
-        if row.get("status") == "diverged":
-            diverged[(row[row_key], row[col_key])] += 1
-    stats = aggregate([r for r in rows if r.get("status") != "diverged"], (row_key, col_key), value)
+    frame = _frame(rows)
+    status = frame["status"] if "status" in frame else pd.Series("ok", index=frame.index)
+    bad = frame[status == "diverged"]
+    diverged = bad.groupby([row_key, col_key], sort=False).size().to_dict() if not bad.empty else {}
+    stats = aggregate(frame[status != "diverged"], (row_key, col_key), value)
     keys = [*stats, *diverged]
     row_order = list(row_order) if row_order is not None else list(dict.fromkeys(k[0] for k in keys))
     col_order = list(col_order) if col_order is not None else sorted({k[1] for k in keys}, key=_sort_key)
-    lines = [f"| {row_key} | " + " | ".join(col_label(c) for c in col_order) + " |", "|---" * (len(col_order) + 1) + "|"]
-    for r in row_order:
-        cells = []
-        for c in col_order:
-            bad = diverged.get((r, c), 0)
-            if (r, c) in stats:
-                mean, std, count = stats[(r, c)]
-                note = f" ({bad} of {count + bad} diverged)" if bad else ""
-                cells.append(f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}{note}")
-            else:
-                cells.append(f"diverged ({bad} of {bad})" if bad else "–")
-        lines.append(f"| {r} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+
+    def cell(r, c) -> str:
+        n_bad = diverged.get((r, c), 0)
+        if (r, c) not in stats:
+            return f"diverged ({n_bad} of {n_bad})" if n_bad else "–"
+        mean, std, count = stats[(r, c)]
+        note = f" ({n_bad} of {count + n_bad} diverged)" if n_bad else ""
+        return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}{note}"
+
+    table = pd.DataFrame([[r, *(cell(r, c) for c in col_order)] for r in row_order],
+                         columns=[row_label or row_key, *(col_label(c) for c in col_order)])
+    return table.to_markdown(index=False, disable_numparse=True)
 
 
 def _sort_key(value):
@@ -108,9 +120,6 @@ def plot_lines(
     errors: Optional[Mapping[str, Sequence[float]]] = None,
 ) -> Path:
     """Plot ``{label: (xs, ys)}`` as lines (with optional error bands) and save a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))

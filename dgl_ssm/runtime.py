@@ -10,8 +10,9 @@ Cora-sized graph took 28 ms idle but 63 ms with one other busy process by
 default, against 27-31 ms in both cases with one OpenMP thread per runtime.
 
 :func:`configure_threads` sets both runtimes (recipes and benchmarks call it
-first); building the first model warns once when it can tell that both pools
-are multi-threaded and busy-waiting.
+first); the first :class:`~dgl_ssm.train.Trainer` warns once when it can tell
+that both pools are multi-threaded and busy-waiting (layers and models do not:
+they stay free of process-wide concerns).
 """
 from __future__ import annotations
 
@@ -75,8 +76,7 @@ def in_slow_configuration() -> bool:
 def warn_if_slow() -> None:
     """Warn once per process (category :class:`OpenMPContentionWarning`) in the slow configuration.
 
-    Called when the first :class:`~dgl_ssm.nn.SSMConv` or
-    :class:`~dgl_ssm.models.DeepGNN` is built, i.e. when heavy work starts.
+    Called when the first :class:`~dgl_ssm.train.Trainer` is built, i.e. when heavy work starts.
     """
     global _warned
     if _warned:

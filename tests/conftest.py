@@ -1,4 +1,4 @@
-"""Shared test set-up: fast OpenMP configuration, seeds, and data-availability skips."""
+"""Shared test set-up and helpers: fast OpenMP configuration, seeds, data-availability skips, Hydra composition."""
 import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch/DGL load their OpenMP runtimes
@@ -31,3 +31,15 @@ def raw_data():
         return source
 
     return need
+
+
+@pytest.fixture
+def compose_config():
+    """``compose_config(name, *overrides)``: the composed Hydra configuration ``dgl_ssm/conf/<name>.yaml`` (no run)."""
+    from hydra import compose, initialize_config_module
+
+    def make(name: str, *overrides):
+        with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
+            return compose(name, overrides=list(overrides))
+
+    return make

@@ -7,17 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_module
 
 from dgl_ssm.studies.diagnostics import run_diagnostic
 
 ROOT = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n"
 
-
-def config(*overrides):
-    with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
-        return compose("diagnostics", overrides=list(overrides))
 
 
 def numbers(path, columns):
@@ -27,10 +22,10 @@ def numbers(path, columns):
     return [float(row[c]) for row in rows for c in columns]
 
 
-def test_oversmoothing_quick(tmp_path, raw_data):
+def test_oversmoothing_quick(tmp_path, raw_data, compose_config):
     raw_data("planetoid/ind.cora.graph", "geom_gcn/new_data/texas/out1_graph_edges.txt")
     out = tmp_path / "run"
-    rows = run_diagnostic(config("diagnostic=oversmoothing_quick", f"out={out}", f"data_root={tmp_path / 'data'}"),
+    rows = run_diagnostic(compose_config("diagnostics", "diagnostic=oversmoothing_quick", f"out={out}", f"data_root={tmp_path / 'data'}"),
                           log=lambda *_: None)
     assert {r["graph"] for r in rows} == {"cora", "texas", "grid"} and len({r["model"] for r in rows}) == 6
     values = numbers(out / "layers.csv", ["dirichlet_energy", "feature_norm", "mean_deviation"])
@@ -42,10 +37,10 @@ def test_oversmoothing_quick(tmp_path, raw_data):
 
 @pytest.mark.filterwarnings("ignore:Exited")  # LOBPCG warnings for the GCN-like layers whose σ_min is 0
 @pytest.mark.filterwarnings("ignore:not reaching the requested tolerance")
-def test_jacobian_quick(tmp_path, raw_data):
+def test_jacobian_quick(tmp_path, raw_data, compose_config):
     raw_data("geom_gcn/new_data/texas/out1_graph_edges.txt")
     out = tmp_path / "run"
-    summary = run_diagnostic(config("diagnostic=jacobian_quick", f"out={out}", f"data_root={tmp_path / 'data'}",
+    summary = run_diagnostic(compose_config("diagnostics", "diagnostic=jacobian_quick", f"out={out}", f"data_root={tmp_path / 'data'}",
                                     "diagnostic.large_graph=grid", "diagnostic.large_hidden=2"), log=lambda *_: None)
     assert [r["model"] for r in summary] == ["GCN", "GAT", "GIN", "GCN-SSM λ=0.5", "GCN-SSM λ=1.0"]
     assert all(math.isfinite(v) for v in numbers(out / "singular_values.csv", ["sigma", "sigma_sq"]))

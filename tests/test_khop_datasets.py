@@ -36,18 +36,17 @@ def test_list_call_equals_batched_call():
         assert torch.equal(torch.stack(a.edges()), torch.stack(b.edges())) and torch.equal(a.edata["hop"], b.edata["hop"])
 
 
-def test_study_loads_each_dataset_variant_once(tmp_path):
+def test_study_loads_each_dataset_variant_once(tmp_path, compose_config):
     """Plain models see the input graph; k-hop presets the rewired one; each variant is built once per process."""
-    from hydra import compose, initialize_config_module
-
     from dgl_ssm.models import needs_hop_edges
     from dgl_ssm.studies.cells import graph_datasets
 
-    with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
-        study = compose("config", overrides=["study=ring_quick", "study.ring_graphs=20", "study.ring_classes=2"]).study
+    study = compose_config("config", *["study=ring_quick", "study.ring_graphs=20", "study.ring_classes=2"]).study
     cell = {"model": "gcn", "dataset": "ring", "ring_size": 6, "seed": 0}
-    plain, spec = graph_datasets(study, cell, None, tmp_path)
-    assert "hop" not in plain["train"][0][0].edata and spec["in_feats"] == 2 and spec["readout"] is None
+    plain, info = graph_datasets(study, cell, None, tmp_path)
+    assert "hop" not in plain["train"][0][0].edata and info.in_feats == 2 and info.readout is None and info.target_mask
+    g = plain["train"][0][0]
+    assert g.has_edges_between(g.nodes(), g.nodes()).all(), "every node has its self-loop (cached pre-transform)"
     for name in ("kgcn-ssm", "drew-gcn", "drew-gcn-delay"):
         assert needs_hop_edges(name)
         rewired, _ = graph_datasets(study, cell, 2, tmp_path)

@@ -20,12 +20,93 @@ def test_presets_build_and_run(name):
 
 
 def test_ssm_layers_share_one_lambda_and_b():
+    """One pair of buffers per model: an in-place edit of one layer's Lambda (calibration) reaches every layer,
+    also after a dtype move and a state_dict round trip; checkpoints with per-layer keys still load."""
     model = build_model("gcn-ssm", 5, 8, 3, 6, block_options={"state_transition": "uniform", "r_min": 0.5, "input_matrix": "random"})
     first = model.layers[0]
-    assert isinstance(first, SSMConv)
-    for layer in model.layers[1:]:
-        assert torch.equal(layer.state_transition, first.state_transition)
-        assert torch.equal(layer.input_matrix, first.input_matrix)
+    assert isinstance(first, SSMConv) and model.ssm_matrices is first.matrices
+    assert all(layer.matrices is first.matrices for layer in model.layers)
+    assert sum(1 for name, _ in model.named_buffers() if name.endswith("state_transition")) == 1
+    model = model.to(torch.float64)
+    model.layers[3].state_transition.mul_(0.5)
+    assert all(layer.state_transition.data_ptr() == first.state_transition.data_ptr() for layer in model.layers)
+    old_style = {k.replace("matrices.", ""): v.clone() for k, v in model.state_dict().items()}
+    fresh = build_model("gcn-ssm", 5, 8, 3, 6, block_options={"state_transition": 0.1}).to(torch.float64)
+    fresh.load_state_dict(old_style)
+    torch.testing.assert_close(fresh.layers[5].state_transition, first.state_transition)
+    assert fresh.layers[0].matrices is fresh.layers[5].matrices
+
+
+def test_ssm_conv_rejects_matrices_with_specifications():
+    from dgl.nn import GraphConv
+
+    from dgl_ssm.nn import StateSpaceMatrices
+
+    shared = StateSpaceMatrices(4, 0.5)
+    with pytest.raises(ValueError, match="either matrices= or matrix specifications"):
+        SSMConv(GraphConv(4, 4), 4, state_transition=0.9, matrices=shared)
+    with pytest.raises(ValueError, match="matrices has dim=4"):
+        SSMConv(GraphConv(8, 8), 8, matrices=shared)
+
+
+@pytest.mark.parametrize("name", available_models())
+def test_reset_parameters_redraws_every_weight_and_keeps_the_fixed_matrices(name):
+    """After reset every trainable tensor is redrawn (none keeps a perturbed value), the draw is reproducible
+    from the seed, and Lambda and B are untouched. For GCN-based presets without a wrapper that re-initialises
+    the conv at construction (plain GCN, GCNII, DRew) the redraw equals the construction draw."""
+    from dgl_ssm.experiment import seed_everything
+    from dgl_ssm.models import PRESETS
+
+    options = {"max_hop": 3} if PRESETS[name].max_hop_option == "max_hop" else {}
+    seed_everything(7)
+    model = build_model(name, 5, 8, 3, 3, **options)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    draws = []
+    for _ in range(2):
+        seed_everything(7)
+        model.reset_parameters()
+        draws.append({k: v.clone() for k, v in model.state_dict().items()})
+    assert all(torch.equal(draws[0][k], draws[1][k]) for k in initial)
+    kept = [n for n, _ in model.named_parameters() if torch.equal(draws[0][n], initial[n] + 1.0)]
+    assert not kept, f"not reset: {kept}"
+    for key, value in draws[0].items():
+        if key.endswith(("state_transition", "input_matrix")):
+            assert torch.equal(value, initial[key])
+    if name in ("gcn", "res-gcn", "gcnii", "drew-gcn", "drew-gcn-delay"):
+        assert all(torch.equal(initial[k], draws[0][k]) for k in initial)
+
+
+def test_lipschitz_reset_keeps_the_norm():
+    model = build_model("lip-res-gcn", 5, 8, 3, 4, lipschitz=2.0)
+    model.reset_parameters()
+    model.train()
+    model(graph(), torch.randn(30, 5))
+    for layer in model.layers:
+        assert float(torch.linalg.matrix_norm(layer.conv.weight, 2)) == pytest.approx(2.0, rel=1e-3)
+
+
+def test_presets_carry_their_metadata():
+    """Kinds come from the preset, never from its name: family, rings, where max_hop goes, accepted options."""
+    from dgl_ssm.models import PRESETS, GNNBase, needs_hop_edges
+
+    for name, preset in PRESETS.items():
+        assert preset.name == name and preset.family in ("plain", "residual", "ssm", "baseline", "drew")
+        options = preset.with_max_hop({}, 2)
+        model = build_model(name, 5, 8, 3, 2, **options)
+        assert isinstance(model, GNNBase) and needs_hop_edges(name) == preset.needs_hop_edges
+        assert preset.state_space == any(isinstance(layer, SSMConv) for layer in model.layers)
+    assert PRESETS["kgcn-ssm"].with_max_hop({"conv_options": {"max_hop": 5}}, 2) == {"conv_options": {"max_hop": 5}}
+    assert PRESETS["drew-gcn"].with_max_hop({}, 2) == {"max_hop": 2} and PRESETS["gcn"].with_max_hop({}, 2) == {}
+    assert "state_transition" in PRESETS["kgcn-ssm"].accepted_options()["block_options"]
+    with pytest.raises(ValueError, match="unknown block option 'lambda' for model 'gcn-ssm' \\(block 'ssm'\\); known: input_matrix"):
+        PRESETS["gcn-ssm"].check_options({"block_options": {"lambda": 0.5}})
+    with pytest.raises(ValueError, match="takes no block_options"):
+        PRESETS["gcnii"].check_options({"block_options": {"alpha": 0.5}})
+    with pytest.raises(ValueError, match="unknown option 'heads' for model 'gcn'"):
+        PRESETS["gcn"].check_options({"heads": 4})
 
 
 def test_hidden_states_match_manual_propagation():

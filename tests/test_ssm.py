@@ -72,7 +72,7 @@ def test_buffers_are_not_parameters_and_move_with_module():
     layer = SSMConv(GraphConv(D, D), D, state_transition=0.7)
     names = {n for n, _ in layer.named_parameters()}
     assert not any("state_transition" in n or "input_matrix" in n for n in names)
-    assert "state_transition" in layer.state_dict() and "input_matrix" in layer.state_dict()
+    assert "matrices.state_transition" in layer.state_dict() and "matrices.input_matrix" in layer.state_dict()
     assert layer.to(torch.float64).state_transition.dtype == torch.float64
 
 

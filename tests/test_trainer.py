@@ -101,20 +101,21 @@ def test_unknown_optimizer_and_scheduler():
 
 def test_markdown_table_mean_std():
     rows = [{"m": "a", "d": 2, "v": 1.0}, {"m": "a", "d": 2, "v": 3.0}, {"m": "b", "d": 4, "v": 2.0}]
-    table = markdown_table(rows, "m", "d", "v", digits=2)
+    table = " ".join(markdown_table(rows, "m", "d", "v", digits=2).split())  # cells are padded to equal widths
     assert "| a | 2.00 ± 1.41 | – |" in table and "| b | – | 2.00 ± 0.00 |" in table
 
 
 def test_divergence_hidden_by_max_pooling_is_seen_in_the_model_state(tmp_path):
     """Regression (issue 14, defect 1): MaxPooling maps NaN to 0, so the loss of a diverged model stayed finite."""
-    from dgl_ssm.data import GraphPropertyDataset
+    from dgl_ssm.data import GraphPropertyDataset, self_loops
     from dgl_ssm.train import GraphTask
 
-    sets = {s: GraphPropertyDataset("diameter", s, root=tmp_path / "data", sizes=(32, 8, 8)) for s in ("train", "val", "test")}
+    sets = {s: GraphPropertyDataset("diameter", s, root=tmp_path / "data", sizes=(32, 8, 8), pre_transform=self_loops())
+            for s in ("train", "val", "test")}
     seed_everything(0)
     model = build_model("gcn-ssm", 2, 8, 1, 60, activation="tanh", readout="max",
                         block_options={"state_transition": 5.0})
-    task = GraphTask.for_datasets(sets, batch_size=16, self_loop=True)
+    task = GraphTask.for_datasets(sets, batch_size=16)
     trainer = Trainer(model, task, make_optimizer(model, lr=3e-3), max_epochs=5, patience=5, run_dir=tmp_path / "run",
                       progress=False)
     with pytest.raises(TrainingDiverged, match="is not finite") as info:
@@ -154,5 +155,5 @@ def test_tables_show_diverged_cells():
     nan = float("nan")
     rows = [{"m": "a", "d": 2, "v": 1.0, "status": "ok"}, {"m": "a", "d": 2, "v": nan, "status": "diverged"},
             {"m": "b", "d": 2, "v": nan, "status": "diverged"}]
-    table = markdown_table(rows, "m", "d", "v", digits=1)
+    table = " ".join(markdown_table(rows, "m", "d", "v", digits=1).split())
     assert "| a | 1.0 ± 0.0 (1 of 2 diverged) |" in table and "| b | diverged (1 of 1) |" in table

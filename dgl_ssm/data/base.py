@@ -1,8 +1,9 @@
 """Common base of the graph-level datasets: splits, items, pre-transforms, batching."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import dgl
 import torch
@@ -11,9 +12,51 @@ from dgl.data import DGLDataset
 from .paths import data_root
 from .pretransform import apply_pre_transform, save_graphs_atomic
 
-__all__ = ["GraphListDataset", "collate", "SPLITS"]
+__all__ = ["GraphListDataset", "TaskInfo", "collate", "SPLITS"]
 
 SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """What a dataset asks of a model and a trainer; models, trainers and studies read this, never task names.
+
+    Attributes
+    ----------
+    level : str
+        ``"node"``: one target row per node; ``"graph"``: one per graph.
+    in_feats : int
+        Columns of ``ndata['feat']`` (for an ``encoder``, the raw feature columns it embeds).
+    num_targets : int
+        Model outputs per target row (classes for ``"ce"``, targets otherwise).
+    loss, metric : str
+        Names for :mod:`dgl_ssm.train.metrics` (``"mse"``, ``"ce"``, ``"bce"``; ``"log10_mse"``, ``"accuracy"``, ``"ap"``, ...).
+    readout : str, optional
+        Default pooling of a graph-level model (``"mean"``, ``"max"``, ...); ``None`` for node outputs.
+    encoder : callable, optional
+        ``encoder(hidden) -> nn.Module`` replacing the linear input layer (ogb's AtomEncoder for molecules).
+    target_mask : bool
+        Whether the prediction is read at the nodes marked by ``ndata['target_mask']`` (RingTransfer).
+
+    Examples
+    --------
+    >>> from dgl_ssm.data import RingTransferDataset
+    >>> RingTransferDataset(6, num_graphs=20, num_classes=3).task_info
+    TaskInfo(level='graph', in_feats=3, num_targets=3, loss='ce', metric='accuracy', readout=None, encoder=None, target_mask=True)
+    """
+
+    level: str
+    in_feats: int
+    num_targets: int
+    loss: str
+    metric: str
+    readout: Optional[str] = None
+    encoder: Optional[Callable] = None
+    target_mask: bool = False
+
+    def build_encoder(self, hidden: int):
+        """``encoder(hidden)``, or ``None`` for the default linear input layer."""
+        return None if self.encoder is None else self.encoder(hidden)
 
 
 def collate(items, node_level: bool = False):
@@ -54,11 +97,23 @@ class GraphListDataset(DGLDataset):
         prediction (graph-level labels read at selected nodes, e.g. RingTransfer).
     default_loss, default_metric : str
         Names for :mod:`dgl_ssm.train.metrics` (``"mse"``/``"log10_mse"``, ...).
+    default_readout : str, optional
+        Pooling of a graph-level model (``None``: node outputs).
+    encoder : callable, optional
+        ``encoder(hidden) -> nn.Module`` for raw features that need embedding.
     """
 
     level = "graph"
     target_mask = False
     default_loss = default_metric = None
+    default_readout = None
+    encoder = None
+
+    @property
+    def task_info(self) -> TaskInfo:
+        """The task of this dataset (see :class:`TaskInfo`)."""
+        return TaskInfo(self.level, self.num_features, self.num_targets, self.default_loss, self.default_metric,
+                        self.default_readout, type(self).encoder, self.target_mask)
 
     def __init__(self, name: str, split: Optional[str], root, hash_key, pre_transform=None):
         if split is not None and split not in SPLITS:

@@ -241,6 +241,7 @@ class GraphPropertyDataset(GraphListDataset):
             raise ValueError(f"sizes must be three positive split sizes, got {sizes!r}")
         self.task, self.seed, self.sizes = task, int(seed), tuple(int(s) for s in sizes)
         self.level = GRAPH_PROPERTY_TASKS[task]
+        self.default_readout = "max" if self.level == "graph" else None  # the diameter is a maximum over nodes
         super().__init__("graph_property", split, root, (_FORMAT_VERSION, self.seed, self.sizes), pre_transform)
         train = self.split_of == 0
         self.scale = float(self.targets["diameter" if task == "diameter" else task][train].max())

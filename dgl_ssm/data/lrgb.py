@@ -142,6 +142,12 @@ class PeptidesDataset(GraphListDataset):
     """
 
     level = "graph"
+    default_readout = "mean"
+
+    @staticmethod
+    def encoder(hidden: int):
+        """ogb's AtomEncoder (see :func:`atom_encoder`)."""
+        return atom_encoder(hidden)
 
     def __init__(
         self,
@@ -173,6 +179,10 @@ class PeptidesDataset(GraphListDataset):
 
     def item_label(self, index: int) -> torch.Tensor:
         return self.labels[index]
+
+    @property
+    def num_features(self) -> int:
+        return 9  # ogb's atom features (embedded by the AtomEncoder)
 
     @property
     def num_targets(self) -> int:

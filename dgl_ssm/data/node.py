@@ -13,7 +13,7 @@ from dgl.data import CiteseerGraphDataset, CoraGraphDataset, CornellDataset, Tex
 from .manifest import CorruptDataError
 from .paths import content_key, data_root, raw_path_of, raw_source, stage_files
 
-__all__ = ["load_node_graph", "grid_graph", "NODE_DATASETS"]
+__all__ = ["load_node_graph", "grid_graph", "NODE_DATASETS", "node_task_info", "num_splits", "split_for_seed"]
 
 _PLANETOID = {"cora": (CoraGraphDataset, "cora_v2", "cora"), "citeseer": (CiteseerGraphDataset, "citeseer", "citeseer")}
 _GEOM_GCN = {"texas": TexasDataset, "cornell": CornellDataset, "wisconsin": WisconsinDataset}
@@ -107,6 +107,54 @@ def grid_graph(rows: int = 20, cols: int = 20, feat_dim: int = 16, seed: int = 0
     g = dgl.graph((torch.cat([src, dst]), torch.cat([dst, src])), num_nodes=rows * cols)
     g.ndata["feat"] = torch.randn(rows * cols, feat_dim, generator=torch.Generator().manual_seed(seed))
     return g
+
+
+def num_splits(name: str) -> int:
+    """Number of published splits of a node dataset (10 for Geom-GCN graphs, 1 for Planetoid and ``grid``).
+
+    Raises
+    ------
+    ValueError
+        On an unknown name.
+    """
+    name = name.lower()
+    if name not in NODE_DATASETS:
+        raise ValueError(f"unknown node dataset {name!r}; known: {', '.join(NODE_DATASETS)}")
+    return 10 if name in _GEOM_GCN else 1
+
+
+def split_for_seed(name: str, seed: int) -> int:
+    """The split a run with ``seed`` uses: ``seed % num_splits(name)`` (Geom-GCN: seed 0..9 cover the 10 splits).
+
+    Examples
+    --------
+    >>> split_for_seed("texas", 13), split_for_seed("cora", 13)
+    (3, 0)
+    """
+    return int(seed) % num_splits(name)
+
+
+def node_task_info(graph: dgl.DGLGraph):
+    """The :class:`~dgl_ssm.data.TaskInfo` of a node-classification graph: node level, cross-entropy, accuracy.
+
+    Raises
+    ------
+    KeyError
+        If the graph has no ``ndata['feat']`` or ``ndata['label']``.
+
+    Examples
+    --------
+    >>> from dgl_ssm.data import grid_graph
+    >>> g = grid_graph(2, 2, feat_dim=3); g.ndata["label"] = torch.tensor([0, 1, 2, 1])
+    >>> info = node_task_info(g); info.in_feats, info.num_targets, info.metric
+    (3, 3, 'accuracy')
+    """
+    from .base import TaskInfo
+
+    for key in ("feat", "label"):
+        if key not in graph.ndata:
+            raise KeyError(f"node classification needs ndata[{key!r}]")
+    return TaskInfo("node", int(graph.ndata["feat"].shape[1]), int(graph.ndata["label"].max()) + 1, "ce", "accuracy")
 
 
 def load_node_graph(

@@ -21,7 +21,7 @@ import dgl
 
 from ..graphcache import graphs_fingerprint, load_cache, save_cache, save_graphs_atomic
 
-__all__ = ["PreTransform", "cache_key_of", "apply_pre_transform", "save_graphs_atomic"]
+__all__ = ["PreTransform", "ComposePreTransform", "self_loops", "cache_key_of", "apply_pre_transform", "save_graphs_atomic"]
 
 
 class PreTransform:
@@ -61,6 +61,47 @@ class PreTransform:
 
     def __repr__(self) -> str:
         return f"PreTransform({getattr(self.fn, '__name__', self.fn)!r}, cache_key={self.cache_key!r})"
+
+
+class ComposePreTransform:
+    """Apply pre-transforms in order, as one cached pre-transform (cache key: the keys joined by ``--``).
+
+    Examples
+    --------
+    >>> import dgl
+    >>> from dgl_ssm.transforms import KHopRewire
+    >>> t = ComposePreTransform([KHopRewire(2), self_loops()])
+    >>> t.cache_key, [g.num_edges() for g in t([dgl.graph(([0, 1], [1, 2]))])]
+    ('khop-max_hop2--self_loop', [9])
+    """
+
+    def __init__(self, transforms: Sequence[Callable]):
+        transforms = [t for t in transforms if t is not None]
+        if not transforms:
+            raise ValueError("ComposePreTransform needs at least one pre-transform")
+        self.transforms = transforms
+        self.cache_key = "--".join(cache_key_of(t) for t in transforms)
+
+    def __call__(self, graphs: Sequence[dgl.DGLGraph]) -> List[dgl.DGLGraph]:
+        graphs = list(graphs)
+        for t in self.transforms:
+            graphs = list(t(graphs))
+        return graphs
+
+    def __repr__(self) -> str:
+        return f"ComposePreTransform({self.transforms!r})"
+
+
+def self_loops() -> PreTransform:
+    """One self-loop per node appended to each graph (``dgl.add_self_loop``: GCN's :math:`A + I`), as a cached pre-transform.
+
+    Done once per dataset instead of once per batch. Edges of a node keep
+    their relative order (its self-loop comes after its other in-edges, as
+    when added to a whole batch), so aggregations sum in the same order.
+    New edges get ``1`` in every existing edge field (``edata['hop'] == 1``),
+    which k-hop convs ignore (they add their own ring-1 self term).
+    """
+    return PreTransform(dgl.add_self_loop, "self_loop")
 
 
 def cache_key_of(pre_transform: Optional[Callable]) -> Optional[str]:

@@ -137,3 +137,7 @@ class RingTransferDataset(GraphListDataset):
     @property
     def num_features(self) -> int:
         return self.num_classes
+
+    @property
+    def num_targets(self) -> int:
+        return self.num_classes

@@ -13,14 +13,15 @@ Presets (``build_model(name, ...)``):
 """
 from . import blocks, convs  # noqa: F401  (registers the standard convs and blocks)
 from . import drew, khop  # noqa: F401,E402  (registers the k-hop conv, kGCN(-SSM) and DRew presets)
+from .base import GNNBase
 from .blocks import PlainBlock, ResidualBlock
 from .deep_gnn import DeepGNN, available_models, build_model
-from .registry import BLOCKS, CONVS, PRESETS, lookup, register_block, register_conv, register_preset
+from .registry import BLOCKS, CONVS, PRESETS, Preset, lookup, register_block, register_conv, register_preset
 
 for _conv in ("gcn", "gat", "gin", "sage"):
-    register_preset(_conv, conv=_conv, block="plain")
-    register_preset(f"res-{_conv}", conv=_conv, block="residual")
-    register_preset(f"{_conv}-ssm", conv=_conv, block="ssm")
+    register_preset(_conv, family="plain", conv=_conv, block="plain")
+    register_preset(f"res-{_conv}", family="residual", conv=_conv, block="residual")
+    register_preset(f"{_conv}-ssm", family="ssm", conv=_conv, block="ssm")
 
 from . import baselines  # noqa: E402,F401  (registers lip-res-gcn and gcnii)
 
@@ -34,13 +35,14 @@ def needs_hop_edges(name: str) -> bool:
     ValueError
         On an unknown preset name.
     """
-    preset = lookup(PRESETS, "model", name)
-    return preset.get("conv") == "khop" or getattr(preset.get("factory"), "needs_hop_edges", False)
+    return lookup(PRESETS, "model", name).needs_hop_edges
 
 
 __all__ = [
     "needs_hop_edges",
+    "GNNBase",
     "DeepGNN",
+    "Preset",
     "build_model",
     "available_models",
     "PlainBlock",

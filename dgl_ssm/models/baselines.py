@@ -18,11 +18,11 @@ from dgl.nn import GCN2Conv
 from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
-from torch.utils.checkpoint import checkpoint as _checkpoint
 
+from .base import GNNBase
 from .blocks import ResidualBlock
-from .deep_gnn import POOLINGS, DeepGNN, _activation
-from .registry import lookup, register_block, register_preset
+from .deep_gnn import DeepGNN
+from .registry import register_block, register_preset
 
 __all__ = ["LipschitzResidualBlock", "lipschitz_residual_gnn", "GCNII", "lipschitz_bound"]
 
@@ -103,6 +103,20 @@ class LipschitzResidualBlock(ResidualBlock):
         for module in targets:
             spectral_norm(module, "weight")
             parametrize.register_parametrization(module, "weight", _Scale(self.lipschitz))
+        self._targets = targets
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Redraw the unnormalized weights (Glorot uniform, zero bias) and restart the power iteration."""
+        for module in self._targets:
+            nn.init.xavier_uniform_(module.parametrizations.weight.original)
+            if isinstance(getattr(module, "bias", None), nn.Parameter):
+                nn.init.zeros_(module.bias)
+            norm = module.parametrizations.weight[0]
+            matrix = module.parametrizations.weight.original.flatten(1)
+            norm._u.copy_(nn.functional.normalize(torch.randn_like(norm._u), dim=0, eps=norm.eps))
+            norm._v.copy_(nn.functional.normalize(torch.randn_like(norm._v), dim=0, eps=norm.eps))
+            norm._power_method(matrix, 15)
 
     @property
     def lipschitz_bound(self) -> float:
@@ -159,6 +173,9 @@ def lipschitz_residual_gnn(
     return DeepGNN(in_feats, hidden, out_feats, num_layers, conv=conv, block="lipschitz-residual", block_options=options, **kwargs)
 
 
+lipschitz_residual_gnn.block = "lipschitz-residual"  # its block_options (Preset.accepted_options)
+
+
 def lipschitz_bound(model: nn.Module) -> float:
     r"""Product :math:`\prod_\ell (1 + \alpha_\ell c_\ell)` over the :class:`LipschitzResidualBlock` layers of ``model``.
 
@@ -178,7 +195,7 @@ def lipschitz_bound(model: nn.Module) -> float:
     return bound
 
 
-class GCNII(nn.Module):
+class GCNII(GNNBase):
     r"""GCNII: deep GCN with initial residual and identity mapping (Chen et al. 2020).
 
     .. math::
@@ -193,9 +210,9 @@ class GCNII(nn.Module):
     the authors' code, dropout is applied to the input, before every layer
     and before the decoder.
 
-    Same interface as :class:`~dgl_ssm.models.DeepGNN` (``forward``,
-    ``hidden_states``, ``encode``, ``propagate``, ``readout``, ``layers``),
-    registered as the preset ``"gcnii"``.
+    A :class:`~dgl_ssm.models.base.GNNBase` (``forward``, ``hidden_states``,
+    ``encode``, ``propagate``, ``readout``, ``layers``, ``reset_parameters``)
+    that overrides ``encode`` and ``step``; registered as the preset ``"gcnii"``.
 
     Parameters
     ----------
@@ -209,8 +226,8 @@ class GCNII(nn.Module):
         :math:`\sigma` (``"relu"`` in the paper).
     dropout : float
         Dropout probability.
-    checkpoint : bool
-        Gradient checkpointing per layer (as in :class:`~dgl_ssm.models.DeepGNN`).
+    checkpoint : bool or int
+        Gradient checkpointing (as in :class:`~dgl_ssm.models.base.GNNBase`).
     readout : str, optional
         ``None`` (node level) or ``"mean"``/``"sum"``/``"max"`` pooling.
     encoder : torch.nn.Module, optional
@@ -237,11 +254,7 @@ class GCNII(nn.Module):
     """
 
     def __init__(
-        self,
-        in_feats: int,
-        hidden: int,
-        out_feats: int,
-        num_layers: int,
+        self, in_feats: int, hidden: int, out_feats: int, num_layers: int,
         *,
         alpha: float = 0.1,
         lambda_: float = 0.5,
@@ -251,43 +264,20 @@ class GCNII(nn.Module):
         readout: Optional[str] = None,
         encoder: Optional[nn.Module] = None,
     ):
-        super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
-        self.hidden, self.num_layers, self.checkpoint = hidden, num_layers, checkpoint
-        self.encoder = encoder if encoder is not None else nn.Linear(in_feats, hidden)
-        self.activation = _activation(activation)
-        self.dropout = nn.Dropout(dropout)
-        self.layers = nn.ModuleList(GCN2Conv(hidden, layer=i + 1, alpha=alpha, lambda_=lambda_) for i in range(num_layers))
-        self.pool = None if readout is None else lookup(POOLINGS, "readout", readout)()
-        self.decoder = nn.Linear(hidden, out_feats)
-
-    def _act(self, h: torch.Tensor) -> torch.Tensor:
-        return self.activation(h) if self.activation is not None else h
+        super().__init__(
+            in_feats, hidden, out_feats, num_layers,
+            lambda i: GCN2Conv(hidden, layer=i + 1, alpha=alpha, lambda_=lambda_),
+            activation=activation, dropout=dropout, checkpoint=checkpoint, readout=readout, encoder=encoder,
+        )
 
     def encode(self, graph, feat: torch.Tensor) -> torch.Tensor:
         r""":math:`H^{(0)} = \sigma(\mathrm{Enc}(\mathrm{dropout}(X)))`, shape ``(N, hidden)``."""
-        return self._act(self.encoder(self.dropout(feat)))
+        return self.act(self.encoder(self.dropout(feat)))
 
-    def _step(self, layer, graph, h, h0):
-        return self._act(layer(graph, self.dropout(h), h0))
-
-    def propagate(self, graph, h: torch.Tensor, return_all: bool = False):
-        """Run the ``num_layers`` GCNII layers from :math:`H^{(0)} = h`; optionally return every state."""
-        h0, states = h, [h]
-        for layer in self.layers:
-            if self.checkpoint and torch.is_grad_enabled():
-                h = _checkpoint(self._step, layer, graph, h, h0, use_reentrant=False)
-            else:
-                h = self._step(layer, graph, h, h0)
-            states.append(h)
-        return states if return_all else h
-
-    # The encoder-independent parts are DeepGNN's own (same attributes: dropout, pool, decoder).
-    readout = DeepGNN.readout
-    forward = DeepGNN.forward
-    hidden_states = DeepGNN.hidden_states
+    def step(self, graph, h: torch.Tensor, index: int, h0: torch.Tensor) -> torch.Tensor:
+        r""":math:`\sigma(\mathrm{GCN2Conv}_\ell(\mathrm{dropout}(H^{(\ell)}), H^{(0)}))`."""
+        return self.act(self.layers[index](graph, self.dropout(h), h0))
 
 
-register_preset("lip-res-gcn", factory=lipschitz_residual_gnn, conv="gcn")
-register_preset("gcnii", factory=GCNII)
+register_preset("lip-res-gcn", family="baseline", factory=lipschitz_residual_gnn, conv="gcn")
+register_preset("gcnii", family="baseline", factory=GCNII)

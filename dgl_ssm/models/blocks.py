@@ -4,6 +4,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..nn.ssm import SSMConv
+from .base import reset_module
 from .registry import register_block
 
 
@@ -13,6 +14,10 @@ class PlainBlock(nn.Module):
     def __init__(self, conv: nn.Module, activation=None):
         super().__init__()
         self.conv, self.activation = conv, activation
+
+    def reset_parameters(self) -> None:
+        """Reinitialize the conv."""
+        reset_module(self.conv)
 
     def forward(self, graph, feat):
         out = self.conv(graph, feat)
@@ -44,7 +49,14 @@ def residual(conv, dim, activation, *, alpha: float = 1.0, **_):
 
 
 @register_block("ssm")
-def ssm(conv, dim, activation, *, state_transition=1.0, input_matrix="identity", r_min=0.9, r_max=1.0, seed=None, **_):
+def ssm(conv, dim, activation, *, state_transition=1.0, input_matrix="identity", r_min=0.9, r_max=1.0, seed=None,
+        matrices=None, **_):
+    """GNN-SSM block (:class:`~dgl_ssm.nn.SSMConv`); :class:`~dgl_ssm.models.DeepGNN` passes one shared ``matrices``."""
+    if matrices is not None:
+        return SSMConv(conv, dim, matrices=matrices, activation=activation)
     return SSMConv(
         conv, dim, state_transition, input_matrix, r_min=r_min, r_max=r_max, seed=seed, activation=activation
     )
+
+
+ssm.state_space = True  # builders make one StateSpaceMatrices per model for blocks with this flag

@@ -34,10 +34,24 @@ def gat(dim: int, *, heads: int = 4, **_) -> nn.Module:
     return MeanHeads(GATConv(dim, dim, num_heads=heads))
 
 
+class ResetSAGEConv(SAGEConv):
+    """DGL's ``SAGEConv`` whose ``reset_parameters`` also zeroes the bias of ``fc_self``.
+
+    DGL 2.1-2.4 leave that bias at its first ``nn.Linear`` draw in
+    ``reset_parameters``, so a reset model would keep part of its trained state.
+    """
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        bias = getattr(getattr(self, "fc_self", None), "bias", None)
+        if bias is not None:
+            nn.init.zeros_(bias)
+
+
 @register_conv("sage")
 def sage(dim: int, *, aggregator: str = "mean", **_) -> nn.Module:
     """GraphSAGE (Hamilton et al. 2017)."""
-    return SAGEConv(dim, dim, aggregator_type=aggregator)
+    return ResetSAGEConv(dim, dim, aggregator_type=aggregator)
 
 
 @register_conv("gin")

@@ -2,31 +2,18 @@
 from __future__ import annotations
 
 import copy
-import math
 from typing import Optional, Union
 
-import torch
-from dgl.nn import AvgPooling, MaxPooling, SumPooling
 from torch import nn
-from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from ..nn.ssm import make_input_matrix, make_state_transition
-from ..runtime import warn_if_slow
-from .convs import ACTIVATIONS
+from ..nn.ssm import StateSpaceMatrices
+from .base import POOLINGS, GNNBase, resolve_activation
 from .registry import BLOCKS, CONVS, PRESETS, check_options, lookup
 
-__all__ = ["DeepGNN", "build_model", "available_models"]
-
-POOLINGS = {"mean": AvgPooling, "sum": SumPooling, "max": MaxPooling}
+__all__ = ["DeepGNN", "build_model", "available_models", "POOLINGS"]
 
 
-def _activation(name_or_fn):
-    if name_or_fn is None or callable(name_or_fn):
-        return name_or_fn
-    return lookup(ACTIVATIONS, "activation", name_or_fn)
-
-
-class DeepGNN(nn.Module):
+class DeepGNN(GNNBase):
     r"""Encoder, ``num_layers`` message-passing blocks of width ``hidden``, readout.
 
     .. math::
@@ -39,7 +26,10 @@ class DeepGNN(nn.Module):
     :math:`H\Lambda^\top + \sigma(F(H))B^\top` (:class:`~dgl_ssm.nn.SSMConv`,
     Arroyo et al. 2025, arXiv:2502.10818, Eq. 9), and whatever else is
     registered in :mod:`dgl_ssm.models.registry`. In the SSM model
-    :math:`\Lambda` and :math:`B` are built once and shared by all layers.
+    :math:`\Lambda` and :math:`B` are one pair of buffers
+    (:class:`~dgl_ssm.nn.StateSpaceMatrices`, ``self.ssm_matrices``) shared by
+    every layer: calibrating one layer's :math:`\Lambda` in place changes all.
+    The scaffolding is :class:`~dgl_ssm.models.base.GNNBase`'s.
 
     Parameters
     ----------
@@ -99,11 +89,7 @@ class DeepGNN(nn.Module):
     """
 
     def __init__(
-        self,
-        in_feats: int,
-        hidden: int,
-        out_feats: int,
-        num_layers: int,
+        self, in_feats: int, hidden: int, out_feats: int, num_layers: int,
         conv: str = "gcn",
         block: str = "ssm",
         activation="relu",
@@ -115,92 +101,39 @@ class DeepGNN(nn.Module):
         conv_options: Optional[dict] = None,
         block_options: Optional[dict] = None,
     ):
-        super().__init__()
-        warn_if_slow()
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         conv_factory = lookup(CONVS, "conv", conv)
         block_factory = lookup(BLOCKS, "block", block)
-        if not isinstance(checkpoint, bool) and int(checkpoint) < 1:
-            raise ValueError(f"checkpoint must be a bool or a segment length >= 1, got {checkpoint!r}")
-        self.hidden, self.num_layers, self.checkpoint = hidden, num_layers, checkpoint
-        self.encoder = encoder if encoder is not None else nn.Linear(in_feats, hidden)
-        self.dropout = nn.Dropout(dropout)
-        act = _activation(activation)
-        conv_options = dict(conv_options or {})
+        conv_options, block_options = dict(conv_options or {}), dict(block_options or {})
         check_options(conv_factory, conv_options, "conv", conv, passed=("layer", "num_layers"))
-        check_options(block_factory, dict(block_options or {}), "block", block)
-        block_options = self._shared_ssm_matrices(block, hidden, dict(block_options or {}))
-        # conv factories get the 0-based layer index (k-hop convs pick their rings from it); a shared conv is layer 0
-        shared = conv_factory(hidden, layer=0, num_layers=num_layers, **conv_options) if share_weights else None
-        self.layers = nn.ModuleList(
-            block_factory(
-                shared if share_weights else conv_factory(hidden, layer=i, num_layers=num_layers, **conv_options),
-                hidden, act, **block_options,
+        check_options(block_factory, block_options, "block", block, passed=("matrices",))
+        act = resolve_activation(activation)
+        matrices = None
+        if getattr(block_factory, "state_space", False):  # one Lambda and one B for the whole model
+            matrices = StateSpaceMatrices(
+                hidden, block_options.pop("state_transition", 1.0), block_options.pop("input_matrix", "identity"),
+                r_min=block_options.pop("r_min", 0.9), r_max=block_options.pop("r_max", 1.0),
+                seed=block_options.pop("seed", 0),
             )
-            for i in range(num_layers)
-        )
-        self.pool = None if readout is None else lookup(POOLINGS, "readout", readout)()
-        self.decoder = nn.Linear(hidden, out_feats)
+            block_options["matrices"] = matrices
+        shared = []  # share_weights: one conv (built as layer 0) for every layer
 
-    @staticmethod
-    def _shared_ssm_matrices(block: str, dim: int, options: dict) -> dict:
-        """Build Lambda and B once, so that every SSM layer uses the same matrices."""
-        if block != "ssm":
-            return options
-        seed = options.get("seed", 0)
-        options["state_transition"] = make_state_transition(
-            dim, options.get("state_transition", 1.0), options.get("r_min", 0.9), options.get("r_max", 1.0), seed
-        )
-        options["input_matrix"] = make_input_matrix(dim, options.get("input_matrix", "identity"), seed)
-        return options
+        def make_layer(i: int) -> nn.Module:
+            # conv factories get the 0-based layer index (k-hop convs pick their rings from it)
+            if share_weights and shared:
+                f = shared[0]
+            else:
+                f = conv_factory(hidden, layer=0 if share_weights else i, num_layers=num_layers, **conv_options)
+                shared.append(f)
+            return block_factory(f, hidden, act, **block_options)
 
-    def encode(self, graph, feat: torch.Tensor) -> torch.Tensor:
-        """Node states :math:`H^{(0)}` of shape ``(N, hidden)``."""
-        return self.dropout(self.encoder(feat))
+        super().__init__(in_feats, hidden, out_feats, num_layers, make_layer, activation=activation, dropout=dropout,
+                         checkpoint=checkpoint, readout=readout, encoder=encoder)
+        self.share_weights = share_weights
 
-    def checkpoint_segment(self) -> int:
-        """Blocks per checkpointed segment (``0`` when checkpointing is off)."""
-        if self.checkpoint is False or self.checkpoint is None:
-            return 0
-        if self.checkpoint is True:
-            return max(1, math.ceil(math.sqrt(self.num_layers)))
-        return int(self.checkpoint)
-
-    def _run_blocks(self, graph, h: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-        for layer in self.layers[start:stop]:
-            h = layer(graph, h)
-        return h
-
-    def propagate(self, graph, h: torch.Tensor, return_all: bool = False):
-        """Run the ``num_layers`` blocks; optionally return every state :math:`[H^{(0)}, \\dots, H^{(L)}]`."""
-        segment = self.checkpoint_segment() if torch.is_grad_enabled() else 0
-        if return_all:  # every state is kept anyway: checkpoint block by block at most
-            states = [h]
-            for layer in self.layers:
-                h = _checkpoint(layer, graph, h, use_reentrant=False) if segment else layer(graph, h)
-                states.append(h)
-            return states
-        if not segment:
-            return self._run_blocks(graph, h, 0, self.num_layers)
-        for start in range(0, self.num_layers, segment):
-            stop = min(start + segment, self.num_layers)
-            h = _checkpoint(self._run_blocks, graph, h, start, stop, use_reentrant=False)
-        return h
-
-    def readout(self, graph, h: torch.Tensor) -> torch.Tensor:
-        """Decoder (after pooling for graph-level models)."""
-        if self.pool is not None:
-            h = self.pool(graph, h)
-        return self.decoder(self.dropout(h))
-
-    def forward(self, graph, feat: torch.Tensor) -> torch.Tensor:
-        """Return ``(N, out_feats)`` node outputs, or ``(batch_size, out_feats)`` with a readout."""
-        return self.readout(graph, self.propagate(graph, self.encode(graph, feat)))
-
-    def hidden_states(self, graph, feat: torch.Tensor) -> list:
-        """Node states after the encoder and after every block (``num_layers + 1`` tensors)."""
-        return self.propagate(graph, self.encode(graph, feat), return_all=True)
+    @property
+    def ssm_matrices(self) -> Optional[StateSpaceMatrices]:
+        """The :class:`~dgl_ssm.nn.StateSpaceMatrices` shared by every SSM layer (``None`` for other blocks)."""
+        return getattr(self.layers[0], "matrices", None)
 
 
 def available_models() -> list:
@@ -238,10 +171,10 @@ def build_model(name: str, in_feats: int, hidden: int, out_feats: int, num_layer
     >>> float(model.layers[0].state_transition[0, 0])
     0.5
     """
-    preset = copy.deepcopy(lookup(PRESETS, "model", name))
-    factory = preset.pop("factory", DeepGNN)
+    preset = lookup(PRESETS, "model", name)
+    kwargs = copy.deepcopy(dict(preset.kwargs))
     for key in ("conv_options", "block_options"):
         if key in overrides:
-            preset[key] = {**preset.get(key, {}), **overrides.pop(key)}
-    preset.update(overrides)
-    return factory(in_feats, hidden, out_feats, num_layers, **preset)
+            kwargs[key] = {**kwargs.get(key, {}), **overrides.pop(key)}
+    kwargs.update(overrides)
+    return preset.factory(in_feats, hidden, out_feats, num_layers, **kwargs)

@@ -13,8 +13,8 @@ from dgl import DGLError
 from torch import nn
 
 from ..nn.khop import KHopConv
-from .deep_gnn import POOLINGS, _activation
-from .registry import lookup, register_preset
+from .base import GNNBase
+from .registry import register_preset
 
 __all__ = ["DRewGCN", "delay"]
 
@@ -32,7 +32,7 @@ def delay(k: int, nu: Optional[float] = None) -> int:
     return int(max(0, k - nu))
 
 
-class DRewGCN(nn.Module):
+class DRewGCN(GNNBase):
     r"""DRew-GCN: layer :math:`\ell` aggregates over the rings :math:`1..\ell+1`, ring :math:`k` with delay :math:`\tau(k)`.
 
     .. math::
@@ -92,15 +92,8 @@ class DRewGCN(nn.Module):
     ([1, 2, 3, 4], torch.Size([5, 2]))
     """
 
-    #: reads ``edata['hop']``: datasets must be rewired with :class:`~dgl_ssm.transforms.KHopRewire`
-    needs_hop_edges = True
-
     def __init__(
-        self,
-        in_feats: int,
-        hidden: int,
-        out_feats: int,
-        num_layers: int,
+        self, in_feats: int, hidden: int, out_feats: int, num_layers: int,
         nu: Optional[float] = None,
         max_hop: Optional[int] = None,
         activation="relu",
@@ -109,20 +102,14 @@ class DRewGCN(nn.Module):
         encoder: Optional[nn.Module] = None,
         bias: bool = True,
     ):
-        super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if nu is not None and not nu >= 1:
             raise ValueError(f"nu must be >= 1, None or inf, got {nu}")
-        self.nu, self.hidden, self.num_layers = nu, hidden, num_layers
-        self.encoder = encoder if encoder is not None else nn.Linear(in_feats, hidden)
-        self.activation = _activation(activation)
-        self.dropout = nn.Dropout(dropout)
-        self.layers = nn.ModuleList(
-            KHopConv(hidden, hidden, max_hop=max_hop, rings="cumulative", layer=i, bias=bias) for i in range(num_layers)
+        super().__init__(
+            in_feats, hidden, out_feats, num_layers,
+            lambda i: KHopConv(hidden, hidden, max_hop=max_hop, rings="cumulative", layer=i, bias=bias),
+            activation=activation, dropout=dropout, readout=readout, encoder=encoder,
         )
-        self.pool = None if readout is None else lookup(POOLINGS, "readout", readout)()
-        self.decoder = nn.Linear(hidden, out_feats)
+        self.nu = nu
 
     def update(self, graph, states: List[torch.Tensor], layer: int) -> torch.Tensor:
         r"""The update :math:`\sigma(\sum_k \hat{A}_k x^{(\ell - \tau(k))} W_{k,\ell})` of layer ``layer``.
@@ -131,11 +118,10 @@ class DRewGCN(nn.Module):
         """
         conv = self.layers[layer]
         inputs = [states[max(0, layer - delay(k, self.nu))] for k in conv.rings]
-        out = conv(graph, inputs)
-        return self.activation(out) if self.activation is not None else out
+        return self.act(conv(graph, inputs))
 
     def propagate(self, graph, h: torch.Tensor, return_all: bool = False):
-        """Run the ``num_layers`` DRew layers from :math:`x^{(0)} = h`."""
+        """Run the ``num_layers`` DRew layers from :math:`x^{(0)} = h` (every state is kept for the delay)."""
         if "hop" not in graph.edata:
             raise DGLError(
                 "DRewGCN needs the rewired graph: edge field 'hop' is missing. "
@@ -146,20 +132,9 @@ class DRewGCN(nn.Module):
             states.append(states[-1] + self.dropout(self.update(graph, states, layer)))
         return states if return_all else states[-1]
 
-    def forward(self, graph, feat: torch.Tensor) -> torch.Tensor:
-        """``(N, out_feats)`` node outputs, or ``(batch_size, out_feats)`` with a readout."""
-        h = self.propagate(graph, self.dropout(self.encoder(feat)))
-        if self.pool is not None:
-            h = self.pool(graph, h)
-        return self.decoder(self.dropout(h))
-
-    def hidden_states(self, graph, feat: torch.Tensor) -> list:
-        """Node states after the encoder and after every layer (``num_layers + 1`` tensors)."""
-        return self.propagate(graph, self.dropout(self.encoder(feat)), return_all=True)
-
     def extra_repr(self) -> str:
         return f"nu={self.nu}"
 
 
-register_preset("drew-gcn", factory=DRewGCN, nu=None)
-register_preset("drew-gcn-delay", factory=DRewGCN, nu=1)
+register_preset("drew-gcn", family="drew", factory=DRewGCN, max_hop_option="max_hop", nu=None)
+register_preset("drew-gcn-delay", family="drew", factory=DRewGCN, max_hop_option="max_hop", nu=1)

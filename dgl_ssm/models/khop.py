@@ -24,6 +24,5 @@ def khop(dim: int, *, layer: int = 0, max_hop=None, rings: str = "cumulative", b
     return KHopConv(dim, dim, max_hop=max_hop, rings=rings, layer=layer, bias=bias)
 
 
-register_preset("kgcn", conv="khop", block="plain")
-register_preset("res-kgcn", conv="khop", block="residual")
-register_preset("kgcn-ssm", conv="khop", block="ssm")
+for _name, _family in (("kgcn", "plain"), ("res-kgcn", "residual"), ("kgcn-ssm", "ssm")):
+    register_preset(_name, family=_family, conv="khop", block=_family, max_hop_option="conv_options.max_hop")

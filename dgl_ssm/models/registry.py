@@ -10,16 +10,120 @@ editing the builder:
 * a **block factory** ``f(conv, dim, activation, **options) -> nn.Module``
   returns a module called as ``block(graph, h)`` that maps ``(N, dim)`` to
   ``(N, dim)`` (one layer of the deep model);
-* a **preset** maps a model name such as ``"gcn-ssm"`` to builder keyword
-  arguments (``conv=..., block=..., ...``).
+* a **preset** (:class:`Preset`) maps a model name such as ``"gcn-ssm"`` to
+  a model class (or function) and its keyword arguments, with the metadata
+  that studies and trainers read instead of parsing names: its family,
+  whether it reads k-hop rings, where the rewiring depth goes, and the
+  options it accepts.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict
+import inspect
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Mapping, Optional
+
+FAMILIES = ("plain", "residual", "ssm", "baseline", "drew")
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named model: what to build and what the rest of the package needs to know about it.
+
+    Attributes
+    ----------
+    name : str
+        The preset name (``"gcn-ssm"``).
+    family : str
+        ``"plain"``, ``"residual"``, ``"ssm"`` (GNN-SSM: has a state transition
+        and an input matrix), ``"baseline"`` (published deep-GNN baselines) or
+        ``"drew"`` (DRew).
+    factory : callable
+        ``factory(in_feats, hidden, out_feats, num_layers, **kwargs) -> nn.Module``.
+    kwargs : mapping
+        The preset's own keyword arguments (``conv``, ``block``, ...).
+    max_hop_option : str, optional
+        Where the k-hop rewiring depth is passed: ``"conv_options.max_hop"``
+        (k-hop convs) or ``"max_hop"`` (DRew); ``None`` for models that read no rings.
+    """
+
+    name: str
+    family: str
+    factory: Callable
+    kwargs: Mapping = field(default_factory=dict)
+    max_hop_option: Optional[str] = None
+
+    @property
+    def needs_hop_edges(self) -> bool:
+        """Whether the model reads ``edata['hop']``: datasets must be rewired with :class:`~dgl_ssm.transforms.KHopRewire`."""
+        return self.max_hop_option is not None
+
+    @property
+    def state_space(self) -> bool:
+        """Whether the model is a GNN-SSM (``block_options`` configure :math:`\\Lambda` and :math:`B`)."""
+        return self.family == "ssm"
+
+    def with_max_hop(self, options: dict, max_hop: int) -> dict:
+        """``options`` with the rewiring depth put where this model reads it (unchanged for models without rings);
+        a value already in ``options`` is kept."""
+        if self.max_hop_option is None:
+            return dict(options)
+        options = dict(options)
+        if "." in self.max_hop_option:
+            group, key = self.max_hop_option.split(".")
+            options[group] = {key: max_hop, **options.get(group, {})}
+        else:
+            options.setdefault(self.max_hop_option, max_hop)
+        return options
+
+    def accepted_options(self) -> Dict[str, list]:
+        """Option names by group: ``{"model": [...], "conv_options": [...], "block_options": [...]}``."""
+        sizes = ("in_feats", "hidden", "out_feats", "num_layers")
+        own = set(_keywords(self.factory, passed=sizes))
+        if _takes_kwargs(self.factory):  # a function that passes the rest to DeepGNN (lip-res-gcn)
+            from .deep_gnn import DeepGNN
+
+            own |= set(_keywords(DeepGNN, passed=sizes))
+        out = {"model": sorted(own - {"conv_options", "block_options"})}
+        conv = self.kwargs.get("conv", getattr(self.factory, "conv", None))
+        block = self.kwargs.get("block", getattr(self.factory, "block", None))
+        if conv in CONVS:
+            out["conv_options"] = _keywords(CONVS[conv], passed=("layer", "num_layers", "dim"))
+        if block in BLOCKS:
+            out["block_options"] = _keywords(BLOCKS[block], passed=("dim", "conv", "activation", "matrices"))
+        return out
+
+    def check_options(self, options: Mapping) -> None:
+        """Raise ``ValueError`` naming every option key this preset does not accept, and the accepted ones."""
+        accepted = self.accepted_options()
+        for key, value in options.items():
+            group = key if key in ("conv_options", "block_options") else "model"
+            if group != "model":
+                if group not in accepted:
+                    raise ValueError(f"model {self.name!r} takes no {group}")
+                unknown = sorted(set(value) - set(accepted[group]))
+                if unknown:
+                    kind = group.split("_")[0]
+                    raise ValueError(f"unknown {kind} option{'s' if len(unknown) > 1 else ''} "
+                                     f"{', '.join(map(repr, unknown))} for model {self.name!r} "
+                                     f"({kind} {self.kwargs.get(kind, getattr(self.factory, kind, '?'))!r}); "
+                                     f"known: {', '.join(accepted[group]) or 'none'}")
+            elif key not in accepted["model"]:
+                raise ValueError(f"unknown option {key!r} for model {self.name!r}; known: {', '.join(accepted['model'])}")
+
+
+def _takes_kwargs(fn) -> bool:
+    return any(p.kind == p.VAR_KEYWORD for p in inspect.signature(fn).parameters.values()) and inspect.isfunction(fn)
+
+
+def _keywords(fn, passed=()) -> list:
+    params = inspect.signature(fn).parameters
+    return sorted(n for n, p in params.items()
+                  if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n not in passed and n != "self")
+
 
 CONVS: Dict[str, Callable] = {}
 BLOCKS: Dict[str, Callable] = {}
-PRESETS: Dict[str, dict] = {}
+PRESETS: Dict[str, Preset] = {}
 
 
 def _register(table: dict, kind: str, name: str):
@@ -42,11 +146,27 @@ def register_block(name: str):
     return _register(BLOCKS, "block", name)
 
 
-def register_preset(name: str, **builder_kwargs) -> None:
-    """Register a named model, e.g. ``register_preset("gcn-ssm", conv="gcn", block="ssm")``."""
+def register_preset(name: str, *, family: str, factory: Optional[Callable] = None, max_hop_option: Optional[str] = None,
+                    **kwargs) -> Preset:
+    """Register a named model, e.g. ``register_preset("gcn-ssm", family="ssm", conv="gcn", block="ssm")``.
+
+    ``factory`` defaults to :class:`~dgl_ssm.models.DeepGNN`; ``kwargs`` are the preset's keyword arguments.
+
+    Raises
+    ------
+    ValueError
+        On a name already registered or an unknown family.
+    """
     if name in PRESETS:
         raise ValueError(f"model preset {name!r} is already registered")
-    PRESETS[name] = builder_kwargs
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
+    if factory is None:
+        from .deep_gnn import DeepGNN
+
+        factory = DeepGNN
+    PRESETS[name] = Preset(name, family, factory, dict(kwargs), max_hop_option)
+    return PRESETS[name]
 
 
 def check_options(factory, options, kind: str, name: str, passed=()) -> None:
@@ -57,8 +177,6 @@ def check_options(factory, options, kind: str, name: str, passed=()) -> None:
     given to a non-SSM block) from being ignored without a word. ``passed``
     are the keywords the builder itself supplies.
     """
-    import inspect
-
     params = inspect.signature(factory).parameters
     known = sorted(
         n for n, p in params.items()

@@ -15,9 +15,8 @@ from typing import Sequence, Union
 import torch
 from torch import nn
 
-from ..runtime import warn_if_slow
 
-__all__ = ["SSMConv", "make_state_transition", "make_input_matrix", "spectral_radius"]
+__all__ = ["SSMConv", "StateSpaceMatrices", "make_state_transition", "make_input_matrix", "spectral_radius"]
 
 MatrixSpec = Union[float, Sequence[float], torch.Tensor, str, None]
 
@@ -172,6 +171,55 @@ def make_input_matrix(dim: int, spec: MatrixSpec = "identity", seed: int | None 
     return _square(_finite(torch.as_tensor(spec), "input_matrix"), dim, "input_matrix")
 
 
+class StateSpaceMatrices(nn.Module):
+    r"""The fixed matrices of a GNN-SSM: state transition matrix :math:`\Lambda` and input matrix :math:`B`.
+
+    One instance is shared by every :class:`SSMConv` of a deep model (pass it
+    as ``matrices=``), so that :math:`\Lambda` and :math:`B` are one pair of
+    buffers per model, as in the paper (Arroyo et al. 2025, arXiv:2502.10818,
+    Eq. 9: the same :math:`\Lambda, B` at every layer). Editing them in place
+    (e.g. :func:`~dgl_ssm.analysis.calibrate_edge_of_chaos` on one layer)
+    changes every layer that shares them. For per-layer matrices build each
+    :class:`SSMConv` without ``matrices``.
+
+    Parameters
+    ----------
+    dim : int
+        State dimension :math:`d`.
+    state_transition, input_matrix, r_min, r_max, seed
+        As in :func:`make_state_transition` and :func:`make_input_matrix`.
+
+    Attributes
+    ----------
+    state_transition, input_matrix : torch.Tensor
+        ``(dim, dim)`` buffers (move with ``.to()``, saved in the ``state_dict``, never trained).
+
+    Raises
+    ------
+    ValueError
+        See :func:`make_state_transition` and :func:`make_input_matrix`.
+
+    Examples
+    --------
+    >>> from dgl.nn import GraphConv
+    >>> shared = StateSpaceMatrices(4, state_transition=0.5)
+    >>> a, b = SSMConv(GraphConv(4, 4), 4, matrices=shared), SSMConv(GraphConv(4, 4), 4, matrices=shared)
+    >>> _ = a.state_transition.mul_(2.0)
+    >>> float(b.state_transition[0, 0])
+    1.0
+    """
+
+    def __init__(self, dim: int, state_transition: MatrixSpec = 1.0, input_matrix: MatrixSpec = "identity", *,
+                 r_min: float = 0.9, r_max: float = 1.0, seed: int | None = None):
+        super().__init__()
+        self.dim = int(dim)
+        self.register_buffer("state_transition", make_state_transition(self.dim, state_transition, r_min, r_max, seed))
+        self.register_buffer("input_matrix", make_input_matrix(self.dim, input_matrix, seed))
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
 class SSMConv(nn.Module):
     r"""Wrap any DGL graph convolution as a state-space layer (GNN-SSM).
 
@@ -213,6 +261,10 @@ class SSMConv(nn.Module):
         Eigenvalue range when ``state_transition="uniform"``.
     seed : int, optional
         Seed for random :math:`\Lambda` or :math:`B`.
+    matrices : StateSpaceMatrices, optional
+        Shared :math:`\Lambda` and :math:`B` (e.g. one pair for all layers of
+        a model); then ``state_transition``, ``input_matrix``, ``r_min``,
+        ``r_max`` and ``seed`` must be left at their defaults.
     activation : callable, optional
         Non-linearity :math:`\sigma` applied to the conv output before
         :math:`B`. Default ``None`` (the conv's own activation, if any).
@@ -223,16 +275,19 @@ class SSMConv(nn.Module):
 
     Attributes
     ----------
+    matrices : StateSpaceMatrices
+        Holds the buffers (own, or shared with other layers).
     state_transition : torch.Tensor
         :math:`\Lambda`, a ``(dim, dim)`` buffer (moves with ``.to()``, saved in
-        the ``state_dict``, never trained).
+        the ``state_dict`` as ``matrices.state_transition``, never trained).
     input_matrix : torch.Tensor
         :math:`B`, a ``(dim, dim)`` buffer.
 
     Raises
     ------
     ValueError
-        If :math:`\Lambda` or :math:`B` is not ``(dim, dim)``, or (in
+        If :math:`\Lambda` or :math:`B` is not ``(dim, dim)``, if ``matrices``
+        has another dimension or comes with matrix specifications, or (in
         ``forward``) if the input or the conv output does not have ``dim``
         features.
     dgl.DGLError
@@ -261,21 +316,46 @@ class SSMConv(nn.Module):
         r_min: float = 0.9,
         r_max: float = 1.0,
         seed: int | None = None,
+        matrices: StateSpaceMatrices | None = None,
         activation=None,
         head_merge: str = "mean",
     ):
         super().__init__()
-        warn_if_slow()
         if head_merge not in ("mean", "flatten"):
             raise ValueError(f"head_merge must be 'mean' or 'flatten', got {head_merge!r}")
         self.conv = conv
         self.dim = int(dim)
         self.activation = activation
         self.head_merge = head_merge
-        self.register_buffer("state_transition", make_state_transition(self.dim, state_transition, r_min, r_max, seed))
-        self.register_buffer("input_matrix", make_input_matrix(self.dim, input_matrix, seed))
+        if matrices is None:
+            matrices = StateSpaceMatrices(self.dim, state_transition, input_matrix, r_min=r_min, r_max=r_max, seed=seed)
+        else:
+            defaults = {"state_transition": 1.0, "input_matrix": "identity", "r_min": 0.9, "r_max": 1.0, "seed": None}
+            values = dict(state_transition=state_transition, input_matrix=input_matrix, r_min=r_min, r_max=r_max, seed=seed)
+            given = [k for k, v in values.items() if not (isinstance(v, (int, float, str, type(None))) and v == defaults[k])]
+            if given:
+                raise ValueError(f"SSMConv: give either matrices= or matrix specifications, not both (got {', '.join(given)})")
+            if matrices.dim != self.dim:
+                raise ValueError(f"SSMConv: matrices has dim={matrices.dim} but the state dimension is dim={self.dim}")
+        self.matrices = matrices
         self._warn_if_unstable()
         self.reset_parameters()
+
+    @property
+    def state_transition(self) -> torch.Tensor:
+        """:math:`\\Lambda`, ``(dim, dim)`` (a buffer of :attr:`matrices`)."""
+        return self.matrices.state_transition
+
+    @property
+    def input_matrix(self) -> torch.Tensor:
+        """:math:`B`, ``(dim, dim)`` (a buffer of :attr:`matrices`)."""
+        return self.matrices.input_matrix
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        for name in ("state_transition", "input_matrix"):  # checkpoints written before the matrices were shared
+            if prefix + name in state_dict and prefix + "matrices." + name not in state_dict:
+                state_dict[prefix + "matrices." + name] = state_dict.pop(prefix + name)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _warn_if_unstable(self) -> None:
         rho = spectral_radius(self.state_transition)
@@ -289,9 +369,15 @@ class SSMConv(nn.Module):
             )
 
     def reset_parameters(self) -> None:
-        """Reinitialize the wrapped conv; :math:`\\Lambda` and :math:`B` are fixed."""
-        if hasattr(self.conv, "reset_parameters"):
-            self.conv.reset_parameters()
+        """Reinitialize the wrapped conv (or, when it has no ``reset_parameters``, such as DGL's
+        ``GINConv``, each of its submodules); :math:`\\Lambda` and :math:`B` are fixed."""
+        stack = [self.conv]
+        while stack:
+            module = stack.pop(0)
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+            else:
+                stack[:0] = list(module.children())
 
     def _merge_heads(self, out: torch.Tensor) -> torch.Tensor:
         if out.dim() == 3:
@@ -331,7 +417,7 @@ class SSMConv(nn.Module):
 
     def _cached_structure(self, name: str):
         """Structure of a buffer, recomputed only when the buffer changes (in place or replaced)."""
-        matrix = getattr(self, name)
+        matrix = getattr(self.matrices, name)
         key = (matrix.data_ptr(), matrix._version, matrix.device, matrix.dtype)
         cache = self.__dict__.setdefault("_structure_cache", {})
         if name not in cache or cache[name][0] != key:

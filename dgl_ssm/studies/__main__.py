@@ -45,6 +45,9 @@ def _check_composition(argv) -> None:
 
 @hydra.main(config_path="pkg://dgl_ssm.conf", config_name="config", version_base="1.3")
 def _main(cfg: DictConfig) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")  # an entry point chooses the backend (files only); library plot helpers never do
     from .run import run_study
 
     command = "python -m dgl_ssm.studies " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -63,7 +66,7 @@ def _fail(err: BaseException) -> None:
         text = " ".join(str(seen).split())
         if text and text not in parts:
             parts.append(text)
-        seen = seen.__cause__ or seen.__context__
+        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
     print(f"error: {': '.join(parts[:2])}", file=sys.stderr)
     sys.exit(2)
 

@@ -32,26 +32,22 @@ def node_cell(study, cell: Dict, device, data_root=None, data_dir=None, profile_
     With ``gradient_rows``, the gradient flow of the model as initialised
     (the same weights the training starts from) is appended to it.
     """
-    from ..data import load_node_graph
+    import copy
+
+    from ..data import load_node_graph, split_for_seed
+    from ..train import build_node_classifier, fit_node_classifier
     from .schema import protocol_for, to_container
-    from ..train import fit_node_classifier
 
     spec, train = study.models[cell["model"]], protocol_for(study, cell["model"])
     name = cell["dataset"]
-    split = cell["seed"] % 10 if name in ("texas", "cornell", "wisconsin") else 0
-    graph = load_node_graph(name, split=split, root=data_root, data_dir=data_dir)
-    if gradient_rows is not None:
-        from ..experiment import seed_everything as _seed
-        from ..models import build_model
-
-        _seed(cell["seed"])  # the same initial weights as fit_node_classifier builds
-        fresh = build_model(spec.preset, graph.ndata["feat"].shape[1], train.hidden, int(graph.ndata["label"].max()) + 1,
-                            cell[study.setting_name], dropout=train.dropout, **to_container(spec.options)).to(device)
-        gradient_rows.extend({**cell, **row} for row in gradients_at_init(fresh, graph.to(device)))
+    graph = load_node_graph(name, split=split_for_seed(name, cell["seed"]), root=data_root, data_dir=data_dir)
+    model = build_node_classifier(graph, spec.preset, cell[study.setting_name], cell["seed"], hidden=train.hidden,
+                                  dropout=train.dropout, **to_container(spec.options)).to(device)
+    if gradient_rows is not None:  # the model as initialised; gradient_flow draws no random numbers
+        gradient_rows.extend({**cell, **row} for row in gradients_at_init(copy.deepcopy(model), graph.to(device)))
     model, fit = fit_node_classifier(
-        graph, spec.preset, cell[study.setting_name], cell["seed"], hidden=train.hidden, lr=train.lr,
-        weight_decay=train.weight_decay, dropout=train.dropout, max_epochs=train.epochs, patience=train.patience,
-        device=device, on_divergence="record", **to_container(spec.options),
+        graph, model, lr=train.lr, weight_decay=train.weight_decay, max_epochs=train.epochs, patience=train.patience,
+        device=device, on_divergence="record",
     )
     if profile_rows is not None and fit.status == "ok":
         profile_rows.extend({**cell, **row} for row in layer_profile(model, graph.to(device)))
@@ -95,19 +91,23 @@ def layers_of(study, cell: Dict) -> int:
     return max(1, setting // 2) if cell["dataset"] == "ring" else setting
 
 
-def graph_datasets(study, cell: Dict, max_hop: Optional[int], root=None, data_dir=None) -> Tuple[dict, dict]:
-    """``({"train", "val", "test"}: dataset, spec)`` of a graph-level cell; spec: in/out features, readout, encoder.
+def graph_datasets(study, cell: Dict, max_hop: Optional[int], root=None, data_dir=None) -> Tuple[dict, "TaskInfo"]:
+    """``({"train", "val", "test"}: dataset, task_info)`` of a graph-level cell.
 
     Graph property tasks use the seed-0 generated data of ``study.sizes``;
     ``ring`` the RingTransfer graphs of ``cell``'s ring size; Peptides the
-    official splits (the first ``study.limit`` graphs of each, if set). With
-    ``max_hop`` the graphs are k-hop rewired (a cached pre-transform).
+    official splits (the first ``study.limit`` graphs of each, if set). Every
+    graph gets one self-loop per node, and with ``max_hop`` it is k-hop rewired
+    first: one cached pre-transform (:class:`~dgl_ssm.data.ComposePreTransform`).
+    What the model needs (input size, targets, readout, encoder) comes from the
+    datasets' :class:`~dgl_ssm.data.TaskInfo`.
     """
-    from ..data import GRAPH_PROPERTY_TASKS, GraphPropertyDataset, PeptidesDataset, RingTransferDataset, atom_encoder
+    from ..data import (GRAPH_PROPERTY_TASKS, ComposePreTransform, GraphPropertyDataset, PeptidesDataset,
+                        RingTransferDataset, self_loops)
     from ..transforms import KHopRewire
 
     name = cell["dataset"]
-    pre = KHopRewire(max_hop) if max_hop else None
+    pre = ComposePreTransform([KHopRewire(max_hop) if max_hop else None, self_loops()])
     splits = ("train", "val", "test")
     if name in GRAPH_PROPERTY_TASKS:
         key = (name, tuple(study.sizes), max_hop, str(root))
@@ -122,10 +122,10 @@ def graph_datasets(study, cell: Dict, max_hop: Optional[int], root=None, data_di
         key = (name, study.limit, max_hop, str(root), str(data_dir))
 
         def make():
-            cached = None if study.limit else pre  # a limited run rewires only the graphs it uses, uncached
+            cached = None if study.limit else pre  # a limited run transforms only the graphs it uses, uncached
             sets = {s: PeptidesDataset(name, s, root=root, data_dir=data_dir, pre_transform=cached).head(study.limit)
                     for s in splits}
-            if study.limit and pre is not None:
+            if study.limit:
                 for ds in sets.values():
                     kept = ds.indices.tolist()
                     for i, graph in zip(kept, pre([ds.graphs[i] for i in kept])):
@@ -134,36 +134,27 @@ def graph_datasets(study, cell: Dict, max_hop: Optional[int], root=None, data_di
     if key not in _GRAPH_DATA:
         _GRAPH_DATA[key] = make()
     sets = _GRAPH_DATA[key]
-    if name in GRAPH_PROPERTY_TASKS:
-        spec = {"in_feats": 2, "out_feats": 1, "readout": None if sets["train"].level == "node" else "max", "encoder": None}
-    elif name == "ring":
-        spec = {"in_feats": study.ring_classes, "out_feats": study.ring_classes, "readout": None, "encoder": None}
-    else:
-        spec = {"in_feats": 9, "out_feats": sets["train"].num_targets, "readout": "mean", "encoder": atom_encoder}
-    return sets, spec
+    return sets, sets["train"].task_info
 
 
-def build_graph_cell_model(study, cell: Dict, spec: Dict, hidden: Optional[int] = None):
-    """The model of a graph-level cell, built exactly as the graph recipes build it (same RNG draws)."""
+def build_graph_cell_model(study, cell: Dict, task, hidden: Optional[int] = None):
+    """The model of a graph-level cell for ``task`` (a :class:`~dgl_ssm.data.TaskInfo`); the seed comes before the
+    encoder, whose embeddings are the first random draws."""
     from ..experiment import seed_everything
-    from ..models import PRESETS, build_model, needs_hop_edges
+    from ..models import PRESETS, build_model
     from .schema import protocol_for, to_container
 
     model_spec, train = study.models[cell["model"]], protocol_for(study, cell["model"])
+    preset = PRESETS[model_spec.preset]
     hidden = train.hidden if hidden is None else hidden
-    seed_everything(cell["seed"])  # before the encoder: its embeddings are the first random draws, as in the recipes
-    encoder = spec["encoder"](hidden) if spec.get("encoder") else None
-    options = dict(activation=train.activation, dropout=train.dropout, readout=spec["readout"], encoder=encoder)
+    seed_everything(cell["seed"])
+    options = dict(activation=train.activation, dropout=train.dropout, readout=task.readout,
+                   encoder=task.build_encoder(hidden))
     extra = to_container(model_spec.options)
-    if PRESETS[model_spec.preset].get("block") == "ssm":
+    if preset.state_space:
         options["block_options"] = {"seed": cell["seed"], **extra.pop("block_options", {})}
-    if needs_hop_edges(model_spec.preset):
-        if PRESETS[model_spec.preset].get("conv") == "khop":
-            options["conv_options"] = {"max_hop": train.max_hop, **extra.pop("conv_options", {})}
-        else:
-            options["max_hop"] = train.max_hop
-    options.update(extra)
-    return build_model(model_spec.preset, spec["in_feats"], hidden, spec["out_feats"], layers_of(study, cell), **options)
+    options.update(preset.with_max_hop(extra, train.max_hop))
+    return build_model(model_spec.preset, task.in_feats, hidden, task.num_targets, layers_of(study, cell), **options)
 
 
 def hidden_within_budget(build, budget: int, low: int = 8, high: int = 1024) -> int:
@@ -198,20 +189,20 @@ def graph_cell(study, cell: Dict, device, run_dir: Path, data_root=None, history
     Checkpoints go to ``run_dir`` (resumed after an interruption); the
     per-epoch history is written to ``history_path``.
     """
-    from ..experiment import write_csv
+    from .._io import write_csv
     from ..models import needs_hop_edges
     from ..train import GraphTask, Trainer, make_optimizer, make_scheduler
     from .schema import protocol_for, to_container
 
     model_spec, train = study.models[cell["model"]], protocol_for(study, cell["model"])
-    datasets, spec = graph_datasets(study, cell, train.max_hop if needs_hop_edges(model_spec.preset) else None,
-                                    data_root, data_dir)
+    datasets, task_info = graph_datasets(study, cell, train.max_hop if needs_hop_edges(model_spec.preset) else None,
+                                         data_root, data_dir)
     hidden, row = train.hidden, {}
     if study.param_budget and "hidden" not in to_container(model_spec.train):
-        hidden = hidden_within_budget(lambda h: build_graph_cell_model(study, cell, spec, h), study.param_budget,
+        hidden = hidden_within_budget(lambda h: build_graph_cell_model(study, cell, task_info, h), study.param_budget,
                                       high=study.max_hidden)
         row["hidden"] = hidden
-    model = build_graph_cell_model(study, cell, spec, hidden).to(device)
+    model = build_graph_cell_model(study, cell, task_info, hidden).to(device)
     if study.param_budget:
         row["over_budget"] = _count(model) > study.param_budget
     params = _count(model)
@@ -220,7 +211,7 @@ def graph_cell(study, cell: Dict, device, run_dir: Path, data_root=None, history
         from ..train.distributed import wrap_ddp
 
         model = wrap_ddp(model, info)
-    task = GraphTask.for_datasets(datasets, batch_size=train.batch_size, device=device, self_loop=True, ddp=ddp)
+    task = GraphTask.for_datasets(datasets, batch_size=train.batch_size, device=device, ddp=ddp)
     optimizer = make_optimizer(model, train.optimizer, lr=train.lr, weight_decay=train.weight_decay)
     scheduler = make_scheduler(optimizer, train.scheduler, max_epochs=train.epochs)
     main = info is None or info.is_main

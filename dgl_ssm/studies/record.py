@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
-from ..experiment import atomic_write, write_csv
+from .._io import atomic_write, write_csv
 
 __all__ = ["ResultsRecord", "config_hash", "RecordConflict", "machine_info"]
 

@@ -210,7 +210,7 @@ def _append_rows(path: Path, rows: list) -> None:
 
 def write_tables(study, rows: list, out: Path) -> str:
     """``results.md``: mean ± std of the study's metric (diverged cells counted apart), rows by model."""
-    from ..experiment import atomic_write
+    from .._io import atomic_write
     from ..report import markdown_table
 
     multi = len(study.datasets) > 1
@@ -222,8 +222,8 @@ def write_tables(study, rows: list, out: Path) -> str:
     labelled = [{**r, "model": names.get(r["model"], r["model"])} for r in labelled]
     models = [names[k] for k in study.models] + sorted({r["model"] for r in labelled} - set(names.values()))
     table = markdown_table(labelled, "model", "column", study.metric, scale=study.scale, digits=study.digits,
-                           row_order=models, col_order=order + seen)
-    table = table.replace("| model | ", f"| model \\ {'dataset ' if multi else ''}{study.setting_name} | ", 1)
+                           row_order=models, col_order=order + seen,
+                           row_label=f"model \\ {'dataset ' if multi else ''}{study.setting_name}")
     seeds = sorted({r["seed"] for r in rows})
     text = (f"{study.description or study.name}: {study.metric_label or study.metric}, mean ± std over "
             f"{len(seeds)} seed(s) ({', '.join(map(str, seeds))}). Generated from the record (results.csv) by "

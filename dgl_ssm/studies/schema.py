@@ -173,7 +173,11 @@ def validate(cfg) -> None:
         if spec.preset not in PRESETS:
             raise ConfigError(f"study.models.{label}.preset: unknown model {spec.preset!r}; known: {', '.join(available_models())}")
         options = to_container(spec.options)
-        try:  # a tiny build checks every option name and value before anything runs
+        try:
+            PRESETS[spec.preset].check_options(options)
+        except ValueError as err:
+            raise ConfigError(f"study.models.{label}.options: {err}") from None
+        try:  # a tiny build checks every option value before anything runs
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # e.g. the spectral-radius warning: the real build warns again
                 build_model(spec.preset, 3, 4, 2, 2, **options)

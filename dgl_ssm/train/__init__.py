@@ -1,7 +1,7 @@
 """Shared training logic: one :class:`Trainer`, task objects, metrics, optimizers and schedulers."""
 from .graph import GraphTask
 from .metrics import Accuracy, AveragePrecision, Log10MSE, MAE, Metric, make_loss, make_metric
-from .node import NodeClassificationTask, fit_node_classifier
+from .node import NodeClassificationTask, build_node_classifier, fit_node_classifier
 from .trainer import FitResult, Task, Trainer, TrainingDiverged, make_optimizer, make_scheduler
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "TrainingDiverged",
     "NodeClassificationTask",
     "fit_node_classifier",
+    "build_node_classifier",
     "GraphTask",
     "make_optimizer",
     "make_scheduler",

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Dict
 
-import dgl
 import torch
 import torch.distributed as dist
 from dgl.dataloading import GraphDataLoader
@@ -59,12 +58,10 @@ class GraphTask:
         group (``GraphDataLoader(use_ddp=True)``) and the evaluation sets without padding.
     feat_key : str
         Node feature field passed to the model: ``model(bg, bg.ndata[feat_key])``.
-    self_loop : bool
-        Add one self-loop per node to every batch (GCN's :math:`A + I`).
-        ``dgl.add_self_loop`` drops the batch information of a batched graph
-        (DGL 2.1), so the per-graph node and edge counts are restored here;
-        the new edges sit after all original edges, which pooling and
-        message passing do not mind (do not ``dgl.unbatch`` such a batch).
+
+    Self-loops (GCN's :math:`A + I`) belong to the data: give the datasets
+    the cached pre-transform :func:`dgl_ssm.data.self_loops` rather than
+    adding them to every batch.
 
     Notes
     -----
@@ -91,7 +88,6 @@ class GraphTask:
         device="cpu",
         ddp: bool = False,
         feat_key: str = "feat",
-        self_loop: bool = False,
     ):
         missing = {"train", "val", "test"} - set(datasets)
         if missing:
@@ -100,7 +96,7 @@ class GraphTask:
         self.loss_fn, self.loss_name = make_loss(loss), loss
         self._metric = make_metric(metric)
         self.metric, self.higher_is_better = self._metric.name, self._metric.higher_is_better
-        self.device, self.feat_key, self.self_loop = torch.device(device), feat_key, self_loop
+        self.device, self.feat_key = torch.device(device), feat_key
         self.ddp = ddp and _ddp()
         train = datasets["train"]
         self.train_loader = GraphDataLoader(
@@ -117,11 +113,6 @@ class GraphTask:
     def predict(self, model, batch):
         """Model outputs aligned with the batch's labels: ``(pred, target)`` on the task's device."""
         bg, target = batch
-        if self.self_loop:
-            nodes, edges = bg.batch_num_nodes(), bg.batch_num_edges()
-            bg = dgl.add_self_loop(bg)
-            bg.set_batch_num_nodes(nodes)
-            bg.set_batch_num_edges(edges + nodes)
         bg, target = bg.to(self.device), target.to(self.device)
         out = model(bg, bg.ndata[self.feat_key])
         if "target_mask" in bg.ndata:
@@ -166,8 +157,8 @@ class GraphTask:
 
     @classmethod
     def for_datasets(cls, datasets: Dict[str, object], **kwargs) -> "GraphTask":
-        """A task with the datasets' own ``default_loss`` and ``default_metric`` (overridable by kwargs)."""
-        train = datasets["train"]
-        kwargs.setdefault("loss", train.default_loss)
-        kwargs.setdefault("metric", train.default_metric)
+        """A task with the loss and metric of the datasets' :class:`~dgl_ssm.data.TaskInfo` (overridable by kwargs)."""
+        info = datasets["train"].task_info
+        kwargs.setdefault("loss", info.loss)
+        kwargs.setdefault("metric", info.metric)
         return cls(datasets, **kwargs)

@@ -1,12 +1,12 @@
 """Full-graph (transductive) node classification as a :class:`~dgl_ssm.train.trainer.Task`."""
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["NodeClassificationTask", "fit_node_classifier"]
+__all__ = ["NodeClassificationTask", "fit_node_classifier", "build_node_classifier"]
 
 
 class NodeClassificationTask:
@@ -61,11 +61,45 @@ class NodeClassificationTask:
         return out
 
 
+def build_node_classifier(graph, model_name: str, num_layers: int, seed: int = 0, *, hidden: int = 64,
+                          dropout: float = 0.5, **model_options) -> torch.nn.Module:
+    """Seed everything with ``seed``, then build preset ``model_name`` for ``graph`` (input size and classes read from it).
+
+    Parameters
+    ----------
+    graph : dgl.DGLGraph
+        With ``ndata['feat']`` ``(N, F)`` and ``ndata['label']`` ``(N,)``.
+    model_name : str
+        A registered model preset (``"gcn"``, ``"res-gcn"``, ``"gcn-ssm"``, ...).
+    num_layers, seed, hidden, dropout
+        Depth, seed, width and dropout.
+    **model_options
+        Passed to :func:`~dgl_ssm.models.build_model` (``block_options``, ``activation``, ``checkpoint``, ...).
+
+    Examples
+    --------
+    >>> import dgl, torch
+    >>> from dgl_ssm.data import grid_graph
+    >>> g = dgl.add_self_loop(grid_graph(3, 3)); g.ndata["label"] = torch.arange(9) % 4
+    >>> model = build_node_classifier(g, "gcn-ssm", 4, hidden=8)
+    >>> model.num_layers, model.decoder.out_features
+    (4, 4)
+    """
+    from ..experiment import seed_everything
+    from ..models import build_model
+
+    from ..data import node_task_info
+
+    info = node_task_info(graph)
+    seed_everything(seed)
+    return build_model(model_name, info.in_feats, hidden, info.num_targets, num_layers, dropout=dropout, **model_options)
+
+
 def fit_node_classifier(
     graph,
-    model_name: str,
-    num_layers: int,
-    seed: int = 0,
+    model,
+    num_layers: Optional[int] = None,
+    seed: Optional[int] = None,
     *,
     hidden: int = 64,
     lr: float = 0.01,
@@ -78,40 +112,56 @@ def fit_node_classifier(
     on_divergence: str = "raise",
     **model_options,
 ):
-    """Build ``model_name`` with :func:`~dgl_ssm.models.build_model` and train it on one node-classification graph.
-
-    Seeds everything with ``seed`` first, so the call is reproducible on CPU.
+    """Train a node classifier on one graph (full batch, Adam, early stopping on validation accuracy).
 
     Parameters
     ----------
     graph : dgl.DGLGraph
         As required by :class:`NodeClassificationTask`.
-    model_name : str
-        A registered model preset (``"gcn"``, ``"res-gcn"``, ``"gcn-ssm"``, ...).
-    num_layers : int
-        Depth :math:`L`.
-    seed : int
-    hidden, lr, weight_decay, dropout, max_epochs, patience
-        Model width, Adam settings, dropout and early stopping.
+    model : torch.nn.Module or str
+        The model to train (built by the caller, e.g. with
+        :func:`build_node_classifier`, so that the caller keeps the initial
+        model), or a preset name: then the model is built here by
+        :func:`build_node_classifier` with ``num_layers``, ``seed`` (default 0),
+        ``hidden``, ``dropout`` and ``model_options``.
+    num_layers : int, optional
+        Depth :math:`L` (preset names only).
+    seed : int, optional
+        With a model: reseed everything before training (``None``: use the RNG as it is).
+    hidden, dropout, **model_options
+        Model settings (preset names only).
+    lr, weight_decay, max_epochs, patience
+        Adam settings and early stopping.
     device : str or torch.device
     progress : bool
     on_divergence : str
         ``"raise"`` or ``"record"``; see :meth:`~dgl_ssm.train.Trainer.fit`.
-    **model_options
-        Passed to :func:`~dgl_ssm.models.build_model` (``block_options``, ``activation``, ``checkpoint``, ...).
 
     Returns
     -------
     (torch.nn.Module, FitResult)
         The trained model (best validation state restored) and the fit result.
+
+    Raises
+    ------
+    TypeError
+        If a model object comes with ``num_layers`` or model options (they configure a build).
     """
-    from ..experiment import seed_everything
-    from ..models import build_model
     from .trainer import Trainer, make_optimizer
 
-    seed_everything(seed)
-    num_classes = int(graph.ndata["label"].max()) + 1
-    model = build_model(model_name, graph.ndata["feat"].shape[1], hidden, num_classes, num_layers, dropout=dropout, **model_options)
+    if isinstance(model, str):
+        if num_layers is None:
+            raise TypeError("fit_node_classifier: a preset name needs num_layers")
+        model = build_node_classifier(graph, model, num_layers, 0 if seed is None else seed, hidden=hidden,
+                                      dropout=dropout, **model_options)
+    else:
+        if num_layers is not None or model_options:
+            raise TypeError("fit_node_classifier: num_layers and model options configure a build; "
+                            "pass them to build_node_classifier, or pass a preset name instead of a model")
+        if seed is not None:
+            from ..experiment import seed_everything
+
+            seed_everything(seed)
     model = model.to(device)
     task = NodeClassificationTask(graph, device)
     trainer = Trainer(model, task, make_optimizer(model, "adam", lr, weight_decay), max_epochs=max_epochs, patience=patience, progress=progress)

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..experiment import atomic_write, write_csv
+from .._io import atomic_write, write_csv
+from ..runtime import warn_if_slow
 
 __all__ = ["Task", "Trainer", "FitResult", "TrainingDiverged", "make_optimizer", "make_scheduler"]
 
@@ -203,6 +204,7 @@ class Trainer:
     ):
         if max_epochs < 1 or patience < 1:
             raise ValueError(f"max_epochs and patience must be >= 1, got {max_epochs}, {patience}")
+        warn_if_slow()
         self.model, self.task, self.optimizer, self.scheduler = model, task, optimizer, scheduler
         self.max_epochs, self.patience = max_epochs, patience
         self.run_dir = Path(run_dir) if run_dir is not None else None
