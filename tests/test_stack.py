@@ -75,3 +75,33 @@ def test_ogb_version_check_thread_is_not_started():
     code = "import dgl_ssm, dgl.data, threading, ogb.version as v; print(v.check_outdated is None, threading.active_count())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.split() == ["True", "1"], out.stderr[-2000:]
+
+
+def test_low_layers_do_not_import_experiment_plumbing():
+    """nn/, transforms/, data/ and models/ depend only on each other and on dgl_ssm._io (issue 15)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "dgl_ssm"
+    upper = {"experiment", "runtime", "studies", "train", "report", "analysis"}
+    bad = []
+    for folder in ("nn", "transforms", "data", "models"):
+        for path in (root / folder).glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.ImportFrom) and node.level >= 2 and node.module:
+                    if node.module.split(".")[0] in upper:
+                        bad.append(f"{path.name}: from {'.' * node.level}{node.module}")
+    assert not bad, bad
+
+
+def test_seed_everything_seeds_dgl_sampling():
+    import dgl
+
+    from dgl_ssm.experiment import seed_everything
+
+    g = dgl.rand_graph(50, 400)
+    draws = []
+    for _ in range(2):
+        seed_everything(3)
+        draws.append(dgl.sampling.sample_neighbors(g, list(range(10)), 2).edges()[0])
+    assert all(bool((d == draws[0]).all()) for d in draws)
