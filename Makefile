@@ -4,6 +4,11 @@
 #   make test   build .venv if needed, then run the test suite
 PYTHON ?= python3
 VENV   ?= .venv
+# Data: raw offline copies from ../shared/data beside the checkout (when present), caches in the checkout's data/;
+# never the user-wide ~/.dgl_ssm (dgl_ssm/data/paths.py). Both can be overridden from the environment.
+SHARED_DATA := $(abspath $(CURDIR)/../shared/data)
+export DGL_SSM_DATA ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
+export DGL_SSM_ROOT ?= $(CURDIR)/data
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
@@ -11,10 +16,10 @@ STAMP  := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -52,6 +52,6 @@ import dgl  # noqa: E402,F401  (after the version check: a bad pair dies with ou
 from . import runtime  # noqa: E402
 from .runtime import configure_threads  # noqa: E402
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["configure_threads", "runtime", "__version__"]
 

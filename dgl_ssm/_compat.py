@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from packaging.version import Version
 
-__all__ = ["INTERNALS", "graph_index", "edge_arrays", "num_graphs_in_batch", "graph_from_pairs"]
+__all__ = ["INTERNALS", "graph_index", "edge_arrays", "num_graphs_in_batch", "graph_from_pairs", "raw_path_of"]
 
 #: DGL versions whose internals the fast paths below were checked against
 _CHECKED = (Version("2.1"), Version("2.5"))
@@ -111,3 +111,29 @@ def graph_from_pairs(u: np.ndarray, v: np.ndarray, like: dgl.DGLGraph, edata: di
         return g
     index = create_unitgraph_from_coo(1, num_nodes, num_nodes, ut, vt, ["coo", "csr", "csc"])
     return dgl.DGLGraph(index, ["_N"], ["_E"], [like._node_frames[0].clone()], [Frame(edata, num_rows=u.size)])
+
+
+
+def raw_path_of(dataset_cls, raw_dir, **kwargs):
+    """The ``raw_path`` a DGL dataset class would use under ``raw_dir``, without downloading or processing.
+
+    DGL appends a hash of the download URL to the folder name (e.g.
+    ``cora_v2_<hash>``), so the path is read from a dataset object whose
+    private ``DGLDataset._load`` (called by ``DGLDataset.__init__``) is
+    overridden with a no-op. DGL has no public way to ask for the path without
+    loading, so this override is used with every DGL version; it is checked
+    for DGL 2.1-2.4 (all releases since 2.1: DGL is in maintenance mode).
+    Outside that range it raises a ``RuntimeError`` naming the version.
+    """
+    from pathlib import Path
+
+    version = Version(dgl.__version__.split("+")[0])
+    if not _CHECKED[0] <= version < _CHECKED[1]:
+        raise RuntimeError(f"dgl_ssm stages offline files with a DGL internal checked for DGL 2.1-2.4, found "
+                           f"{dgl.__version__}; install dgl>=2.1,<2.5 or unset DGL_SSM_DATA to let DGL download")
+
+    class _Probe(dataset_cls):
+        def _load(self):  # noqa: D401 - skip download/process
+            pass
+
+    return Path(_Probe(raw_dir=str(raw_dir), **kwargs).raw_path)

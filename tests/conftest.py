@@ -1,7 +1,15 @@
 """Shared test set-up and helpers: fast OpenMP configuration, seeds, data-availability skips, Hydra composition."""
 import os
 
+from pathlib import Path
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before torch/DGL load their OpenMP runtimes
+# as `make test` (and so CI) sets them: offline raw data beside the checkout, caches in the checkout's data/ (or a
+# test's tmp_path), never the user-wide ~/.dgl_ssm
+_ROOT = Path(__file__).resolve().parents[1]
+if (_ROOT.parent / "shared" / "data").is_dir():
+    os.environ.setdefault("DGL_SSM_DATA", str(_ROOT.parent / "shared" / "data"))
+os.environ.setdefault("DGL_SSM_ROOT", str(_ROOT / "data"))
 
 import pytest
 import torch

@@ -146,10 +146,24 @@ def free_port() -> int:
 def test_ddp_two_cpu_processes_converge_and_write_once(tmp_path):
     """torchrun -m dgl_ssm.studies: 2 gloo ranks train each cell together; only rank 0 records and logs."""
     out = tmp_path / "run"
+    # every tensor handed to a collective must live on the process's device (NCCL rejects CPU tensors)
+    script = tmp_path / "checked_study.py"
+    script.write_text(
+        "import os, sys, torch, torch.distributed as dist\n"
+        "real = dist.all_reduce\n"
+        "def checked(tensor, *args, **kwargs):\n"
+        "    assert tensor.device == torch.device(os.environ['EXPECTED_DEVICE']), tensor.device\n"
+        "    open(os.environ['COLLECTIVES_LOG'] + os.environ['RANK'], 'a').write(str(tensor.device) + '\\n')\n"
+        "    return real(tensor, *args, **kwargs)\n"
+        "dist.all_reduce = checked\n"
+        "from dgl_ssm.studies.__main__ import main\n"
+        "sys.argv[0] = 'dgl_ssm.studies'\n"
+        "main()\n")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(free_port()),
-           "-m", "dgl_ssm.studies", *GRAPH_TINY, f"out={out}", f"data_root={tmp_path / 'data'}"]
+           str(script), *GRAPH_TINY, f"out={out}", f"data_root={tmp_path / 'data'}", "device=cpu"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, start_new_session=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "EXPECTED_DEVICE": "cpu",
+                                 "COLLECTIVES_LOG": str(tmp_path / "collectives")})
     try:
         stdout, stderr = proc.communicate(timeout=300)
     finally:  # kill the whole session: a hung rank must not outlive the test
@@ -157,6 +171,8 @@ def test_ddp_two_cpu_processes_converge_and_write_once(tmp_path):
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, stderr[-3000:]
     assert stdout.count("| model \\ layers ") == 1, "only rank 0 may write the table"
+    for rank in (0, 1):  # losses of every epoch and split went through all_reduce on the model's device
+        assert set((tmp_path / f"collectives{rank}").read_text().split()) == {"cpu"}
     history = _rows(out / "histories" / "gcn_ssm-diameter-3-0.csv")
     losses = [float(r["train_loss"]) for r in history]
     assert len(losses) == 6 and losses[-1] < losses[0], losses

@@ -66,6 +66,56 @@ def test_resume_reproduces_uninterrupted_run(tmp_path):
     assert resumed.test == full.test and resumed.best_epoch == full.best_epoch
 
 
+def test_checkpoint_loads_with_weights_only_and_refuses_foreign_files(tmp_path):
+    """Issue 16: torch >= 2.6 loads with weights_only=True by default; the checkpoint holds tensors and plain values."""
+    import pickle
+
+    import numpy as np
+
+    from dgl_ssm.train import load_checkpoint
+
+    g = toy_graph()
+    model, opt, sched = make()
+    Trainer(model, NodeClassificationTask(g), opt, sched, max_epochs=2, run_dir=tmp_path, progress=False).fit()
+    state = torch.load(tmp_path / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert state["format"] == 2 and set(state["rng"]) >= {"torch", "numpy", "python"}
+    np.random.seed(5)
+    expected = np.random.rand(3)
+    np.random.seed(5)
+    state = Trainer(model, NodeClassificationTask(g), opt, progress=False).state_dict()
+    np.random.rand(7)
+    from dgl_ssm.train.trainer import _set_rng_state
+
+    _set_rng_state(state["rng"])
+    assert np.array_equal(np.random.rand(3), expected)
+    (tmp_path / "old.pt").write_bytes(pickle.dumps({"rng": np.random.get_state()}))
+    with pytest.raises(ValueError, match="old.pt is not a dgl_ssm checkpoint of format 2.*delete it"):
+        load_checkpoint(tmp_path / "old.pt")
+    torch.save({"format": 1}, tmp_path / "v1.pt")
+    with pytest.raises(ValueError, match="format 1, this dgl_ssm reads format 2"):
+        load_checkpoint(tmp_path / "v1.pt")
+
+
+def test_ddp_checkpoint_resumes_in_a_single_process(tmp_path):
+    """The checkpoint holds the unwrapped module: no 'module.' prefix, so DDP and single-process runs interchange."""
+    import torch.distributed as dist
+
+    g = toy_graph()
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        model, opt, sched = make()
+        ddp = torch.nn.parallel.DistributedDataParallel(model)
+        Trainer(ddp, NodeClassificationTask(g), opt, sched, max_epochs=3, run_dir=tmp_path, progress=False).fit()
+    finally:
+        dist.destroy_process_group()
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert not any(k.startswith("module.") for k in state["model"])
+    model, opt, sched = make(seed=9)
+    resumed = Trainer(model, NodeClassificationTask(g), opt, sched, max_epochs=5, run_dir=tmp_path, resume=True,
+                      progress=False).fit()
+    assert resumed.epochs_run == 5 and [h["epoch"] for h in resumed.history] == [0, 1, 2, 3, 4]
+
+
 def test_nan_loss_stops_with_clear_message(tmp_path):
     g = toy_graph()
     model, opt, _ = make()

@@ -1,12 +1,17 @@
 """Where data lives: the data root (cache) and the offline raw copies.
 
-* **data root** (``DGL_SSM_ROOT``, default: the project's ``data/`` folder):
-  where raw files are staged for DGL, DGL's processed caches, generated
-  datasets and cached k-hop rewirings are written.
-* **raw source** (``DGL_SSM_DATA`` or ``--data-dir``, default: ``../shared/data``
-  beside the checkout when it exists): read-only offline copies laid out as
-  ``planetoid/``, ``geom_gcn/``, ``heterophilous_graphs/``, ``lrgb/``. Nothing
-  is ever written there. Without it, DGL's normal download is used.
+* **data root**: where raw files are staged for DGL, DGL's processed caches,
+  generated datasets and cached k-hop rewirings are written. Resolution: an
+  explicit argument (``data_root=`` of a study), else ``$DGL_SSM_ROOT``, else
+  the per-user cache ``~/.dgl_ssm`` (DGL's own convention is ``~/.dgl``).
+  Never inside the installed package.
+* **raw source**: read-only offline copies laid out as ``planetoid/``,
+  ``geom_gcn/``, ``heterophilous_graphs/``, ``lrgb/``. Resolution: an explicit
+  argument (``data_dir=``), else ``$DGL_SSM_DATA``, else none: DGL's normal
+  download. Nothing is ever written there.
+
+The repository's ``make`` targets (and so CI) set ``DGL_SSM_DATA=../shared/data``
+and ``DGL_SSM_ROOT=<checkout>/data``.
 """
 from __future__ import annotations
 
@@ -14,7 +19,10 @@ import os
 from pathlib import Path
 from typing import Mapping, Optional
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+from .._compat import raw_path_of  # noqa: F401  (re-exported: the one DGL internal of the data layer)
+
+#: the per-user default data root (DGL keeps its own under ``~/.dgl``)
+USER_ROOT = Path("~/.dgl_ssm")
 
 __all__ = ["data_root", "raw_source", "require_file", "stage_files", "raw_path_of", "content_key", "MissingDataError"]
 
@@ -24,16 +32,21 @@ class MissingDataError(FileNotFoundError):
 
 
 def data_root(root: Optional[os.PathLike] = None) -> Path:
-    """The data root: ``root``, else ``$DGL_SSM_ROOT``, else ``<project>/data``. Created if needed."""
-    path = Path(root or os.environ.get("DGL_SSM_ROOT") or PROJECT_DIR / "data").expanduser().resolve()
+    """The data root: ``root``, else ``$DGL_SSM_ROOT``, else ``~/.dgl_ssm``. Created if needed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> data_root(tempfile.gettempdir() + "/dgl_ssm_doc").name
+    'dgl_ssm_doc'
+    """
+    path = Path(root or os.environ.get("DGL_SSM_ROOT") or USER_ROOT).expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def raw_source(data_dir: Optional[os.PathLike] = None) -> Optional[Path]:
-    """The offline raw copies: ``data_dir``, else ``$DGL_SSM_DATA``, else ``../shared/data`` if present.
-
-    Returns ``None`` when none is configured (datasets then use DGL's download).
+    """The offline raw copies: ``data_dir``, else ``$DGL_SSM_DATA``, else ``None`` (datasets then use DGL's download).
 
     Raises
     ------
@@ -45,12 +58,11 @@ def raw_source(data_dir: Optional[os.PathLike] = None) -> Optional[Path]:
         path = Path(explicit).expanduser().resolve()
         if not path.is_dir():
             raise MissingDataError(
-                f"raw data directory {path} (from {'--data-dir' if data_dir else 'DGL_SSM_DATA'}) does not exist; "
+                f"raw data directory {path} (from {'data_dir' if data_dir else 'DGL_SSM_DATA'}) does not exist; "
                 "point it at the offline copies (layout: planetoid/, geom_gcn/, lrgb/; see ../shared/data/README.md)"
             )
         return path
-    default = PROJECT_DIR.parent / "shared" / "data"
-    return default if default.is_dir() else None
+    return None
 
 
 def require_file(path: Path, how_to_get: str) -> Path:
@@ -112,19 +124,3 @@ def content_key(files) -> str:
     for rel in sorted(files):
         digest.update(f"{rel}={OFFLINE_FILES.get(rel, ('?', 0))[0]};".encode())
     return digest.hexdigest()[:12]
-
-
-def raw_path_of(dataset_cls, raw_dir: os.PathLike, **kwargs) -> Path:
-    """Ask a DGL dataset class for its ``raw_path`` under ``raw_dir`` without loading anything.
-
-    DGL appends a hash of the download URL to the folder name (e.g.
-    ``cora_v2_<hash>``), so the path is read from a dataset object whose
-    ``_load`` is a no-op rather than hard-coded.
-    """
-
-    class _Probe(dataset_cls):
-        def _load(self):  # noqa: D401 - DGLDataset.__init__ calls this; skip download/process
-            pass
-
-    return Path(_Probe(raw_dir=str(raw_dir), **kwargs).raw_path)
-

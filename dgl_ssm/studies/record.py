@@ -73,7 +73,14 @@ def machine_info() -> dict:
     return {
         "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
         "python": sys.version.split()[0], "torch": torch.__version__, "dgl": dgl_version, "numpy": numpy.__version__,
+        "dgl_ssm": _package_version(),
     }
+
+
+def _package_version() -> str:
+    from .. import __version__
+
+    return __version__
 
 
 def _git(*args: str) -> str:

@@ -2,7 +2,7 @@
 from .graph import GraphTask
 from .metrics import Accuracy, AveragePrecision, Log10MSE, MAE, Metric, make_loss, make_metric
 from .node import NodeClassificationTask, build_node_classifier, fit_node_classifier
-from .trainer import FitResult, Task, Trainer, TrainingDiverged, make_optimizer, make_scheduler
+from .trainer import FitResult, Task, Trainer, TrainingDiverged, load_checkpoint, make_optimizer, make_scheduler, unwrap
 
 __all__ = [
     "Trainer",
@@ -22,4 +22,6 @@ __all__ = [
     "Accuracy",
     "make_metric",
     "make_loss",
+    "load_checkpoint",
+    "unwrap",
 ]

@@ -29,10 +29,11 @@ def _ddp() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
-def _all_reduce_sum(*values: float) -> list:
+def _all_reduce_sum(*values: float, device="cpu") -> list:
+    """Sum over ranks, on ``device`` (the process's device: NCCL reduces CUDA tensors only, gloo CPU ones)."""
     if not _ddp():
         return list(values)
-    t = torch.tensor(values, dtype=torch.float64)
+    t = torch.tensor(values, dtype=torch.float64, device=device)
     dist.all_reduce(t)
     return t.tolist()
 
@@ -135,7 +136,7 @@ class GraphTask:
             optimizer.step()
             n = batch[0].batch_size
             total, count = total + float(loss.detach()) * n, count + n
-        total, count = _all_reduce_sum(total, count)
+        total, count = _all_reduce_sum(total, count, device=self.device)
         return total / max(count, 1)
 
     @torch.no_grad()
@@ -151,7 +152,7 @@ class GraphTask:
                 n = batch[0].batch_size
                 total, count = total + float(self.loss_fn(pred, target)) * n, count + n
                 self._metric.update(pred, target)
-            total, count = _all_reduce_sum(total, count)
+            total, count = _all_reduce_sum(total, count, device=self.device)
             results[split] = {"loss": total / max(count, 1), self.metric: self._metric.compute()}
         return results
 

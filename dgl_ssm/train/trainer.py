@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .._io import atomic_write, write_csv
 from ..runtime import warn_if_slow
 
-__all__ = ["Task", "Trainer", "FitResult", "TrainingDiverged", "make_optimizer", "make_scheduler"]
+__all__ = ["Task", "Trainer", "FitResult", "TrainingDiverged", "make_optimizer", "make_scheduler", "load_checkpoint", "unwrap"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -115,8 +115,20 @@ class FitResult:
         return {f"{prefix}{k}": v for k, v in row.items()}
 
 
+#: checkpoint format: tensors and plain Python values only (``torch.load(weights_only=True)`` reads it)
+CHECKPOINT_FORMAT = 2
+
+
 def _rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """Every RNG state as tensors and plain values (no NumPy objects, so ``weights_only=True`` loads it)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": str(kind), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "python": {"version": int(version), "internal": torch.tensor(internal, dtype=torch.int64), "gauss_next": gauss_next},
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -124,10 +136,39 @@ def _rng_state() -> dict:
 
 def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(v) for v in p["internal"].tolist()), p["gauss_next"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The module inside a ``DistributedDataParallel`` (or ``DataParallel``) wrapper; ``model`` otherwise."""
+    return model.module if isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)) else model
+
+
+def load_checkpoint(path: os.PathLike) -> dict:
+    """Read a :class:`Trainer` checkpoint with ``torch.load(weights_only=True)`` (on CPU).
+
+    Raises
+    ------
+    ValueError
+        If the file is not a checkpoint of the current format (for example one
+        written by dgl_ssm 0.1, which pickled NumPy objects); the message names
+        the file and the fix.
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle.UnpicklingError, RuntimeError, EOFError on foreign or damaged files
+        raise ValueError(f"{path} is not a dgl_ssm checkpoint of format {CHECKPOINT_FORMAT} "
+                         f"({type(err).__name__}); delete it to start the run afresh") from err
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        raise ValueError(f"{path} has checkpoint format {found!r}, this dgl_ssm reads format {CHECKPOINT_FORMAT}; "
+                         "delete it to start the run afresh")
+    return state
 
 
 class Trainer:
@@ -226,9 +267,14 @@ class Trainer:
         return value > self.best_value if self.task.higher_is_better else value < self.best_value
 
     def state_dict(self) -> dict:
-        """Everything needed to continue the run exactly."""
+        """Everything needed to continue the run exactly: tensors and plain values only.
+
+        The model's state is that of the unwrapped module, so a checkpoint of a
+        DDP run resumes in a single process and the other way round.
+        """
         return {
-            "model": self.model.state_dict(),
+            "format": CHECKPOINT_FORMAT,
+            "model": unwrap(self.model).state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "best_value": self.best_value,
@@ -243,7 +289,7 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
+        unwrap(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
@@ -263,7 +309,7 @@ class Trainer:
             return
         path = self.run_dir / self.CHECKPOINT
         if path.is_file():
-            self.load_state_dict(torch.load(path, map_location="cpu"))
+            self.load_state_dict(load_checkpoint(path))
             # optimizer tensors must live where the model lives
             device = next(self.model.parameters()).device
             for st in self.optimizer.state.values():
@@ -364,7 +410,7 @@ class Trainer:
             self._step_scheduler(val[metric])
             if self._improved(val[metric]):
                 self.best_value, self.best_epoch, self.bad_epochs = val[metric], epoch, 0
-                self.best_state = copy.deepcopy(self.model.state_dict())
+                self.best_state = copy.deepcopy(unwrap(self.model).state_dict())
             else:
                 self.bad_epochs += 1
             self.elapsed += time.perf_counter() - start
@@ -377,7 +423,7 @@ class Trainer:
                 self.on_epoch_end(epoch, record)
         bar.close()
         if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
+            unwrap(self.model).load_state_dict(self.best_state)
         final = self.task.evaluate(self.model, ("val", "test"))
         return FitResult(
             best_epoch=self.best_epoch,
