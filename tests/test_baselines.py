@@ -80,6 +80,23 @@ def test_lipschitz_bound_and_block_errors():
     assert build_model("lip-res-gcn", 4, 4, 2, num_layers=2, alpha=0.3).layers[1].alpha == 0.3
 
 
+def layer_has_no_bias(model) -> bool:
+    return all(getattr(layer, "bias", None) is None for layer in model.layers)
+
+
+def test_node_classification_baselines_have_their_papers_shapes():
+    """Kipf & Welling's GCN on Cora with hidden 16: exactly 1433x16 and 16x7 plus biases; GAT: 8 heads x 8, 1 head out;
+    GCNII: Linear(F, d), L square layers without bias, Linear(d, C)."""
+    shapes = lambda m: [tuple(p.shape) for p in m.parameters()]
+    assert shapes(build_model("kipf-gcn", 1433, 16, 7, 2)) == [(1433, 16), (16,), (16, 7), (7,)]
+    assert shapes(build_model("kipf-gcn", 1433, 16, 7, 3)) == [(1433, 16), (16,), (16, 16), (16,), (16, 7), (7,)]
+    gat = build_model("velickovic-gat", 1433, 8, 7, 2)
+    assert shapes(gat) == [(1, 8, 8), (1, 8, 8), (64,), (64, 1433), (1, 1, 7), (1, 1, 7), (7,), (7, 64)]
+    assert gat.layers[0].feat_drop.p == gat.layers[0].attn_drop.p == 0.6
+    gcnii = build_model("gcnii", 1433, 64, 7, 64)
+    assert shapes(gcnii) == [(64, 1433), (64,)] + [(64, 64)] * 64 + [(7, 64), (7,)]
+
+
 def test_gcnii_layers_follow_the_paper():
     g, x = small_undirected_graph(d=5)
     model = build_model("gcnii", 5, 8, 3, num_layers=4, alpha=0.2, lambda_=0.5)
@@ -88,7 +105,8 @@ def test_gcnii_layers_follow_the_paper():
     model.eval()
     states = model.hidden_states(g, x)
     assert len(states) == 5 and model(g, x).shape == (6, 3)
-    # Eq. 5 by hand for the first layer: relu(((1-a) Â H + a H0)((1-b) I + b W) + bias)
+    # Eq. 5 by hand for the first layer: relu(((1-a) Â H + a H0)((1-b) I + b W)); no bias, as the authors' code
+    assert layer_has_no_bias(model) and all(float(l.weight1.abs().max()) <= 8 ** -0.5 for l in model.layers)
     h0 = states[0]
     deg = g.in_degrees().float().clamp(min=1) ** -0.5
     adj = torch.zeros(6, 6)
@@ -97,7 +115,7 @@ def test_gcnii_layers_follow_the_paper():
     a_hat = deg[:, None] * adj * deg[None, :]
     layer = model.layers[0]
     support = 0.8 * a_hat @ h0 + 0.2 * h0
-    expected = torch.relu((1 - layer.beta) * support + layer.beta * support @ layer.weight1 + layer.bias)
+    expected = torch.relu((1 - layer.beta) * support + layer.beta * support @ layer.weight1)
     assert torch.allclose(states[1], expected, atol=1e-5)
 
 

@@ -181,3 +181,16 @@ def test_graph_cell_model_draws_its_weights_in_the_recipe_order(compose_config):
     seed_everything(4)
     theirs = build_model("gcn", 9, 16, 10, 3, activation="gelu", dropout=0.1, readout="mean", encoder=atom_encoder(16)).state_dict()
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_committed_records_keep_their_configuration_hashes(compose_config):
+    """Protocol keys added later (monitor, weight_decay_groups) at their former implicit values change no hash:
+    every committed cell of the committed studies is still 'done', none pending, none in conflict."""
+    from dgl_ssm.studies.record import ResultsRecord
+    from dgl_ssm.studies.run import cell_config, study_cells
+
+    for name in ("depth_quick", "graphprop_quick", "ring_quick", "peptides_quick"):
+        study = compose_config("config", f"study={name}").study
+        record = ResultsRecord(ROOT / "results" / name, ["model", "dataset", study.setting_name, "seed"])
+        rows = record.rows()
+        assert rows and all(record.status(c, cell_config(study, c), rows) == "done" for c in study_cells(study))

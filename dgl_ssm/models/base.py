@@ -85,6 +85,9 @@ class GNNBase(nn.Module):
         or ``"max"`` pooling for graph-level outputs ``(B, out_feats)``.
     encoder : torch.nn.Module, optional
         Replaces ``Linear(in_feats, hidden)`` (e.g. ogb's AtomEncoder for molecules).
+    decoder : torch.nn.Module, optional
+        Replaces ``Linear(hidden, out_feats)`` (``nn.Identity()`` for models whose
+        last layer maps to the classes, such as Kipf & Welling's GCN).
 
     Raises
     ------
@@ -101,6 +104,7 @@ class GNNBase(nn.Module):
         checkpoint: Union[bool, int] = False,
         readout: Optional[str] = None,
         encoder: Optional[nn.Module] = None,
+        decoder: Optional[nn.Module] = None,
     ):
         super().__init__()
         if num_layers < 1:
@@ -115,7 +119,7 @@ class GNNBase(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList(make_layer(i) for i in range(num_layers))
         self.pool = None if pool is None else pool()
-        self.decoder = nn.Linear(hidden, out_feats)
+        self.decoder = decoder if decoder is not None else nn.Linear(hidden, out_feats)
 
     def reset_parameters(self) -> None:
         """Reinitialize the encoder, every layer and the decoder (in construction order); fixed buffers stay."""

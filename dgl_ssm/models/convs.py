@@ -65,6 +65,7 @@ ACTIVATIONS = {
     "relu": torch.relu,
     "tanh": torch.tanh,
     "gelu": nn.functional.gelu,
+    "elu": nn.functional.elu,
     "identity": None,
     "none": None,
 }

@@ -41,13 +41,15 @@ def node_cell(study, cell: Dict, device, data_root=None, data_dir=None, profile_
     spec, train = study.models[cell["model"]], protocol_for(study, cell["model"])
     name = cell["dataset"]
     graph = load_node_graph(name, split=split_for_seed(name, cell["seed"]), root=data_root, data_dir=data_dir)
+    options = {"activation": train.activation, **to_container(spec.options)}
     model = build_node_classifier(graph, spec.preset, cell[study.setting_name], cell["seed"], hidden=train.hidden,
-                                  dropout=train.dropout, **to_container(spec.options)).to(device)
+                                  dropout=train.dropout, **options).to(device)
     if gradient_rows is not None:  # the model as initialised; gradient_flow draws no random numbers
         gradient_rows.extend({**cell, **row} for row in gradients_at_init(copy.deepcopy(model), graph.to(device)))
     model, fit = fit_node_classifier(
         graph, model, lr=train.lr, weight_decay=train.weight_decay, max_epochs=train.epochs, patience=train.patience,
-        device=device, on_divergence="record",
+        device=device, on_divergence="record", monitor=train.monitor,
+        weight_decay_groups=to_container(train.weight_decay_groups),
     )
     if profile_rows is not None and fit.status == "ok":
         profile_rows.extend({**cell, **row} for row in layer_profile(model, graph.to(device)))
@@ -212,11 +214,12 @@ def graph_cell(study, cell: Dict, device, run_dir: Path, data_root=None, history
 
         model = wrap_ddp(model, info)
     task = GraphTask.for_datasets(datasets, batch_size=train.batch_size, device=device, ddp=ddp)
-    optimizer = make_optimizer(model, train.optimizer, lr=train.lr, weight_decay=train.weight_decay)
+    optimizer = make_optimizer(model, train.optimizer, lr=train.lr, weight_decay=train.weight_decay,
+                               weight_decay_groups=to_container(train.weight_decay_groups))
     scheduler = make_scheduler(optimizer, train.scheduler, max_epochs=train.epochs)
     main = info is None or info.is_main
     trainer = Trainer(model, task, optimizer, scheduler, max_epochs=train.epochs, patience=train.patience,
-                      run_dir=run_dir, resume=True, progress=False, is_main_process=main)
+                      run_dir=run_dir, resume=True, progress=False, is_main_process=main, monitor=train.monitor)
     fit = trainer.fit(on_divergence="record")
     if history_path is not None and fit.history and main:
         write_csv(history_path, fit.history)

@@ -44,11 +44,18 @@ def study_cells(study) -> List[dict]:
     ]
 
 
+#: protocol keys added after records existed, with the value that reproduces the behaviour before them: a cell
+#: config leaves them out at that value, so that older records keep their hashes (and are not re-run or refused)
+IMPLICIT_PROTOCOL = {"monitor": "metric", "weight_decay_groups": {}}
+
+
 def cell_config(study, cell: dict) -> dict:
     """Everything that determines a cell's result: its key, model entry and the protocol (its identity)."""
     spec = study.models[cell["model"]]
+    train = to_container(protocol_for(study, cell["model"]))
+    train = {k: v for k, v in train.items() if not (k in IMPLICIT_PROTOCOL and v == IMPLICIT_PROTOCOL[k])}
     config = {"kind": study.kind, "cell": dict(cell), "preset": spec.preset, "options": to_container(spec.options),
-              "train": to_container(protocol_for(study, cell["model"]))}
+              "train": train}
     if study.kind == "graph":
         config["sizes"] = list(study.sizes)
     if cell["dataset"] == "ring":
@@ -212,6 +219,7 @@ def write_tables(study, rows: list, out: Path) -> str:
     """``results.md``: mean ± std of the study's metric (diverged cells counted apart), rows by model."""
     from .._io import atomic_write
     from ..report import markdown_table
+    from .schema import to_container
 
     multi = len(study.datasets) > 1
     col = (lambda r: f"{r['dataset']} {r[study.setting_name]}") if multi else (lambda r: r[study.setting_name])
@@ -225,8 +233,16 @@ def write_tables(study, rows: list, out: Path) -> str:
                            row_order=models, col_order=order + seen,
                            row_label=f"model \\ {'dataset ' if multi else ''}{study.setting_name}")
     seeds = sorted({r["seed"] for r in rows})
+    own = [k for k, spec in study.models.items() if to_container(spec.train)]
+    if study.protocol == "shared" or not own:
+        protocol = "shared protocol (every model: the study's train section)"
+    elif len(own) == len(study.models):
+        protocol = "published protocol (every model: its own train entries over the study's train section)"
+    else:
+        protocol = (f"published protocol ({', '.join(names[k] for k in own)}: their own configurations; "
+                    "the others: the study's train section)")
     text = (f"{study.description or study.name}: {study.metric_label or study.metric}, mean ± std over "
-            f"{len(seeds)} seed(s) ({', '.join(map(str, seeds))}). Generated from the record (results.csv) by "
-            f"`python -m dgl_ssm.studies.tables`.\n\n{table}\n")
+            f"{len(seeds)} seed(s) ({', '.join(map(str, seeds))}); {protocol}. Generated from the record "
+            f"(results.csv) by `python -m dgl_ssm.studies.tables`.\n\n{table}\n")
     atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
     return text

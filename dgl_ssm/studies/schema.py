@@ -56,6 +56,9 @@ class Protocol:
     scheduler: str = MISSING
     batch_size: int = MISSING  #: graphs per batch (graph-level studies)
     max_hop: int = MISSING  #: k-hop rewiring radius of the presets that read 'hop' edges
+    monitor: str = MISSING  #: early stopping and best state on the validation 'metric' or 'loss'
+    #: ``{parameter-name prefix: weight decay}`` overriding ``weight_decay`` (GCNII: ``{layers: 0.01}``)
+    weight_decay_groups: Dict[str, float] = MISSING
     layer_profile: bool = False  #: an output, not a hyperparameter: record each layer's energy (node-level)
 
 
@@ -89,6 +92,9 @@ class StudyConfig:
     max_hidden: int = 512
     #: node-level: also record per-layer gradient norms of each cell's freshly built model (gradients.csv, plots)
     record_gradients: bool = False
+    #: ``published``: every model trains with its own ``train`` (its paper's configuration) over ``train``;
+    #: ``shared``: every model trains with ``train`` alone (the "same budget" protocol). Tables say which.
+    protocol: str = "published"
 
 
 @dataclass
@@ -110,7 +116,8 @@ _POSITIVE = {"hidden": 1, "epochs": 1, "patience": 1, "batch_size": 1, "max_hop"
 
 
 def protocol_for(study, model: str):
-    """The protocol of one model of a study: ``study.train`` with the model's own ``train`` entries over it.
+    """The protocol of one model of a study: ``study.train`` with the model's own ``train`` entries over it
+    (``study.protocol == "published"``), or ``study.train`` alone (``"shared"``).
 
     Raises
     ------
@@ -119,7 +126,7 @@ def protocol_for(study, model: str):
     """
     spec = study.models[model]
     overrides = to_container(spec.train) if spec.train is not None else {}
-    if not overrides:
+    if not overrides or study.protocol == "shared":
         return study.train
     try:
         return OmegaConf.merge(OmegaConf.structured(Protocol), study.train, overrides)
@@ -140,6 +147,9 @@ def validate(cfg) -> None:
     study = cfg.study
     if study.kind not in ("node", "graph"):
         raise ConfigError(f"study.kind must be 'node' or 'graph', got {study.kind!r}")
+    if study.protocol not in ("published", "shared"):
+        raise ConfigError(f"study.protocol must be 'published' (each model its own train) or 'shared' (study.train "
+                          f"for all), got {study.protocol!r}")
     _check_protocol(study.train, "study.train")
     for model in study.models:
         _check_protocol(protocol_for(study, model), f"study.models.{model}.train")
@@ -195,6 +205,12 @@ def _check_protocol(train, where: str) -> None:
         raise ConfigError(f"{where}.weight_decay must be >= 0 and dropout in [0, 1), got {train.weight_decay}, {train.dropout}")
     if train.optimizer not in ("adam", "adamw"):
         raise ConfigError(f"{where}.optimizer must be adam or adamw, got {train.optimizer!r}")
+    if train.monitor not in ("metric", "loss"):
+        raise ConfigError(f"{where}.monitor must be 'metric' or 'loss' (the validation value early stopping watches), "
+                          f"got {train.monitor!r}")
+    bad = {k: v for k, v in train.weight_decay_groups.items() if not v >= 0}
+    if bad:
+        raise ConfigError(f"{where}.weight_decay_groups must map parameter-name prefixes to decays >= 0, got {bad}")
 
 
 def to_container(node) -> Any:

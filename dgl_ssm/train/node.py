@@ -110,9 +110,11 @@ def fit_node_classifier(
     device="cpu",
     progress: bool = False,
     on_divergence: str = "raise",
+    monitor: str = "metric",
+    weight_decay_groups: Optional[Dict[str, float]] = None,
     **model_options,
 ):
-    """Train a node classifier on one graph (full batch, Adam, early stopping on validation accuracy).
+    """Train a node classifier on one graph (full batch, Adam, early stopping on validation accuracy or loss).
 
     Parameters
     ----------
@@ -130,8 +132,10 @@ def fit_node_classifier(
         With a model: reseed everything before training (``None``: use the RNG as it is).
     hidden, dropout, **model_options
         Model settings (preset names only).
-    lr, weight_decay, max_epochs, patience
-        Adam settings and early stopping.
+    lr, weight_decay, weight_decay_groups, max_epochs, patience, monitor
+        Adam settings (see :func:`~dgl_ssm.train.make_optimizer`) and early stopping
+        (``monitor``: ``"metric"``, validation accuracy, or ``"loss"``; see :class:`~dgl_ssm.train.Trainer`).
+        The test accuracy is that of the best monitored epoch.
     device : str or torch.device
     progress : bool
     on_divergence : str
@@ -164,5 +168,6 @@ def fit_node_classifier(
             seed_everything(seed)
     model = model.to(device)
     task = NodeClassificationTask(graph, device)
-    trainer = Trainer(model, task, make_optimizer(model, "adam", lr, weight_decay), max_epochs=max_epochs, patience=patience, progress=progress)
+    optimizer = make_optimizer(model, "adam", lr, weight_decay, weight_decay_groups)
+    trainer = Trainer(model, task, optimizer, max_epochs=max_epochs, patience=patience, progress=progress, monitor=monitor)
     return model, trainer.fit(on_divergence=on_divergence)

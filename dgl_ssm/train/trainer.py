@@ -65,12 +65,53 @@ class Task(Protocol):
         """``{split: {"loss": ..., metric: ...}}`` for each split name in ``splits`` (``"val"``, ``"test"``, ...)."""
 
 
-def make_optimizer(model: torch.nn.Module, name: str = "adam", lr: float = 1e-3, weight_decay: float = 0.0):
-    """``"adam"`` or ``"adamw"`` over the trainable parameters."""
+def make_optimizer(model: torch.nn.Module, name: str = "adam", lr: float = 1e-3, weight_decay: float = 0.0,
+                   weight_decay_groups: Optional[Dict[str, float]] = None):
+    """``"adam"`` or ``"adamw"`` over the trainable parameters, with per-group weight decay.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    name : str
+        ``"adam"`` or ``"adamw"``.
+    lr : float
+    weight_decay : float
+        L2 penalty (Adam) of every parameter outside ``weight_decay_groups``.
+    weight_decay_groups : dict, optional
+        ``{name prefix: weight decay}``: parameters whose name starts with the
+        prefix (``"layers"``, ``"layers.0."``) get that decay; the longest
+        matching prefix wins. GCNII's authors use ``{"layers": 0.01}`` with
+        ``weight_decay=5e-4``; Kipf & Welling decay only the first layer
+        (``{"layers.0.": 5e-4}`` with ``weight_decay=0``).
+
+    Raises
+    ------
+    ValueError
+        On an unknown optimizer, or a prefix that matches no parameter (a typo would silently decay nothing).
+
+    Examples
+    --------
+    >>> from dgl_ssm.models import build_model
+    >>> opt = make_optimizer(build_model("kipf-gcn", 5, 4, 3, 2), lr=0.01, weight_decay_groups={"layers.0.": 5e-4})
+    >>> [(g["weight_decay"], len(g["params"])) for g in opt.param_groups]
+    [(0.0, 2), (0.0005, 2)]
+    """
     table = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
     if name not in table:
         raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(table)}")
-    return table[name]((p for p in model.parameters() if p.requires_grad), lr=lr, weight_decay=weight_decay)
+    groups = dict(weight_decay_groups or {})
+    params = {None: []} | {prefix: [] for prefix in groups}
+    for pname, p in model.named_parameters():
+        if p.requires_grad:
+            matches = [prefix for prefix in groups if pname.startswith(prefix)]
+            params[max(matches, key=len) if matches else None].append(p)
+    empty = [prefix for prefix in groups if not params[prefix]]
+    if empty:
+        raise ValueError(f"weight_decay_groups: no parameter name starts with {', '.join(map(repr, empty))}; "
+                         f"names look like {next(iter(dict(model.named_parameters())), '?')!r}")
+    param_groups = [{"params": params[None], "weight_decay": weight_decay}] if params[None] else []
+    param_groups += [{"params": params[prefix], "weight_decay": wd} for prefix, wd in groups.items()]
+    return table[name](param_groups, lr=lr, weight_decay=weight_decay)
 
 
 def make_scheduler(optimizer, name: Optional[str] = None, max_epochs: int = 100, **options):
@@ -191,7 +232,12 @@ class Trainer:
         A torch LR scheduler; ``ReduceLROnPlateau`` is stepped with the validation metric.
     max_epochs : int
     patience : int
-        Stop after this many epochs without a strictly better validation metric.
+        Stop after this many epochs without a strictly better monitored value.
+    monitor : str
+        What early stopping and the best-state choice watch: ``"metric"`` (the
+        task's validation metric, default) or ``"loss"`` (the validation loss,
+        lower is better; GCNII's and GAT's authors stop on it: slow starters
+        whose accuracy stays flat for a while are not cut off).
     run_dir : path, optional
         Where ``checkpoint.pt`` and ``history.csv`` go. ``None``: no files.
     resume : bool
@@ -242,9 +288,13 @@ class Trainer:
         progress: bool = True,
         is_main_process: bool = True,
         on_epoch_end: Optional[Callable[[int, dict], None]] = None,
+        monitor: str = "metric",
     ):
         if max_epochs < 1 or patience < 1:
             raise ValueError(f"max_epochs and patience must be >= 1, got {max_epochs}, {patience}")
+        if monitor not in ("metric", "loss"):
+            raise ValueError(f"monitor must be 'metric' (the task's validation metric) or 'loss' (validation loss), got {monitor!r}")
+        self.monitor = monitor
         warn_if_slow()
         self.model, self.task, self.optimizer, self.scheduler = model, task, optimizer, scheduler
         self.max_epochs, self.patience = max_epochs, patience
@@ -264,7 +314,8 @@ class Trainer:
     def _improved(self, value: float) -> bool:
         if self.best_value is None or not math.isfinite(self.best_value):
             return math.isfinite(value)
-        return value > self.best_value if self.task.higher_is_better else value < self.best_value
+        higher = self.task.higher_is_better and self.monitor == "metric"
+        return value > self.best_value if higher else value < self.best_value
 
     def state_dict(self) -> dict:
         """Everything needed to continue the run exactly: tensors and plain values only.
@@ -408,8 +459,9 @@ class Trainer:
                 raise self._diverged(epoch, f"validation loss is {val['loss']}")
             self.last_finite = (epoch, loss)
             self._step_scheduler(val[metric])
-            if self._improved(val[metric]):
-                self.best_value, self.best_epoch, self.bad_epochs = val[metric], epoch, 0
+            watched = val["loss"] if self.monitor == "loss" else val[metric]
+            if self._improved(watched):
+                self.best_value, self.best_epoch, self.bad_epochs = watched, epoch, 0
                 self.best_state = copy.deepcopy(unwrap(self.model).state_dict())
             else:
                 self.bad_epochs += 1
