@@ -12,7 +12,7 @@ export DGL_SSM_ROOT ?= $(CURDIR)/data
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast bench clean
+.PHONY: install run test test-fast bench docs clean
 
 install: $(STAMP)
 
@@ -37,5 +37,10 @@ bench: $(STAMP)
 	[ -d $(PYG_DIR)/torch_geometric ] || $(PY) -m pip install --quiet --no-deps --target $(PYG_DIR) torch_geometric==2.5.3
 	PYG_PATH=$(PYG_DIR) $(PY) benchmarks/run_all.py
 
+# the documentation site (docs/, Sphinx + MyST; API reference from the docstrings), warnings are errors
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+	@echo "docs/_build/html/index.html"
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache docs/_build

@@ -1,18 +1,14 @@
-"""OpenMP thread configuration: avoid the torch/DGL OpenMP contention trap.
+"""Thread configuration: one OpenMP pool, over-subscribed under load.
 
-torch ships its own OpenMP runtime (``torch/lib/libgomp-*.so``) and DGL links
-the system ``libgomp.so.1``, so a process that uses both has **two** OpenMP
-thread pools. With the default settings each pool starts one busy-waiting
-thread per core; on a small machine (2 cores) the pools steal cores from each
-other whenever the machine is under any other load. Measured on 2 cores
-(``README.md``, "Performance"): a 16-layer GraphConv forward+backward on a
-Cora-sized graph took 28 ms idle but 63 ms with one other busy process by
-default, against 27-31 ms in both cases with one OpenMP thread per runtime.
-
-:func:`configure_threads` sets both runtimes (recipes and benchmarks call it
-first); the first :class:`~dgl_ssm.train.Trainer` warns once when it can tell
-that both pools are multi-threaded and busy-waiting (layers and models do not:
-they stay free of process-wide concerns).
+What a process holds after ``import torch, dgl`` (measured 2026-12-01 with
+:func:`threadpoolctl.threadpool_info` and ``/proc/self/maps``; ``docs/threads.md``):
+**one** OpenMP runtime, torch's ``torch/lib/libgomp-<hash>.so.1``. DGL's
+``libdgl.so`` asks for ``libgomp.so.1``, and torch's copy, already loaded, carries
+that SONAME, so DGL's parallel loops run on torch's pool. NumPy and SciPy add
+their own OpenBLAS pools. On a machine shared with other busy processes, a pool
+of one thread per core is over-subscribed and its threads wait for each other:
+:func:`configure_threads` (``threadpoolctl`` for every pool, plus torch's own
+setting) limits them; the studies and benchmarks call it with 1.
 """
 from __future__ import annotations
 
@@ -28,23 +24,27 @@ _warned = False
 
 
 class OpenMPContentionWarning(RuntimeWarning):
-    """Both the torch and the DGL OpenMP pools are multi-threaded and busy-waiting."""
+    """torch's OpenMP pool (shared with DGL) runs one thread per core and nobody chose that."""
 
 
 def configure_threads(num_threads: int | None = 1) -> int:
-    """Set the thread count of both OpenMP runtimes (torch's and DGL's).
+    """Limit every thread pool of the process: torch's intra-op (OpenMP) pool, which DGL shares, and the BLAS pools.
 
     Parameters
     ----------
     num_threads : int, optional
-        Threads per runtime. Default 1, the fastest setting measured on small
-        machines (2-4 cores). ``None`` uses ``os.cpu_count()``; on larger
-        machines also export ``OMP_WAIT_POLICY=PASSIVE`` before starting Python.
+        Threads per pool. Default 1, the setting that kept epochs steady on
+        shared 2-core machines (``docs/threads.md``). ``None`` uses ``os.cpu_count()``.
 
     Returns
     -------
     int
         The thread count now in force.
+
+    Raises
+    ------
+    ValueError
+        If ``num_threads < 1``.
 
     Examples
     --------
@@ -53,19 +53,19 @@ def configure_threads(num_threads: int | None = 1) -> int:
     1
     """
     global _configured
-    import dgl  # imported here so that this module can be read before DGL is loaded
+    from threadpoolctl import threadpool_limits
 
     n = int(num_threads or os.cpu_count() or 1)
     if n < 1:
         raise ValueError(f"num_threads must be >= 1, got {num_threads}")
     torch.set_num_threads(n)
-    dgl.utils.set_num_threads(n)
+    threadpool_limits(limits=n)  # OpenMP (torch's libgomp, which DGL uses) and OpenBLAS
     _configured = n
     return n
 
 
 def in_slow_configuration() -> bool:
-    """True when both OpenMP pools default to several busy-waiting threads."""
+    """True when torch's OpenMP pool (DGL's too) defaults to several threads that nobody configured."""
     if _configured is not None or os.environ.get("OMP_NUM_THREADS"):
         return False
     if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE":
@@ -84,11 +84,10 @@ def warn_if_slow() -> None:
     if in_slow_configuration() and not os.environ.get("DGL_SSM_NO_THREAD_WARNING"):
         _warned = True
         warnings.warn(
-            f"dgl_ssm: torch and DGL each run their own OpenMP pool with {torch.get_num_threads()} "
-            "busy-waiting threads, which contend for cores (2x-30x slower message passing measured on "
-            "2-core machines under load). Call dgl_ssm.configure_threads(1) (or export OMP_NUM_THREADS=1, "
-            "or OMP_WAIT_POLICY=PASSIVE on many-core machines) before heavy work. "
-            "Silence with DGL_SSM_NO_THREAD_WARNING=1.",
+            f"dgl_ssm: torch's OpenMP pool, which DGL shares, runs {torch.get_num_threads()} threads; on a machine "
+            "shared with other busy processes they are over-subscribed (1.6x slower message passing measured on "
+            "2 cores with one other busy process, docs/threads.md). Call dgl_ssm.configure_threads(1) (or export "
+            "OMP_NUM_THREADS=1) before heavy work on shared machines. Silence with DGL_SSM_NO_THREAD_WARNING=1.",
             OpenMPContentionWarning,
             stacklevel=3,
         )

@@ -16,7 +16,7 @@ from dgl_ssm.studies.tables import main as tables_main
 ROOT = Path(__file__).resolve().parents[1]
 TEXAS = ("geom_gcn/new_data/texas/out1_graph_edges.txt", "geom_gcn/new_data/texas/out1_node_feature_label.txt")
 TINY = ["study=depth_quick", "study.datasets=[texas]", "study.settings=[2]", "study.train.epochs=2",
-        "~study.models.res_gcn", "~study.models.gcn_ssm_l050", "~study.models.gcn_ssm_l075"]
+        "study.models.gcn.train.epochs=2", "~study.models.res_gcn"]
 
 
 
@@ -38,10 +38,10 @@ def test_study_records_resumes_and_refuses_other_settings(tmp_path, raw_data, fi
     out = tmp_path / "results" / "tiny"
     cfg = compose_config("config", *TINY, f"out={out}", f"data_root={tmp_path / 'data'}")
     rows, table = run_study(cfg, "test", log=lambda *_: None)
-    assert len(fits) == 2 and {r["model"] for r in rows} == {"gcn", "gcn_ssm_l100"}
+    assert len(fits) == 2 and {r["model"] for r in rows} == {"gcn", "gcn_ssm"}
     assert all(r["status"] == "ok" and r["epochs_run"] <= 2 and "config_hash" in r for r in rows)
     flat = " ".join(table.split())  # Markdown cells are padded to equal widths
-    assert "| GCN | " in flat and "| GCN-SSM λ=1.0 | " in flat and (out / "results.md").read_text() == table
+    assert "| GCN (Kipf & Welling) | " in flat and "| GCN-SSM (λ = 1, B = 0.1·I) | " in flat and (out / "results.md").read_text() == table
     sitting = json.loads((out / "provenance.json").read_text())["sittings"][0]
     assert {"commit", "command", "date", "machine", "config", "wall_time_s"} <= set(sitting)
     assert {"cpu", "cores", "python", "torch", "dgl", "numpy"} <= set(sitting["machine"])
@@ -69,14 +69,17 @@ def test_study_records_resumes_and_refuses_other_settings(tmp_path, raw_data, fi
     ("study.train.lr=abc", "could not be converted to Float"),
     ("study.train.lrr=0.1", "Could not override 'study.train.lrr'"),
     ("study.models.gcn.preset=gnc", "unknown model 'gnc'; known:"),
-    ("+study.models.gcn.options.block_options.state_trasition=0.5", "unknown block option 'state_trasition'"),
+    ("+study.models.gcn_ssm.options.block_options.state_trasition=0.5", "unknown block option 'state_trasition'"),
+    ("+study.models.gcn.options.block_options.state_transition=0.5", "model 'kipf-gcn' takes no block_options"),
+    ("study.protocol=mine", "study.protocol must be 'published'"),
+    ("study.models.gcn.train.monitor=accuracy", "monitor must be 'metric' or 'loss'"),
     ("study=nope", "Could not find 'study/nope'"),
     ("+study.models.gcn.train.hiden=3", "study.models.gcn.train"),
     ("study.train.max_hop=0", "study.train.max_hop must be >= 1, got 0"),
     ("study.limit=-1", "study.limit must be >= 1 or null"),
     ("study.datasets=[corra]", "unknown node-level dataset(s) corra"),
     ("study.datasets=cora", "study.datasets"),
-    ("+study.models.gcn.train.hidden=0", "study.models.gcn.train.hidden must be >= 1, got 0"),
+    ("study.models.gcn.train.hidden=0", "study.models.gcn.train.hidden must be >= 1, got 0"),
 ])
 def test_bad_configuration_is_one_error_line_and_writes_nothing(tmp_path, override, message):
     out = tmp_path / "out"
@@ -106,7 +109,8 @@ def test_output_folder_and_device_errors(tmp_path, compose_config):
 def test_every_study_config_composes_and_validates(compose_config):
     from dgl_ssm.studies.schema import validate
 
-    for name in ("depth", "depth_quick", "depth_baselines", "depth_baselines_quick", "graphprop", "graphprop_quick",
+    for name in ("depth", "depth_quick", "depth_cora", "depth_citeseer", "depth_baselines", "depth_baselines_quick",
+                 "graphprop", "graphprop_quick",
                  "graphprop_budget", "ring", "ring_quick",
                  "peptides", "peptides_quick"):
         cfg = compose_config("config", f"study={name}")
@@ -125,7 +129,7 @@ def test_local_sweep_on_two_workers_shares_one_record(tmp_path, raw_data):
                           env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = read_csv(out / "results.csv")
-    assert sorted(r["model"] for r in rows) == ["gcn", "gcn_ssm_l100"]
+    assert sorted(r["model"] for r in rows) == ["gcn", "gcn_ssm"]
     sittings = json.loads((out / "provenance.json").read_text())["sittings"]
     assert len(sittings) == 2 and sorted(s["cells_run"] for s in sittings) == [1, 1]
     assert tables_main([str(out), "--check"]) == 0  # the last worker's table holds every row
@@ -142,15 +146,15 @@ def test_a_diverged_cell_is_recorded_and_the_grid_goes_on(tmp_path, raw_data, co
     """Issue 14, defect 2: TrainingDiverged used to abort the grid, leaving no table."""
     raw_data(*TEXAS)
     cfg = compose_config("config", "study=depth_quick", "study.datasets=[texas]", "study.settings=[30]", "study.train.epochs=2",
-                 "~study.models.res_gcn", "~study.models.gcn_ssm_l050", "~study.models.gcn_ssm_l075",
-                 "study.models.gcn_ssm_l100.options.block_options.state_transition=50.0",
+                 "study.models.gcn.train.epochs=2", "~study.models.res_gcn",
+                 "study.models.gcn_ssm.options.block_options.state_transition=50.0",
                  f"out={tmp_path / 'run'}", f"data_root={tmp_path / 'data'}")
     with pytest.warns(RuntimeWarning, match="spectral radius"):
         rows, table = run_study(cfg, "t", log=lambda *_: None)
     by_model = {r["model"]: r for r in rows}
-    assert by_model["gcn_ssm_l100"]["status"] == "diverged" and by_model["gcn_ssm_l100"]["diverged_epoch"] == 0
+    assert by_model["gcn_ssm"]["status"] == "diverged" and by_model["gcn_ssm"]["diverged_epoch"] == 0
     assert by_model["gcn"]["status"] == "ok"
-    assert "| GCN-SSM λ=1.0 | diverged (1 of 1) |" in " ".join(table.split())
+    assert "| GCN-SSM (λ = 1, B = 0.1·I) | diverged (1 of 1) |" in " ".join(table.split())
 
 
 def test_gradients_at_init_are_recorded_with_the_baselines(tmp_path, raw_data, compose_config):
@@ -189,7 +193,7 @@ def test_committed_records_keep_their_configuration_hashes(compose_config):
     from dgl_ssm.studies.record import ResultsRecord
     from dgl_ssm.studies.run import cell_config, study_cells
 
-    for name in ("depth_quick", "graphprop_quick", "ring_quick", "peptides_quick"):
+    for name in ("graphprop_quick", "ring_quick", "peptides_quick"):
         study = compose_config("config", f"study={name}").study
         record = ResultsRecord(ROOT / "results" / name, ["model", "dataset", study.setting_name, "seed"])
         rows = record.rows()

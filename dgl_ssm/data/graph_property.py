@@ -175,13 +175,13 @@ class GraphPropertyDataset(GraphListDataset):
     come from all-pairs shortest paths (:func:`graph_targets`) and are divided
     by the maximum of the same target over the **training** split.
 
-    ==============  ======  ====================  ==============
-    task            level   label of item i       metric
-    ==============  ======  ====================  ==============
-    ``sssp``        node    ``(N, 1)`` float32    log10 MSE
-    ``eccentricity`` node   ``(N, 1)`` float32    log10 MSE
-    ``diameter``    graph   ``(1,)`` float32      log10 MSE
-    ==============  ======  ====================  ==============
+    ================  ======  ====================  ==============
+    task              level   label of item i       metric
+    ================  ======  ====================  ==============
+    ``sssp``          node    ``(N, 1)`` float32    log10 MSE
+    ``eccentricity``  node    ``(N, 1)`` float32    log10 MSE
+    ``diameter``      graph   ``(1,)`` float32      log10 MSE
+    ================  ======  ====================  ==============
 
     Source: Corso et al. (2020), "Principal Neighbourhood Aggregation for Graph
     Nets", NeurIPS; task setup of Gravina et al. (2023), "Anti-Symmetric DGN",

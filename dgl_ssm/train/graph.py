@@ -60,12 +60,13 @@ class GraphTask:
     feat_key : str
         Node feature field passed to the model: ``model(bg, bg.ndata[feat_key])``.
 
+
+    Notes
+    -----
     Self-loops (GCN's :math:`A + I`) belong to the data: give the datasets
     the cached pre-transform :func:`dgl_ssm.data.self_loops` rather than
     adding them to every batch.
 
-    Notes
-    -----
     Under DDP the training sampler is reseeded every epoch with
     :meth:`GraphDataLoader.set_epoch` from a number drawn from torch's global
     RNG, which the trainer checkpoints, so ``--resume`` reshuffles exactly as

@@ -408,6 +408,11 @@ class Trainer:
     def fit(self, on_divergence: str = "raise") -> FitResult:
         """Train until ``max_epochs`` or early stop; restore the best state; evaluate on test.
 
+        Divergence is a non-finite training loss, non-finite model state
+        (parameters, gradients, buffers; :meth:`non_finite_state`) after an
+        epoch, or a non-finite validation loss. A checkpoint is only written
+        for an epoch that passed all three checks.
+
         Parameters
         ----------
         on_divergence : str
@@ -415,10 +420,9 @@ class Trainer:
             return a :class:`FitResult` with ``status="diverged"`` and NaN
             metrics instead, so that a study records the cell and goes on.
 
-        Divergence is a non-finite training loss, non-finite model state
-        (parameters, gradients, buffers; :meth:`non_finite_state`) after an
-        epoch, or a non-finite validation loss. A checkpoint is only written
-        for an epoch that passed all three checks.
+        Returns
+        -------
+        FitResult
         """
         if on_divergence not in ("raise", "record"):
             raise ValueError(f"on_divergence must be 'raise' or 'record', got {on_divergence!r}")

@@ -1,0 +1,31 @@
+"""Issue 17: the documentation builds with warnings as errors, and the README's code runs."""
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("sphinx") is None or importlib.util.find_spec("myst_parser") is None,
+                    reason="needs the dev extra (sphinx, myst-parser)")
+def test_docs_build_without_warnings(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(ROOT / "docs"),
+                           str(tmp_path / "html")], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert (tmp_path / "html" / "api.html").read_text().count("SSMConv") > 3
+
+
+def test_readme_is_short_and_its_example_runs():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.encode()) < 8 * 1024, "the README is a front page (<8 KB); details go to docs/"
+    (code,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    scope = {}
+    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 - our own README
+    assert tuple(scope["h"].shape) == (100, 64) and scope["layers"][0].matrices is scope["layers"][-1].matrices
+    for link in re.findall(r"\]\(((?:docs/|results/)[^)#]+|[A-Z]+[A-Za-z.]*)\)", text):
+        assert (ROOT / link).exists(), f"README links to {link}, which does not exist"
