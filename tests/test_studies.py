@@ -198,3 +198,23 @@ def test_committed_records_keep_their_configuration_hashes(compose_config):
         record = ResultsRecord(ROOT / "results" / name, ["model", "dataset", study.setting_name, "seed"])
         rows = record.rows()
         assert rows and all(record.status(c, cell_config(study, c), rows) == "done" for c in study_cells(study))
+
+
+def test_selection_table_chooses_on_validation_never_on_test(compose_config):
+    """Issue 19: the second table picks, per row and column, the member with the best mean validation metric."""
+    from dgl_ssm.studies.run import selection_table
+
+    study = compose_config("config", "study=graphprop_budget").study
+    rows = []
+    for seed in range(3):  # h30 is better on validation, h20 on test: the table must report h30
+        rows.append({"model": "GCN (h20)", "column": "diameter 10", "seed": seed, "status": "ok",
+                     "val_log10_mse": -2.0, "test_log10_mse": -3.0})
+        rows.append({"model": "GCN (h30)", "column": "diameter 10", "seed": seed, "status": "ok",
+                     "val_log10_mse": -2.5, "test_log10_mse": -2.2 - 0.1 * seed})
+    text = " ".join(selection_table(study, rows, ["diameter 10", "sssp 10"], True).split())
+    assert "| GCN | -2.300 ± 0.100 (GCN (h30), 3 seeds) | – |" in text
+    from dgl_ssm.studies.schema import ConfigError, validate
+
+    bad = compose_config("config", "study=graphprop_budget", "study.select_metric=test_log10_mse")
+    with pytest.raises(ConfigError, match="must be a validation metric"):
+        validate(bad)

@@ -244,5 +244,39 @@ def write_tables(study, rows: list, out: Path) -> str:
     text = (f"{study.description or study.name}: {study.metric_label or study.metric}, mean ± std over "
             f"{len(seeds)} seed(s) ({', '.join(map(str, seeds))}); {protocol}. Generated from the record "
             f"(results.csv) by `python -m dgl_ssm.studies.tables`.\n\n{table}\n")
+    if study.select:
+        text += "\n" + selection_table(study, labelled, order + seen, multi) + "\n"
     atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
     return text
+
+
+def selection_table(study, rows: list, columns: list, multi: bool) -> str:
+    """Per row group and column, the member with the best mean ``study.select_metric`` (validation), its test metric.
+
+    ``rows`` carry ``model`` as display labels and ``column``; members are model keys of ``study.select``. A cell
+    reads ``test mean ± std · chosen member`` and says how many members had results when some had none yet.
+    """
+    from ..report import aggregate
+
+    labels = {key: spec.label or key for key, spec in study.models.items()}
+    ok = [r for r in rows if r.get("status") != "diverged"]
+    val = aggregate(ok, ("model", "column"), study.select_metric)
+    test = aggregate(ok, ("model", "column"), study.metric)
+    sign = -1.0 if study.select_higher_is_better else 1.0
+    lines = [f"| {'selected on ' + study.select_metric} | " + " | ".join(map(str, columns)) + " |",
+             "|---" * (len(columns) + 1) + "|"]
+    for group, members in study.select.items():
+        cells = []
+        for column in columns:
+            have = [m for m in members if (labels[m], column) in val]
+            if not have:
+                cells.append("–")
+                continue
+            best = min(have, key=lambda m: sign * val[(labels[m], column)][0])
+            mean, std, count = test[(labels[best], column)]
+            note = f", {len(have)} of {len(members)} entries run" if len(have) < len(members) else ""
+            cells.append(f"{mean * study.scale:.{study.digits}f} ± {std * study.scale:.{study.digits}f} "
+                         f"({labels[best]}, {count} seeds{note})")
+        lines.append(f"| {group} | " + " | ".join(cells) + " |")
+    return (f"Per row, the entry with the best mean {study.select_metric} (validation; the test set is never used "
+            f"to choose), its {study.metric_label or study.metric}:\n\n" + "\n".join(lines))

@@ -95,6 +95,11 @@ class StudyConfig:
     #: ``published``: every model trains with its own ``train`` (its paper's configuration) over ``train``;
     #: ``shared``: every model trains with ``train`` alone (the "same budget" protocol). Tables say which.
     protocol: str = "published"
+    #: model selection on validation for a second table: ``{row label: [model keys]}``; per column the member with
+    #: the best mean ``select_metric`` (a validation metric, never a test one) is reported (its test metric)
+    select: Dict[str, List[str]] = field(default_factory=dict)
+    select_metric: str = ""
+    select_higher_is_better: bool = False
 
 
 @dataclass
@@ -147,6 +152,13 @@ def validate(cfg) -> None:
     study = cfg.study
     if study.kind not in ("node", "graph"):
         raise ConfigError(f"study.kind must be 'node' or 'graph', got {study.kind!r}")
+    for row, members in study.select.items():
+        unknown = [m for m in members if m not in study.models]
+        if unknown or not members:
+            raise ConfigError(f"study.select.{row}: unknown or no model keys {unknown or list(members)}; known: {', '.join(study.models)}")
+    if study.select and not study.select_metric.startswith("val_"):
+        raise ConfigError(f"study.select_metric must be a validation metric (val_...), got {study.select_metric!r}: "
+                          "selecting on test would report a tuned-on-test number")
     if study.protocol not in ("published", "shared"):
         raise ConfigError(f"study.protocol must be 'published' (each model its own train) or 'shared' (study.train "
                           f"for all), got {study.protocol!r}")
