@@ -1,5 +1,6 @@
 """Baselines: Lipschitz-normalized residual GCN (weight norms, Jacobian bound), GCNII, and that every preset trains."""
 import math
+from pathlib import Path
 
 import dgl
 import pytest
@@ -136,3 +137,25 @@ def test_preset_trains_on_toy_graph(name):
     result = Trainer(model, NodeClassificationTask(g), make_optimizer(model, lr=0.01), max_epochs=60, patience=60, progress=False).fit()
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     assert result.test["accuracy"] > 0.6  # chance is 1/3
+
+
+@pytest.mark.slow
+def test_kipf_gcn_reaches_its_published_accuracy_on_cora(raw_data, tmp_path):
+    """A researcher's first check: GCN at 2 layers on Cora, Kipf & Welling's configuration, >= 80 % mean of 3 seeds
+    (published 81.5, Kipf & Welling 2017, Table 2)."""
+    from omegaconf import OmegaConf
+
+    from dgl_ssm.data import load_node_graph
+    from dgl_ssm.train import build_node_classifier, fit_node_classifier
+
+    raw_data("planetoid/ind.cora.x")
+    protocol = OmegaConf.load(Path(__file__).resolve().parents[1] / "dgl_ssm/conf/protocol/kipf2017.yaml")
+    g = load_node_graph("cora", root=tmp_path)
+    accs = []
+    for seed in range(3):
+        model = build_node_classifier(g, "kipf-gcn", 2, seed, hidden=protocol.hidden, dropout=protocol.dropout)
+        _, fit = fit_node_classifier(g, model, lr=protocol.lr, weight_decay=protocol.weight_decay,
+                                     weight_decay_groups=dict(protocol.weight_decay_groups), max_epochs=protocol.epochs,
+                                     patience=protocol.patience, monitor=protocol.monitor)
+        accs.append(fit.test["accuracy"])
+    assert sum(accs) / 3 >= 0.80, accs
