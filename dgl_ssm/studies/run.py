@@ -34,12 +34,16 @@ def output_folder(cfg) -> Path:
 
 
 def study_cells(study) -> List[dict]:
-    """Every cell of the grid: dataset by dataset, setting by setting, model by model, seed by seed."""
+    """Every cell of the grid: dataset by dataset, setting by setting, model by model, seed by seed.
+
+    A model with its own ``datasets`` list (e.g. a baseline configured for one dataset) runs on those only.
+    """
     return [
         {"model": model, "dataset": dataset, study.setting_name: int(setting), "seed": seed}
         for dataset in study.datasets
         for setting in study.settings
         for model in study.models
+        if not study.models[model].datasets or dataset in study.models[model].datasets
         for seed in range(study.first_seed, study.first_seed + study.seeds)
     ]
 
@@ -228,7 +232,8 @@ def write_tables(study, rows: list, out: Path) -> str:
     seen = sorted({r["column"] for r in labelled} - set(order), key=str)
     names = {key: spec.label or key for key, spec in study.models.items()}
     labelled = [{**r, "model": names.get(r["model"], r["model"])} for r in labelled]
-    models = [names[k] for k in study.models] + sorted({r["model"] for r in labelled} - set(names.values()))
+    # models that share a label (one baseline configured per dataset) share a row
+    models = list(dict.fromkeys(names[k] for k in study.models)) + sorted({r["model"] for r in labelled} - set(names.values()))
     table = markdown_table(labelled, "model", "column", study.metric, scale=study.scale, digits=study.digits,
                            row_order=models, col_order=order + seen,
                            row_label=f"model \\ {'dataset ' if multi else ''}{study.setting_name}")

@@ -38,6 +38,8 @@ class ModelSpec:
     train: Dict[str, Any] = field(default_factory=dict)
     #: keyword arguments of :func:`dgl_ssm.models.build_model` (``block_options``, ``conv_options``, ``activation``, ...)
     options: Dict[str, Any] = field(default_factory=dict)
+    #: the datasets this model runs on (empty: all of the study's), e.g. a baseline configured for one dataset
+    datasets: List[str] = field(default_factory=list)
 
 
 @dataclass
@@ -190,6 +192,10 @@ def validate(cfg) -> None:
     if not 0 <= cfg.shard < cfg.num_shards:
         raise ConfigError(f"shard must be in [0, num_shards={cfg.num_shards}), got {cfg.shard}")
     for label, spec in study.models.items():
+        stray = [d for d in spec.datasets if d not in known]
+        if stray:
+            raise ConfigError(f"study.models.{label}.datasets: unknown {study.kind}-level dataset(s) {', '.join(stray)}; "
+                              f"known: {', '.join(known)}")
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", label):
             raise ConfigError(f"study.models key {label!r} must be an identifier (letters, digits, _); put the display name in label")
         if spec.preset not in PRESETS:
