@@ -33,6 +33,12 @@ def test_oversmoothing_quick(tmp_path, raw_data, compose_config):
     assert (out / "oversmoothing.png").read_bytes()[:8] == PNG and (out / "provenance.json").is_file()
     gcn = [r for r in rows if r["graph"] == "grid" and r["model"] == "GCN"]
     assert gcn[-1]["dirichlet_energy"] < 1e-3 * gcn[0]["dirichlet_energy"]  # plain GCN over-smooths
+    assert all(r["relative_energy"] == pytest.approx(r["dirichlet_energy"] / r["feature_norm"] ** 2) for r in gcn)
+    # float64 (the full diagnostic's setting): same measurements, computed in double precision
+    rows64 = run_diagnostic(compose_config("diagnostics", "diagnostic=oversmoothing_quick", "diagnostic.dtype=float64",
+                                           "diagnostic.graphs=[grid]", f"out={tmp_path / 'run64'}"), log=lambda *_: None)
+    gcn64 = [r for r in rows64 if r["model"] == "GCN"]
+    assert gcn64[0]["dirichlet_energy"] == pytest.approx(gcn[0]["dirichlet_energy"], rel=1e-5)
 
 
 @pytest.mark.filterwarnings("ignore:Exited")  # LOBPCG warnings for the GCN-like layers whose σ_min is 0

@@ -64,6 +64,8 @@ class DiagnosticConfig:
     max_size: int = 8192  #: jacobian: largest N*d for a dense Jacobian
     large_graph: Optional[str] = None  #: jacobian: also estimate matrix-free on this whole graph
     large_hidden: int = 64
+    #: ``"float32"`` or ``"float64"``: in float32 a deep GAT's energy underflows to 0 (Arroyo et al. 2025, Fig. 8)
+    dtype: str = "float32"
 
 
 @dataclass
@@ -89,6 +91,8 @@ def validate(cfg) -> None:
     d = cfg.diagnostic
     if d.kind not in ("oversmoothing", "jacobian"):
         raise ConfigError(f"diagnostic.kind must be oversmoothing or jacobian, got {d.kind!r}")
+    if d.dtype not in ("float32", "float64"):
+        raise ConfigError(f"diagnostic.dtype must be float32 or float64, got {d.dtype!r}")
     for key in ("layers", "hidden", "max_size", "large_hidden"):
         if getattr(d, key) < 1:
             raise ConfigError(f"diagnostic.{key} must be >= 1, got {getattr(d, key)}")
@@ -111,13 +115,22 @@ def oversmoothing_models(input_scale: float) -> dict:
 
 
 def propagate(preset: str, options: dict, graph, feat: torch.Tensor, layers: int, activation: str, seed: int) -> list:
-    """Per-layer measurements of one untrained model on one graph (rows of SignalProbe's table)."""
+    """Per-layer measurements of one untrained model on one graph (rows of SignalProbe's table), in ``feat``'s dtype.
+
+    Adds ``relative_energy`` :math:`E(H)/\\|H\\|_F^2`, which tells a collapse to a constant (falls) from a
+    collapse to zero (the energy falls with the norm, the ratio need not).
+    """
     torch.manual_seed(seed)
     dim = feat.shape[1]
-    model = build_model(preset, dim, dim, 1, layers, activation=activation, **options).to(feat.device).eval()
+    model = build_model(preset, dim, dim, 1, layers, activation=activation, **options)
+    model = model.to(device=feat.device, dtype=feat.dtype).eval()
     with SignalProbe(model, backward=False) as probe, torch.no_grad():
         model.propagate(graph, feat)
-    return probe.table().drop(columns="step").to_dict("records")
+    rows = probe.table().drop(columns="step").to_dict("records")
+    for row in rows:
+        norm2 = row["feature_norm"] ** 2
+        row["relative_energy"] = row["dirichlet_energy"] / norm2 if norm2 > 0 else math.nan
+    return rows
 
 
 def plot_oversmoothing(rows: list, graphs: list, names: list, path) -> None:
@@ -248,7 +261,7 @@ def _oversmoothing(d, out: Path, device, data_root, data_dir, log) -> list:
     for graph_name in d.graphs:
         graph = load_node_graph(graph_name, root=data_root, data_dir=data_dir).to(device)
         gen = torch.Generator().manual_seed(d.seed)
-        feat = torch.randn(graph.num_nodes(), d.hidden, generator=gen).to(device)
+        feat = torch.randn(graph.num_nodes(), d.hidden, generator=gen).to(device=device, dtype=getattr(torch, d.dtype))
         for name, (preset, options) in table.items():
             for row in propagate(preset, options, graph, feat, d.layers, d.activation, d.seed):
                 rows.append({"graph": graph_name, "model": name, **row})
