@@ -251,6 +251,12 @@ def write_tables(study, rows: list, out: Path) -> str:
             f"(results.csv) by `python -m dgl_ssm.studies.tables`.\n\n{table}\n")
     if study.select:
         text += "\n" + selection_table(study, labelled, order + seen, multi) + "\n"
+    if study.epoch_time_table:
+        timed = [{**r, "s_per_epoch": r["train_time_s"] / r["epochs_run"]} for r in labelled
+                 if r.get("train_time_s") is not None and r.get("epochs_run")]
+        text += ("\nTraining time per epoch (s; `train_time_s / epochs_run`, this machine, see provenance.json):\n\n"
+                 + markdown_table(timed, "model", "column", "s_per_epoch", digits=2, row_order=models,
+                                  col_order=order + seen, row_label="model") + "\n")
     atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
     return text
 

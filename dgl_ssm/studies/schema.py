@@ -102,6 +102,8 @@ class StudyConfig:
     select: Dict[str, List[str]] = field(default_factory=dict)
     select_metric: str = ""
     select_higher_is_better: bool = False
+    #: add a table of training seconds per epoch (train_time_s / epochs_run), e.g. to cost a longer protocol
+    epoch_time_table: bool = False
 
 
 @dataclass
