@@ -76,7 +76,9 @@ class DiagnosticRun:
     out: Optional[str] = None  #: default ``results/<diagnostic.name>``
     device: str = "cpu"
     threads: int = 1
+    #: offline raw copies (read only); default $DGL_SSM_DATA, else none: DGL downloads (dgl_ssm/data/paths.py)
     data_dir: Optional[str] = None
+    #: staging and caches; default $DGL_SSM_ROOT, else ~/.dgl_ssm (make sets the checkout's data/)
     data_root: Optional[str] = None
 
 

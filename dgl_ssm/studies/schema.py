@@ -114,7 +114,9 @@ class RunConfig:
     out: Optional[str] = None  #: default ``results/<study.name>``
     device: str = "cpu"
     threads: int = 1
+    #: offline raw copies (read only); default $DGL_SSM_DATA, else none: DGL downloads (dgl_ssm/data/paths.py)
     data_dir: Optional[str] = None
+    #: staging and caches; default $DGL_SSM_ROOT, else ~/.dgl_ssm (make sets the checkout's data/)
     data_root: Optional[str] = None
     shard: int = 0  #: this worker's share of the pending cells (``cell_index % num_shards == shard``)
     num_shards: int = 1
