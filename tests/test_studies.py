@@ -110,7 +110,7 @@ def test_every_study_config_composes_and_validates(compose_config):
     from dgl_ssm.studies.schema import validate
 
     for name in ("depth", "depth_quick", "depth_cora", "depth_citeseer", "depth_baselines", "depth_baselines_quick",
-                 "graphprop", "graphprop_quick", "ring_lambda", "webkb", "peptides_30",
+                 "graphprop", "graphprop_quick", "ring_lambda", "webkb", "peptides_30", "tune_gcn_ssm_cora",
                  "graphprop_budget", "ring", "ring_quick",
                  "peptides", "peptides_quick"):
         cfg = compose_config("config", f"study={name}")
