@@ -83,3 +83,16 @@ def test_explicit_values_are_honoured_or_rejected_in_one_line(tmp_path, override
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr[-1500:]
     assert "Traceback" not in proc.stderr and not (tmp_path / "run").exists()
+
+
+def test_gradients_diagnostic(tmp_path, raw_data, compose_config):
+    """Gradient flow at initialization: one row per model, depth and layer; GCN vanishes, GCN-SSM (λ = 1) does not."""
+    raw_data("geom_gcn/new_data/texas/out1_graph_edges.txt")
+    out = tmp_path / "run"
+    rows = run_diagnostic(compose_config("diagnostics", "diagnostic=gradients", "diagnostic.graphs=[texas]",
+                                         "diagnostic.depths=[24]", "diagnostic.hidden=8", f"out={out}",
+                                         f"data_root={tmp_path / 'data'}"), log=lambda *_: None)
+    assert len(rows) == 5 * 25 and (out / "gradients_24.png").read_bytes()[:8] == PNG
+    by = {m: [r["grad_norm"] for r in rows if r["model"] == m and r["layer"] > 0] for m in ("GCN", "GCN-SSM λ=1.0")}
+    assert by["GCN"][0] < 1e-3 * by["GCN"][-1]  # vanishing towards the first layer
+    assert 0.1 < by["GCN-SSM λ=1.0"][0] / by["GCN-SSM λ=1.0"][-1] < 10

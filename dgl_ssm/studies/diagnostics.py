@@ -52,7 +52,7 @@ class DiagnosticConfig:
     """One diagnostic: what to measure, on which graphs, with which widths and depths."""
 
     name: str = "oversmoothing"
-    kind: str = "oversmoothing"  #: ``"oversmoothing"`` or ``"jacobian"``
+    kind: str = "oversmoothing"  #: ``"oversmoothing"``, ``"jacobian"`` or ``"gradients"``
     graphs: List[str] = field(default_factory=lambda: ["cora", "texas", "grid"])
     layers: int = 80  #: oversmoothing: depth
     hidden: int = 16
@@ -66,6 +66,8 @@ class DiagnosticConfig:
     large_hidden: int = 64
     #: ``"float32"`` or ``"float64"``: in float32 a deep GAT's energy underflows to 0 (Arroyo et al. 2025, Fig. 8)
     dtype: str = "float32"
+    #: gradients: the depths at which each model's gradient flow is measured
+    depths: List[int] = field(default_factory=lambda: [32, 128])
 
 
 @dataclass
@@ -91,8 +93,10 @@ def validate(cfg) -> None:
         Naming the bad key and what is accepted.
     """
     d = cfg.diagnostic
-    if d.kind not in ("oversmoothing", "jacobian"):
-        raise ConfigError(f"diagnostic.kind must be oversmoothing or jacobian, got {d.kind!r}")
+    if d.kind not in ("oversmoothing", "jacobian", "gradients"):
+        raise ConfigError(f"diagnostic.kind must be oversmoothing, jacobian or gradients, got {d.kind!r}")
+    if d.kind == "gradients" and (not d.depths or min(d.depths) < 1):
+        raise ConfigError(f"diagnostic.depths must be a non-empty list of depths >= 1, got {list(d.depths)}")
     if d.dtype not in ("float32", "float64"):
         raise ConfigError(f"diagnostic.dtype must be float32 or float64, got {d.dtype!r}")
     for key in ("layers", "hidden", "max_size", "large_hidden"):
@@ -252,8 +256,54 @@ def run_diagnostic(cfg, command: str = "", log=print) -> list:
     record = ResultsRecord(out, ())
     sitting = record.start_sitting(to_container(d), command, 1)
     start = time.time()
-    rows = (_oversmoothing if d.kind == "oversmoothing" else _jacobian)(d, out, device, cfg.data_root, cfg.data_dir, log)
+    kinds = {"oversmoothing": _oversmoothing, "jacobian": _jacobian, "gradients": _gradients}
+    rows = kinds[d.kind](d, out, device, cfg.data_root, cfg.data_dir, log)
     record.update_sitting(sitting, 1, time.time() - start, finished=True)
+    return rows
+
+
+def gradient_models(input_scale: float) -> dict:
+    """Display name -> (preset, builder options) of the gradient-flow diagnostic."""
+    return {"GCN": ("gcn", {}), "ResGCN": ("res-gcn", {}), "LipResGCN": ("lip-res-gcn", {}), "GCNII": ("gcnii", {}),
+            "GCN-SSM λ=1.0": ("gcn-ssm", {"block_options": {"state_transition": 1.0, "input_matrix": input_scale}})}
+
+
+def _gradients(d, out: Path, device, data_root, data_dir, log) -> list:
+    """Gradient flow at initialization (eval mode) of the training cross-entropy of node classifiers on ``graphs[0]``:
+    per layer ``‖∂L/∂W_ℓ‖`` and the Dirichlet energy and norm of the backpropagated error ``∂L/∂H_ℓ`` (backward
+    over-smoothing, Keriven 2025), for every model and depth (``gradients.csv``, ``gradients.png``)."""
+    import torch.nn.functional as F
+
+    from ..analysis import gradient_flow
+    from ..report import plot_lines
+
+    graph = load_node_graph(d.graphs[0], root=data_root, data_dir=data_dir).to(device)
+    mask, label = graph.ndata["train_mask"].bool(), graph.ndata["label"]
+    classes = int(label.max()) + 1
+    rows = []
+    for depth in d.depths:
+        for name, (preset, options) in gradient_models(d.input_scale).items():
+            torch.manual_seed(d.seed)
+            model = build_model(preset, graph.ndata["feat"].shape[1], d.hidden, classes, depth, activation=d.activation,
+                                **options).to(device).eval()
+            table = gradient_flow(model, graph, graph.ndata["feat"], lambda o: F.cross_entropy(o[mask], label[mask]))
+            rows.extend({"graph": d.graphs[0], "depth": depth, "model": name, **r} for r in table.to_dict("records"))
+    write_csv(out / "gradients.csv", rows)
+    for metric, ylabel, file in (("grad_norm", "‖∂L/∂W_ℓ‖", "gradients.png"),
+                                 ("error_dirichlet_energy", "E(∂L/∂H_ℓ)", "error_energy.png")):
+        for depth in d.depths:
+            series = {}
+            for name in gradient_models(d.input_scale):
+                part = [r for r in rows if r["depth"] == depth and r["model"] == name and r["layer"] > 0
+                        and math.isfinite(r[metric])]
+                series[name] = ([r["layer"] for r in part], [max(r[metric], 1e-300) for r in part])
+            plot_lines(series, out / file.replace(".png", f"_{depth}.png"), "layer ℓ", ylabel,
+                       f"{d.graphs[0]}, {depth} layers, at initialization", logy=True)
+    log(f"Gradient flow at initialization on {d.graphs[0]} (width {d.hidden}): ‖∂L/∂W‖ at the first and last layer")
+    for depth in d.depths:
+        for name in gradient_models(d.input_scale):
+            part = [r for r in rows if r["depth"] == depth and r["model"] == name and r["layer"] > 0]
+            log(f"  L={depth:4d} {name:16s} {part[0]['grad_norm']:10.2e} {part[-1]['grad_norm']:10.2e}")
     return rows
 
 
