@@ -67,13 +67,15 @@ def markdown_table(
     col_order: Optional[Sequence] = None,
     col_label: Callable[[object], str] = str,
     row_label: Optional[str] = None,
+    expected: Optional[int] = None,
 ) -> str:
     """A Markdown table of ``mean ± std`` of ``value`` (times ``scale``), rows by ``row_key``, columns by ``col_key``.
 
     Rows with ``status == "diverged"`` (training diverged, see
     :meth:`dgl_ssm.train.Trainer.fit`) are left out of the mean and counted in
     the cell: ``"78.1 ± 0.4 (1 of 3 diverged)"``, or ``"diverged (3 of 3)"``.
-    ``row_label`` heads the first column (default ``row_key``).
+    ``row_label`` heads the first column (default ``row_key``). With ``expected`` (runs per cell, e.g. seeds), a
+    cell with fewer finished runs says so: ``"70.4 ± 1.3 (2 of 10 runs)"``.
 
     Examples
     --------
@@ -98,6 +100,8 @@ def markdown_table(
             return f"diverged ({n_bad} of {n_bad})" if n_bad else "–"
         mean, std, count = stats[(r, c)]
         note = f" ({n_bad} of {count + n_bad} diverged)" if n_bad else ""
+        if expected and count + n_bad < expected:
+            note += f" ({count + n_bad} of {expected} runs)"
         return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}{note}"
 
     table = pd.DataFrame([[r, *(cell(r, c) for c in col_order)] for r in row_order],

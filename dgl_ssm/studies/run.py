@@ -235,7 +235,7 @@ def write_tables(study, rows: list, out: Path) -> str:
     # models that share a label (one baseline configured per dataset) share a row
     models = list(dict.fromkeys(names[k] for k in study.models)) + sorted({r["model"] for r in labelled} - set(names.values()))
     table = markdown_table(labelled, "model", "column", study.metric, scale=study.scale, digits=study.digits,
-                           row_order=models, col_order=order + seen,
+                           row_order=models, col_order=order + seen, expected=study.seeds,
                            row_label=f"model \\ {'dataset ' if multi else ''}{study.setting_name}")
     seeds = sorted({r["seed"] for r in rows})
     own = [k for k, spec in study.models.items() if to_container(spec.train)]
