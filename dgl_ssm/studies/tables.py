@@ -22,8 +22,19 @@ __all__ = ["regenerate", "main"]
 
 
 def _study(folder: Path):
+    """The study of a record: the last sitting's configuration, with the models, datasets and settings of every
+    sitting (a sitting may run a part of the grid, e.g. ``~study.models.gcn 'study.settings=[64]'``). Models keep the
+    order in which sittings first named them; a model's entry is its latest one."""
     sittings = json.loads((folder / "provenance.json").read_text())["sittings"]
-    return OmegaConf.merge(OmegaConf.structured(StudyConfig), sittings[-1]["config"])
+    config = dict(sittings[-1]["config"])
+    models, datasets, settings = {}, [], set()
+    for sitting in sittings:
+        part = sitting["config"]
+        models.update(part.get("models", {}))  # a key keeps its first position, takes its latest value
+        datasets += [d for d in part.get("datasets", []) if d not in datasets]
+        settings |= set(part.get("settings", []))
+    config.update(models=models, datasets=datasets, settings=sorted(settings))
+    return OmegaConf.merge(OmegaConf.structured(StudyConfig), config)
 
 
 def regenerate(folder: Path, write: bool = True) -> str:
