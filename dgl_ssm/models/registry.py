@@ -177,11 +177,7 @@ def check_options(factory, options, kind: str, name: str, passed=()) -> None:
     given to a non-SSM block) from being ignored without a word. ``passed``
     are the keywords the builder itself supplies.
     """
-    params = inspect.signature(factory).parameters
-    known = sorted(
-        n for n, p in params.items()
-        if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and n not in passed and n not in ("dim", "conv", "activation")
-    )
+    known = _keywords(factory, passed=(*passed, "dim", "conv", "activation"))
     unknown = sorted(set(options) - set(known))
     if unknown:
         raise ValueError(
