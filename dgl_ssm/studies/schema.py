@@ -212,9 +212,14 @@ def validate(cfg) -> None:
         try:  # a tiny build checks every option value before anything runs
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # e.g. the spectral-radius warning: the real build warns again
-                build_model(spec.preset, 3, 4, 2, 2, **options)
+                tiny = build_model(spec.preset, 3, 4, 2, 2, **options)
         except (TypeError, ValueError) as err:
             raise ConfigError(f"study.models.{label}.options: {err}") from None
+        names = [n for n, _ in tiny.named_parameters()]
+        for prefix in protocol_for(study, label).weight_decay_groups:  # a typo would decay nothing, mid-run
+            if not any(n.startswith(prefix) for n in names):
+                raise ConfigError(f"study.models.{label}: weight_decay_groups prefix {prefix!r} matches no parameter "
+                                  f"of {spec.preset!r}; parameter names look like {names[0]!r}")
 
 
 def _check_protocol(train, where: str) -> None:
