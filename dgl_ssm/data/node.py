@@ -1,6 +1,8 @@
-"""Node-classification graphs: Cora, CiteSeer (Planetoid), Texas, Cornell, Wisconsin (Geom-GCN), 2-D grids."""
+"""Node-classification graphs: Cora, CiteSeer (Planetoid), Texas, Cornell, Wisconsin (Geom-GCN), Chameleon and
+Squirrel with duplicate nodes removed (Platonov et al. 2023), 2-D grids."""
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from pathlib import Path
@@ -9,6 +11,7 @@ from typing import Optional
 import dgl
 import torch
 from dgl.data import CiteseerGraphDataset, CoraGraphDataset, CornellDataset, TexasDataset, WisconsinDataset
+from dgl.data.heterophilous_graphs import HeterophilousGraphDataset  # not re-exported by dgl.data in DGL 2.1
 
 from .manifest import CorruptDataError
 from .paths import content_key, data_root, raw_path_of, raw_source, stage_files
@@ -17,9 +20,13 @@ __all__ = ["load_node_graph", "grid_graph", "NODE_DATASETS", "node_task_info", "
 
 _PLANETOID = {"cora": (CoraGraphDataset, "cora_v2", "cora"), "citeseer": (CiteseerGraphDataset, "citeseer", "citeseer")}
 _GEOM_GCN = {"texas": TexasDataset, "cornell": CornellDataset, "wisconsin": WisconsinDataset}
+#: Platonov et al. (2023) "A critical look at the evaluation of GNNs under heterophily", their ``data/<file>.npz``
+_FILTERED = {"chameleon-filtered": "chameleon_filtered", "squirrel-filtered": "squirrel_filtered"}
 _PLANETOID_PARTS = ("x", "y", "tx", "ty", "allx", "ally", "graph", "test.index")
 
-NODE_DATASETS = sorted([*_PLANETOID, *_GEOM_GCN, "grid"])
+NODE_DATASETS = sorted([*_PLANETOID, *_GEOM_GCN, *_FILTERED, "grid"])
+#: the node datasets with 10 published splits (``split`` 0..9)
+_TEN_SPLITS = (*_GEOM_GCN, *_FILTERED)
 
 
 #: what DGL must give for each offline dataset (nodes, edges before self-loop handling, feature size, classes)
@@ -29,6 +36,8 @@ EXPECTED = {
     "texas": (183, 325, 1703, 5),
     "cornell": (183, 298, 1703, 5),
     "wisconsin": (251, 515, 1703, 5),
+    "chameleon-filtered": (890, 17708, 2325, 5),  # 8,854 undirected edges (Platonov et al. 2023, Table 1), both ways
+    "squirrel-filtered": (2223, 93996, 2089, 5),  # 46,998 undirected edges
 }
 
 
@@ -74,6 +83,17 @@ def _geom_gcn(name: str, root, data_dir):
     return _checked_load(name, cls, raw_dir, True)
 
 
+def _filtered(name: str, root, data_dir):
+    cls = functools.partial(HeterophilousGraphDataset, name)
+    source = raw_source(data_dir)
+    if source is None:
+        return cls(raw_dir=str(data_root(root) / "heterophilous_graphs"), verbose=False)[0]
+    rel = {f"{_FILTERED[name]}.npz": f"heterophilous_graphs/{_FILTERED[name]}.npz"}
+    raw_dir = data_root(root) / "heterophilous_graphs" / content_key(rel.values())
+    stage_files({k: source / v for k, v in rel.items()}, raw_path_of(HeterophilousGraphDataset, raw_dir, name=name), source)
+    return _checked_load(name, cls, raw_dir, True)
+
+
 def grid_graph(rows: int = 20, cols: int = 20, feat_dim: int = 16, seed: int = 0) -> dgl.DGLGraph:
     """A 2-D grid graph (4-neighbourhood, both edge directions) with :math:`\\mathcal{N}(0, 1)` features.
 
@@ -110,7 +130,7 @@ def grid_graph(rows: int = 20, cols: int = 20, feat_dim: int = 16, seed: int = 0
 
 
 def num_splits(name: str) -> int:
-    """Number of published splits of a node dataset (10 for Geom-GCN graphs, 1 for Planetoid and ``grid``).
+    """Number of published splits of a node dataset (10 for Geom-GCN and filtered graphs, 1 for Planetoid and ``grid``).
 
     Raises
     ------
@@ -120,7 +140,7 @@ def num_splits(name: str) -> int:
     name = name.lower()
     if name not in NODE_DATASETS:
         raise ValueError(f"unknown node dataset {name!r}; known: {', '.join(NODE_DATASETS)}")
-    return 10 if name in _GEOM_GCN else 1
+    return 10 if name in _TEN_SPLITS else 1
 
 
 def split_for_seed(name: str, seed: int) -> int:
@@ -171,10 +191,11 @@ def load_node_graph(
     name : str
         ``"cora"``, ``"citeseer"`` (standard Planetoid split: 20 labels per
         class, 500 validation, 1000 test), ``"texas"``, ``"cornell"``,
-        ``"wisconsin"`` (Geom-GCN 60/20/20 splits, ``split`` in 0..9), or
-        ``"grid"`` (a 20x20 grid with N(0,1) features, no labels).
+        ``"wisconsin"`` (Geom-GCN 60/20/20 splits, ``split`` in 0..9),
+        ``"chameleon-filtered"``, ``"squirrel-filtered"`` (duplicate nodes
+        removed, Platonov et al. 2023; their 10 splits), or ``"grid"`` (a 20x20 grid with N(0,1) features, no labels).
     split : int
-        Which of the 10 Geom-GCN splits to expose as ``train_mask`` etc.
+        Which of the 10 published splits (Geom-GCN, filtered) to expose as ``train_mask`` etc.
     self_loop : bool
         Remove existing self-loops and add exactly one per node (GCN's
         :math:`\\hat{A} = D^{-1/2}(A + I)D^{-1/2}`; also avoids zero in-degree).
@@ -204,10 +225,10 @@ def load_node_graph(
         g = grid_graph()
     elif name in _PLANETOID:
         g = _planetoid(name, root, data_dir)
-    elif name in _GEOM_GCN:
+    elif name in _TEN_SPLITS:
         if not 0 <= split < 10:
-            raise ValueError(f"{name} has 10 Geom-GCN splits (0..9), got split={split}")
-        g = _geom_gcn(name, root, data_dir)
+            raise ValueError(f"{name} has 10 published splits (0..9), got split={split}")
+        g = (_geom_gcn if name in _GEOM_GCN else _filtered)(name, root, data_dir)
         for key in ("train_mask", "val_mask", "test_mask"):
             g.ndata[key] = g.ndata[key][:, split].bool()
     else:

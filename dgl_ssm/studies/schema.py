@@ -180,7 +180,9 @@ def validate(cfg) -> None:
     if not study.models:
         raise ConfigError("study.models must name at least one model")
     graph_sets = ("diameter", "sssp", "eccentricity", "ring", "peptides-func", "peptides-struct")
-    node_sets = ("cora", "citeseer", "texas", "cornell", "wisconsin")
+    from ..data.node import NODE_DATASETS
+
+    node_sets = tuple(d for d in NODE_DATASETS if d != "grid")  # grid has no labels
     known = node_sets if study.kind == "node" else graph_sets
     unknown = [d for d in study.datasets if d not in known]
     if unknown:

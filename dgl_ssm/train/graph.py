@@ -118,7 +118,7 @@ class GraphTask:
         bg, target = bg.to(self.device), target.to(self.device)
         out = model(bg, bg.ndata[self.feat_key])
         if "target_mask" in bg.ndata:
-            out = out[bg.ndata["target_mask"]]
+            out = out[bg.ndata["target_mask"].bool()]  # DGL's graph cache gives bool ndata back as uint8
         if out.dim() == 2 and target.dim() == 1 and out.shape[1] == 1:
             target = target.unsqueeze(1)
         return out, target
