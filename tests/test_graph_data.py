@@ -72,6 +72,26 @@ def test_graph_property_items_cache_and_normalisation(tmp_path):
     assert not torch.equal(other_seed[0][0].ndata["feat"], sssp[0][0].ndata["feat"])
 
 
+def test_raw_targets_are_hops_from_networkx(tmp_path):
+    """``target_scale="raw"``: labels are shortest-path hop counts (networkx oracle), the same cache as scaled ones."""
+    raw = GraphPropertyDataset("diameter", "val", seed=3, root=tmp_path, sizes=SMALL, target_scale="raw")
+    scaled = GraphPropertyDataset("diameter", "val", seed=3, root=tmp_path, sizes=SMALL)
+    assert raw.scale == 1.0 and scaled.scale > 1.0
+    assert len(list((tmp_path / "graph_property").rglob("*.bin"))) == 1
+    def ecc(g):  # the generator may rewire a graph into pieces: distances are over reachable nodes
+        nxg = dgl.to_networkx(g).to_undirected()
+        return [max(nx.single_source_shortest_path_length(nxg, v).values()) for v in range(g.num_nodes())]
+
+    for i in range(3):
+        g, y = raw[i]
+        assert float(y) == max(ecc(g))
+        assert torch.allclose(scaled[i][1] * scaled.scale, y)
+    g, y = GraphPropertyDataset("eccentricity", "train", seed=3, root=tmp_path, sizes=SMALL, target_scale="raw")[0]
+    assert y.squeeze(1).tolist() == [float(e) for e in ecc(g)]
+    with pytest.raises(ValueError, match="target_scale must be one of train_max, raw, got 'log'"):
+        GraphPropertyDataset("sssp", "train", root=tmp_path, sizes=SMALL, target_scale="log")
+
+
 def test_graph_property_failure_leaves_no_partial_cache(tmp_path, monkeypatch):
     calls = {"n": 0}
     real = gp.graph_targets

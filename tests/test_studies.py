@@ -79,6 +79,8 @@ def test_study_records_resumes_and_refuses_other_settings(tmp_path, raw_data, fi
     ("study.train.max_hop=0", "study.train.max_hop must be >= 1, got 0"),
     ("study.limit=-1", "study.limit must be >= 1 or null"),
     ("study.datasets=[corra]", "unknown node-level dataset(s) corra"),
+    ("study.target_scale=raw", "study.target_scale=raw applies to graph property tasks only"),
+    ("study.target_scale=max", "study.target_scale must be one of train_max, raw, got 'max'"),
     ("study.datasets=cora", "study.datasets"),
     ("study.models.gcn.train.hidden=0", "study.models.gcn.train.hidden must be >= 1, got 0"),
 ])

@@ -19,7 +19,7 @@ from scipy.sparse.csgraph import shortest_path
 
 from .base import GraphListDataset
 
-__all__ = ["GraphPropertyDataset", "generate_graph", "graph_targets", "GRAPH_PROPERTY_TASKS", "FAMILIES"]
+__all__ = ["GraphPropertyDataset", "generate_graph", "graph_targets", "GRAPH_PROPERTY_TASKS", "FAMILIES", "TARGET_SCALES"]
 
 #: task -> (level, name of the stored target)
 GRAPH_PROPERTY_TASKS = {"diameter": "graph", "sssp": "node", "eccentricity": "node"}
@@ -40,6 +40,8 @@ FAMILIES = {
 
 _DEFAULT_SIZES = (5120, 640, 1280)
 _FORMAT_VERSION = 1
+#: how targets are scaled: by the training maximum of the target, or not at all (hops)
+TARGET_SCALES = ("train_max", "raw")
 
 
 def _factor(rng, lo: int, hi: int, a: int) -> int:
@@ -173,7 +175,15 @@ class GraphPropertyDataset(GraphListDataset):
     Node features ``ndata['feat']`` ``(N, 2)`` float32: column 0 marks one
     random source node (one-hot), column 1 is :math:`U(0, 1)` noise. Targets
     come from all-pairs shortest paths (:func:`graph_targets`) and are divided
-    by the maximum of the same target over the **training** split.
+    by the maximum of the same target over the **training** split
+    (``target_scale="train_max"``, as in the later code of the same group:
+    SONAR, ``GraphPropPred/utils/gpp_dataset.py``), or left in hops
+    (``target_scale="raw"``). The code of Gravina et al. (2023) intends to
+    normalise but never does (its ``pre_transform`` is set after
+    ``InMemoryDataset.__init__`` has processed the data), so the baseline rows
+    copied from it are log10 MSE on raw targets. Adding ``2 log10(scale)`` to
+    a scaled score converts the error, not the training: a model trained on
+    scaled targets is a different fit.
 
     ================  ======  ====================  ==============
     task              level   label of item i       metric
@@ -202,18 +212,21 @@ class GraphPropertyDataset(GraphListDataset):
         (see :mod:`dgl_ssm.data.pretransform`), e.g. k-hop rewiring.
     sizes : (int, int, int)
         Train/validation/test graph counts (smaller values for tests).
+    target_scale : str
+        ``"train_max"`` (targets divided by the training maximum) or ``"raw"``
+        (targets in hops, ``scale`` is 1).
 
     Attributes
     ----------
     scale : float
-        The training maximum the targets were divided by.
+        What the targets were divided by: the training maximum, or 1 (raw).
     level : str
         ``"node"`` or ``"graph"``.
 
     Raises
     ------
     ValueError
-        On an unknown task or split.
+        On an unknown task, split or ``target_scale``.
 
     Examples
     --------
@@ -234,7 +247,10 @@ class GraphPropertyDataset(GraphListDataset):
         root: Optional[os.PathLike] = None,
         pre_transform=None,
         sizes: Tuple[int, int, int] = _DEFAULT_SIZES,
+        target_scale: str = "train_max",
     ):
+        if target_scale not in TARGET_SCALES:
+            raise ValueError(f"target_scale must be one of {', '.join(TARGET_SCALES)}, got {target_scale!r}")
         if task not in GRAPH_PROPERTY_TASKS:
             raise ValueError(f"unknown graph property task {task!r}; known: {', '.join(GRAPH_PROPERTY_TASKS)}")
         if len(sizes) != 3 or min(sizes) < 1:
@@ -244,7 +260,8 @@ class GraphPropertyDataset(GraphListDataset):
         self.default_readout = "max" if self.level == "graph" else None  # the diameter is a maximum over nodes
         super().__init__("graph_property", split, root, (_FORMAT_VERSION, self.seed, self.sizes), pre_transform)
         train = self.split_of == 0
-        self.scale = float(self.targets["diameter" if task == "diameter" else task][train].max())
+        self.target_scale = target_scale
+        self.scale = float(self.targets[task][train].max()) if target_scale == "train_max" else 1.0
 
     def process(self):
         rng = np.random.default_rng(self.seed)

@@ -112,9 +112,9 @@ def graph_datasets(study, cell: Dict, max_hop: Optional[int], root=None, data_di
     pre = ComposePreTransform([KHopRewire(max_hop) if max_hop else None, self_loops()])
     splits = ("train", "val", "test")
     if name in GRAPH_PROPERTY_TASKS:
-        key = (name, tuple(study.sizes), max_hop, str(root))
-        make = lambda: {s: GraphPropertyDataset(name, s, seed=0, root=root, sizes=tuple(study.sizes), pre_transform=pre)
-                        for s in splits}
+        key = (name, tuple(study.sizes), study.target_scale, max_hop, str(root))
+        make = lambda: {s: GraphPropertyDataset(name, s, seed=0, root=root, sizes=tuple(study.sizes), pre_transform=pre,
+                                                target_scale=study.target_scale) for s in splits}
     elif name == "ring":
         n = int(cell[study.setting_name])
         key = (name, n, study.ring_graphs, study.ring_classes, max_hop, str(root))

@@ -84,6 +84,9 @@ class StudyConfig:
     train: Protocol = field(default_factory=Protocol)
     #: graph-level: split sizes of the generated graph property data
     sizes: List[int] = field(default_factory=lambda: [5120, 640, 1280])
+    #: graph property targets: ``train_max`` (divided by the training maximum) or ``raw`` (hops; the scale of the
+    #: baseline rows Gravina et al. 2023's code produced)
+    target_scale: str = "train_max"
     #: RingTransfer (dataset ``ring``; the setting is the ring size n, with n // 2 layers): graphs and classes
     ring_graphs: int = 2000
     ring_classes: int = 5
@@ -187,6 +190,13 @@ def validate(cfg) -> None:
     unknown = [d for d in study.datasets if d not in known]
     if unknown:
         raise ConfigError(f"study.datasets: unknown {study.kind}-level dataset(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    from ..data.graph_property import GRAPH_PROPERTY_TASKS, TARGET_SCALES
+
+    if study.target_scale not in TARGET_SCALES:
+        raise ConfigError(f"study.target_scale must be one of {', '.join(TARGET_SCALES)}, got {study.target_scale!r}")
+    if study.target_scale != "train_max" and any(d not in GRAPH_PROPERTY_TASKS for d in study.datasets):
+        raise ConfigError(f"study.target_scale={study.target_scale} applies to graph property tasks only "
+                          f"({', '.join(GRAPH_PROPERTY_TASKS)}); remove it or those datasets")
     if study.ring_graphs < study.ring_classes or study.ring_classes < 2:
         raise ConfigError(f"study.ring_classes must be >= 2 and ring_graphs >= ring_classes, got {study.ring_classes}, {study.ring_graphs}")
     if study.limit is not None and study.limit < 1:
