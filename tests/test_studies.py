@@ -190,6 +190,30 @@ def test_graph_cell_model_draws_its_weights_in_the_recipe_order(compose_config):
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
 
 
+def test_published_table_sets_ours_beside_the_paper(compose_config):
+    """Issue 19: ours (the member chosen on validation) beside the published value, with the difference and scale."""
+    from omegaconf import OmegaConf, open_dict
+
+    from dgl_ssm.studies.run import published_table
+    from dgl_ssm.studies.schema import ConfigError, PublishedRow, validate
+
+    cfg = compose_config("config", "study=graphprop_budget")
+    rows = [{"model": label, "column": "diameter 10", "seed": seed, "status": "ok", "val_log10_mse": val,
+             "test_log10_mse": test + 0.01 * seed}
+            for seed in range(3) for label, val, test in (("GCN (h20)", -2.0, -3.0), ("GCN (h30)", -2.5, -2.41))]
+    text = published_table(cfg.study, rows, ["diameter 10", "sssp 10", "eccentricity 10"])
+    assert "| GCN | diameter 10 | -2.400 ± 0.010 (3 seeds) | 0.7424 ± 0.0466 | -3.142 | raw targets" in text
+    assert "| GCN | sssp 10 | – | 0.9499 ± 0.0001 | – |" in text
+    for key, value, message in (("GCNN", {"numbers": {"diameter 10": "1"}, "source": "x"}, "no such row"),
+                                ("GCN", {"numbers": {"diameter 9": "1"}, "source": "x"}, "no column 'diameter 9'"),
+                                ("GCN", {"numbers": {"diameter 10": "about 1"}, "source": "x"}, "is not 'mean' or 'mean ± std'")):
+        bad = compose_config("config", "study=graphprop_budget")
+        with open_dict(bad):
+            bad.study.published[key] = OmegaConf.structured(PublishedRow(**value))
+        with pytest.raises(ConfigError, match=message):
+            validate(bad)
+
+
 def test_committed_records_keep_their_configuration_hashes(compose_config):
     """Protocol keys added later (monitor, weight_decay_groups) at their former implicit values change no hash:
     every committed cell of the committed studies is still 'done', none pending, none in conflict."""

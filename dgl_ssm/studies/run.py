@@ -253,6 +253,8 @@ def write_tables(study, rows: list, out: Path) -> str:
             f"(results.csv) by `python -m dgl_ssm.studies.tables`.\n\n{table}\n")
     if study.select:
         text += "\n" + selection_table(study, labelled, order + seen, multi) + "\n"
+    if study.published:
+        text += "\n" + published_table(study, labelled, order + seen) + "\n"
     if study.epoch_time_table:
         timed = [{**r, "s_per_epoch": r["train_time_s"] / r["epochs_run"]} for r in labelled
                  if r.get("train_time_s") is not None and r.get("epochs_run")]
@@ -261,6 +263,17 @@ def write_tables(study, rows: list, out: Path) -> str:
                                   col_order=order + seen, row_label="model") + "\n")
     atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
     return text
+
+
+def _best_member(study, val: dict, members: list, column):
+    """The member (model key) of a ``study.select`` group with the best mean validation metric in ``column``, and
+    how many members have results there (``(None, 0)`` when none has)."""
+    labels = {key: spec.label or key for key, spec in study.models.items()}
+    have = [m for m in members if (labels[m], column) in val]
+    if not have:
+        return None, 0
+    sign = -1.0 if study.select_higher_is_better else 1.0
+    return min(have, key=lambda m: sign * val[(labels[m], column)][0]), len(have)
 
 
 def selection_table(study, rows: list, columns: list, multi: bool) -> str:
@@ -275,21 +288,55 @@ def selection_table(study, rows: list, columns: list, multi: bool) -> str:
     ok = [r for r in rows if r.get("status") != "diverged"]
     val = aggregate(ok, ("model", "column"), study.select_metric)
     test = aggregate(ok, ("model", "column"), study.metric)
-    sign = -1.0 if study.select_higher_is_better else 1.0
     lines = [f"| {'selected on ' + study.select_metric} | " + " | ".join(map(str, columns)) + " |",
              "|---" * (len(columns) + 1) + "|"]
     for group, members in study.select.items():
         cells = []
         for column in columns:
-            have = [m for m in members if (labels[m], column) in val]
-            if not have:
+            best, have = _best_member(study, val, members, column)
+            if best is None:
                 cells.append("–")
                 continue
-            best = min(have, key=lambda m: sign * val[(labels[m], column)][0])
             mean, std, count = test[(labels[best], column)]
-            note = f", {len(have)} of {len(members)} entries run" if len(have) < len(members) else ""
+            note = f", {have} of {len(members)} entries run" if have < len(members) else ""
             cells.append(f"{mean * study.scale:.{study.digits}f} ± {std * study.scale:.{study.digits}f} "
                          f"({labels[best]}, {count} seeds{note})")
         lines.append(f"| {group} | " + " | ".join(cells) + " |")
     return (f"Per row, the entry with the best mean {study.select_metric} (validation; the test set is never used "
             f"to choose), its {study.metric_label or study.metric}:\n\n" + "\n".join(lines))
+
+
+def published_table(study, rows: list, columns: list) -> str:
+    """Ours beside ``study.published``: one line per (row, column) with a published number.
+
+    Ours is the row's selected member (a ``study.select`` group, chosen on validation) or the model label's runs;
+    the difference is ours − published in the table's units. Scale notes and sources come from the configuration.
+    """
+    from ..report import aggregate
+    from .schema import parse_published
+
+    labels = {key: spec.label or key for key, spec in study.models.items()}
+    ok = [r for r in rows if r.get("status") != "diverged"]
+    test = aggregate(ok, ("model", "column"), study.metric)
+    val = aggregate(ok, ("model", "column"), study.select_metric) if study.select else {}
+    by_name = {str(c): c for c in columns}
+    d = study.digits
+    lines = ["| row | column | ours | published | ours − published | published: scale, source |", "|---|---|---|---|---|---|"]
+    for row, entry in study.published.items():
+        for name, value in entry.numbers.items():
+            column = by_name.get(str(name), name)
+            label = row
+            if row in study.select:
+                best, _ = _best_member(study, val, list(study.select[row]), column)
+                label = labels[best] if best else None
+            pub_mean, _pub_std = parse_published(value)
+            if label is None or (label, column) not in test:
+                ours, diff = "–", "–"
+            else:
+                mean, std, count = test[(label, column)]
+                ours = f"{mean * study.scale:.{d}f} ± {std * study.scale:.{d}f} ({count} seeds)"
+                diff = f"{mean * study.scale - pub_mean:+.{d}f}"
+            note = "; ".join(x for x in (entry.scale, entry.source) if x)
+            lines.append(f"| {row} | {name} | {ours} | {value} | {diff} | {note} |")
+    return (f"Ours against the published numbers ({study.metric_label or study.metric}; a selected row uses the "
+            f"member chosen on validation):\n\n" + "\n".join(lines))

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING, OmegaConf
 
-__all__ = ["ModelSpec", "Protocol", "StudyConfig", "RunConfig", "ConfigError", "validate", "to_container", "protocol_for"]
+__all__ = ["ModelSpec", "PublishedRow", "parse_published", "Protocol", "StudyConfig", "RunConfig", "ConfigError", "validate", "to_container", "protocol_for"]
 
 
 class ConfigError(ValueError):
@@ -40,6 +40,32 @@ class ModelSpec:
     options: Dict[str, Any] = field(default_factory=dict)
     #: the datasets this model runs on (empty: all of the study's), e.g. a baseline configured for one dataset
     datasets: List[str] = field(default_factory=list)
+
+
+def parse_published(value) -> Optional[tuple]:
+    """``"0.7424 ± 0.0466"`` → ``(0.7424, 0.0466)``; ``"85.5"`` → ``(85.5, None)``; anything else → ``None``."""
+    parts = [p.strip() for p in str(value).replace("+-", "±").split("±")]
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        return None
+    if len(numbers) == 1:
+        return numbers[0], None
+    return (numbers[0], numbers[1]) if len(numbers) == 2 else None
+
+
+@dataclass
+class PublishedRow:
+    """Published numbers for one row of a study's tables (a ``study.select`` group or a model label).
+
+    ``numbers`` maps a table column (``"diameter 10"``, or the setting, e.g. ``64``) to ``"mean ± std"`` (or
+    ``"mean"``) in the table's units (after ``study.scale``); ``source`` cites paper and table; ``scale`` says on
+    which target scale or protocol the published number was measured when it differs from ours.
+    """
+
+    numbers: Dict[str, str] = field(default_factory=dict)
+    source: str = MISSING
+    scale: str = ""
 
 
 @dataclass
@@ -105,6 +131,8 @@ class StudyConfig:
     select: Dict[str, List[str]] = field(default_factory=dict)
     select_metric: str = ""
     select_higher_is_better: bool = False
+    #: published numbers to set beside ours (a third table: ours, published, difference): ``{row: PublishedRow}``
+    published: Dict[str, PublishedRow] = field(default_factory=dict)
     #: add a table of training seconds per epoch (train_time_s / epochs_run), e.g. to cost a longer protocol
     epoch_time_table: bool = False
 
@@ -165,6 +193,18 @@ def validate(cfg) -> None:
         unknown = [m for m in members if m not in study.models]
         if unknown or not members:
             raise ConfigError(f"study.select.{row}: unknown or no model keys {unknown or list(members)}; known: {', '.join(study.models)}")
+    rows = set(study.select) | {spec.label or key for key, spec in study.models.items()}
+    multi = len(study.datasets) > 1
+    columns = {f"{d} {x}" if multi else str(x) for d in study.datasets for x in study.settings}
+    for row, entry in study.published.items():
+        if row not in rows:
+            raise ConfigError(f"study.published.{row}: no such row; rows are the select groups and model labels: "
+                              f"{', '.join(sorted(rows))}")
+        for column, value in entry.numbers.items():
+            if str(column) not in columns:
+                raise ConfigError(f"study.published.{row}.numbers: no column {column!r}; columns: {', '.join(sorted(columns))}")
+            if parse_published(value) is None:
+                raise ConfigError(f"study.published.{row}.numbers.{column}: {value!r} is not 'mean' or 'mean ± std'")
     if study.select and not study.select_metric.startswith("val_"):
         raise ConfigError(f"study.select_metric must be a validation metric (val_...), got {study.select_metric!r}: "
                           "selecting on test would report a tuned-on-test number")

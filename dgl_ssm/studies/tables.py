@@ -3,7 +3,9 @@
 Without arguments, every ``results/*/`` folder with a ``results.csv`` and a
 ``provenance.json``; ``--readme README.md`` also fills the README's generated
 result blocks. The study configuration is the latest sitting's (from
-``provenance.json``). ``--check`` writes nothing and exits 1 if a committed
+``provenance.json``), except ``published``: the numbers to compare with are
+not part of how a result was made, so they come from the study's current
+configuration file (``dgl_ssm/conf/study/<name>.yaml``) when it exists. ``--check`` writes nothing and exits 1 if a committed
 table differs from what its record gives (the test suite runs this).
 """
 from __future__ import annotations
@@ -34,7 +36,22 @@ def _study(folder: Path):
         datasets += [d for d in part.get("datasets", []) if d not in datasets]
         settings |= set(part.get("settings", []))
     config.update(models=models, datasets=datasets, settings=sorted(settings))
+    current = _current_published(config.get("name", ""))
+    if current is not None:
+        config["published"] = current
     return OmegaConf.merge(OmegaConf.structured(StudyConfig), config)
+
+
+def _current_published(name: str):
+    """``published`` of the packaged study configuration ``name`` (``None`` if there is no such file)."""
+    from importlib.resources import files
+
+    if not name or not files("dgl_ssm.conf").joinpath("study", f"{name}.yaml").is_file():
+        return None
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
+        return OmegaConf.to_container(compose("config", overrides=[f"study={name}"]).study.published)
 
 
 def regenerate(folder: Path, write: bool = True) -> str:
