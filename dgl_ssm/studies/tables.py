@@ -3,9 +3,10 @@
 Without arguments, every ``results/*/`` folder with a ``results.csv`` and a
 ``provenance.json``; ``--readme README.md`` also fills the README's generated
 result blocks. The study configuration is the latest sitting's (from
-``provenance.json``), except ``published``: the numbers to compare with are
-not part of how a result was made, so they come from the study's current
-configuration file (``dgl_ssm/conf/study/<name>.yaml``) when it exists. ``--check`` writes nothing and exits 1 if a committed
+``provenance.json``), except ``published`` and the row order: the numbers to
+compare with are not part of how a result was made, so they come from the
+study's current configuration file (``dgl_ssm/conf/study/<name>.yaml``) when
+it exists, and rows follow its model order. ``--check`` writes nothing and exits 1 if a committed
 table differs from what its record gives (the test suite runs this).
 """
 from __future__ import annotations
@@ -25,8 +26,9 @@ __all__ = ["regenerate", "main"]
 
 def _study(folder: Path):
     """The study of a record: the last sitting's configuration, with the models, datasets and settings of every
-    sitting (a sitting may run a part of the grid, e.g. ``~study.models.gcn 'study.settings=[64]'``). Models keep the
-    order in which sittings first named them; a model's entry is its latest one."""
+    sitting (a sitting may run a part of the grid, e.g. ``~study.models.gcn 'study.settings=[64]'``). A model's entry
+    is its latest one; rows follow the packaged configuration's model order (else the order in which sittings first
+    named them), and ``published`` is the packaged configuration's."""
     sittings = json.loads((folder / "provenance.json").read_text())["sittings"]
     config = dict(sittings[-1]["config"])
     models, datasets, settings = {}, [], set()
@@ -35,15 +37,17 @@ def _study(folder: Path):
         models.update(part.get("models", {}))  # a key keeps its first position, takes its latest value
         datasets += [d for d in part.get("datasets", []) if d not in datasets]
         settings |= set(part.get("settings", []))
+    current = _current_study(config.get("name", ""))
+    if current is not None:  # rows in the configuration's order; the numbers to compare with as configured now
+        order = [k for k in current.models if k in models] + [k for k in models if k not in current.models]
+        models = {k: models[k] for k in order}
+        config["published"] = OmegaConf.to_container(current.published)
     config.update(models=models, datasets=datasets, settings=sorted(settings))
-    current = _current_published(config.get("name", ""))
-    if current is not None:
-        config["published"] = current
     return OmegaConf.merge(OmegaConf.structured(StudyConfig), config)
 
 
-def _current_published(name: str):
-    """``published`` of the packaged study configuration ``name`` (``None`` if there is no such file)."""
+def _current_study(name: str):
+    """The packaged study configuration ``name`` (``dgl_ssm/conf/study/<name>.yaml``), or ``None`` if there is none."""
     from importlib.resources import files
 
     if not name or not files("dgl_ssm.conf").joinpath("study", f"{name}.yaml").is_file():
@@ -51,7 +55,7 @@ def _current_published(name: str):
     from hydra import compose, initialize_config_module
 
     with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
-        return OmegaConf.to_container(compose("config", overrides=[f"study={name}"]).study.published)
+        return compose("config", overrides=[f"study={name}"]).study
 
 
 def regenerate(folder: Path, write: bool = True) -> str:
