@@ -195,7 +195,7 @@ def test_published_table_sets_ours_beside_the_paper(compose_config):
     from omegaconf import OmegaConf, open_dict
 
     from dgl_ssm.studies.run import published_table
-    from dgl_ssm.studies.schema import ConfigError, PublishedRow, validate
+    from dgl_ssm.studies.schema import ConfigError, PublishedRow, check_published, validate
 
     cfg = compose_config("config", "study=graphprop_budget")
     rows = [{"model": label, "column": "diameter 10", "seed": seed, "status": "ok", "val_log10_mse": val,
@@ -211,7 +211,24 @@ def test_published_table_sets_ours_beside_the_paper(compose_config):
         with open_dict(bad):
             bad.study.published[key] = OmegaConf.structured(PublishedRow(**value))
         with pytest.raises(ConfigError, match=message):
-            validate(bad)
+            check_published(bad.study)
+        if "mean ± std" in message:  # the format also at the start of a sitting; rows and columns at report time
+            with pytest.raises(ConfigError, match=message):
+                validate(bad)
+    part = compose_config("config", "study=graphprop_budget", "study.datasets=[diameter]")
+    validate(part)  # a sitting may run a part of the grid: published rows of models it does not run are not errors
+
+
+def test_every_packaged_study_names_real_published_rows_and_columns(compose_config):
+    """The published numbers of every packaged study sit in a row and a column of its table (checked at report time)."""
+    from importlib.resources import files
+
+    from dgl_ssm.studies.schema import check_published
+
+    names = sorted(p.name[:-5] for p in files("dgl_ssm.conf").joinpath("study").iterdir() if p.name.endswith(".yaml"))
+    assert "depth_cora" in names
+    for name in names:
+        check_published(compose_config("config", f"study={name}").study)
 
 
 def test_committed_records_keep_their_configuration_hashes(compose_config):

@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING, OmegaConf
 
-__all__ = ["ModelSpec", "PublishedRow", "parse_published", "Protocol", "StudyConfig", "RunConfig", "ConfigError", "validate", "to_container", "protocol_for"]
+__all__ = ["ModelSpec", "PublishedRow", "parse_published", "check_published", "Protocol", "StudyConfig", "RunConfig", "ConfigError", "validate", "to_container", "protocol_for"]
 
 
 class ConfigError(ValueError):
@@ -176,6 +176,34 @@ def protocol_for(study, model: str):
         raise ConfigError(f"study.models.{model}.train: {' '.join(str(err).split()[:40])}") from None
 
 
+
+def check_published(study) -> None:
+    """Check that every row and column of ``study.published`` names a row and a column of the study's table.
+
+    A sitting may run a part of the grid (``~study.models.gcn 'study.settings=[64]'``), so :func:`validate` checks
+    only the format of the published numbers; the rows and columns are checked against the whole study, the
+    packaged configuration, when the tables are made (:mod:`dgl_ssm.studies.tables`) and by the test suite.
+
+    Raises
+    ------
+    ConfigError
+        A row that is neither a select group nor a model label, a column that is not a setting (``"<dataset>
+        <setting>"`` when the study has several datasets), or a number that is not ``"mean"`` or ``"mean ± std"``.
+    """
+    rows = set(study.select) | {spec.label or key for key, spec in study.models.items()}
+    multi = len(study.datasets) > 1
+    columns = {f"{d} {x}" if multi else str(x) for d in study.datasets for x in study.settings}
+    for row, entry in study.published.items():
+        if row not in rows:
+            raise ConfigError(f"study.published.{row}: no such row; rows are the select groups and model labels: "
+                              f"{', '.join(sorted(rows))}")
+        for column, value in entry.numbers.items():
+            if str(column) not in columns:
+                raise ConfigError(f"study.published.{row}.numbers: no column {column!r}; columns: {', '.join(sorted(columns))}")
+            if parse_published(value) is None:
+                raise ConfigError(f"study.published.{row}.numbers.{column}: {value!r} is not 'mean' or 'mean ± std'")
+
+
 def validate(cfg) -> None:
     """Check the values of a resolved :class:`RunConfig` (types are checked by OmegaConf already).
 
@@ -193,16 +221,8 @@ def validate(cfg) -> None:
         unknown = [m for m in members if m not in study.models]
         if unknown or not members:
             raise ConfigError(f"study.select.{row}: unknown or no model keys {unknown or list(members)}; known: {', '.join(study.models)}")
-    rows = set(study.select) | {spec.label or key for key, spec in study.models.items()}
-    multi = len(study.datasets) > 1
-    columns = {f"{d} {x}" if multi else str(x) for d in study.datasets for x in study.settings}
-    for row, entry in study.published.items():
-        if row not in rows:
-            raise ConfigError(f"study.published.{row}: no such row; rows are the select groups and model labels: "
-                              f"{', '.join(sorted(rows))}")
+    for row, entry in study.published.items():  # the format here; rows and columns at report time (check_published)
         for column, value in entry.numbers.items():
-            if str(column) not in columns:
-                raise ConfigError(f"study.published.{row}.numbers: no column {column!r}; columns: {', '.join(sorted(columns))}")
             if parse_published(value) is None:
                 raise ConfigError(f"study.published.{row}.numbers.{column}: {value!r} is not 'mean' or 'mean ± std'")
     if study.select and not study.select_metric.startswith("val_"):

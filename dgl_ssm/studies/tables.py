@@ -19,7 +19,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from .schema import StudyConfig
+from .schema import StudyConfig, check_published
 
 __all__ = ["regenerate", "main"]
 
@@ -39,6 +39,7 @@ def _study(folder: Path):
         settings |= set(part.get("settings", []))
     current = _current_study(config.get("name", ""))
     if current is not None:  # rows in the configuration's order; the numbers to compare with as configured now
+        check_published(current)
         order = [k for k in current.models if k in models] + [k for k in models if k not in current.models]
         models = {k: models[k] for k in order}
         config["published"] = OmegaConf.to_container(current.published)
