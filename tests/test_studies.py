@@ -145,6 +145,25 @@ def test_committed_tables_match_their_records():
     assert tables_main([*folders, "--check", "--readme", str(ROOT / "README.md")]) == 0
 
 
+def test_a_partial_sitting_writes_the_table_of_the_whole_record(tmp_path, raw_data, compose_config):
+    """A sitting that runs part of the grid (fewer models, other settings) writes the table of every sitting, in the
+    configuration's row and column order, exactly as ``python -m dgl_ssm.studies.tables`` does."""
+    from dgl_ssm.studies.tables import regenerate
+
+    raw_data(*TEXAS)
+    out = tmp_path / "run"
+    base = ["config", "study=depth_quick", "study.datasets=[texas]", "study.train.epochs=2",
+            "study.models.gcn.train.epochs=2", "~study.models.res_gcn", f"out={out}", f"data_root={tmp_path / 'data'}"]
+    run_study(compose_config(*base, "study.settings=[8]"), "t", log=lambda *_: None)
+    _, table = run_study(compose_config(*base, "study.settings=[2]", "~study.models.gcn_ssm"), "t", log=lambda *_: None)
+    text = (out / "results.md").read_text()
+    assert text == table == regenerate(out, write=False)
+    header = next(line for line in text.splitlines() if line.startswith("| model"))
+    assert header.index(" 2 ") < header.index(" 8 ")  # numeric order, not the order of the sittings
+    rows = [line.split("|")[1].strip() for line in text.splitlines() if line.startswith("| G")]
+    assert rows == ["GCN (Kipf & Welling)", "GCN-SSM (λ = 1, B = 0.1·I)"]  # labels of models this sitting left out
+
+
 def test_a_diverged_cell_is_recorded_and_the_grid_goes_on(tmp_path, raw_data, compose_config):
     """Issue 14, defect 2: TrainingDiverged used to abort the grid, leaving no table."""
     raw_data(*TEXAS)

@@ -128,9 +128,19 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     rows = record.rows()
     if not main:
         return rows, ""
-    table = write_tables(study, rows, out)
-    write_plots(study, rows, out)
+    whole = _whole_study(study, out)
+    table = write_tables(whole, rows, out)
+    write_plots(whole, rows, out)
     return rows, table
+
+
+def _whole_study(study, out: Path):
+    """The study of the whole record in ``out`` (every sitting's models and settings, rows in the configuration's
+    order; :func:`dgl_ssm.studies.tables.record_study`), so that a sitting that ran part of the grid writes the same
+    ``results.md`` as ``python -m dgl_ssm.studies.tables``; this sitting's study if the record has no provenance."""
+    from .tables import record_study
+
+    return record_study(out) if (out / "provenance.json").is_file() else study
 
 
 def _run_cells(cfg, study, pending, record, out, device, info, sitting, start, log) -> None:
@@ -153,7 +163,7 @@ def _run_cells(cfg, study, pending, record, out, device, info, sitting, start, l
         if grads:
             _append_rows(out / "gradients.csv", grads)
         record.update_sitting(sitting, n, time.time() - start, finished=n == len(pending))
-        write_tables(study, record.rows(), out)  # the committed table always matches the record, cell by cell
+        write_tables(_whole_study(study, out), record.rows(), out)  # the table matches the record, cell by cell
         log(f"{study.name} | {', '.join(f'{k}={v}' for k, v in cell.items())} | {row.get('status')} | "
             f"{study.metric} = {row.get(study.metric)}")
 

@@ -21,10 +21,10 @@ from omegaconf import OmegaConf
 
 from .schema import StudyConfig, check_published
 
-__all__ = ["regenerate", "main"]
+__all__ = ["record_study", "regenerate", "main"]
 
 
-def _study(folder: Path):
+def record_study(folder: Path):
     """The study of a record: the last sitting's configuration, with the models, datasets and settings of every
     sitting (a sitting may run a part of the grid, e.g. ``~study.models.gcn 'study.settings=[64]'``). A model's entry
     is its latest one; rows follow the packaged configuration's model order (else the order in which sittings first
@@ -54,7 +54,10 @@ def _current_study(name: str):
     if not name or not files("dgl_ssm.conf").joinpath("study", f"{name}.yaml").is_file():
         return None
     from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
 
+    if GlobalHydra.instance().is_initialized():  # inside a Hydra application (a study sitting): its search path
+        return compose("config", overrides=[f"study={name}"]).study
     with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
         return compose("config", overrides=[f"study={name}"]).study
 
@@ -65,7 +68,7 @@ def regenerate(folder: Path, write: bool = True) -> str:
     from .run import write_plots, write_tables
 
     folder = Path(folder)
-    study = _study(folder)
+    study = record_study(folder)
     rows = read_csv(folder / "results.csv")
     if write:
         write_plots(study, rows, folder)
