@@ -72,7 +72,7 @@ def test_study_records_resumes_and_refuses_other_settings(tmp_path, raw_data, fi
     ("+study.models.gcn_ssm.options.block_options.state_trasition=0.5", "unknown block option 'state_trasition'"),
     ("+study.models.gcn.options.block_options.state_transition=0.5", "model 'kipf-gcn' takes no block_options"),
     ("study.protocol=mine", "study.protocol must be 'published'"),
-    ("study.models.gcn.train.monitor=accuracy", "monitor must be 'metric' or 'loss'"),
+    ("study.models.gcn.train.monitor=accuracy", "monitor must be 'metric', 'loss' or 'loss_and_metric'"),
     ("+study.models.gcn.train.weight_decay_groups.convs=0.01", "weight_decay_groups prefix 'convs' matches no parameter"),
     ("study=nope", "Could not find 'study/nope'"),
     ("+study.models.gcn.train.hiden=3", "study.models.gcn.train"),

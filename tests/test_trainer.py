@@ -207,3 +207,58 @@ def test_tables_show_diverged_cells():
             {"m": "b", "d": 2, "v": nan, "status": "diverged"}]
     table = " ".join(markdown_table(rows, "m", "d", "v", digits=1).split())
     assert "| a | 1.0 ± 0.0 (1 of 2 diverged) |" in table and "| b | diverged (1 of 1) |" in table
+
+
+class _Scripted:
+    """A task whose validation values follow a script (training does nothing); for the early-stopping rules."""
+
+    metric, higher_is_better = "accuracy", True
+
+    def __init__(self, script):
+        self.script, self.i = list(script), 0
+
+    def train_epoch(self, model, optimizer):
+        return 1.0
+
+    def evaluate(self, model, splits):
+        if splits == ("val",):
+            loss, acc = self.script[self.i]
+            self.i += 1
+            return {"val": {"loss": loss, "accuracy": acc}}
+        return {s: {"loss": 0.0, "accuracy": 0.0} for s in splits}
+
+
+def _gat_oracle(script, patience):
+    """The loop of github.com/PetarV-/GAT execute_cora.py, transcribed: (epoch of the kept model, epochs run)."""
+    vlss_mn, vacc_mx, curr_step, kept = math.inf, 0.0, 0, None
+    for epoch, (loss, acc) in enumerate(script):
+        if acc >= vacc_mx or loss <= vlss_mn:
+            if acc >= vacc_mx and loss <= vlss_mn:
+                kept = epoch
+            vacc_mx, vlss_mn, curr_step = max(acc, vacc_mx), min(loss, vlss_mn), 0
+        else:
+            curr_step += 1
+            if curr_step == patience:
+                return kept, epoch + 1
+    return kept, len(script)
+
+
+def test_loss_and_metric_monitor_is_the_gat_authors_rule():
+    """monitor="loss_and_metric" keeps and stops exactly as the GAT authors' loop does, on random scripts."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    values = st.tuples(st.sampled_from([0.5, 0.6, 0.7, 0.8]), st.sampled_from([0.2, 0.4, 0.6, 0.8]))
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.lists(values, min_size=1, max_size=25), st.integers(1, 4))
+    def check(script, patience):
+        model = torch.nn.Linear(2, 2)
+        trainer = Trainer(model, _Scripted(script), torch.optim.SGD(model.parameters(), lr=0.0),
+                          max_epochs=len(script), patience=patience, progress=False, monitor="loss_and_metric")
+        result = trainer.fit()
+        assert (result.best_epoch, result.epochs_run) == _gat_oracle(script, patience)
+
+    check()
+    with pytest.raises(ValueError, match="loss_and_metric"):
+        Trainer(torch.nn.Linear(2, 2), _Scripted([]), None, monitor="both")

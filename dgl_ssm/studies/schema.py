@@ -84,7 +84,7 @@ class Protocol:
     scheduler: str = MISSING
     batch_size: int = MISSING  #: graphs per batch (graph-level studies)
     max_hop: int = MISSING  #: k-hop rewiring radius of the presets that read 'hop' edges
-    monitor: str = MISSING  #: early stopping and best state on the validation 'metric' or 'loss'
+    monitor: str = MISSING  #: early stopping and best state on the validation 'metric', 'loss' or 'loss_and_metric' (GAT's rule)
     #: ``{parameter-name prefix: weight decay}`` overriding ``weight_decay`` (GCNII: ``{layers: 0.01}``)
     weight_decay_groups: Dict[str, float] = MISSING
     layer_profile: bool = False  #: an output, not a hyperparameter: record each layer's energy (node-level)
@@ -304,8 +304,8 @@ def _check_protocol(train, where: str) -> None:
         raise ConfigError(f"{where}.weight_decay must be >= 0 and dropout in [0, 1), got {train.weight_decay}, {train.dropout}")
     if train.optimizer not in ("adam", "adamw"):
         raise ConfigError(f"{where}.optimizer must be adam or adamw, got {train.optimizer!r}")
-    if train.monitor not in ("metric", "loss"):
-        raise ConfigError(f"{where}.monitor must be 'metric' or 'loss' (the validation value early stopping watches), "
+    if train.monitor not in ("metric", "loss", "loss_and_metric"):
+        raise ConfigError(f"{where}.monitor must be 'metric', 'loss' or 'loss_and_metric' (what early stopping watches), "
                           f"got {train.monitor!r}")
     bad = {k: v for k, v in train.weight_decay_groups.items() if not v >= 0}
     if bad:

@@ -20,6 +20,9 @@ from ..runtime import warn_if_slow
 __all__ = ["Task", "Trainer", "FitResult", "TrainingDiverged", "make_optimizer", "make_scheduler", "load_checkpoint", "unwrap"]
 
 
+#: what early stopping can watch (:class:`Trainer` ``monitor``)
+MONITORS = ("metric", "loss", "loss_and_metric")
+
 class TrainingDiverged(RuntimeError):
     """Training diverged: a non-finite training or validation loss, or non-finite parameters, buffers or gradients.
 
@@ -235,9 +238,13 @@ class Trainer:
         Stop after this many epochs without a strictly better monitored value.
     monitor : str
         What early stopping and the best-state choice watch: ``"metric"`` (the
-        task's validation metric, default) or ``"loss"`` (the validation loss,
-        lower is better; GCNII's and GAT's authors stop on it: slow starters
-        whose accuracy stays flat for a while are not cut off).
+        task's validation metric, default), ``"loss"`` (the validation loss,
+        lower is better; GCNII's authors stop on it: slow starters whose
+        accuracy stays flat for a while are not cut off), or
+        ``"loss_and_metric"``, the rule of GAT's authors (github.com/PetarV-/GAT,
+        ``execute_cora.py``): patience restarts whenever the validation loss or
+        metric is at least as good as its best so far, and the kept state is
+        that of the last epoch at which both were.
     run_dir : path, optional
         Where ``checkpoint.pt`` and ``history.csv`` go. ``None``: no files.
     resume : bool
@@ -292,8 +299,9 @@ class Trainer:
     ):
         if max_epochs < 1 or patience < 1:
             raise ValueError(f"max_epochs and patience must be >= 1, got {max_epochs}, {patience}")
-        if monitor not in ("metric", "loss"):
-            raise ValueError(f"monitor must be 'metric' (the task's validation metric) or 'loss' (validation loss), got {monitor!r}")
+        if monitor not in MONITORS:
+            raise ValueError(f"monitor must be 'metric' (the task's validation metric), 'loss' (validation loss) or "
+                             f"'loss_and_metric' (GAT's rule), got {monitor!r}")
         self.monitor = monitor
         warn_if_slow()
         self.model, self.task, self.optimizer, self.scheduler = model, task, optimizer, scheduler
@@ -303,6 +311,7 @@ class Trainer:
         self.on_epoch_end = on_epoch_end
         self.history: List[dict] = []
         self.best_value: Optional[float] = None
+        self.best_seen: Optional[tuple] = None  # (lowest validation loss, best validation metric) so far
         self.best_epoch = -1
         self.best_state: Optional[dict] = None
         self.bad_epochs = 0
@@ -317,6 +326,25 @@ class Trainer:
         higher = self.task.higher_is_better and self.monitor == "metric"
         return value > self.best_value if higher else value < self.best_value
 
+    def _watch(self, val: dict) -> tuple:
+        """``(improved, keep)``: whether patience restarts, and whether this epoch's state becomes the best one."""
+        if self.monitor != "loss_and_metric":
+            watched = val["loss"] if self.monitor == "loss" else val[self.task.metric]
+            improved = self._improved(watched)
+            if improved:
+                self.best_value = watched
+            return improved, improved
+        loss, metric = val["loss"], val[self.task.metric]
+        sign = 1.0 if self.task.higher_is_better else -1.0
+        low, high = self.best_seen if self.best_seen is not None else (math.inf, -math.inf)
+        loss_ok, metric_ok = loss <= low, sign * metric >= high
+        if not (loss_ok or metric_ok):
+            return False, False
+        self.best_seen = (min(loss, low), max(sign * metric, high))
+        if loss_ok and metric_ok:
+            self.best_value = loss
+        return True, loss_ok and metric_ok
+
     def state_dict(self) -> dict:
         """Everything needed to continue the run exactly: tensors and plain values only.
 
@@ -329,6 +357,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "best_value": self.best_value,
+            "best_seen": self.best_seen,
             "best_epoch": self.best_epoch,
             "best_state": self.best_state,
             "bad_epochs": self.bad_epochs,
@@ -346,6 +375,7 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
         for key in ("best_value", "best_epoch", "best_state", "bad_epochs", "next_epoch", "elapsed", "history", "last_finite"):
             setattr(self, key, state[key])
+        self.best_seen = state.get("best_seen")  # absent from checkpoints written before loss_and_metric
         _set_rng_state(state["rng"])
 
     def _save(self) -> None:
@@ -463,12 +493,11 @@ class Trainer:
                 raise self._diverged(epoch, f"validation loss is {val['loss']}")
             self.last_finite = (epoch, loss)
             self._step_scheduler(val[metric])
-            watched = val["loss"] if self.monitor == "loss" else val[metric]
-            if self._improved(watched):
-                self.best_value, self.best_epoch, self.bad_epochs = watched, epoch, 0
+            improved, keep = self._watch(val)
+            if keep:
+                self.best_epoch = epoch
                 self.best_state = copy.deepcopy(unwrap(self.model).state_dict())
-            else:
-                self.bad_epochs += 1
+            self.bad_epochs = 0 if improved else self.bad_epochs + 1
             self.elapsed += time.perf_counter() - start
             record = {"epoch": epoch, "train_loss": loss, **{f"val_{k}": v for k, v in val.items()}}
             self.history.append(record)
