@@ -164,6 +164,30 @@ def test_a_partial_sitting_writes_the_table_of_the_whole_record(tmp_path, raw_da
     assert rows == ["GCN (Kipf & Welling)", "GCN-SSM (λ = 1, B = 0.1·I)"]  # labels of models this sitting left out
 
 
+def test_retired_rows_leave_the_record_and_their_cells_rerun_with_the_fixed_protocol(tmp_path, raw_data, fits, compose_config, capsys):
+    """A protocol fixed after its rows were made: retire them (kept in retired.csv), the next sitting reruns them."""
+    from dgl_ssm.studies.record import main as record_main
+
+    raw_data(*TEXAS)
+    out = tmp_path / "run"
+    common = ["config", *TINY, f"out={out}", f"data_root={tmp_path / 'data'}"]
+    run_study(compose_config(*common), "t", log=lambda *_: None)
+    fixed = compose_config(*common, "study.models.gcn.train.lr=0.02")
+    with pytest.raises(RecordConflict, match="retire"):
+        run_study(fixed, "t", log=lambda *_: None)
+    kept = [r for r in read_csv(out / "results.csv") if r["model"] != "gcn"]
+    assert record_main(["retire", str(out), "--model", "gcnn", "--reason", "x"]) == 2
+    assert "present: {'model': ['gcn', 'gcn_ssm']}" in capsys.readouterr().err
+    assert record_main(["retire", str(out), "--model", "gcn", "--reason", "lr fixed"]) == 0
+    assert read_csv(out / "results.csv") == kept
+    retired = read_csv(out / "retired.csv")
+    assert [r["model"] for r in retired] == ["gcn"] and retired[0]["reason"] == "lr fixed"
+    assert {"retired_on", "retired_at_commit", "config_hash"} <= set(retired[0])
+    calls = len(fits)
+    rows, _ = run_study(fixed, "t", log=lambda *_: None)  # only the retired cell reruns, with the fixed protocol
+    assert len(fits) == calls + 1 and sorted(r["model"] for r in rows) == ["gcn", "gcn_ssm"]
+
+
 def test_a_diverged_cell_is_recorded_and_the_grid_goes_on(tmp_path, raw_data, compose_config):
     """Issue 14, defect 2: TrainingDiverged used to abort the grid, leaving no table."""
     raw_data(*TEXAS)

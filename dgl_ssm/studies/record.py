@@ -7,13 +7,18 @@
   hash of the cell's resolved configuration);
 * ``cells.json``: ``config_hash -> resolved cell configuration``;
 * ``provenance.json``: one entry per sitting (git commit, exact command,
-  resolved study configuration, date, machine, versions, wall time, cells run).
+  resolved study configuration, date, machine, versions, wall time, cells run);
+* ``retired.csv``: rows taken out of the record by :meth:`ResultsRecord.retire`
+  (a protocol fixed after they were made), each with the date, commit and reason.
 
 A cell is identified by its key (model, dataset, setting, seed) *and* its
 configuration: a rerun skips the cells whose row has the same configuration
 hash, runs the missing ones, and refuses a cell whose key is recorded with
 another configuration, naming the keys that differ. Rows are appended under a
-file lock, so that parallel workers (a sweep) can share one record.
+file lock, so that parallel workers (a sweep) can share one record. To rerun
+cells with a corrected configuration in the same record, retire their rows
+first (``python -m dgl_ssm.studies.record retire FOLDER --model KEY --reason
+TEXT``): they move to ``retired.csv``, nothing is deleted.
 """
 from __future__ import annotations
 
@@ -155,7 +160,8 @@ class ResultsRecord:
         label = ", ".join(f"{k}={cell[k]}" for k in self.keys)
         raise RecordConflict(
             f"cell {label} is recorded in {self.csv} with another configuration ({changed or 'unknown'}); "
-            "run the changed study into another folder (out=...) or give it another study.name"
+            "run the changed study into another folder (out=...), give it another study.name, or retire the old rows "
+            f"(python -m dgl_ssm.studies.record retire {self.folder} --model {cell.get('model', 'KEY')} --reason ...)"
         )
 
     # ------------------------------------------------------------------ writing
@@ -181,6 +187,34 @@ class ResultsRecord:
             configs = self._configs()
             configs[digest] = dict(config)
             atomic_write(self.cells_json, lambda tmp: Path(tmp).write_text(json.dumps(configs, indent=1, sort_keys=True, default=str)))
+
+    def retire(self, reason: str, **match) -> int:
+        """Move the rows whose columns equal ``match`` (e.g. ``model="gat"``) to ``retired.csv``; returns how many.
+
+        For a protocol fixed after the rows were made: the next sitting reruns those cells with the corrected
+        configuration, and the retired rows stay on record with the date, the commit and ``reason``.
+
+        Raises
+        ------
+        ValueError
+            If ``reason`` is empty, ``match`` is empty, or no row matches (the message lists the values present).
+        """
+        if not reason.strip() or not match:
+            raise ValueError("retire needs a reason and at least one column to match (e.g. model='gat')")
+        with self._locked():
+            rows = self.rows()
+            hit = [r for r in rows if all(str(r.get(k)) == str(v) for k, v in match.items())]
+            if not hit:
+                present = {k: sorted({str(r.get(k)) for r in rows}) for k in match}
+                raise ValueError(f"no row of {self.csv} matches {match}; present: {present}")
+            stamp = {"retired_on": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "retired_at_commit": _git("rev-parse", "HEAD"),
+                     "reason": reason.strip()}
+            retired = self.folder / "retired.csv"
+            from ..report import read_csv
+
+            write_csv(retired, (read_csv(retired) if retired.is_file() else []) + [{**r, **stamp} for r in hit])
+            write_csv(self.csv, [r for r in rows if r not in hit])
+        return len(hit)
 
     def start_sitting(self, study_config: Mapping, command: str, cells_planned: int) -> str:
         """Record a sitting's provenance before its first cell (commit, command, configuration, date, machine,
@@ -212,3 +246,35 @@ class ResultsRecord:
             sittings = json.loads(self.provenance.read_text())["sittings"] if self.provenance.is_file() else []
             change(sittings)
             atomic_write(self.provenance, lambda tmp: Path(tmp).write_text(json.dumps({"sittings": sittings}, indent=1, default=str)))
+
+
+def main(argv=None) -> int:
+    """``python -m dgl_ssm.studies.record retire FOLDER --model KEY [--column NAME=VALUE ...] --reason TEXT``."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m dgl_ssm.studies.record", description="Retire rows of a results record.")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("retire", help="move matching rows to retired.csv (the next sitting reruns those cells)")
+    r.add_argument("folder", type=Path)
+    r.add_argument("--model", help="the model key (results.csv column 'model')")
+    r.add_argument("--column", action="append", default=[], metavar="NAME=VALUE", help="another column to match")
+    r.add_argument("--reason", required=True)
+    args = p.parse_args(argv)
+    match = dict(c.split("=", 1) for c in args.column)
+    if args.model:
+        match["model"] = args.model
+    if not (args.folder / "results.csv").is_file():
+        print(f"error: {args.folder / 'results.csv'} does not exist; give the folder of a study record", file=sys.stderr)
+        return 2
+    try:
+        n = ResultsRecord(args.folder, ()).retire(args.reason, **match)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{n} row(s) of {args.folder / 'results.csv'} moved to {args.folder / 'retired.csv'}; regenerate the tables "
+          "with python -m dgl_ssm.studies.tables")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
