@@ -166,7 +166,7 @@ def test_a_partial_sitting_writes_the_table_of_the_whole_record(tmp_path, raw_da
 
 def test_retired_rows_leave_the_record_and_their_cells_rerun_with_the_fixed_protocol(tmp_path, raw_data, fits, compose_config, capsys):
     """A protocol fixed after its rows were made: retire them (kept in retired.csv), the next sitting reruns them."""
-    from dgl_ssm.studies.record import main as record_main
+    from dgl_ssm.studies.retire import main as record_main
 
     raw_data(*TEXAS)
     out = tmp_path / "run"
@@ -176,9 +176,9 @@ def test_retired_rows_leave_the_record_and_their_cells_rerun_with_the_fixed_prot
     with pytest.raises(RecordConflict, match="retire"):
         run_study(fixed, "t", log=lambda *_: None)
     kept = [r for r in read_csv(out / "results.csv") if r["model"] != "gcn"]
-    assert record_main(["retire", str(out), "--model", "gcnn", "--reason", "x"]) == 2
+    assert record_main([str(out), "--model", "gcnn", "--reason", "x"]) == 2
     assert "present: {'model': ['gcn', 'gcn_ssm']}" in capsys.readouterr().err
-    assert record_main(["retire", str(out), "--model", "gcn", "--reason", "lr fixed"]) == 0
+    assert record_main([str(out), "--model", "gcn", "--reason", "lr fixed"]) == 0
     assert read_csv(out / "results.csv") == kept
     retired = read_csv(out / "retired.csv")
     assert [r["model"] for r in retired] == ["gcn"] and retired[0]["reason"] == "lr fixed"

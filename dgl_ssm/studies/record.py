@@ -17,7 +17,7 @@ hash, runs the missing ones, and refuses a cell whose key is recorded with
 another configuration, naming the keys that differ. Rows are appended under a
 file lock, so that parallel workers (a sweep) can share one record. To rerun
 cells with a corrected configuration in the same record, retire their rows
-first (``python -m dgl_ssm.studies.record retire FOLDER --model KEY --reason
+first (``python -m dgl_ssm.studies.retire FOLDER --model KEY --reason
 TEXT``): they move to ``retired.csv``, nothing is deleted.
 """
 from __future__ import annotations
@@ -161,7 +161,7 @@ class ResultsRecord:
         raise RecordConflict(
             f"cell {label} is recorded in {self.csv} with another configuration ({changed or 'unknown'}); "
             "run the changed study into another folder (out=...), give it another study.name, or retire the old rows "
-            f"(python -m dgl_ssm.studies.record retire {self.folder} --model {cell.get('model', 'KEY')} --reason ...)"
+            f"(python -m dgl_ssm.studies.retire {self.folder} --model {cell.get('model', 'KEY')} --reason ...)"
         )
 
     # ------------------------------------------------------------------ writing
@@ -246,35 +246,3 @@ class ResultsRecord:
             sittings = json.loads(self.provenance.read_text())["sittings"] if self.provenance.is_file() else []
             change(sittings)
             atomic_write(self.provenance, lambda tmp: Path(tmp).write_text(json.dumps({"sittings": sittings}, indent=1, default=str)))
-
-
-def main(argv=None) -> int:
-    """``python -m dgl_ssm.studies.record retire FOLDER --model KEY [--column NAME=VALUE ...] --reason TEXT``."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="python -m dgl_ssm.studies.record", description="Retire rows of a results record.")
-    sub = p.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("retire", help="move matching rows to retired.csv (the next sitting reruns those cells)")
-    r.add_argument("folder", type=Path)
-    r.add_argument("--model", help="the model key (results.csv column 'model')")
-    r.add_argument("--column", action="append", default=[], metavar="NAME=VALUE", help="another column to match")
-    r.add_argument("--reason", required=True)
-    args = p.parse_args(argv)
-    match = dict(c.split("=", 1) for c in args.column)
-    if args.model:
-        match["model"] = args.model
-    if not (args.folder / "results.csv").is_file():
-        print(f"error: {args.folder / 'results.csv'} does not exist; give the folder of a study record", file=sys.stderr)
-        return 2
-    try:
-        n = ResultsRecord(args.folder, ()).retire(args.reason, **match)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"{n} row(s) of {args.folder / 'results.csv'} moved to {args.folder / 'retired.csv'}; regenerate the tables "
-          "with python -m dgl_ssm.studies.tables")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
