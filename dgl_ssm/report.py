@@ -16,13 +16,13 @@ __all__ = ["read_csv", "aggregate", "markdown_table", "plot_lines"]
 
 
 def read_csv(path: os.PathLike) -> List[dict]:
-    """Rows of a CSV file as dicts; ``[]`` if absent.
+    """Rows of a CSV file as dicts; ``[]`` if absent or empty.
 
     Numbers are parsed (``"nan"`` is a float NaN), empty fields are ``None``
     (written back as empty by :func:`dgl_ssm.experiment.write_csv`), other text stays text.
     """
     path = Path(path)
-    if not path.is_file() or path.stat().st_size == 0:
+    if not path.is_file() or not path.read_text().strip():  # absent, empty, or no columns (every row retired)
         return []
     text = pd.read_csv(path, dtype=str, keep_default_na=False)
     frame = pd.read_csv(path, na_values=["", "nan", "NaN"], keep_default_na=False, float_precision="round_trip")

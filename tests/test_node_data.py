@@ -32,6 +32,19 @@ def test_texas_geom_gcn_splits(raw_data, tmp_path):
     assert int(masks.sum(0).max()) == 1  # disjoint
 
 
+def test_normalized_features_are_the_raw_ones_divided_by_their_row_sum(raw_data, tmp_path):
+    """normalize_features against a dense float64 formula on the raw Texas features (0/1 counts), and no side effect
+    on a later plain load (the transform divides in place)."""
+    source = raw_data("geom_gcn/new_data/texas/out1_graph_edges.txt")
+    raw = load_node_graph("texas", root=tmp_path, data_dir=source).ndata["feat"].double()
+    normed = load_node_graph("texas", root=tmp_path, data_dir=source, normalize_features=True).ndata["feat"]
+    sums = raw.sum(1, keepdim=True)
+    expected = torch.where(sums > 0, raw / sums.clamp(min=1), raw)
+    assert torch.allclose(normed.double(), expected, atol=1e-7)
+    assert torch.allclose(normed.sum(1)[sums.squeeze(1) > 0].double(), torch.ones(int((sums > 0).sum()), dtype=torch.float64))
+    assert torch.equal(load_node_graph("texas", root=tmp_path, data_dir=source).ndata["feat"].double(), raw)
+
+
 @pytest.mark.parametrize("name, counts", [("chameleon-filtered", (890, 8854, 2325)), ("squirrel-filtered", (2223, 46998, 2089))])
 def test_filtered_wikipedia_graphs_match_the_published_files(raw_data, tmp_path, name, counts):
     """Platonov et al. (2023): duplicates removed; their npz (edges, 10 split masks) is the oracle, read with numpy."""

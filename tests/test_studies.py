@@ -93,6 +93,19 @@ def test_bad_configuration_is_one_error_line_and_writes_nothing(tmp_path, overri
     assert "Traceback" not in proc.stderr and not out.exists()
 
 
+def test_normalize_features_is_for_node_studies_and_keeps_old_hashes(compose_config):
+    from dgl_ssm.studies.run import cell_config
+    from dgl_ssm.studies.schema import validate
+
+    with pytest.raises(ConfigError, match="study.normalize_features applies to node classification studies"):
+        validate(compose_config("config", "study=graphprop_quick", "study.normalize_features=true"))
+    plain = compose_config("config", "study=depth_quick").study
+    normed = compose_config("config", "study=depth_quick", "study.normalize_features=true").study
+    cell = {"model": "gcn", "dataset": "cora", "depth": 2, "seed": 0}
+    assert "normalize_features" not in cell_config(plain, cell)  # the default leaves every recorded hash as it was
+    assert cell_config(normed, cell)["normalize_features"] is True
+
+
 def test_values_keep_their_type(compose_config):
     """Issue 12: YAML's 1e-3 arrived as a string, and 'models: gcn' became the letters g, c, n."""
     cfg = compose_config("config", "study=depth_quick", "study.train.lr=1e-3", "study.settings=[4]")
@@ -186,6 +199,9 @@ def test_retired_rows_leave_the_record_and_their_cells_rerun_with_the_fixed_prot
     calls = len(fits)
     rows, _ = run_study(fixed, "t", log=lambda *_: None)  # only the retired cell reruns, with the fixed protocol
     assert len(fits) == calls + 1 and sorted(r["model"] for r in rows) == ["gcn", "gcn_ssm"]
+    assert record_main([str(out), "--column", "depth", "--reason", "x"]) == 2  # not NAME=VALUE: one error line
+    assert record_main([str(out), "--column", "seed=0", "--reason", "every row"]) == 0
+    assert read_csv(out / "results.csv") == [] and tables_main([str(out)]) == 0  # an emptied record still tabulates
 
 
 def test_a_diverged_cell_is_recorded_and_the_grid_goes_on(tmp_path, raw_data, compose_config):

@@ -183,6 +183,7 @@ def load_node_graph(
     self_loop: bool = True,
     root: Optional[os.PathLike] = None,
     data_dir: Optional[os.PathLike] = None,
+    normalize_features: bool = False,
 ) -> dgl.DGLGraph:
     """Load a node-classification graph with ``feat``, ``label`` and 1-D boolean split masks.
 
@@ -204,6 +205,12 @@ def load_node_graph(
     data_dir : path, optional
         Offline raw copies; see :func:`dgl_ssm.data.paths.raw_source`. Without
         one, DGL downloads the data.
+    normalize_features : bool
+        Divide every node's features by their sum (rows summing to 0 are left
+        as they are), with DGL's :class:`~dgl.transforms.RowFeatNormalizer`:
+        the preprocessing of Kipf & Welling's and of GCNII's code
+        (``preprocess_features``). DGL's Planetoid features are normalised
+        already; the Geom-GCN ones (``texas``, ...) are raw 0/1 counts.
 
     Returns
     -------
@@ -235,4 +242,7 @@ def load_node_graph(
         raise ValueError(f"unknown node dataset {name!r}; known: {', '.join(NODE_DATASETS)}")
     if self_loop:
         g = dgl.add_self_loop(dgl.remove_self_loop(g))
+    if normalize_features:
+        g.ndata["feat"] = g.ndata["feat"].clone()  # the transform divides in place: not the dataset's cached tensor
+        g = dgl.transforms.RowFeatNormalizer(node_feat_names=["feat"])(g)
     return g

@@ -40,7 +40,8 @@ def node_cell(study, cell: Dict, device, data_root=None, data_dir=None, profile_
 
     spec, train = study.models[cell["model"]], protocol_for(study, cell["model"])
     name = cell["dataset"]
-    graph = load_node_graph(name, split=split_for_seed(name, cell["seed"]), root=data_root, data_dir=data_dir)
+    graph = load_node_graph(name, split=split_for_seed(name, cell["seed"]), root=data_root, data_dir=data_dir,
+                            normalize_features=study.normalize_features)
     options = {"activation": train.activation, **to_container(spec.options)}
     model = build_node_classifier(graph, spec.preset, cell[study.setting_name], cell["seed"], hidden=train.hidden,
                                   dropout=train.dropout, **options).to(device)

@@ -64,6 +64,8 @@ def cell_config(study, cell: dict) -> dict:
         config["sizes"] = list(study.sizes)
     if study.target_scale != "train_max":  # left out at the default: records from before the option keep their hash
         config["target_scale"] = study.target_scale
+    if study.normalize_features:  # likewise
+        config["normalize_features"] = True
     if cell["dataset"] == "ring":
         config["ring"] = {"graphs": study.ring_graphs, "classes": study.ring_classes}
     if cell["dataset"].startswith("peptides"):

@@ -113,6 +113,8 @@ class StudyConfig:
     #: graph property targets: ``train_max`` (divided by the training maximum) or ``raw`` (hops; the scale of the
     #: baseline rows Gravina et al. 2023's code produced)
     target_scale: str = "train_max"
+    #: node-level: divide every node's features by their sum (Kipf's and GCNII's preprocessing; load_node_graph)
+    normalize_features: bool = False
     #: RingTransfer (dataset ``ring``; the setting is the ring size n, with n // 2 layers): graphs and classes
     ring_graphs: int = 2000
     ring_classes: int = 5
@@ -257,6 +259,9 @@ def validate(cfg) -> None:
     if study.target_scale != "train_max" and any(d not in GRAPH_PROPERTY_TASKS for d in study.datasets):
         raise ConfigError(f"study.target_scale={study.target_scale} applies to graph property tasks only "
                           f"({', '.join(GRAPH_PROPERTY_TASKS)}); remove it or those datasets")
+    if study.normalize_features and study.kind != "node":
+        raise ConfigError("study.normalize_features applies to node classification studies (kind: node) only; "
+                          "remove it")
     if study.ring_graphs < study.ring_classes or study.ring_classes < 2:
         raise ConfigError(f"study.ring_classes must be >= 2 and ring_graphs >= ring_classes, got {study.ring_classes}, {study.ring_graphs}")
     if study.limit is not None and study.limit < 1:
