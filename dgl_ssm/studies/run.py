@@ -175,7 +175,7 @@ def write_plots(study, rows: list, out: Path) -> List[str]:
     ``energy.png`` (Dirichlet energy and feature norm per layer of the deepest trained model of each row)."""
     from ..report import aggregate, plot_lines, read_csv
 
-    names = {key: spec.label or key for key, spec in study.models.items()}
+    names = _labels(study)
     written = []
     for dataset in study.datasets:
         stats = aggregate([r for r in rows if r["dataset"] == dataset and r.get("status") != "diverged"],
@@ -244,7 +244,7 @@ def write_tables(study, rows: list, out: Path) -> str:
     labelled = [{**r, "column": col(r)} for r in rows]
     order = [f"{d} {s}" if multi else s for d in study.datasets for s in study.settings]
     seen = sorted({r["column"] for r in labelled} - set(order), key=str)
-    names = {key: spec.label or key for key, spec in study.models.items()}
+    names = _labels(study)
     labelled = [{**r, "model": names.get(r["model"], r["model"])} for r in labelled]
     # models that share a label (one baseline configured per dataset) share a row
     models = list(dict.fromkeys(names[k] for k in study.models)) + sorted({r["model"] for r in labelled} - set(names.values()))
@@ -277,10 +277,15 @@ def write_tables(study, rows: list, out: Path) -> str:
     return text
 
 
+def _labels(study) -> dict:
+    """``{model key: table row label}`` (the label, else the key)."""
+    return {key: spec.label or key for key, spec in study.models.items()}
+
+
 def _best_member(study, val: dict, members: list, column):
     """The member (model key) of a ``study.select`` group with the best mean validation metric in ``column``, and
     how many members have results there (``(None, 0)`` when none has)."""
-    labels = {key: spec.label or key for key, spec in study.models.items()}
+    labels = _labels(study)
     have = [m for m in members if (labels[m], column) in val]
     if not have:
         return None, 0
@@ -296,7 +301,7 @@ def selection_table(study, rows: list, columns: list, multi: bool) -> str:
     """
     from ..report import aggregate
 
-    labels = {key: spec.label or key for key, spec in study.models.items()}
+    labels = _labels(study)
     ok = [r for r in rows if r.get("status") != "diverged"]
     val = aggregate(ok, ("model", "column"), study.select_metric)
     test = aggregate(ok, ("model", "column"), study.metric)
@@ -327,7 +332,7 @@ def published_table(study, rows: list, columns: list) -> str:
     from ..report import aggregate
     from .schema import parse_published
 
-    labels = {key: spec.label or key for key, spec in study.models.items()}
+    labels = _labels(study)
     ok = [r for r in rows if r.get("status") != "diverged"]
     test = aggregate(ok, ("model", "column"), study.metric)
     val = aggregate(ok, ("model", "column"), study.select_metric) if study.select else {}

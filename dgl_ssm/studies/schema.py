@@ -179,6 +179,14 @@ def protocol_for(study, model: str):
 
 
 
+def _check_published_format(study) -> None:
+    """Every published number is ``"mean"`` or ``"mean ± std"`` (:func:`parse_published`)."""
+    for row, entry in study.published.items():
+        for column, value in entry.numbers.items():
+            if parse_published(value) is None:
+                raise ConfigError(f"study.published.{row}.numbers.{column}: {value!r} is not 'mean' or 'mean ± std'")
+
+
 def check_published(study) -> None:
     """Check that every row and column of ``study.published`` names a row and a column of the study's table.
 
@@ -199,11 +207,10 @@ def check_published(study) -> None:
         if row not in rows:
             raise ConfigError(f"study.published.{row}: no such row; rows are the select groups and model labels: "
                               f"{', '.join(sorted(rows))}")
-        for column, value in entry.numbers.items():
+        for column in entry.numbers:
             if str(column) not in columns:
                 raise ConfigError(f"study.published.{row}.numbers: no column {column!r}; columns: {', '.join(sorted(columns))}")
-            if parse_published(value) is None:
-                raise ConfigError(f"study.published.{row}.numbers.{column}: {value!r} is not 'mean' or 'mean ± std'")
+    _check_published_format(study)
 
 
 def validate(cfg) -> None:
@@ -223,10 +230,7 @@ def validate(cfg) -> None:
         unknown = [m for m in members if m not in study.models]
         if unknown or not members:
             raise ConfigError(f"study.select.{row}: unknown or no model keys {unknown or list(members)}; known: {', '.join(study.models)}")
-    for row, entry in study.published.items():  # the format here; rows and columns at report time (check_published)
-        for column, value in entry.numbers.items():
-            if parse_published(value) is None:
-                raise ConfigError(f"study.published.{row}.numbers.{column}: {value!r} is not 'mean' or 'mean ± std'")
+    _check_published_format(study)  # rows and columns at report time (check_published)
     if study.select and not study.select_metric.startswith("val_"):
         raise ConfigError(f"study.select_metric must be a validation metric (val_...), got {study.select_metric!r}: "
                           "selecting on test would report a tuned-on-test number")

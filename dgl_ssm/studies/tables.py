@@ -12,6 +12,7 @@ table differs from what its record gives (the test suite runs this).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
@@ -47,6 +48,7 @@ def record_study(folder: Path):
     return OmegaConf.merge(OmegaConf.structured(StudyConfig), config)
 
 
+@functools.lru_cache(maxsize=None)  # a sitting asks after every cell; the packaged file does not change meanwhile
 def _current_study(name: str):
     """The packaged study configuration ``name`` (``dgl_ssm/conf/study/<name>.yaml``), or ``None`` if there is none."""
     from importlib.resources import files
