@@ -279,6 +279,19 @@ def test_published_table_sets_ours_beside_the_paper(compose_config):
     validate(part)  # a sitting may run a part of the grid: published rows of models it does not run are not errors
 
 
+def test_a_plumbing_check_sets_no_published_numbers_beside_its_own(compose_config, tmp_path):
+    """peptides_quick inherits the published numbers of study=peptides but, at 2 epochs on 256 graphs, compares with
+    none of them (compare_published: false); peptides_30 does."""
+    from dgl_ssm.studies.run import write_tables
+
+    rows = [{"model": "gcn", "dataset": "peptides-func", "layers": 17, "seed": 0, "status": "ok", "test_ap": 0.18,
+             "train_time_s": 7.0, "epochs_run": 2}]
+    quick = write_tables(compose_config("config", "study=peptides_quick").study, rows, tmp_path / "q")
+    budget = write_tables(compose_config("config", "study=peptides_30").study, rows, tmp_path / "b")
+    assert "| GCN " in quick and "Ours against the published numbers" not in quick
+    assert "| GCN | 17 | 0.1800 ± 0.0000 (1 seeds) | 0.5930 ± 0.0023 |" in budget
+
+
 def test_every_packaged_study_names_real_published_rows_and_columns(compose_config):
     """The published numbers of every packaged study sit in a row and a column of its table (checked at report time)."""
     from importlib.resources import files

@@ -265,7 +265,7 @@ def write_tables(study, rows: list, out: Path) -> str:
             f"(results.csv) by `python -m dgl_ssm.studies.tables`.\n\n{table}\n")
     if study.select:
         text += "\n" + selection_table(study, labelled, order + seen, multi) + "\n"
-    if study.published:
+    if study.published and study.compare_published:
         text += "\n" + published_table(study, labelled, order + seen) + "\n"
     if study.epoch_time_table:
         timed = [{**r, "s_per_epoch": r["train_time_s"] / r["epochs_run"]} for r in labelled

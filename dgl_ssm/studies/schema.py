@@ -135,6 +135,9 @@ class StudyConfig:
     select_higher_is_better: bool = False
     #: published numbers to set beside ours (a third table: ours, published, difference): ``{row: PublishedRow}``
     published: Dict[str, PublishedRow] = field(default_factory=dict)
+    #: set ``False`` where the budget makes the comparison meaningless (a plumbing check that inherits a full
+    #: study's ``published``): no third table
+    compare_published: bool = True
     #: add a table of training seconds per epoch (train_time_s / epochs_run), e.g. to cost a longer protocol
     epoch_time_table: bool = False
 

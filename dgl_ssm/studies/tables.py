@@ -44,6 +44,7 @@ def record_study(folder: Path):
         order = [k for k in current.models if k in models] + [k for k in models if k not in current.models]
         models = {k: models[k] for k in order}
         config["published"] = OmegaConf.to_container(current.published)
+        config["compare_published"] = current.compare_published
     config.update(models=models, datasets=datasets, settings=sorted(settings))
     return OmegaConf.merge(OmegaConf.structured(StudyConfig), config)
 
