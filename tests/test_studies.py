@@ -178,6 +178,22 @@ def test_a_partial_sitting_writes_the_table_of_the_whole_record(tmp_path, raw_da
     assert rows == ["GCN (Kipf & Welling)", "GCN-SSM (λ = 1, B = 0.1·I)"]  # labels of models this sitting left out
 
 
+def test_a_model_dropped_from_the_study_and_retired_is_no_longer_a_row(tmp_path, compose_config):
+    """A model a former sitting ran, since removed from the packaged study: a row while it has results, none once
+    they are all retired (peptides_quick lost its hidden-256 model that way)."""
+    from omegaconf import OmegaConf
+
+    from dgl_ssm.studies.tables import record_study
+
+    config = json.loads(json.dumps(OmegaConf.to_container(compose_config("config", "study=depth_quick").study)))
+    old = {**config, "models": {**config["models"], "old": {"preset": "gcn", "label": "Old GCN"}}}
+    (tmp_path / "provenance.json").write_text(json.dumps({"sittings": [{"config": old}, {"config": config}]}))
+    (tmp_path / "results.csv").write_text("model,dataset,depth,seed,test_accuracy\nold,cora,2,0,0.5\ngcn,cora,2,0,0.8\n")
+    assert list(record_study(tmp_path).models) == ["gcn", "res_gcn", "gcn_ssm", "old"]
+    (tmp_path / "results.csv").write_text("model,dataset,depth,seed,test_accuracy\ngcn,cora,2,0,0.8\n")
+    assert list(record_study(tmp_path).models) == ["gcn", "res_gcn", "gcn_ssm"]
+
+
 def test_retired_rows_leave_the_record_and_their_cells_rerun_with_the_fixed_protocol(tmp_path, raw_data, fits, compose_config, capsys):
     """A protocol fixed after its rows were made: retire them (kept in retired.csv), the next sitting reruns them."""
     from dgl_ssm.studies.retire import main as record_main

@@ -29,7 +29,10 @@ def record_study(folder: Path):
     """The study of a record: the last sitting's configuration, with the models, datasets and settings of every
     sitting (a sitting may run a part of the grid, e.g. ``~study.models.gcn 'study.settings=[64]'``). A model's entry
     is its latest one; rows follow the packaged configuration's model order (else the order in which sittings first
-    named them), and ``published`` is the packaged configuration's."""
+    named them), and ``published`` is the packaged configuration's. A model that the packaged configuration no
+    longer has and that has no row left in ``results.csv`` (all retired) is not a row."""
+    from ..report import read_csv
+
     sittings = json.loads((folder / "provenance.json").read_text())["sittings"]
     config = dict(sittings[-1]["config"])
     models, datasets, settings = {}, [], set()
@@ -41,7 +44,8 @@ def record_study(folder: Path):
     current = _current_study(config.get("name", ""))
     if current is not None:  # rows in the configuration's order; the numbers to compare with as configured now
         check_published(current)
-        order = [k for k in current.models if k in models] + [k for k in models if k not in current.models]
+        recorded = {str(r.get("model")) for r in read_csv(folder / "results.csv")} if (folder / "results.csv").is_file() else set()
+        order = [k for k in current.models if k in models] + [k for k in models if k not in current.models and k in recorded]
         models = {k: models[k] for k in order}
         config["published"] = OmegaConf.to_container(current.published)
         config["compare_published"] = current.compare_published
