@@ -17,7 +17,7 @@ import warnings
 
 import torch
 
-__all__ = ["configure_threads", "OpenMPContentionWarning", "in_slow_configuration"]
+__all__ = ["configure_threads", "OpenMPContentionWarning", "in_slow_configuration", "release_freed_memory"]
 
 _configured: int | None = None
 _warned = False
@@ -91,3 +91,41 @@ def warn_if_slow() -> None:
             OpenMPContentionWarning,
             stacklevel=3,
         )
+
+
+_libc = None
+
+
+def release_freed_memory() -> bool:
+    """Return the heap's free pages to the operating system (glibc ``malloc_trim(0)``); ``False`` where there is none.
+
+    Training on batches of varying size (graph batches: a different node count every step) fragments glibc's heap:
+    activations of a few MB are freed and reallocated at other sizes, glibc's dynamic mmap threshold has moved
+    above them, and the freed pages stay in the process. Measured 2026-12-01 on Peptides-func (17-layer GCN, hidden
+    165, batch 128, one thread, another worker running): the resident size grew from 3.0 GB (data loaded) to 6.2 GB
+    in 80 steps, and a study worker reached 10.5 GB after six epochs and kept growing, so two workers filled this
+    24 GB machine. :class:`~dgl_ssm.train.GraphTask` calls this every 8 steps (``release_memory_every``) and after
+    every pass: over a pass of 48 steps the peak was 4.9 GB and the end 3.3 GB (5.2 and 5.2 without), at 2.42 s
+    instead of 2.26 s per step. After every step it holds 3.0 GB at about 10 % of the step time; a fixed
+    ``MALLOC_MMAP_THRESHOLD_`` of 1 MB instead costs 60 % (page faults on fresh mappings). A no-op that returns
+    ``False`` where the C library has no ``malloc_trim`` (macOS, musl, Windows).
+
+    Examples
+    --------
+    >>> isinstance(release_freed_memory(), bool)
+    True
+    """
+    global _libc
+    if _libc is None:
+        import ctypes
+        import ctypes.util
+
+        try:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _libc.malloc_trim  # noqa: B018 - glibc only
+        except (OSError, AttributeError):
+            _libc = False
+    if not _libc:
+        return False
+    _libc.malloc_trim(0)
+    return True

@@ -82,6 +82,37 @@ def test_graph_level_training_reduces_loss(tmp_path):
     assert set(task.evaluate(model, ("val", "test"))["test"]) == {"loss", "log10_mse"}
 
 
+def test_freed_memory_is_released_on_schedule_without_changing_the_numbers(tmp_path, monkeypatch):
+    """GraphTask returns freed heap pages every ``release_memory_every`` steps and after each pass (glibc heap
+    fragmentation on batches of varying size); the losses are bit-identical with and without."""
+    import dgl_ssm.train.graph as graph_module
+    from dgl_ssm.runtime import release_freed_memory
+
+    try:
+        libc = os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (AttributeError, ValueError, OSError):  # not a glibc system
+        libc = ""
+    assert release_freed_memory() is libc.startswith("glibc")
+    sets = property_sets(tmp_path, "diameter")  # 64 training graphs: 4 steps of 16
+    calls = []
+    monkeypatch.setattr(graph_module, "release_freed_memory", lambda: calls.append(1) or True)
+    losses = {}
+    for every in (0, 2):
+        torch.manual_seed(0)
+        model = build_model("gcn-ssm", 2, 8, 1, 3, activation="tanh", readout="max")
+        task = GraphTask.for_datasets(sets, batch_size=16, release_memory_every=every)
+        opt = make_optimizer(model, lr=3e-3)
+        calls.clear()
+        torch.manual_seed(1)
+        losses[every] = [task.train_epoch(model, opt) for _ in range(2)]
+        trained = len(calls)
+        task.evaluate(model, ("val", "test"))
+        assert (trained, len(calls) - trained) == ((0, 0) if every == 0 else (2 * (2 + 1), 1))
+    assert losses[0] == losses[2]
+    with pytest.raises(ValueError, match="release_memory_every must be >= 0"):
+        GraphTask.for_datasets(sets, release_memory_every=-1)
+
+
 class Interrupt(Exception):
     pass
 
