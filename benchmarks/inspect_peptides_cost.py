@@ -3,11 +3,14 @@
 Each model is built as its cell builds it (17 layers, the widest hidden within 500k parameters), and
 :class:`torch.utils.flop_counter.FlopCounterMode` counts the dense FLOPs (aten operations) of a forward and backward
 pass over the first ``--batches`` training batches and of a forward pass (evaluation) over as many validation
-batches; both are scaled to the whole splits by their node counts. DGL's message passing (``gspmm``) runs in
+batches; both are scaled to the whole splits by their node counts. A sparse product (the k-hop convs' rings,
+``torch.sparse`` CSR) counts ``2 · nnz · d``, not torch's dense formula. DGL's message passing (``gspmm``) runs in
 DGL's own kernels and is not counted: for the GCN it is ``2 · E · d`` per layer against ``2 · N · d²`` for the
 layer's matrix product, under 2 % here. FLOPs do not depend on the machine or its load, unlike timings; the CPU
-seconds per epoch come from the study's own record (``results/peptides_30``, ``train_time_s / epochs_run``, or a
-running cell's checkpoint), so ``cpu_gflops`` is what one core sustained.
+seconds per epoch are the CPU time (one thread) of the same batches without the counter, scaled the same way
+(without the optimizer step and data loading), so ``cpu_gflops`` is what one core sustained; beside them, the wall
+seconds per epoch of the study's own record (``results/peptides_30``: ``train_time_s / epochs_run``, or a running
+cell's checkpoint), which include loading, the optimizer and any wait for a core.
 
 ``python benchmarks/inspect_peptides_cost.py`` writes ``results/peptides_cost/cost.csv`` (one row per model) and
 ``cost.json`` (commit, command, machine, versions, wall time, and the projected cost of the full protocol,
@@ -30,8 +33,25 @@ ROOT = Path(__file__).resolve().parents[1]
 FULL_EPOCHS, FULL_SEEDS = 250, 4
 
 
+def _mm_flops(a, b, *args, out=None, **kwargs) -> int:
+    """``2 m k n`` for dense ``a @ b``; ``2 nnz(a) n`` when ``a`` is sparse (the k-hop convs' ring products, which
+    torch's own formula would count as dense)."""
+    n = b.shape[-1]
+    if a.layout != torch.strided:
+        return 2 * int(a._nnz()) * n
+    return 2 * a.shape[0] * a.shape[1] * n
+
+
+def _addmm_flops(bias, a, b, *args, out=None, **kwargs) -> int:
+    return _mm_flops(a, b)
+
+
+_mm_flops._get_raw = _addmm_flops._get_raw = True  # FlopCounterMode passes the tensors, not their shapes
+
+
 def _flops(fn) -> int:
-    with FlopCounterMode(display=False) as counter:
+    aten = torch.ops.aten
+    with FlopCounterMode(display=False, custom_mapping={aten.mm: _mm_flops, aten.addmm: _addmm_flops}) as counter:
         fn()
     return int(counter.get_total_flops())
 
@@ -41,7 +61,7 @@ def _nodes(dataset) -> int:
 
 
 def measured_epoch_seconds(folder: Path, model: str):
-    """CPU seconds per epoch of ``model`` in the record (a finished cell) or its checkpoint (a running one)."""
+    """Wall seconds per epoch of ``model`` in the record (a finished cell) or its checkpoint (a running one)."""
     results = folder / "results.csv"
     if results.is_file():
         for row in csv.DictReader(results.open()):
@@ -86,10 +106,11 @@ def main(argv=None) -> dict:
                                       high=study.max_hidden)
         model = build_graph_cell_model(study, cell, info, hidden)
         task = GraphTask.for_datasets(datasets, batch_size=train.batch_size)
-        counted = {}
+        counted, timed = {}, {}
         for split, backward in (("train", True), ("val", False)):
             loader = GraphDataLoader(datasets[split], collate_fn=datasets[split].collate, batch_size=train.batch_size)
             flops = nodes = 0
+            cpu = 0.0
             model.train(backward)
             for i, batch in enumerate(loader):
                 if i == args.batches:
@@ -101,24 +122,26 @@ def main(argv=None) -> dict:
                     if backward:
                         loss.backward()
 
-                if backward:
+                with torch.set_grad_enabled(backward):
                     flops += _flops(step)
-                else:
-                    with torch.no_grad():
-                        flops += _flops(step)
+                    start_cpu = time.process_time()  # CPU time: a process waiting for a core does not count
+                    step()
+                    cpu += time.process_time() - start_cpu
                 nodes += batch[0].num_nodes()
-            counted[split] = flops / nodes
+            counted[split], timed[split] = flops / nodes, cpu / nodes
         train_nodes, eval_nodes = _nodes(datasets["train"]), _nodes(datasets["val"]) + _nodes(datasets["test"])
         epoch_flops = counted["train"] * train_nodes + counted["val"] * eval_nodes
-        seconds, source = measured_epoch_seconds(ROOT / "results" / "peptides_30", key)
+        seconds = timed["train"] * train_nodes + timed["val"] * eval_nodes
+        recorded, source = measured_epoch_seconds(ROOT / "results" / "peptides_30", key)
         full = FULL_EPOCHS * FULL_SEEDS
         rows.append({
             "model": key, "label": spec.label, "hidden": hidden, "params": _count(model),
             "train_gflop_per_epoch": round(counted["train"] * train_nodes / 1e9, 1),
             "eval_gflop_per_epoch": round(counted["val"] * eval_nodes / 1e9, 1),
-            "cpu_s_per_epoch": None if seconds is None else round(seconds, 1), "cpu_s_source": source,
-            "cpu_gflops": None if seconds is None else round(epoch_flops / seconds / 1e9, 1),
-            "full_protocol_cpu_h": None if seconds is None else round(seconds * full / 3600, 1),
+            "cpu_s_per_epoch": round(seconds, 1),
+            "study_s_per_epoch": None if recorded is None else round(recorded, 1), "study_s_source": source,
+            "cpu_gflops": round(epoch_flops / seconds / 1e9, 1),
+            "full_protocol_cpu_h": round(seconds * full / 3600, 1),
             "full_protocol_gpu_h_low": round(epoch_flops * full / (args.gpu_tflops[1] * 1e12) / 3600, 2),
             "full_protocol_gpu_h_high": round(epoch_flops * full / (args.gpu_tflops[0] * 1e12) / 3600, 2),
         })
