@@ -194,6 +194,26 @@ def test_a_model_dropped_from_the_study_and_retired_is_no_longer_a_row(tmp_path,
     assert list(record_study(tmp_path).models) == ["gcn", "res_gcn", "gcn_ssm"]
 
 
+def test_a_relabelled_model_takes_the_packaged_label_and_meets_its_published_numbers(tmp_path, compose_config):
+    """Labels are presentation: a sitting recorded under an old label shows the packaged one, which is also the key
+    of the published numbers (peptides' DRew-GCN row was relabelled while its cell ran)."""
+    from omegaconf import OmegaConf
+
+    from dgl_ssm.studies.tables import record_study, regenerate
+
+    config = json.loads(json.dumps(OmegaConf.to_container(compose_config("config", "study=depth_cora").study)))
+    packaged = config["models"]["gcn"]["label"]
+    assert config["published"][packaged]["numbers"]["2"] == "81.5"
+    config["models"]["gcn"]["label"] = "GCN, as once called"
+    (tmp_path / "provenance.json").write_text(json.dumps({"sittings": [{"config": config}]}))
+    (tmp_path / "results.csv").write_text("model,dataset,depth,seed,status,test_accuracy\ngcn,cora,2,0,ok,0.8\n")
+    assert record_study(tmp_path).models.gcn.label == packaged
+    text = regenerate(tmp_path, write=False)
+    assert "as once called" not in text
+    row = next(line for line in text.splitlines() if line.startswith(f"| {packaged} | 2 |"))
+    assert "| 80.0 ± 0.0 (1 seeds) | 81.5 | -1.5 |" in row  # ours beside the published number, not "–"
+
+
 def test_retired_rows_leave_the_record_and_their_cells_rerun_with_the_fixed_protocol(tmp_path, raw_data, fits, compose_config, capsys):
     """A protocol fixed after its rows were made: retire them (kept in retired.csv), the next sitting reruns them."""
     from dgl_ssm.studies.retire import main as record_main

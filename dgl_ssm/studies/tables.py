@@ -29,8 +29,10 @@ def record_study(folder: Path):
     """The study of a record: the last sitting's configuration, with the models, datasets and settings of every
     sitting (a sitting may run a part of the grid, e.g. ``~study.models.gcn 'study.settings=[64]'``). A model's entry
     is its latest one; rows follow the packaged configuration's model order (else the order in which sittings first
-    named them), and ``published`` is the packaged configuration's. A model that the packaged configuration no
-    longer has and that has no row left in ``results.csv`` (all retired) is not a row."""
+    named them), and ``published`` is the packaged configuration's. A model's label (presentation, not part of a
+    cell's identity) is the packaged configuration's while it still has the model, so that a relabelled row still
+    meets its published numbers. A model that the packaged configuration no longer has and that has no row left in
+    ``results.csv`` (all retired) is not a row."""
     from ..report import read_csv
 
     sittings = json.loads((folder / "provenance.json").read_text())["sittings"]
@@ -47,6 +49,9 @@ def record_study(folder: Path):
         recorded = {str(r.get("model")) for r in read_csv(folder / "results.csv")} if (folder / "results.csv").is_file() else set()
         order = [k for k in current.models if k in models] + [k for k in models if k not in current.models and k in recorded]
         models = {k: models[k] for k in order}
+        for key in models.keys() & current.models.keys():
+            if current.models[key].label:
+                models[key] = {**models[key], "label": current.models[key].label}
         config["published"] = OmegaConf.to_container(current.published)
         config["compare_published"] = current.compare_published
     config.update(models=models, datasets=datasets, settings=sorted(settings))
