@@ -96,6 +96,27 @@ def test_node_classification_baselines_have_their_papers_shapes():
     assert gat.layers[0].feat_drop.p == gat.layers[0].attn_drop.p == 0.6
     gcnii = build_model("gcnii", 1433, 64, 7, 64)
     assert shapes(gcnii) == [(64, 1433), (64,)] + [(64, 64)] * 64 + [(7, 64), (7,)]
+    # GraphSAGE as DGL's full-graph example: SAGEConv (gcn aggregator: one weight, bias first), 1433 -> 16 -> 7
+    sage = build_model("dgl-sage", 1433, 16, 7, 2)
+    assert shapes(sage) == [(16,), (16, 1433), (7,), (7, 16)]
+    assert [layer._aggre_type for layer in sage.layers] == ["gcn", "gcn"] and sage.dropout.p == 0.5
+
+
+def test_dgl_example_sage_is_the_mean_over_the_closed_neighbourhood():
+    """Against a dense float64 formula: layer 1 is relu(((A + I) X) / (deg_in + 1) W^T + b) for a graph without
+    self-loops (DGL's gcn aggregator), and the last layer has no activation."""
+    import dgl
+
+    g = dgl.graph(([0, 1, 2, 3, 0], [1, 2, 3, 0, 2]))
+    x = torch.randn(4, 5)
+    model = build_model("dgl-sage", 5, 6, 3, 2).eval()
+    adj = torch.zeros(4, 4, dtype=torch.float64)
+    src, dst = g.edges()
+    adj[dst, src] = 1.0
+    closed = (adj + torch.eye(4, dtype=torch.float64)) / (adj.sum(1, keepdim=True) + 1)
+    layer = lambda conv, h: (closed @ h) @ conv.fc_neigh.weight.double().T + conv.bias.double()
+    expected = layer(model.layers[1], torch.relu(layer(model.layers[0], x.double())))
+    torch.testing.assert_close(model(g, x).double(), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_gcnii_layers_follow_the_paper():

@@ -7,6 +7,9 @@ Presets registered here (``build_model(name, ...)``):
                     2017): L graph convolutions, features → hidden → ... → classes
 ``velickovic-gat``  GAT as defined for node classification (Veličković et al.
                     2018): L attention layers, 8 heads × 8 concatenated, 1 output head
+``dgl-sage``        GraphSAGE for node classification as DGL's full-graph example
+                    builds it (``SAGEConv``, aggregator ``gcn``; Hamilton et al. 2017
+                    give no Planetoid protocol)
 ``lip-res-gcn``     :math:`H + \\alpha\\,\\sigma(\\hat{A} H W)`, :math:`\\|W\\|_2 = c`,
                     :math:`\\alpha = 1/L` (our implementation of the principle of
                     Park & Kim 2024, arXiv:2410.04824)
@@ -27,7 +30,7 @@ from typing import Optional
 import torch
 import math
 
-from dgl.nn import GATConv, GCN2Conv, GraphConv
+from dgl.nn import GATConv, GCN2Conv, GraphConv, SAGEConv
 from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
@@ -37,7 +40,8 @@ from .blocks import ResidualBlock
 from .deep_gnn import DeepGNN
 from .registry import register_block, register_preset
 
-__all__ = ["LipschitzResidualBlock", "lipschitz_residual_gnn", "GCNII", "lipschitz_bound", "KipfGCN", "VelickovicGAT"]
+__all__ = ["LipschitzResidualBlock", "lipschitz_residual_gnn", "GCNII", "lipschitz_bound", "KipfGCN", "VelickovicGAT",
+           "DGLExampleSAGE"]
 
 
 class _Scale(nn.Module):
@@ -351,8 +355,13 @@ class KipfGCN(GNNBase):
     def __init__(self, in_feats: int, hidden: int, out_feats: int, num_layers: int, *, activation="relu",
                  dropout: float = 0.5):
         sizes = [in_feats] + [hidden] * (num_layers - 1) + [out_feats]
-        super().__init__(in_feats, hidden, out_feats, num_layers, lambda i: GraphConv(sizes[i], sizes[i + 1]),
+        super().__init__(in_feats, hidden, out_feats, num_layers, lambda i: self.make_conv(sizes[i], sizes[i + 1]),
                          activation=activation, dropout=dropout, encoder=nn.Identity(), decoder=nn.Identity())
+
+    @staticmethod
+    def make_conv(width_in: int, width_out: int) -> nn.Module:
+        """Layer :math:`\ell`: DGL's ``GraphConv`` (symmetric normalisation, bias)."""
+        return GraphConv(width_in, width_out)
 
     def encode(self, graph, feat: torch.Tensor) -> torch.Tensor:
         """:math:`H^{(0)} = X` (no encoder)."""
@@ -426,7 +435,37 @@ class VelickovicGAT(GNNBase):
         return h
 
 
+class DGLExampleSAGE(KipfGCN):
+    r"""GraphSAGE for node classification as DGL's full-graph example builds it: :class:`KipfGCN` with ``SAGEConv``.
+
+    .. math::
+        H^{(\ell+1)} = \sigma\Big(\tfrac{1}{d_i + 1}\big(\textstyle\sum_{j \in \mathcal{N}(i)} h_j + h_i\big)
+        W^{(\ell)} + b^{(\ell)}\Big)
+
+    (DGL's :class:`dgl.nn.SAGEConv` with ``aggregator_type="gcn"``), dropout on the input of every layer, ReLU
+    between layers, features → hidden → ... → classes. Hamilton, Ying, Leskovec (2017), "Inductive Representation
+    Learning on Large Graphs", NeurIPS, give no protocol for the Planetoid graphs; this is the model and protocol
+    of DGL's ``examples/pytorch/graphsage/train_full.py`` (2 layers, hidden 16, dropout 0.5, Adam lr 0.01, L2 5e-4,
+    200 epochs; its README: Cora ~83.3 %, CiteSeer ~71.1 %). The graph needs no self-loops (the ``gcn``
+    aggregator includes the node itself); with them, a node counts itself twice, as in DGL's example, which adds
+    them.
+
+    Examples
+    --------
+    >>> from dgl_ssm.models import build_model
+    >>> model = build_model("dgl-sage", 1433, 16, 7, num_layers=2)
+    >>> [tuple(p.shape) for p in model.parameters()]
+    [(16,), (16, 1433), (7,), (7, 16)]
+    """
+
+    @staticmethod
+    def make_conv(width_in: int, width_out: int) -> nn.Module:
+        """Layer :math:`\ell`: ``SAGEConv(width_in, width_out, "gcn")``."""
+        return SAGEConv(width_in, width_out, "gcn")
+
+
 register_preset("kipf-gcn", family="baseline", factory=KipfGCN)
+register_preset("dgl-sage", family="baseline", factory=DGLExampleSAGE)
 register_preset("velickovic-gat", family="baseline", factory=VelickovicGAT)
 register_preset("lip-res-gcn", family="baseline", factory=lipschitz_residual_gnn, conv="gcn")
 register_preset("gcnii", family="baseline", factory=GCNII)
