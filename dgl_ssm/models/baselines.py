@@ -30,13 +30,14 @@ from typing import Optional
 import torch
 import math
 
-from dgl.nn import GATConv, GCN2Conv, GraphConv, SAGEConv
+from dgl.nn import GATConv, GCN2Conv, GraphConv
 from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from .base import GNNBase
 from .blocks import ResidualBlock
+from .convs import ResetSAGEConv
 from .deep_gnn import DeepGNN
 from .registry import register_block, register_preset
 
@@ -460,8 +461,8 @@ class DGLExampleSAGE(KipfGCN):
 
     @staticmethod
     def make_conv(width_in: int, width_out: int) -> nn.Module:
-        """Layer :math:`\ell`: ``SAGEConv(width_in, width_out, "gcn")``."""
-        return SAGEConv(width_in, width_out, "gcn")
+        """Layer :math:`\ell`: ``SAGEConv(width_in, width_out, "gcn")`` (whose ``reset_parameters`` also zeroes the bias)."""
+        return ResetSAGEConv(width_in, width_out, "gcn")
 
 
 register_preset("kipf-gcn", family="baseline", factory=KipfGCN)

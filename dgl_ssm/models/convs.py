@@ -35,17 +35,20 @@ def gat(dim: int, *, heads: int = 4, **_) -> nn.Module:
 
 
 class ResetSAGEConv(SAGEConv):
-    """DGL's ``SAGEConv`` whose ``reset_parameters`` also zeroes the bias of ``fc_self``.
+    """DGL's ``SAGEConv`` whose ``reset_parameters`` also zeroes its biases.
 
-    DGL 2.1-2.4 leave that bias at its first ``nn.Linear`` draw in
-    ``reset_parameters``, so a reset model would keep part of its trained state.
+    DGL 2.1-2.4 leave the bias of ``fc_self`` at its first ``nn.Linear`` draw
+    and the ``gcn`` aggregator's own ``bias`` untouched in
+    ``reset_parameters``, so a reset model would keep part of its trained
+    state. Both start at zero here (the ``gcn`` bias is created as zeros by DGL,
+    so a fresh layer is unchanged).
     """
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
-        bias = getattr(getattr(self, "fc_self", None), "bias", None)
-        if bias is not None:
-            nn.init.zeros_(bias)
+        for bias in (getattr(getattr(self, "fc_self", None), "bias", None), getattr(self, "bias", None)):
+            if isinstance(bias, nn.Parameter):
+                nn.init.zeros_(bias)
 
 
 @register_conv("sage")
