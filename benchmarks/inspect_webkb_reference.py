@@ -2,9 +2,9 @@
 
 ``docs/results.md`` reports our GCNII 8-10 points below its published full-supervised numbers on Texas and
 Wisconsin (Chen et al. 2020, full-supervised table: 77.84 and 81.57), with every preprocessing variant of
-``inspect_webkb_gcnii.py`` tried. This script rebuilds the whole pipeline without the package and without DGL, from the raw Geom-GCN files and the
-paper's equations, so that it can tell "our implementation differs" from "the published number does not come out
-of the published recipe here":
+``inspect_webkb_gcnii.py`` tried. This script rebuilds the whole pipeline without the package and without DGL,
+from the raw Geom-GCN files and the paper's equations, so that it can tell "our implementation differs" from
+"the published number does not come out of the published recipe here":
 
 - graph: the directed edge file as an adjacency matrix ``A`` (``A[i, j] = 1`` for a line ``i  j``); a self-loop in
   the file stays, so ``A + I`` has a 2 on those diagonal entries (the authors build ``A`` with networkx and add
@@ -31,6 +31,7 @@ import math
 import os
 import platform
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -136,14 +137,19 @@ def main(argv=None) -> dict:
     torch.set_num_threads(1)
     start = time.time()
     data_dir = Path(args.data_dir)
+    if not (data_dir / "geom_gcn" / "new_data" / args.dataset).is_dir():
+        p.error(f"no Geom-GCN files under {data_dir / 'geom_gcn'}; point --data-dir (or DGL_SSM_DATA) at the offline "
+                "copies (../shared/data)")
     adj, x, y, classes = load(args.dataset, data_dir, args.self_loops)
     depth, lambda_, weight_decay = CONFIG[args.dataset]
+    masks = []
+    for split in range(10):
+        with np.load(data_dir / "geom_gcn" / "splits" / f"{args.dataset}_split_0.6_0.2_{split}.npz") as f:
+            masks.append(tuple(torch.from_numpy(f[k].astype(bool)) for k in ("train_mask", "val_mask", "test_mask")))
     rows = []
     for seed in range(args.seeds):
         for split in range(10):
-            with np.load(data_dir / "geom_gcn" / "splits" / f"{args.dataset}_split_0.6_0.2_{split}.npz") as f:
-                masks = tuple(torch.from_numpy(f[k].astype(bool)) for k in ("train_mask", "val_mask", "test_mask"))
-            acc, best_epoch = run_split(adj, x, y, classes, masks, depth, lambda_, weight_decay, seed)
+            acc, best_epoch = run_split(adj, x, y, classes, masks[split], depth, lambda_, weight_decay, seed)
             rows.append({"dataset": args.dataset, "seed": seed, "split": split, "best_epoch": best_epoch,
                          "test_accuracy": acc})
             print(rows[-1], flush=True)
@@ -165,8 +171,7 @@ def main(argv=None) -> dict:
         "published": {"value": PUBLISHED[args.dataset],
                       "source": "Chen et al. 2020, full-supervised table (GCNII row)"},
         "commit": subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip(),
-        "command": "python benchmarks/inspect_webkb_reference.py " + " ".join(argv if argv is not None else
-                                                                             __import__("sys").argv[1:]),
+        "command": "python benchmarks/inspect_webkb_reference.py " + " ".join(sys.argv[1:] if argv is None else argv),
         "wall_time_s": round(time.time() - start, 1), "machine": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "versions": {"torch": torch.__version__, "numpy": np.__version__},

@@ -361,7 +361,7 @@ class KipfGCN(GNNBase):
 
     @staticmethod
     def make_conv(width_in: int, width_out: int) -> nn.Module:
-        """Layer :math:`\ell`: DGL's ``GraphConv`` (symmetric normalisation, bias)."""
+        r"""Layer :math:`\ell`: DGL's ``GraphConv`` (symmetric normalisation, bias)."""
         return GraphConv(width_in, width_out)
 
     def encode(self, graph, feat: torch.Tensor) -> torch.Tensor:
@@ -461,7 +461,7 @@ class DGLExampleSAGE(KipfGCN):
 
     @staticmethod
     def make_conv(width_in: int, width_out: int) -> nn.Module:
-        """Layer :math:`\ell`: ``SAGEConv(width_in, width_out, "gcn")`` (whose ``reset_parameters`` also zeroes the bias)."""
+        r"""Layer :math:`\ell`: ``SAGEConv(width_in, width_out, "gcn")``, resetting its bias too (``ResetSAGEConv``)."""
         return ResetSAGEConv(width_in, width_out, "gcn")
 
 
