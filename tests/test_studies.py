@@ -353,6 +353,30 @@ def test_committed_records_keep_their_configuration_hashes(compose_config):
         assert rows and all(record.status(c, cell_config(study, c), rows) == "done" for c in study_cells(study))
 
 
+def test_two_stage_selection_runs_the_remaining_seeds_of_the_chosen_member_only(tmp_path, raw_data, fits, compose_config):
+    """``study.select_seeds``: every member runs the first seeds; the rest run only for the member chosen on those."""
+    from dgl_ssm.studies.run import study_cells
+
+    raw_data(*TEXAS)
+    out = tmp_path / "results" / "two_stage"
+    select = ["study.seeds=3", "++study.select={both: [gcn, gcn_ssm]}", "++study.select_metric=val_accuracy",
+              "++study.select_higher_is_better=true", "++study.select_seeds=1"]
+    cfg = compose_config("config", *TINY, *select, f"out={out}", f"data_root={tmp_path / 'data'}")
+    assert [(c["model"], c["seed"]) for c in study_cells(cfg.study)] == [("gcn", 0), ("gcn_ssm", 0)]
+    rows, table = run_study(cfg, "t", log=lambda *_: None)
+    first = {r["model"]: r["val_accuracy"] for r in rows if r["seed"] == 0}
+    chosen = max(first, key=first.get)  # a tie goes to the first member, as min() over the members
+    assert len(fits) == 4 and sorted((r["model"], r["seed"]) for r in rows if r["seed"] > 0) == [(chosen, 1), (chosen, 2)]
+    assert "3 seeds, chosen on seed 0" in table
+    run_study(cfg, "t", log=lambda *_: None)
+    assert len(fits) == 4, "a rerun runs nothing"
+    with pytest.raises(ConfigError, match=r"study.select_seeds must be 0 or 1..study.seeds \(3\)"):
+        run_study(compose_config("config", *TINY, *select[:-1], "++study.select_seeds=4", f"out={out}"), "t",
+                  log=lambda *_: None)
+    with pytest.raises(ConfigError, match="and no select"):
+        run_study(compose_config("config", *TINY, "++study.select_seeds=1", f"out={out}"), "t", log=lambda *_: None)
+
+
 def test_selection_table_chooses_on_validation_never_on_test(compose_config):
     """Issue 19: the second table picks, per row and column, the member with the best mean validation metric."""
     from dgl_ssm.studies.run import selection_table
@@ -366,6 +390,19 @@ def test_selection_table_chooses_on_validation_never_on_test(compose_config):
                      "val_log10_mse": -2.5, "test_log10_mse": -2.2 - 0.1 * seed})
     text = " ".join(selection_table(study, rows, ["diameter 10", "sssp 10"], True).split())
     assert "| GCN | -2.300 ± 0.100 (GCN (h30), 3 seeds) | – |" in text
+    # chosen on seed 0, then run on three: members are compared on the seeds they share, never favoured by extra
+    # seeds (h20's seeds 1-2 are better on validation than h30's seed 0, but h30 is better on seed 0)
+    rows = [{"model": "GCN (h30)", "column": "diameter 10", "seed": s, "status": "ok", "val_log10_mse": v,
+             "test_log10_mse": -2.0} for s, v in ((0, -2.6), (1, -2.6), (2, -2.6))]
+    rows += [{"model": "GCN (h20)", "column": "diameter 10", "seed": s, "status": "ok", "val_log10_mse": v,
+              "test_log10_mse": -3.0} for s, v in ((0, -2.5), (1, -4.0), (2, -4.0))]
+    text = " ".join(selection_table(study, rows[:3] + rows[3:4], ["diameter 10"], False).split())
+    assert "(GCN (h30), 3 seeds, chosen on seed 0)" in text
+    text = " ".join(selection_table(study, rows, ["diameter 10"], False).split())
+    assert "-3.000 ± 0.000 (GCN (h20), 3 seeds)" in text, "all seeds shared: the plain mean decides"
+    disjoint = rows[:1] + [{**rows[4], "val_log10_mse": -2.0}]
+    text = " ".join(selection_table(study, disjoint, ["diameter 10"], False).split())
+    assert "(GCN (h30), 1 seeds, members share no seed: chosen on their own seeds)" in text
     from dgl_ssm.studies.schema import ConfigError, validate
 
     bad = compose_config("config", "study=graphprop_budget", "study.select_metric=test_log10_mse")

@@ -33,12 +33,14 @@ def output_folder(cfg) -> Path:
         raise ConfigError(str(err).replace("out= ", "out=")) from None
 
 
-def study_cells(study) -> List[dict]:
+def study_cells(study, rows: list = ()) -> List[dict]:
     """Every cell of the grid: dataset by dataset, setting by setting, model by model, seed by seed.
 
-    A model with its own ``datasets`` list (e.g. a baseline configured for one dataset) runs on those only.
+    A model with its own ``datasets`` list (e.g. a baseline configured for one dataset) runs on those only. With
+    ``study.select_seeds``, a member of a ``select`` group runs the seeds after the first ``select_seeds`` only if it
+    is the member chosen on validation over those seeds in ``rows`` (the record) once every member has run them.
     """
-    return [
+    cells = [
         {"model": model, "dataset": dataset, study.setting_name: int(setting), "seed": seed}
         for dataset in study.datasets
         for setting in study.settings
@@ -46,6 +48,32 @@ def study_cells(study) -> List[dict]:
         if not study.models[model].datasets or dataset in study.models[model].datasets
         for seed in range(study.first_seed, study.first_seed + study.seeds)
     ]
+    if not study.select_seeds:
+        return cells
+    first = range(study.first_seed, study.first_seed + study.select_seeds)
+    labelled = _labelled(study, rows, multi=True)  # columns name the dataset: a sitting may run one of several
+    ran = {(r["model"], r["column"], r["seed"]) for r in labelled}
+    ok = [r for r in labelled if r.get("status") != "diverged"]
+    labels, chosen = _labels(study), {}
+    for members in study.select.values():
+        for column in {_column(study, c, True) for c in cells}:
+            if all((labels[m], column, s) in ran for m in members for s in first):
+                best = _best_member(study, [r for r in ok if r["seed"] in first], members, column)[0]
+                chosen.update({(m, column): m == best for m in members})
+    grouped = {m for members in study.select.values() for m in members}
+    return [c for c in cells
+            if c["model"] not in grouped or c["seed"] in first or chosen.get((c["model"], _column(study, c, True)), False)]
+
+
+def _column(study, row: dict, multi: bool):
+    """A row's table column: ``"<dataset> <setting>"`` if ``multi`` (the study has several datasets), else the setting."""
+    return f"{row['dataset']} {row[study.setting_name]}" if multi else row[study.setting_name]
+
+
+def _labelled(study, rows, multi: bool) -> list:
+    """Record rows with ``model`` as its table label and their ``column``."""
+    names = _labels(study)
+    return [{**r, "column": _column(study, r, multi), "model": names.get(r["model"], r["model"])} for r in rows]
 
 
 #: protocol keys added after records existed, with the value that reproduces the behaviour before them: a cell
@@ -114,17 +142,24 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     device, main = info.device, info.is_main
     log = log if main else (lambda *_: None)
     record = ResultsRecord(out, ("model", "dataset", study.setting_name, "seed"))
-    cells = study_cells(study)
-    recorded = record.rows()  # read once for the whole grid
-    status = [record.status(c, cell_config(study, c), recorded) for c in cells]  # refuses conflicts before anything runs
-    pending = [c for i, (c, s) in enumerate(zip(cells, status)) if s == "pending" and i % cfg.num_shards == cfg.shard]
-    done = sum(s == "done" for s in status)
-    if done:
-        log(f"{study.name}: {done} of {len(cells)} cells already recorded in {record.csv}, skipped")
     start = time.time()
-    sitting = record.start_sitting(to_container(study), command, len(pending)) if pending and main else None
     try:
-        _run_cells(cfg, study, pending, record, out, device, info, sitting, start, log)
+        for stage in range(2):  # with study.select_seeds, the chosen members' remaining seeds once selection is done
+            recorded = record.rows()  # read once per stage for the whole grid
+            cells = study_cells(study, recorded)
+            status = [record.status(c, cell_config(study, c), recorded) for c in cells]  # refuses conflicts first
+            pending = [c for i, (c, s) in enumerate(zip(cells, status))
+                       if s == "pending" and i % cfg.num_shards == cfg.shard]
+            done = sum(s == "done" for s in status)
+            if done and not stage:
+                log(f"{study.name}: {done} of {len(cells)} cells already recorded in {record.csv}, skipped")
+            if stage and pending:
+                log(f"{study.name}: selection on seeds < {study.first_seed + study.select_seeds} done, "
+                    f"{len(pending)} cells of the chosen members follow")
+            sitting = record.start_sitting(to_container(study), command, len(pending)) if pending and main else None
+            _run_cells(cfg, study, pending, record, out, device, info, sitting, start, log)
+            if not (study.select_seeds and pending) or info.enabled:  # under torchrun: rerun for the second stage
+                break
     finally:
         cleanup_distributed()
     rows = record.rows()
@@ -240,12 +275,10 @@ def write_tables(study, rows: list, out: Path) -> str:
     from .schema import to_container
 
     multi = len(study.datasets) > 1
-    col = (lambda r: f"{r['dataset']} {r[study.setting_name]}") if multi else (lambda r: r[study.setting_name])
-    labelled = [{**r, "column": col(r)} for r in rows]
+    labelled = _labelled(study, rows, multi)
     order = [f"{d} {s}" if multi else s for d in study.datasets for s in study.settings]
     seen = sorted({r["column"] for r in labelled} - set(order), key=str)
     names = _labels(study)
-    labelled = [{**r, "model": names.get(r["model"], r["model"])} for r in labelled]
     # models that share a label (one baseline configured per dataset) share a row
     models = list(dict.fromkeys(names[k] for k in study.models)) + sorted({r["model"] for r in labelled} - set(names.values()))
     table = markdown_table(labelled, "model", "column", study.metric, scale=study.scale, digits=study.digits,
@@ -263,6 +296,11 @@ def write_tables(study, rows: list, out: Path) -> str:
     text = (f"{study.description or study.name}: {study.metric_label or study.metric}, mean ± std over "
             f"{len(seeds)} seed(s) ({', '.join(map(str, seeds))}); {protocol}. Generated from the record "
             f"(results.csv) by `python -m dgl_ssm.studies.tables`.\n\n{table}\n")
+    if study.select and study.select_seeds:
+        last = study.first_seed + study.select_seeds - 1
+        first = f"seed {last}" if study.select_seeds == 1 else f"seeds {study.first_seed}–{last}"
+        text += (f"\nEntries of a selection group run {first}; the entry chosen on validation there runs all "
+                 f"{study.seeds} seeds (`study.select_seeds`).\n")
     if study.select:
         text += "\n" + selection_table(study, labelled, order + seen, multi) + "\n"
     if study.published and study.compare_published:
@@ -282,45 +320,68 @@ def _labels(study) -> dict:
     return {key: spec.label or key for key, spec in study.models.items()}
 
 
-def _best_member(study, val: dict, members: list, column):
-    """The member (model key) of a ``study.select`` group with the best mean validation metric in ``column``, and
-    how many members have results there (``(None, 0)`` when none has)."""
+def _best_member(study, rows: list, members: list, column):
+    """The member (model key) of a ``study.select`` group with the best mean validation metric in ``column``.
+
+    Members are compared over the seeds that every member with results in ``column`` has run, so that a member with
+    more seeds (say the one chosen on seed 0 and then run on three) is not favoured by its extra seeds. Returns
+    ``(member, members with results, seeds compared)``; ``(None, 0, ())`` when no member has results, and the
+    member's own seeds when the members share none.
+    """
+    import math
+    from numbers import Real
+
     labels = _labels(study)
-    have = [m for m in members if (labels[m], column) in val]
+    seeds = {}
+    for r in rows:
+        value = r.get(study.select_metric)
+        if r["column"] == column and isinstance(value, Real) and math.isfinite(value):
+            seeds.setdefault(r["model"], {})[r["seed"]] = float(value)
+    have = [m for m in members if labels[m] in seeds]
     if not have:
-        return None, 0
+        return None, 0, ()
+    common = set.intersection(*(set(seeds[labels[m]]) for m in have))
     sign = -1.0 if study.select_higher_is_better else 1.0
-    return min(have, key=lambda m: sign * val[(labels[m], column)][0]), len(have)
+
+    def score(m):
+        own = seeds[labels[m]]
+        values = [own[s] for s in common] if common else list(own.values())
+        return sign * sum(values) / len(values)
+
+    return min(have, key=score), len(have), tuple(sorted(common))
 
 
 def selection_table(study, rows: list, columns: list, multi: bool) -> str:
     """Per row group and column, the member with the best mean ``study.select_metric`` (validation), its test metric.
 
     ``rows`` carry ``model`` as display labels and ``column``; members are model keys of ``study.select``. A cell
-    reads ``test mean ± std · chosen member`` and says how many members had results when some had none yet.
+    reads ``test mean ± std · chosen member`` over all the member's seeds; it says how many members had results when
+    some had none yet, and on which seeds the members were compared when that is fewer than the member's own.
     """
     from ..report import aggregate
 
     labels = _labels(study)
     ok = [r for r in rows if r.get("status") != "diverged"]
-    val = aggregate(ok, ("model", "column"), study.select_metric)
     test = aggregate(ok, ("model", "column"), study.metric)
     lines = [f"| {'selected on ' + study.select_metric} | " + " | ".join(map(str, columns)) + " |",
              "|---" * (len(columns) + 1) + "|"]
     for group, members in study.select.items():
         cells = []
         for column in columns:
-            best, have = _best_member(study, val, members, column)
+            best, have, common = _best_member(study, ok, members, column)
             if best is None:
                 cells.append("–")
                 continue
             mean, std, count = test[(labels[best], column)]
             note = f", {have} of {len(members)} entries run" if have < len(members) else ""
+            if have > 1 and len(common) < count:
+                note += (f", chosen on seed{'s' if len(common) > 1 else ''} {', '.join(map(str, common))}"
+                         if common else ", members share no seed: chosen on their own seeds")
             cells.append(f"{mean * study.scale:.{study.digits}f} ± {std * study.scale:.{study.digits}f} "
                          f"({labels[best]}, {count} seeds{note})")
         lines.append(f"| {group} | " + " | ".join(cells) + " |")
-    return (f"Per row, the entry with the best mean {study.select_metric} (validation; the test set is never used "
-            f"to choose), its {study.metric_label or study.metric}:\n\n" + "\n".join(lines))
+    return (f"Per row, the entry with the best mean {study.select_metric} over the seeds all entries have run "
+            f"(validation; the test set is never used to choose), its {study.metric_label or study.metric}:\n\n" + "\n".join(lines))
 
 
 def published_table(study, rows: list, columns: list) -> str:
@@ -335,7 +396,6 @@ def published_table(study, rows: list, columns: list) -> str:
     labels = _labels(study)
     ok = [r for r in rows if r.get("status") != "diverged"]
     test = aggregate(ok, ("model", "column"), study.metric)
-    val = aggregate(ok, ("model", "column"), study.select_metric) if study.select else {}
     by_name = {str(c): c for c in columns}
     d = study.digits
     lines = ["| row | column | ours | published | ours − published | published: scale, source |", "|---|---|---|---|---|---|"]
@@ -344,7 +404,7 @@ def published_table(study, rows: list, columns: list) -> str:
             column = by_name.get(str(name), name)
             label = row
             if row in study.select:
-                best, _ = _best_member(study, val, list(study.select[row]), column)
+                best, _, _ = _best_member(study, ok, list(study.select[row]), column)
                 label = labels[best] if best else None
             pub_mean, _pub_std = parse_published(value)
             if label is None or (label, column) not in test:

@@ -133,6 +133,10 @@ class StudyConfig:
     select: Dict[str, List[str]] = field(default_factory=dict)
     select_metric: str = ""
     select_higher_is_better: bool = False
+    #: two-stage selection: every member of a ``select`` group runs the first ``select_seeds`` seeds; the remaining
+    #: seeds run only for the member chosen on those (per group and column, once all members have them). ``0``:
+    #: every member runs every seed
+    select_seeds: int = 0
     #: published numbers to set beside ours (a third table: ours, published, difference): ``{row: PublishedRow}``
     published: Dict[str, PublishedRow] = field(default_factory=dict)
     #: set ``False`` where the budget makes the comparison meaningless (a plumbing check that inherits a full
@@ -237,6 +241,9 @@ def validate(cfg) -> None:
     if study.select and not study.select_metric.startswith("val_"):
         raise ConfigError(f"study.select_metric must be a validation metric (val_...), got {study.select_metric!r}: "
                           "selecting on test would report a tuned-on-test number")
+    if study.select_seeds and not (study.select and 1 <= study.select_seeds <= study.seeds):
+        raise ConfigError(f"study.select_seeds must be 0 or 1..study.seeds ({study.seeds}) with a study.select, got "
+                          f"{study.select_seeds}{'' if study.select else ' and no select'}")
     if study.protocol not in ("published", "shared"):
         raise ConfigError(f"study.protocol must be 'published' (each model its own train) or 'shared' (study.train "
                           f"for all), got {study.protocol!r}")

@@ -27,7 +27,8 @@ __all__ = ["record_study", "regenerate", "main"]
 
 def record_study(folder: Path):
     """The study of a record: the last sitting's configuration, with the models, datasets and settings of every
-    sitting (a sitting may run a part of the grid, e.g. ``~study.models.gcn 'study.settings=[64]'``). A model's entry
+    sitting (a sitting may run a part of the grid, e.g. ``~study.models.gcn 'study.settings=[64]'``) and the most
+    seeds any sitting asked for (a sitting may run fewer, e.g. ``study.seeds=1``). A model's entry
     is its latest one; rows follow the packaged configuration's model order (else the order in which sittings first
     named them), and ``published`` is the packaged configuration's. A model's label (presentation, not part of a
     cell's identity) is the packaged configuration's while it still has the model, so that a relabelled row still
@@ -37,12 +38,13 @@ def record_study(folder: Path):
 
     sittings = json.loads((folder / "provenance.json").read_text())["sittings"]
     config = dict(sittings[-1]["config"])
-    models, datasets, settings = {}, [], set()
+    models, datasets, settings, seeds = {}, [], set(), 1
     for sitting in sittings:
         part = sitting["config"]
         models.update(part.get("models", {}))  # a key keeps its first position, takes its latest value
         datasets += [d for d in part.get("datasets", []) if d not in datasets]
         settings |= set(part.get("settings", []))
+        seeds = max(seeds, int(part.get("seeds", 1)))
     current = _current_study(config.get("name", ""))
     if current is not None:  # rows in the configuration's order; the numbers to compare with as configured now
         check_published(current)
@@ -54,7 +56,7 @@ def record_study(folder: Path):
                 models[key] = {**models[key], "label": current.models[key].label}
         config["published"] = OmegaConf.to_container(current.published)
         config["compare_published"] = current.compare_published
-    config.update(models=models, datasets=datasets, settings=sorted(settings))
+    config.update(models=models, datasets=datasets, settings=sorted(settings), seeds=seeds)
     return OmegaConf.merge(OmegaConf.structured(StudyConfig), config)
 
 
