@@ -185,3 +185,28 @@ def test_peptides_truncated_csv_is_one_clear_error_and_no_cache(raw_data, tmp_pa
 def test_unknown_peptides_name(tmp_path):
     with pytest.raises(ValueError, match="known: peptides-func, peptides-struct"):
         PeptidesDataset("peptides-foo", root=tmp_path)
+
+
+def _same_batch(a, b):
+    (ga, ya), (gb, yb) = a, b
+    assert all(torch.equal(x, y) for x, y in zip(ga.edges(order="eid"), gb.edges(order="eid")))
+    assert torch.equal(ga.batch_num_nodes(), gb.batch_num_nodes()) and torch.equal(ga.batch_num_edges(), gb.batch_num_edges())
+    assert ga.idtype == gb.idtype and set(ga.ndata) == set(gb.ndata) and set(ga.edata) == set(gb.edata)
+    assert all(torch.equal(ga.ndata[k], gb.ndata[k]) and ga.ndata[k].dtype == gb.ndata[k].dtype for k in ga.ndata)
+    assert all(torch.equal(ga.edata[k], gb.edata[k]) for k in ga.edata)
+    assert torch.equal(ya, yb) and ya.dtype == yb.dtype
+
+
+@pytest.mark.parametrize("kind", ["sssp_khop", "diameter", "ring"])
+def test_collate_positions_is_dgl_batch_of_the_items(tmp_path, kind):
+    """The packed gather builds the batch dgl.batch builds (same edge order, fields, labels, batch sizes)."""
+    from dgl_ssm.transforms import KHopRewire
+
+    ds = {"sssp_khop": lambda: GraphPropertyDataset("sssp", "train", root=tmp_path, sizes=SMALL, pre_transform=KHopRewire(2)),
+          "diameter": lambda: GraphPropertyDataset("diameter", "val", root=tmp_path, sizes=SMALL),
+          "ring": lambda: RingTransferDataset(6, num_graphs=30, num_classes=3, split="test", root=tmp_path)}[kind]()
+    rng = np.random.default_rng(0)
+    for positions in ([0], [len(ds) - 1, 0, 2], rng.permutation(len(ds)).tolist()):
+        _same_batch(ds.collate([ds[i] for i in positions]), ds.collate_positions(positions))
+    ds.head(3)  # positions are into the (shortened) split
+    _same_batch(ds.collate([ds[i] for i in (2, 1)]), ds.collate_positions([2, 1]))

@@ -82,6 +82,31 @@ def test_graph_level_training_reduces_loss(tmp_path):
     assert set(task.evaluate(model, ("val", "test"))["test"]) == {"loss", "log10_mse"}
 
 
+def test_batches_gathered_by_position_train_exactly_as_per_item_dgl_batch(tmp_path):
+    """GraphTask gathers batches with ``collate_positions`` when the dataset has it: the same shuffles and the same
+    numbers as GraphDataLoader over the items with ``dgl.batch``."""
+
+    class Items:  # the datasets' item interface only: GraphTask falls back to collate (dgl.batch)
+        def __init__(self, ds):
+            self.ds, self.collate = ds, ds.collate
+
+        def __len__(self):
+            return len(self.ds)
+
+        def __getitem__(self, i):
+            return self.ds[i]
+
+    sets = property_sets(tmp_path)
+    losses = []
+    for wrap in (lambda d: d, Items):
+        torch.manual_seed(0)
+        model = build_model("gcn-ssm", 2, 8, 1, 3, activation="tanh")
+        task = GraphTask({s: wrap(d) for s, d in sets.items()}, loss="mse", metric="log10_mse", batch_size=16)
+        opt = make_optimizer(model, lr=3e-3)
+        losses.append([task.train_epoch(model, opt) for _ in range(3)] + [task.evaluate(model, ("val", "test"))])
+    assert losses[0] == losses[1]
+
+
 def test_freed_memory_is_released_on_schedule_without_changing_the_numbers(tmp_path, monkeypatch):
     """GraphTask returns freed heap pages every ``release_memory_every`` steps and after each pass (glibc heap
     fragmentation on batches of varying size); the losses are bit-identical with and without."""

@@ -39,6 +39,14 @@ def _all_reduce_sum(*values: float, device="cpu") -> list:
     return t.tolist()
 
 
+def _loader(ds, **kwargs) -> GraphDataLoader:
+    """A :class:`GraphDataLoader` over ``ds``; over its positions with ``ds.collate_positions`` when it has one
+    (the same samplers and random numbers, so the same batches; :meth:`GraphListDataset.collate_positions`)."""
+    if hasattr(ds, "collate_positions"):
+        return GraphDataLoader(range(len(ds)), collate_fn=ds.collate_positions, **kwargs)
+    return GraphDataLoader(ds, collate_fn=ds.collate, **kwargs)
+
+
 class GraphTask:
     """A supervised task over datasets of ``(graph, label)`` items, batched with :func:`dgl.batch`.
 
@@ -115,17 +123,15 @@ class GraphTask:
         self.metric, self.higher_is_better = self._metric.name, self._metric.higher_is_better
         self.device, self.feat_key = torch.device(device), feat_key
         self.ddp = ddp and _ddp()
-        train = datasets["train"]
-        self.train_loader = GraphDataLoader(
-            train, collate_fn=train.collate, batch_size=batch_size, shuffle=True, drop_last=False, use_ddp=self.ddp
-        )
+        self.train_loader = _loader(datasets["train"], batch_size=batch_size, shuffle=True, drop_last=False,
+                                    use_ddp=self.ddp)
         self.eval_loaders = {name: self._eval_loader(ds, batch_size) for name, ds in datasets.items()}
 
     def _eval_loader(self, ds, batch_size):
         sampler = None
         if self.ddp:  # every graph exactly once over all ranks (DistributedSampler would pad)
             sampler = list(range(dist.get_rank(), len(ds), dist.get_world_size()))
-        return GraphDataLoader(ds, collate_fn=ds.collate, batch_size=batch_size, shuffle=False, sampler=sampler)
+        return _loader(ds, batch_size=batch_size, shuffle=False, sampler=sampler)
 
     def predict(self, model, batch):
         """Model outputs aligned with the batch's labels: ``(pred, target)`` on the task's device."""
