@@ -353,6 +353,20 @@ def test_committed_records_keep_their_configuration_hashes(compose_config):
         assert rows and all(record.status(c, cell_config(study, c), rows) == "done" for c in study_cells(study))
 
 
+def test_plan_lists_pending_cells_with_recorded_times_and_writes_nothing(tmp_path, raw_data, fits, compose_config):
+    raw_data(*TEXAS)
+    out = tmp_path / "results" / "planned"
+    base = ["config", *TINY, f"out={out}", f"data_root={tmp_path / 'data'}"]
+    _, text = run_study(compose_config(*base, "plan=true"), "t", log=lambda *_: None)
+    assert text.startswith("depth_quick: 2 cells pending; 0.0 CPU-hours for the 0 with a recorded time")
+    assert "| gcn | texas | 2 | 0 | unknown |" in text and not out.exists() and not fits
+    rows, _ = run_study(compose_config(*base), "t", log=lambda *_: None)
+    _, text = run_study(compose_config(*base, "study.seeds=3", "plan=true"), "t", log=lambda *_: None)
+    seconds = {r["model"]: r["train_time_s"] for r in rows}
+    assert f"| gcn_ssm | texas | 2 | 1, 2 | {seconds['gcn_ssm']:.0f} (1) |" in text and len(fits) == 2
+    assert len(read_csv(out / "results.csv")) == 2 and len(json.loads((out / "provenance.json").read_text())["sittings"]) == 1
+
+
 def test_two_stage_selection_runs_the_remaining_seeds_of_the_chosen_member_only(tmp_path, raw_data, fits, compose_config):
     """``study.select_seeds``: every member runs the first seeds; the rest run only for the member chosen on those."""
     from dgl_ssm.studies.run import study_cells

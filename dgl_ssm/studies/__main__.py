@@ -5,6 +5,7 @@ Examples::
     python -m dgl_ssm.studies study=depth_quick                 # `make run`
     python -m dgl_ssm.studies study=depth study.seeds=5 'study.settings=[2,8,32]'
     python -m dgl_ssm.studies study=graphprop_quick device=cpu threads=1
+    python -m dgl_ssm.studies study=depth_cora plan=true          # what would run, and for how long; runs nothing
     # a local sweep: 2 worker processes, one OpenMP thread each, sharing one results record
     python -m dgl_ssm.studies -m study=depth_quick num_shards=2 shard=0,1 hydra/launcher=joblib hydra.launcher.n_jobs=2
     # data-parallel training of every cell (graph-level studies): 2 ranks, gloo on CPU, nccl on CUDA

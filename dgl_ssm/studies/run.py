@@ -14,7 +14,7 @@ from typing import Callable, List, Tuple
 from .record import ResultsRecord
 from .schema import ConfigError, protocol_for, to_container, validate
 
-__all__ = ["run_study", "study_cells", "cell_config", "write_tables", "output_folder"]
+__all__ = ["run_study", "study_cells", "cell_config", "write_tables", "output_folder", "plan_text"]
 
 
 def output_folder(cfg) -> Path:
@@ -51,18 +51,26 @@ def study_cells(study, rows: list = ()) -> List[dict]:
     if not study.select_seeds:
         return cells
     first = range(study.first_seed, study.first_seed + study.select_seeds)
-    labelled = _labelled(study, rows, multi=True)  # columns name the dataset: a sitting may run one of several
-    ran = {(r["model"], r["column"], r["seed"]) for r in labelled}
-    ok = [r for r in labelled if r.get("status") != "diverged"]
-    labels, chosen = _labels(study), {}
-    for members in study.select.values():
-        for column in {_column(study, c, True) for c in cells}:
-            if all((labels[m], column, s) in ran for m in members for s in first):
-                best = _best_member(study, [r for r in ok if r["seed"] in first], members, column)[0]
-                chosen.update({(m, column): m == best for m in members})
+    choices = selection_choices(study, rows, {_column(study, c, True) for c in cells})
+    chosen = {(best, column) for (_, column), best in choices.items() if best is not None}
     grouped = {m for members in study.select.values() for m in members}
     return [c for c in cells
-            if c["model"] not in grouped or c["seed"] in first or chosen.get((c["model"], _column(study, c, True)), False)]
+            if c["model"] not in grouped or c["seed"] in first or (c["model"], _column(study, c, True)) in chosen]
+
+
+def selection_choices(study, rows: list, columns) -> dict:
+    """``{(select group, column): chosen member key, or None while a member lacks one of the first
+    study.select_seeds seeds}`` (two-stage selection; columns are ``"<dataset> <setting>"``)."""
+    first = range(study.first_seed, study.first_seed + study.select_seeds)
+    labelled = _labelled(study, rows, multi=True)  # columns name the dataset: a sitting may run one of several
+    ran = {(r["model"], r["column"], r["seed"]) for r in labelled}
+    ok = [r for r in labelled if r.get("status") != "diverged" and r["seed"] in first]
+    labels, choices = _labels(study), {}
+    for group, members in study.select.items():
+        for column in columns:
+            done = all((labels[m], column, s) in ran for m in members for s in first)
+            choices[(group, column)] = _best_member(study, ok, members, column)[0] if done else None
+    return choices
 
 
 def _column(study, row: dict, multi: bool):
@@ -142,6 +150,15 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     device, main = info.device, info.is_main
     log = log if main else (lambda *_: None)
     record = ResultsRecord(out, ("model", "dataset", study.setting_name, "seed"))
+    if cfg.plan:
+        recorded = record.rows()
+        cells = study_cells(study, recorded)
+        status = [record.status(c, cell_config(study, c), recorded) for c in cells]  # refuses conflicts too
+        pending = [c for i, (c, s) in enumerate(zip(cells, status))
+                   if s == "pending" and i % cfg.num_shards == cfg.shard]
+        text = plan_text(study, pending, recorded)
+        log(text)
+        return recorded, text
     start = time.time()
     try:
         for stage in range(2):  # with study.select_seeds, the chosen members' remaining seeds once selection is done
@@ -169,6 +186,55 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     table = write_tables(whole, rows, out)
     write_plots(whole, rows, out)
     return rows, table
+
+
+def plan_text(study, pending: List[dict], recorded: list) -> str:
+    """What a sitting would run: pending cells by model, dataset and setting, each with the mean ``train_time_s`` of
+    the recorded cells of the same model, dataset and setting (else of the model and setting on other datasets;
+    times under this machine's load then: an estimate), the known total, and with ``study.select_seeds`` the cells
+    that wait for a selection.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> study = SimpleNamespace(name="s", setting_name="depth", select_seeds=0, select={})
+    >>> rows = [{"model": "gcn", "dataset": "cora", "depth": 2, "seed": 0, "train_time_s": 30.0}]
+    >>> print(plan_text(study, [{"model": "gcn", "dataset": "cora", "depth": 2, "seed": s} for s in (1, 2)], rows))
+    s: 2 cells pending; 0.0 CPU-hours for the 2 with a recorded time (1 core each), 0 without one
+    <BLANKLINE>
+    | model | dataset | depth | seeds | s per cell (recorded cells) |
+    |---|---|---|---|---|
+    | gcn | cora | 2 | 1, 2 | 30 (1) |
+    """
+    from ..report import aggregate
+
+    times = aggregate(recorded, ("model", "dataset", study.setting_name), "train_time_s")
+    elsewhere = aggregate(recorded, ("model", study.setting_name), "train_time_s")  # the model on other datasets
+    groups: dict = {}
+    for c in pending:
+        groups.setdefault((c["model"], c["dataset"], c[study.setting_name]), []).append(c["seed"])
+    lines, known, seconds = [], 0, 0.0
+    for key, seeds in groups.items():
+        mean, _, count = times.get(key, (None, None, 0))
+        note = ""
+        if mean is None and (key[0], key[2]) in elsewhere:
+            (mean, _, count), note = elsewhere[(key[0], key[2])], " on other datasets"
+        if mean is not None:
+            known, seconds = known + len(seeds), seconds + mean * len(seeds)
+        lines.append(f"| {' | '.join(map(str, key))} | {', '.join(map(str, seeds))} | "
+                     f"{'unknown' if mean is None else f'{mean:.0f} ({count}{note})'} |")
+    text = (f"{study.name}: {len(pending)} cells pending; {seconds / 3600:.1f} CPU-hours for the {known} with a "
+            f"recorded time (1 core each), {len(pending) - known} without one")
+    if study.select_seeds:
+        columns = {f"{c['dataset']} {c[study.setting_name]}" for c in pending}
+        columns |= {f"{r['dataset']} {r[study.setting_name]}" for r in recorded}
+        waiting = [k for k, best in selection_choices(study, recorded, columns).items() if best is None]
+        text += (f"; then up to {len(waiting) * (study.seeds - study.select_seeds)} cells of the members chosen "
+                 f"in {len(waiting)} selections still open")
+    if lines:
+        text += (f"\n\n| model | dataset | {study.setting_name} | seeds | s per cell (recorded cells) |\n|---|---|---|---|---|\n"
+                 + "\n".join(lines))
+    return text
 
 
 def _whole_study(study, out: Path):

@@ -161,6 +161,9 @@ class RunConfig:
     shard: int = 0  #: this worker's share of the pending cells (``cell_index % num_shards == shard``)
     num_shards: int = 1
     progress: bool = False
+    #: list what a sitting would run (pending cells, with a time estimate from the record's cells of the same model,
+    #: dataset and setting) and run nothing, write nothing
+    plan: bool = False
 
 
 _POSITIVE = {"hidden": 1, "epochs": 1, "patience": 1, "batch_size": 1, "max_hop": 1}
