@@ -353,6 +353,25 @@ def test_committed_records_keep_their_configuration_hashes(compose_config):
         assert rows and all(record.status(c, cell_config(study, c), rows) == "done" for c in study_cells(study))
 
 
+def test_a_cell_another_sitting_holds_is_skipped_and_run_later(tmp_path, raw_data, fits, compose_config):
+    """Sittings started side by side share the pending cells (ResultsRecord.claim) instead of running one twice."""
+    from dgl_ssm.studies.record import ResultsRecord
+
+    raw_data(*TEXAS)
+    out = tmp_path / "results" / "shared"
+    cfg = compose_config("config", *TINY, f"out={out}", f"data_root={tmp_path / 'data'}")
+    lines = []
+    with ResultsRecord(out, ("model", "dataset", "depth", "seed")).claim({"model": "gcn", "dataset": "texas", "depth": 2, "seed": 0}) as held:
+        assert held
+        rows, _ = run_study(cfg, "t", log=lines.append)
+    assert [r["model"] for r in rows] == ["gcn_ssm"] and len(fits) == 1
+    assert any("model=gcn, dataset=texas, depth=2, seed=0 | skipped: another sitting is running it" in x for x in lines)
+    sitting = json.loads((out / "provenance.json").read_text())["sittings"][-1]
+    assert sitting["finished"] and sitting["cells_run"] == 1 and sitting["cells_planned"] == 2
+    rows, _ = run_study(cfg, "t", log=lambda *_: None)  # the claim is gone: the next sitting runs the cell
+    assert sorted(r["model"] for r in rows) == ["gcn", "gcn_ssm"] and len(fits) == 2
+
+
 def test_plan_lists_pending_cells_with_recorded_times_and_writes_nothing(tmp_path, raw_data, fits, compose_config):
     raw_data(*TEXAS)
     out = tmp_path / "results" / "planned"

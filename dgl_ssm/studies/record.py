@@ -175,6 +175,39 @@ class ResultsRecord:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    @contextlib.contextmanager
+    def claim(self, cell: Mapping):
+        """Hold ``cell`` for this process while it runs; yields ``False`` if another process holds it.
+
+        Sittings of one study started side by side (the same command on two cores, say) then share the pending cells
+        instead of running the same one twice. The claim is an ``flock`` on ``<folder>/.claims/<cell>.lock``, which
+        the operating system releases when the process ends, so a killed sitting leaves no stale claim.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> record = ResultsRecord(tempfile.mkdtemp(), ("model", "seed"))
+        >>> with record.claim({"model": "gcn", "seed": 0}) as mine:
+        ...     with ResultsRecord(record.folder, ("model", "seed")).claim({"model": "gcn", "seed": 0}) as theirs:
+        ...         mine, theirs
+        (True, False)
+        """
+        folder = self.folder / ".claims"
+        folder.mkdir(parents=True, exist_ok=True)
+        name = "-".join(str(cell[k]) for k in self.keys)
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) + "-" + hashlib.sha1(name.encode()).hexdigest()[:8]
+        with open(folder / f"{name}.lock", "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = True
+            except BlockingIOError:
+                held = False
+            try:
+                yield held
+            finally:
+                if held:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
     def append(self, cell: Mapping, config: Mapping, metrics: Mapping) -> None:
         """Add the row of a finished cell (never overwriting another) and its configuration, under the lock."""
         digest = config_hash(config)

@@ -6,6 +6,7 @@ line on top of it (Hydra).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -247,28 +248,46 @@ def _whole_study(study, out: Path):
 
 
 def _run_cells(cfg, study, pending, record, out, device, info, sitting, start, log) -> None:
-    from .cells import graph_cell, node_cell, slug
-
+    """Run ``pending`` cell by cell, each recorded as it finishes. A cell that another sitting holds (or has
+    recorded since this sitting planned) is skipped (:meth:`ResultsRecord.claim`; not under DDP, whose ranks
+    share every cell)."""
+    ran = 0
     for n, cell in enumerate(pending, 1):
-        profile = [] if protocol_for(study, cell["model"]).layer_profile else None
-        grads = [] if study.record_gradients and study.kind == "node" else None
-        if study.kind == "node":
-            row = node_cell(study, cell, device, cfg.data_root, cfg.data_dir, profile, grads)
-        else:
-            name = slug(cell)
-            row = graph_cell(study, cell, device, out / ".checkpoints" / name, cfg.data_root, out / "histories" / f"{name}.csv",
-                             cfg.data_dir, info)
+        label = ", ".join(f"{k}={v}" for k, v in cell.items())
+        with contextlib.nullcontext(True) if info.enabled else record.claim(cell) as mine:
+            if not mine or (not info.enabled and record.status(cell, cell_config(study, cell)) == "done"):
+                log(f"{study.name} | {label} | skipped: another sitting {'is running' if not mine else 'has run'} it")
+                continue
+            row = _run_cell(cfg, study, cell, out, device, info)
+            if info.is_main:
+                record.append(cell, cell_config(study, cell), row)  # under the claim: nobody starts it meanwhile
         if not info.is_main:
             continue
-        record.append(cell, cell_config(study, cell), row)
-        if profile:
-            _append_rows(out / "layers.csv", profile)
-        if grads:
-            _append_rows(out / "gradients.csv", grads)
-        record.update_sitting(sitting, n, time.time() - start, finished=n == len(pending))
+        ran += 1
+        record.update_sitting(sitting, ran, time.time() - start, finished=n == len(pending))
         write_tables(_whole_study(study, out), record.rows(), out)  # the table matches the record, cell by cell
-        log(f"{study.name} | {', '.join(f'{k}={v}' for k, v in cell.items())} | {row.get('status')} | "
-            f"{study.metric} = {row.get(study.metric)}")
+        log(f"{study.name} | {label} | {row.get('status')} | {study.metric} = {row.get(study.metric)}")
+    if sitting and info.is_main and ran < len(pending):  # the last cells were skipped: the sitting is over anyway
+        record.update_sitting(sitting, ran, time.time() - start, finished=True)
+
+
+def _run_cell(cfg, study, cell, out, device, info) -> dict:
+    """Train one cell; its row (profile and gradient rows go to their files)."""
+    from .cells import graph_cell, node_cell, slug
+
+    profile = [] if protocol_for(study, cell["model"]).layer_profile else None
+    grads = [] if study.record_gradients and study.kind == "node" else None
+    if study.kind == "node":
+        row = node_cell(study, cell, device, cfg.data_root, cfg.data_dir, profile, grads)
+    else:
+        name = slug(cell)
+        row = graph_cell(study, cell, device, out / ".checkpoints" / name, cfg.data_root, out / "histories" / f"{name}.csv",
+                         cfg.data_dir, info)
+    if info.is_main and profile:
+        _append_rows(out / "layers.csv", profile)
+    if info.is_main and grads:
+        _append_rows(out / "gradients.csv", grads)
+    return row
 
 
 def write_plots(study, rows: list, out: Path) -> List[str]:
