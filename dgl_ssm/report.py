@@ -122,13 +122,16 @@ def plot_lines(
     logx: bool = False,
     logy: bool = False,
     errors: Optional[Mapping[str, Sequence[float]]] = None,
+    markers: bool = True,
 ) -> Path:
-    """Plot ``{label: (xs, ys)}`` as lines (with optional error bands) and save a PNG."""
+    """Plot ``{label: (xs, ys)}`` as lines (with optional error bands; ``markers`` at the points) and save a PNG."""
+    import textwrap
+
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, (xs, ys) in series.items():
-        ax.plot(xs, ys, marker="o", markersize=3, label=label)
+        ax.plot(xs, ys, marker="o" if markers else None, markersize=3, linewidth=1.5 if markers else 1.0, label=label)
         if errors and label in errors:
             lo = [y - e for y, e in zip(ys, errors[label])]
             hi = [y + e for y, e in zip(ys, errors[label])]
@@ -139,7 +142,7 @@ def plot_lines(
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title("\n".join(textwrap.wrap(title, 70)), fontsize=9)  # long study descriptions stay inside the figure
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -189,6 +189,13 @@ def test_ring_study_smoke(tmp_path, compose_config):
     assert [(r["ring_size"], r["epochs_run"]) for r in rows] == [(4, 2), (6, 2)]
     assert len(_rows(tmp_path / "run" / "histories" / "gcn_ssm_l100-ring-4-0.csv")) == 2
     assert (tmp_path / "run" / "test_accuracy_ring.png").stat().st_size > 0
+    # one setting: the plot is the validation metric per epoch of each row (from histories/), not a single dot
+    one = compose_config("config", "study=ring_quick", "study.settings=[4]", "study.ring_graphs=40", "study.train.epochs=2",
+                         "study.train.hidden=8", "~study.models.gcn", "~study.models.gcn_ssm_l050", "~study.models.gcn_ssm_l075",
+                         "~study.models.kgcn_ssm", f"out={tmp_path / 'one'}", f"data_root={tmp_path / 'data'}")
+    run_study(one, "t", log=lambda *_: None)
+    assert (tmp_path / "one" / "validation_curves_ring.png").stat().st_size > 0
+    assert not (tmp_path / "one" / "test_accuracy_ring.png").exists()
 
 
 def free_port() -> int:

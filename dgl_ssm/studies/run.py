@@ -10,7 +10,7 @@ import contextlib
 import os
 import time
 from pathlib import Path
-from typing import Callable, List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from .record import ResultsRecord
 from .schema import ConfigError, protocol_for, to_container, validate
@@ -298,6 +298,12 @@ def write_plots(study, rows: list, out: Path) -> List[str]:
     names = _labels(study)
     written = []
     for dataset in study.datasets:
+        if len({r[study.setting_name] for r in rows if r["dataset"] == dataset}) == 1 and (out / "histories").is_dir():
+            curves = _plot_validation_curves(study, rows, out, dataset)  # one setting: a curve says more than a dot
+            if curves:
+                (out / f"{study.metric}_{dataset}.png").unlink(missing_ok=True)
+                written.append(curves)
+                continue
         stats = aggregate([r for r in rows if r["dataset"] == dataset and r.get("status") != "diverged"],
                           ("model", study.setting_name), study.metric)
         series, errors = {}, {}
@@ -344,6 +350,40 @@ def write_plots(study, rows: list, out: Path) -> List[str]:
                        logy=True)
             written.append("energy.png")
     return written
+
+
+def _plot_validation_curves(study, rows: list, out: Path, dataset: str) -> Optional[str]:
+    """``validation_curves_<dataset>.png``: the validation metric per epoch (``histories/``) of each table row's
+    lowest seed; a ``select`` group shows its member chosen on validation. ``None`` without histories."""
+    from ..report import plot_lines, read_csv
+    from .cells import slug
+
+    if not study.metric.startswith("test_"):
+        return None
+    column, names = "val_" + study.metric[len("test_"):], _labels(study)
+    mine = [r for r in rows if r["dataset"] == dataset and r.get("status") != "diverged"]
+    entries = {names.get(m, m): m for m in dict.fromkeys(r["model"] for r in mine)}
+    if study.select:
+        setting = mine[0][study.setting_name] if mine else None
+        grouped = {m for members in study.select.values() for m in members}
+        chosen = {g: _best_member(study, _labelled(study, mine, True), list(members), f"{dataset} {setting}")[0]
+                  for g, members in study.select.items()}
+        entries = {**{label: m for label, m in entries.items() if m not in grouped},
+                   **{f"{g}: {names[m]}": m for g, m in chosen.items() if m is not None}}
+    series = {}
+    for label, model in entries.items():
+        seeds = sorted(r["seed"] for r in mine if r["model"] == model)
+        cell = next((r for r in mine if r["model"] == model and seeds and r["seed"] == seeds[0]), None)
+        path = out / "histories" / f"{slug({k: cell[k] for k in ('model', 'dataset', study.setting_name, 'seed')})}.csv" if cell else None
+        history = [h for h in read_csv(path) if h.get(column) is not None] if path and path.is_file() else []
+        if history:
+            series[f"{label}, seed {seeds[0]}"] = ([h["epoch"] for h in history], [h[column] * study.scale for h in history])
+    if not series:
+        return None
+    name = f"validation_curves_{dataset}.png"
+    plot_lines(series, out / name, "epoch", f"validation {column[4:]}", f"{study.name}: {dataset}, validation per epoch",
+               markers=False)
+    return name
 
 
 def _append_rows(path: Path, rows: list) -> None:
