@@ -153,24 +153,15 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     record = ResultsRecord(out, ("model", "dataset", study.setting_name, "seed"))
     if cfg.plan:
         recorded = record.rows()
-        cells = study_cells(study, recorded)
-        status = [record.status(c, cell_config(study, c), recorded) for c in cells]  # refuses conflicts too
-        pending = [c for i, (c, s) in enumerate(zip(cells, status))
-                   if s == "pending" and i % cfg.num_shards == cfg.shard]
-        text = plan_text(study, pending, recorded)
+        text = plan_text(study, _pending(cfg, record, recorded)[0], recorded)
         log(text)
         return recorded, text
     start = time.time()
     try:
         for stage in range(2):  # with study.select_seeds, the chosen members' remaining seeds once selection is done
-            recorded = record.rows()  # read once per stage for the whole grid
-            cells = study_cells(study, recorded)
-            status = [record.status(c, cell_config(study, c), recorded) for c in cells]  # refuses conflicts first
-            pending = [c for i, (c, s) in enumerate(zip(cells, status))
-                       if s == "pending" and i % cfg.num_shards == cfg.shard]
-            done = sum(s == "done" for s in status)
+            pending, done, cells = _pending(cfg, record, record.rows())
             if done and not stage:
-                log(f"{study.name}: {done} of {len(cells)} cells already recorded in {record.csv}, skipped")
+                log(f"{study.name}: {done} of {cells} cells already recorded in {record.csv}, skipped")
             if stage and pending:
                 log(f"{study.name}: selection on seeds < {study.first_seed + study.select_seeds} done, "
                     f"{len(pending)} cells of the chosen members follow")
@@ -187,6 +178,15 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     table = write_tables(whole, rows, out)
     write_plots(whole, rows, out)
     return rows, table
+
+
+def _pending(cfg, record: ResultsRecord, recorded: list) -> Tuple[List[dict], int, int]:
+    """This shard's pending cells of ``cfg.study`` given the record's rows, with how many of all cells are done and
+    how many there are; a cell recorded with another configuration is refused (before anything runs)."""
+    cells = study_cells(cfg.study, recorded)
+    status = [record.status(c, cell_config(cfg.study, c), recorded) for c in cells]
+    pending = [c for i, (c, s) in enumerate(zip(cells, status)) if s == "pending" and i % cfg.num_shards == cfg.shard]
+    return pending, sum(s == "done" for s in status), len(cells)
 
 
 def plan_text(study, pending: List[dict], recorded: list) -> str:
@@ -372,12 +372,14 @@ def _plot_validation_curves(study, rows: list, out: Path, dataset: str) -> Optio
                    **{f"{g}: {names[m]}": m for g, m in chosen.items() if m is not None}}
     series = {}
     for label, model in entries.items():
-        seeds = sorted(r["seed"] for r in mine if r["model"] == model)
-        cell = next((r for r in mine if r["model"] == model and seeds and r["seed"] == seeds[0]), None)
-        path = out / "histories" / f"{slug({k: cell[k] for k in ('model', 'dataset', study.setting_name, 'seed')})}.csv" if cell else None
-        history = [h for h in read_csv(path) if h.get(column) is not None] if path and path.is_file() else []
+        runs = sorted((r for r in mine if r["model"] == model), key=lambda r: r["seed"])
+        if not runs:
+            continue
+        path = out / "histories" / f"{slug({k: runs[0][k] for k in ('model', 'dataset', study.setting_name, 'seed')})}.csv"
+        history = [h for h in read_csv(path) if h.get(column) is not None]  # [] without a history file
         if history:
-            series[f"{label}, seed {seeds[0]}"] = ([h["epoch"] for h in history], [h[column] * study.scale for h in history])
+            series[f"{label}, seed {runs[0]['seed']}"] = ([h["epoch"] for h in history],
+                                                          [h[column] * study.scale for h in history])
     if not series:
         return None
     name = f"validation_curves_{dataset}.png"
@@ -494,7 +496,7 @@ def selection_table(study, rows: list, columns: list, multi: bool) -> str:
         cells = []
         for column in columns:
             best, have, common = _best_member(study, ok, members, column)
-            if best is None:
+            if best is None or (labels[best], column) not in test:  # no member yet, or its test metric not finite
                 cells.append("–")
                 continue
             mean, std, count = test[(labels[best], column)]
