@@ -436,6 +436,8 @@ def test_selection_table_chooses_on_validation_never_on_test(compose_config):
     disjoint = rows[:1] + [{**rows[4], "val_log10_mse": -2.0}]
     text = " ".join(selection_table(study, disjoint, ["diameter 10"], False).split())
     assert "(GCN (h30), 1 seeds, members share no seed: chosen on their own seeds)" in text
+    nan_test = [{**rows[0], "test_log10_mse": float("nan")}]  # chosen, but its test metric is not finite
+    assert "| GCN | – |" in " ".join(selection_table(study, nan_test, ["diameter 10"], False).split())
     from dgl_ssm.studies.schema import ConfigError, validate
 
     bad = compose_config("config", "study=graphprop_budget", "study.select_metric=test_log10_mse")
