@@ -372,6 +372,44 @@ def test_a_cell_another_sitting_holds_is_skipped_and_run_later(tmp_path, raw_dat
     assert sorted(r["model"] for r in rows) == ["gcn", "gcn_ssm"] and len(fits) == 2
 
 
+def test_interrupted_cell_resumes_exactly_and_never_from_another_configuration(tmp_path, raw_data, monkeypatch, compose_config):
+    """A node cell killed mid-training continues from its checkpoint to the uninterrupted result; a cell rerun with
+    another configuration starts afresh (checkpoints are keyed on the configuration's hash) and, once recorded,
+    its checkpoint is removed."""
+    from dgl_ssm.train.node import NodeClassificationTask
+
+    raw_data(*TEXAS)
+    base = ["config", *TINY, "~study.models.gcn_ssm", "study.models.gcn.train.epochs=5", "study.models.gcn.train.patience=50",
+            "checkpoint_every_s=0", f"data_root={tmp_path / 'data'}"]
+
+    def run(name, *extra):
+        rows, _ = run_study(compose_config(*base, f"out={tmp_path / name}", *extra), "t", log=lambda *_: None)
+        return {k: rows[0][k] for k in ("best_epoch", "epochs_run", "val_loss", "test_accuracy", "test_loss")}
+
+    reference, other = run("reference"), run("other_lr", "study.models.gcn.train.lr=0.05")
+    real, calls = NodeClassificationTask.train_epoch, []
+
+    def dies_in_epoch_3(self, *args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("killed")
+        return real(self, *args)
+
+    monkeypatch.setattr(NodeClassificationTask, "train_epoch", dies_in_epoch_3)
+    with pytest.raises(RuntimeError, match="killed"):
+        run("resumed")
+    monkeypatch.setattr(NodeClassificationTask, "train_epoch", real)
+    assert len(list((tmp_path / "resumed" / ".checkpoints").glob("*/checkpoint.pt"))) == 1
+    assert run("resumed") == reference
+    assert not list((tmp_path / "resumed" / ".checkpoints").glob("*/checkpoint.pt")), "a recorded cell keeps no checkpoint"
+    calls.clear()
+    monkeypatch.setattr(NodeClassificationTask, "train_epoch", dies_in_epoch_3)
+    with pytest.raises(RuntimeError, match="killed"):
+        run("changed")  # two epochs at lr 0.01 on disk
+    monkeypatch.setattr(NodeClassificationTask, "train_epoch", real)
+    assert run("changed", "study.models.gcn.train.lr=0.05") == other, "resumed a checkpoint of another configuration"
+
+
 def test_plan_lists_pending_cells_with_recorded_times_and_writes_nothing(tmp_path, raw_data, fits, compose_config):
     raw_data(*TEXAS)
     out = tmp_path / "results" / "planned"

@@ -263,3 +263,16 @@ def test_loss_and_metric_monitor_is_the_gat_authors_rule():
     check()
     with pytest.raises(ValueError, match="loss_and_metric"):
         Trainer(torch.nn.Linear(2, 2), _Scripted([]), None, monitor="both")
+
+
+def test_checkpoint_interval(tmp_path):
+    """checkpoint_every_s: at most one checkpoint per interval (0: every epoch); a negative value is refused."""
+    g = toy_graph()
+    model, opt, _ = make()
+    Trainer(model, NodeClassificationTask(g), opt, max_epochs=3, run_dir=tmp_path / "hourly", checkpoint_every_s=3600,
+            progress=False).fit()
+    assert not (tmp_path / "hourly" / "checkpoint.pt").exists()
+    Trainer(model, NodeClassificationTask(g), opt, max_epochs=3, run_dir=tmp_path / "every", progress=False).fit()
+    assert len(read_csv(tmp_path / "every" / "history.csv")) == 3
+    with pytest.raises(ValueError, match="checkpoint_every_s must be >= 0"):
+        Trainer(model, NodeClassificationTask(g), opt, checkpoint_every_s=-1)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
@@ -258,9 +259,11 @@ def _run_cells(cfg, study, pending, record, out, device, info, sitting, start, l
             if not mine or (not info.enabled and record.status(cell, cell_config(study, cell)) == "done"):
                 log(f"{study.name} | {label} | skipped: another sitting {'is running' if not mine else 'has run'} it")
                 continue
-            row = _run_cell(cfg, study, cell, out, device, info)
+            run_dir = checkpoint_dir(out, cell, cell_config(study, cell))
+            row = _run_cell(cfg, study, cell, out, device, info, run_dir)
             if info.is_main:
                 record.append(cell, cell_config(study, cell), row)  # under the claim: nobody starts it meanwhile
+                shutil.rmtree(run_dir, ignore_errors=True)  # recorded: the checkpoint has served
         if not info.is_main:
             continue
         ran += 1
@@ -271,18 +274,26 @@ def _run_cells(cfg, study, pending, record, out, device, info, sitting, start, l
         record.update_sitting(sitting, ran, time.time() - start, finished=True)
 
 
-def _run_cell(cfg, study, cell, out, device, info) -> dict:
-    """Train one cell; its row (profile and gradient rows go to their files)."""
+def checkpoint_dir(out: Path, cell: dict, config: dict) -> Path:
+    """Where a running cell keeps its checkpoint: named by the cell and the hash of its configuration, so that a
+    cell rerun with another configuration (a retired row, a fixed protocol) never resumes the old run's state."""
+    from .cells import slug
+    from .record import config_hash
+
+    return out / ".checkpoints" / f"{slug(cell)}-{config_hash(config)}"
+
+
+def _run_cell(cfg, study, cell, out, device, info, run_dir: Path) -> dict:
+    """Train one cell (checkpoints in ``run_dir``); its row (profile and gradient rows go to their files)."""
     from .cells import graph_cell, node_cell, slug
 
     profile = [] if protocol_for(study, cell["model"]).layer_profile else None
     grads = [] if study.record_gradients and study.kind == "node" else None
     if study.kind == "node":
-        row = node_cell(study, cell, device, cfg.data_root, cfg.data_dir, profile, grads)
+        row = node_cell(study, cell, device, cfg.data_root, cfg.data_dir, profile, grads, run_dir, cfg.checkpoint_every_s)
     else:
-        name = slug(cell)
-        row = graph_cell(study, cell, device, out / ".checkpoints" / name, cfg.data_root, out / "histories" / f"{name}.csv",
-                         cfg.data_dir, info)
+        row = graph_cell(study, cell, device, run_dir, cfg.data_root, out / "histories" / f"{slug(cell)}.csv",
+                         cfg.data_dir, info, cfg.checkpoint_every_s)
     if info.is_main and profile:
         _append_rows(out / "layers.csv", profile)
     if info.is_main and grads:

@@ -161,6 +161,9 @@ class RunConfig:
     shard: int = 0  #: this worker's share of the pending cells (``cell_index % num_shards == shard``)
     num_shards: int = 1
     progress: bool = False
+    #: a running cell writes its checkpoint (``results/<study>/.checkpoints/<cell>-<config hash>/``) at most once per
+    #: this many seconds (0: after every epoch); an interrupted cell continues from it, exactly
+    checkpoint_every_s: float = 60.0
     #: list what a sitting would run (pending cells, with a time estimate from the record's cells of the same model,
     #: dataset and setting) and run nothing, write nothing
     plan: bool = False

@@ -112,6 +112,8 @@ def fit_node_classifier(
     on_divergence: str = "raise",
     monitor: str = "metric",
     weight_decay_groups: Optional[Dict[str, float]] = None,
+    run_dir=None,
+    checkpoint_every_s: float = 0.0,
     **model_options,
 ):
     """Train a node classifier on one graph (full batch, Adam, early stopping on validation accuracy or loss).
@@ -140,6 +142,11 @@ def fit_node_classifier(
     progress : bool
     on_divergence : str
         ``"raise"`` or ``"record"``; see :meth:`~dgl_ssm.train.Trainer.fit`.
+    run_dir : path, optional
+        Checkpoints (and ``history.csv``) go here and an interrupted run continues from them exactly (the
+        :class:`~dgl_ssm.train.Trainer`'s ``resume``); ``None``: no files.
+    checkpoint_every_s : float
+        At most one checkpoint per this many seconds (``0``: after every epoch).
 
     Returns
     -------
@@ -169,5 +176,6 @@ def fit_node_classifier(
     model = model.to(device)
     task = NodeClassificationTask(graph, device)
     optimizer = make_optimizer(model, "adam", lr, weight_decay, weight_decay_groups)
-    trainer = Trainer(model, task, optimizer, max_epochs=max_epochs, patience=patience, progress=progress, monitor=monitor)
+    trainer = Trainer(model, task, optimizer, max_epochs=max_epochs, patience=patience, progress=progress, monitor=monitor,
+                      run_dir=run_dir, resume=run_dir is not None, checkpoint_every_s=checkpoint_every_s)
     return model, trainer.fit(on_divergence=on_divergence)

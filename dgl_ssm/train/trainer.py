@@ -249,6 +249,10 @@ class Trainer:
         Where ``checkpoint.pt`` and ``history.csv`` go. ``None``: no files.
     resume : bool
         Continue from ``run_dir/checkpoint.pt`` if it exists.
+    checkpoint_every_s : float
+        Write the checkpoint after an epoch only when at least this many seconds have passed since the last one
+        (``0``, the default: after every epoch). Short epochs then do not pay for their checkpoints; a resumed run
+        repeats at most this much work and is still exact.
     progress : bool
         Show a tqdm bar over epochs.
     is_main_process : bool
@@ -262,7 +266,7 @@ class Trainer:
         (``fit``) When the training loss, the model state (parameters,
         gradients, buffers) or the validation loss is NaN or infinite.
         ``history.csv`` and the checkpoint of the last epoch that passed these
-        checks are already on disk. ``fit(on_divergence="record")`` returns a
+        checks (with ``checkpoint_every_s``, of an earlier one) are already on disk. ``fit(on_divergence="record")`` returns a
         ``FitResult`` with ``status="diverged"`` instead.
 
     Examples
@@ -296,9 +300,13 @@ class Trainer:
         is_main_process: bool = True,
         on_epoch_end: Optional[Callable[[int, dict], None]] = None,
         monitor: str = "metric",
+        checkpoint_every_s: float = 0.0,
     ):
         if max_epochs < 1 or patience < 1:
             raise ValueError(f"max_epochs and patience must be >= 1, got {max_epochs}, {patience}")
+        if not checkpoint_every_s >= 0:
+            raise ValueError(f"checkpoint_every_s must be >= 0 (0: after every epoch), got {checkpoint_every_s}")
+        self.checkpoint_every_s, self._last_save = float(checkpoint_every_s), time.perf_counter()
         if monitor not in MONITORS:
             raise ValueError(f"monitor must be 'metric' (the task's validation metric), 'loss' (validation loss) or "
                              f"'loss_and_metric' (GAT's rule), got {monitor!r}")
@@ -381,6 +389,9 @@ class Trainer:
     def _save(self) -> None:
         if self.run_dir is None or not self.is_main:
             return
+        if time.perf_counter() - self._last_save < self.checkpoint_every_s:
+            return
+        self._last_save = time.perf_counter()
         state = self.state_dict()
         atomic_write(self.run_dir / self.CHECKPOINT, lambda tmp: torch.save(state, tmp))
         write_csv(self.run_dir / self.HISTORY, self.history)
