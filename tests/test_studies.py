@@ -422,6 +422,8 @@ def test_plan_lists_pending_cells_with_recorded_times_and_writes_nothing(tmp_pat
     seconds = {r["model"]: r["train_time_s"] for r in rows}
     assert f"| gcn_ssm | texas | 2 | 1, 2 | {seconds['gcn_ssm']:.0f} (1) |" in text and len(fits) == 2
     assert len(read_csv(out / "results.csv")) == 2 and len(json.loads((out / "provenance.json").read_text())["sittings"]) == 1
+    _, text = run_study(compose_config(*base, "study.settings=[4]", "plan=true"), "t", log=lambda *_: None)
+    assert f"| gcn | texas | 4 | 0 | {seconds['gcn'] * 2:.0f} (1 at depth 2, times 2) |" in text
 
 
 def test_two_stage_selection_runs_the_remaining_seeds_of_the_chosen_member_only(tmp_path, raw_data, fits, compose_config):

@@ -154,9 +154,7 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     record = ResultsRecord(out, ("model", "dataset", study.setting_name, "seed"))
     if cfg.plan:
         recorded = record.rows()
-        text = plan_text(study, _pending(cfg, record, recorded)[0], recorded)
-        log(text)
-        return recorded, text
+        return recorded, plan_text(study, _pending(cfg, record, recorded)[0], recorded)  # the caller prints it
     start = time.time()
     try:
         for stage in range(2):  # with study.select_seeds, the chosen members' remaining seeds once selection is done
@@ -192,9 +190,9 @@ def _pending(cfg, record: ResultsRecord, recorded: list) -> Tuple[List[dict], in
 
 def plan_text(study, pending: List[dict], recorded: list) -> str:
     """What a sitting would run: pending cells by model, dataset and setting, each with the mean ``train_time_s`` of
-    the recorded cells of the same model, dataset and setting (else of the model and setting on other datasets;
-    times under this machine's load then: an estimate), the known total, and with ``study.select_seeds`` the cells
-    that wait for a selection.
+    the recorded cells of the same model, dataset and setting (else of the model and setting on other datasets, else,
+    for depth, of the nearest recorded depth scaled linearly; times under this machine's load then: an estimate),
+    the known total, and with ``study.select_seeds`` the cells that wait for a selection.
 
     Examples
     --------
@@ -221,6 +219,11 @@ def plan_text(study, pending: List[dict], recorded: list) -> str:
         note = ""
         if mean is None and (key[0], key[2]) in elsewhere:
             (mean, _, count), note = elsewhere[(key[0], key[2])], " on other datasets"
+        nearest = [(abs(k[2] - key[2]), k[2]) for k in times if k[:2] == key[:2] and k[2] > 0]
+        if mean is None and nearest and study.setting_name == "depth":  # time grows about linearly with depth
+            depth = min(nearest)[1]
+            mean, _, count = times[(key[0], key[1], depth)]
+            mean, note = mean * key[2] / depth, f" at depth {depth}, times {key[2] / depth:g}"
         if mean is not None:
             known, seconds = known + len(seeds), seconds + mean * len(seeds)
         lines.append(f"| {' | '.join(map(str, key))} | {', '.join(map(str, seeds))} | "
