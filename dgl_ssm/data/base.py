@@ -196,8 +196,8 @@ class GraphListDataset(DGLDataset):
 
         The batched graph has the same nodes, edges (same order), fields and ``batch_num_nodes`` /
         ``batch_num_edges`` as :func:`dgl.batch`, so models compute bit-identical outputs; it costs a few tensor
-        gathers instead of a Python loop over graphs (:class:`dgl_ssm.train.GraphTask` uses it; 2.2x faster loading
-        at batch 128 in ``benchmarks/bench_graph_loading.py``; before it, :func:`dgl.batch` and the items took about
+        gathers instead of a Python loop over graphs (:class:`dgl_ssm.train.GraphTask` uses it; 2-3x faster loading
+        at batch 128 and 512 in ``benchmarks/bench_graph_loading.py``; before it, :func:`dgl.batch` and the items took about
         0.3 s of a 1.2 s graph property epoch at batch 512).
 
         Parameters
