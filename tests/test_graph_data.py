@@ -210,3 +210,10 @@ def test_collate_positions_is_dgl_batch_of_the_items(tmp_path, kind):
         _same_batch(ds.collate([ds[i] for i in positions]), ds.collate_positions(positions))
     ds.head(3)  # positions are into the (shortened) split
     _same_batch(ds.collate([ds[i] for i in (2, 1)]), ds.collate_positions([2, 1]))
+
+
+def test_collate_positions_out_of_range_is_one_clear_error(tmp_path):
+    ds = GraphPropertyDataset("diameter", "val", root=tmp_path, sizes=SMALL)
+    for bad in ([0, len(ds)], [-1]):
+        with pytest.raises(IndexError, match=rf"positions must be in 0..{len(ds) - 1} \(this val split has {len(ds)} items\)"):
+            ds.collate_positions(bad)

@@ -446,6 +446,10 @@ def test_two_stage_selection_runs_the_remaining_seeds_of_the_chosen_member_only(
     with pytest.raises(ConfigError, match=r"study.select_seeds must be 0 or 1..study.seeds \(3\)"):
         run_study(compose_config("config", *TINY, *select[:-1], "++study.select_seeds=4", f"out={out}"), "t",
                   log=lambda *_: None)
+    with pytest.raises(ConfigError, match="checkpoint_every_s must be >= 0 seconds"):
+        run_study(compose_config("config", *TINY, "checkpoint_every_s=-1", f"out={tmp_path / 'never'}"), "t",
+                  log=lambda *_: None)
+    assert not (tmp_path / "never").exists(), "nothing is written before the error"
     with pytest.raises(ConfigError, match="and no select"):
         run_study(compose_config("config", *TINY, "++study.select_seeds=1", f"out={out}"), "t", log=lambda *_: None)
 

@@ -210,6 +210,11 @@ class GraphListDataset(DGLDataset):
         (dgl.DGLGraph, torch.Tensor)
             The batched graph and the labels, as :meth:`collate`.
 
+        Raises
+        ------
+        IndexError
+            If a position is outside ``0 .. len(self) - 1`` (negative ones too, unlike Python indexing).
+
         Examples
         --------
         >>> from dgl_ssm.data import RingTransferDataset
@@ -218,8 +223,12 @@ class GraphListDataset(DGLDataset):
         >>> bg.batch_size, bg.batch_num_nodes().tolist(), tuple(y.shape)
         (2, [6, 6], (2,))
         """
+        positions = torch.as_tensor(positions, dtype=torch.long)
+        if len(positions) and not (0 <= int(positions.min()) and int(positions.max()) < len(self)):
+            raise IndexError(f"collate_positions: positions must be in 0..{len(self) - 1} (this {self.split or 'whole'} "
+                             f"split has {len(self)} items), got {int(positions.min())}..{int(positions.max())}")
         pack = self._pack()
-        indices = self.indices[torch.as_tensor(positions, dtype=torch.long)]
+        indices = self.indices[positions]
         nodes, edges = pack["num_nodes"][indices], pack["num_edges"][indices]
         node_ids = _ranges(pack["node_start"][indices], nodes)
         edge_ids = _ranges(pack["edge_start"][indices], edges)

@@ -141,6 +141,8 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
 
     if cfg.threads < 1:
         raise ConfigError(f"threads must be >= 1, got {cfg.threads}")
+    if not cfg.checkpoint_every_s >= 0:
+        raise ConfigError(f"checkpoint_every_s must be >= 0 seconds (0: after every epoch), got {cfg.checkpoint_every_s}")
     configure_threads(cfg.threads)
     validate(cfg)
     study = cfg.study
