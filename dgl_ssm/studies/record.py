@@ -192,11 +192,11 @@ class ResultsRecord:
         ...         mine, theirs
         (True, False)
         """
+        from .cells import slug
+
         folder = self.folder / ".claims"
         folder.mkdir(parents=True, exist_ok=True)
-        name = "-".join(str(cell[k]) for k in self.keys)
-        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in name) + "-" + hashlib.sha1(name.encode()).hexdigest()[:8]
-        with open(folder / f"{name}.lock", "w") as handle:
+        with open(folder / f"{slug({k: cell[k] for k in self.keys})}.lock", "w") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 held = True

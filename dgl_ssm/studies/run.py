@@ -259,15 +259,15 @@ def _run_cells(cfg, study, pending, record, out, device, info, sitting, start, l
     share every cell)."""
     ran = 0
     for n, cell in enumerate(pending, 1):
-        label = ", ".join(f"{k}={v}" for k, v in cell.items())
+        label, config = ", ".join(f"{k}={v}" for k, v in cell.items()), cell_config(study, cell)
         with contextlib.nullcontext(True) if info.enabled else record.claim(cell) as mine:
-            if not mine or (not info.enabled and record.status(cell, cell_config(study, cell)) == "done"):
+            if not mine or (not info.enabled and record.status(cell, config) == "done"):
                 log(f"{study.name} | {label} | skipped: another sitting {'is running' if not mine else 'has run'} it")
                 continue
-            run_dir = checkpoint_dir(out, cell, cell_config(study, cell))
+            run_dir = checkpoint_dir(out, cell, config)
             row = _run_cell(cfg, study, cell, out, device, info, run_dir)
             if info.is_main:
-                record.append(cell, cell_config(study, cell), row)  # under the claim: nobody starts it meanwhile
+                record.append(cell, config, row)  # under the claim: nobody starts it meanwhile
                 shutil.rmtree(run_dir, ignore_errors=True)  # recorded: the checkpoint has served
         if not info.is_main:
             continue
