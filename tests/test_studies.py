@@ -454,6 +454,63 @@ def test_two_stage_selection_runs_the_remaining_seeds_of_the_chosen_member_only(
         run_study(compose_config("config", *TINY, "++study.select_seeds=1", f"out={out}"), "t", log=lambda *_: None)
 
 
+def test_graphprop_full_runs_the_budget_tables_choices(compose_config):
+    """Issue 19: every entry of graphprop_full is, for its task, the width / λ that graphprop_budget chose on
+    validation in the committed record (a final choice: every member has run the selection seeds)."""
+    from omegaconf import OmegaConf
+
+    from dgl_ssm.studies.run import selection_choices
+    from dgl_ssm.studies.tables import record_study
+
+    full = compose_config("config", "study=graphprop_full").study
+    folder = ROOT / "results" / "graphprop_budget"
+    budget, rows = record_study(folder), read_csv(folder / "results.csv")
+    columns = {f"{d} {s}" for d in full.datasets for s in full.settings}
+    choices = selection_choices(budget, rows, columns)
+
+    def spec(model):
+        return model.preset, (model.train or {}).get("hidden"), OmegaConf.to_container(model.options)
+
+    checked = set()
+    for group, members in full.select.items():
+        assert group in budget.select, f"{group!r} is not a row of graphprop_budget"
+        for member in members:
+            datasets = list(full.models[member].datasets)
+            assert len(datasets) == 1, f"{member}: one entry per row and task"
+            column = f"{datasets[0]} {full.settings[0]}"
+            assert (group, column) not in checked, f"{group} has two entries for {column}"
+            checked.add((group, column))
+            chosen = choices[(group, column)]
+            assert chosen is not None, f"{member}: graphprop_budget's choice for {group} on {column} is not final"
+            assert spec(full.models[member]) == spec(budget.models[chosen]), (member, chosen)
+    assert checked, "graphprop_full runs at least one budget choice"
+
+
+def test_select_group_with_one_member_per_dataset(compose_config):
+    """A ``select`` group may hold one member per dataset (a member's own ``datasets``): each column reports its own
+    member, without an "entries run" note, and the selection is final once that member has its seeds."""
+    from dgl_ssm.studies.run import selection_choices, selection_table, study_cells
+
+    from omegaconf import OmegaConf
+
+    from dgl_ssm.studies.schema import StudyConfig
+
+    base = OmegaConf.to_container(compose_config("config", "study=graphprop_budget").study)
+    base.update(datasets=["sssp", "eccentricity"], select={"G": ["a", "b"]}, published={},
+                models={"a": {"preset": "gcn", "label": "A on sssp", "datasets": ["sssp"]},
+                        "b": {"preset": "gcn", "label": "B on ecc", "datasets": ["eccentricity"]}})
+    study = OmegaConf.merge(OmegaConf.structured(StudyConfig), base)
+    assert {(c["model"], c["dataset"]) for c in study_cells(study) if c["model"] in "ab"} == {("a", "sssp"), ("b", "eccentricity")}
+    rows = [{"model": "a", "dataset": "sssp", "layers": 10, "seed": 0, "status": "ok", "val_log10_mse": -2.0,
+             "test_log10_mse": -3.0}]
+    choices = selection_choices(study, rows, ["sssp 10", "eccentricity 10"])
+    assert choices == {("G", "sssp 10"): "a", ("G", "eccentricity 10"): None}
+    labelled = [{**rows[0], "model": "A on sssp", "column": "sssp 10"},
+                {**rows[0], "model": "B on ecc", "column": "eccentricity 10", "test_log10_mse": -4.0}]
+    text = " ".join(selection_table(study, labelled, ["sssp 10", "eccentricity 10"], True).split())
+    assert "| G | -3.000 ± 0.000 (A on sssp, 1 seeds) | -4.000 ± 0.000 (B on ecc, 1 seeds) |" in text
+
+
 def test_selection_table_chooses_on_validation_never_on_test(compose_config):
     """Issue 19: the second table picks, per row and column, the member with the best mean validation metric."""
     from dgl_ssm.studies.run import selection_table

@@ -70,7 +70,7 @@ def selection_choices(study, rows: list, columns) -> dict:
     labels, choices = _labels(study), {}
     for group, members in study.select.items():
         for column in columns:
-            done = all((labels[m], column, s) in ran for m in members for s in first)
+            done = all((labels[m], column, s) in ran for m in _members_in(study, members, column) for s in first)
             choices[(group, column)] = _best_member(study, ok, members, column)[0] if done else None
     return choices
 
@@ -463,6 +463,14 @@ def _labels(study) -> dict:
     return {key: spec.label or key for key, spec in study.models.items()}
 
 
+def _members_in(study, members, column) -> list:
+    """The members of a ``select`` group that run in ``column`` (``"<dataset> <setting>"`` or a setting): a member
+    with its own ``datasets`` list runs on those only, so a group may hold one member per dataset (e.g. the width and
+    λ another study chose on validation for each task)."""
+    dataset = str(column).rsplit(" ", 1)[0] if " " in str(column) else None
+    return [m for m in members if dataset is None or not study.models[m].datasets or dataset in study.models[m].datasets]
+
+
 def _best_member(study, rows: list, members: list, column):
     """The member (model key) of a ``study.select`` group with the best mean validation metric in ``column``.
 
@@ -474,7 +482,7 @@ def _best_member(study, rows: list, members: list, column):
     import math
     from numbers import Real
 
-    labels = _labels(study)
+    labels, members = _labels(study), _members_in(study, members, column)
     seeds = {}
     for r in rows:
         value = r.get(study.select_metric)
@@ -516,7 +524,8 @@ def selection_table(study, rows: list, columns: list, multi: bool) -> str:
                 cells.append("–")
                 continue
             mean, std, count = test[(labels[best], column)]
-            note = f", {have} of {len(members)} entries run" if have < len(members) else ""
+            total = len(_members_in(study, members, column))
+            note = f", {have} of {total} entries run" if have < total else ""
             if have > 1 and len(common) < count:
                 note += (f", chosen on seed{'s' if len(common) > 1 else ''} {', '.join(map(str, common))}"
                          if common else ", members share no seed: chosen on their own seeds")
