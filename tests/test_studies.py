@@ -486,6 +486,15 @@ def test_graphprop_full_runs_the_budget_tables_choices(compose_config):
     assert checked, "graphprop_full runs at least one budget choice"
 
 
+def test_a_grid_where_no_model_runs_on_the_datasets_is_refused(compose_config):
+    """Models that list their own datasets can leave a study with no cell: one error line, not an empty table."""
+    from dgl_ssm.studies.schema import validate
+
+    with pytest.raises(ConfigError, match=r"the grid is empty: no model of study.models runs on study.datasets \(diameter;"):
+        validate(compose_config("config", "study=graphprop_full", "study.datasets=[diameter]"))
+    validate(compose_config("config", "study=graphprop_full"))
+
+
 def test_select_group_with_one_member_per_dataset(compose_config):
     """A ``select`` group may hold one member per dataset (a member's own ``datasets``): each column reports its own
     member, without an "entries run" note, and the selection is final once that member has its seeds."""

@@ -318,6 +318,10 @@ def validate(cfg) -> None:
                 raise ConfigError(f"study.models.{label}: weight_decay_groups prefix {prefix!r} matches no parameter "
                                   f"of {spec.preset!r}; parameter names look like {names[0]!r}")
 
+    if not any(not spec.datasets or set(spec.datasets) & set(study.datasets) for spec in study.models.values()):
+        raise ConfigError(f"the grid is empty: no model of study.models runs on study.datasets "
+                          f"({', '.join(study.datasets)}; each model lists its own datasets); name a dataset that one runs on")
+
 
 def _check_protocol(train, where: str) -> None:
     for key, low in _POSITIVE.items():
