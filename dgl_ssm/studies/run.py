@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
 from .record import ResultsRecord
-from .schema import ConfigError, protocol_for, to_container, validate
+from .schema import ConfigError, protocol_for, runs_on, to_container, validate
 
 __all__ = ["run_study", "study_cells", "cell_config", "write_tables", "output_folder", "plan_text"]
 
@@ -47,7 +47,7 @@ def study_cells(study, rows: list = ()) -> List[dict]:
         for dataset in study.datasets
         for setting in study.settings
         for model in study.models
-        if not study.models[model].datasets or dataset in study.models[model].datasets
+        if runs_on(study.models[model], dataset)
         for seed in range(study.first_seed, study.first_seed + study.seeds)
     ]
     if not study.select_seeds:
@@ -141,8 +141,6 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
 
     if cfg.threads < 1:
         raise ConfigError(f"threads must be >= 1, got {cfg.threads}")
-    if not cfg.checkpoint_every_s >= 0:
-        raise ConfigError(f"checkpoint_every_s must be >= 0 seconds (0: after every epoch), got {cfg.checkpoint_every_s}")
     configure_threads(cfg.threads)
     validate(cfg)
     study = cfg.study
@@ -468,7 +466,7 @@ def _members_in(study, members, column) -> list:
     with its own ``datasets`` list runs on those only, so a group may hold one member per dataset (e.g. the width and
     λ another study chose on validation for each task)."""
     dataset = str(column).rsplit(" ", 1)[0] if " " in str(column) else None
-    return [m for m in members if dataset is None or not study.models[m].datasets or dataset in study.models[m].datasets]
+    return [m for m in members if dataset is None or runs_on(study.models[m], dataset)]
 
 
 def _best_member(study, rows: list, members: list, column):

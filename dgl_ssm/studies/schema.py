@@ -42,6 +42,11 @@ class ModelSpec:
     datasets: List[str] = field(default_factory=list)
 
 
+def runs_on(spec, dataset: str) -> bool:
+    """Whether a model (a :class:`ModelSpec`) runs on ``dataset``: its own ``datasets`` list, empty for all."""
+    return not spec.datasets or dataset in spec.datasets
+
+
 def parse_published(value) -> Optional[tuple]:
     """``"0.7424 ± 0.0466"`` → ``(0.7424, 0.0466)``; ``"85.5"`` → ``(85.5, None)``; anything else → ``None``."""
     parts = [p.strip() for p in str(value).replace("+-", "±").split("±")]
@@ -290,6 +295,8 @@ def validate(cfg) -> None:
         raise ConfigError(f"study.param_budget must be >= 1 or null, got {study.param_budget}")
     if cfg.threads < 1:
         raise ConfigError(f"threads must be >= 1, got {cfg.threads}")
+    if not cfg.checkpoint_every_s >= 0:
+        raise ConfigError(f"checkpoint_every_s must be >= 0 seconds (0: after every epoch), got {cfg.checkpoint_every_s}")
     if not 0 <= cfg.shard < cfg.num_shards:
         raise ConfigError(f"shard must be in [0, num_shards={cfg.num_shards}), got {cfg.shard}")
     for label, spec in study.models.items():
@@ -318,7 +325,7 @@ def validate(cfg) -> None:
                 raise ConfigError(f"study.models.{label}: weight_decay_groups prefix {prefix!r} matches no parameter "
                                   f"of {spec.preset!r}; parameter names look like {names[0]!r}")
 
-    if not any(not spec.datasets or set(spec.datasets) & set(study.datasets) for spec in study.models.values()):
+    if not any(runs_on(spec, d) for spec in study.models.values() for d in study.datasets):
         raise ConfigError(f"the grid is empty: no model of study.models runs on study.datasets "
                           f"({', '.join(study.datasets)}; each model lists its own datasets); name a dataset that one runs on")
 
