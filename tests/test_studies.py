@@ -553,3 +553,16 @@ def test_selection_table_chooses_on_validation_never_on_test(compose_config):
     bad = compose_config("config", "study=graphprop_budget", "study.select_metric=test_log10_mse")
     with pytest.raises(ConfigError, match="must be a validation metric"):
         validate(bad)
+
+
+def test_progress_shows_a_bar_per_cell_and_is_off_by_default(tmp_path, raw_data, compose_config, capsys):
+    """``progress=true`` used to be accepted and ignored (cells always ran without a bar)."""
+    raw_data(*TEXAS)
+    logged = []
+    common = [*TINY, "~study.models.gcn_ssm", f"data_root={tmp_path / 'data'}"]
+    run_study(compose_config("config", *common, f"out={tmp_path / 'quiet'}"), "t", log=logged.append)
+    assert "it/s" not in capsys.readouterr().err and not any("started" in line for line in logged)
+    run_study(compose_config("config", *common, "progress=true", f"out={tmp_path / 'bar'}"), "t", log=logged.append)
+    bar = capsys.readouterr().err
+    assert "/2 [" in bar and "val_accuracy=" in bar  # tqdm's epochs of 2, with the running loss and metric
+    assert any(line.endswith("| model=gcn, dataset=texas, depth=2, seed=0 | started") for line in logged)

@@ -263,6 +263,8 @@ def _run_cells(cfg, study, pending, record, out, device, info, sitting, start, l
                 log(f"{study.name} | {label} | skipped: another sitting {'is running' if not mine else 'has run'} it")
                 continue
             run_dir = checkpoint_dir(out, cell, config)
+            if cfg.progress:  # the epoch bar that follows belongs to this cell
+                log(f"{study.name} | {label} | started")
             row = _run_cell(cfg, study, cell, out, device, info, run_dir)
             if info.is_main:
                 record.append(cell, config, row)  # under the claim: nobody starts it meanwhile
@@ -293,10 +295,11 @@ def _run_cell(cfg, study, cell, out, device, info, run_dir: Path) -> dict:
     profile = [] if protocol_for(study, cell["model"]).layer_profile else None
     grads = [] if study.record_gradients and study.kind == "node" else None
     if study.kind == "node":
-        row = node_cell(study, cell, device, cfg.data_root, cfg.data_dir, profile, grads, run_dir, cfg.checkpoint_every_s)
+        row = node_cell(study, cell, device, cfg.data_root, cfg.data_dir, profile, grads, run_dir, cfg.checkpoint_every_s,
+                        cfg.progress)
     else:
         row = graph_cell(study, cell, device, run_dir, cfg.data_root, out / "histories" / f"{slug(cell)}.csv",
-                         cfg.data_dir, info, cfg.checkpoint_every_s)
+                         cfg.data_dir, info, cfg.checkpoint_every_s, cfg.progress)
     if info.is_main and profile:
         _append_rows(out / "layers.csv", profile)
     if info.is_main and grads:

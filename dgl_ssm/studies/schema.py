@@ -165,6 +165,7 @@ class RunConfig:
     data_root: Optional[str] = None
     shard: int = 0  #: this worker's share of the pending cells (``cell_index % num_shards == shard``)
     num_shards: int = 1
+    #: a tqdm bar over each cell's epochs (stderr), after a "<study> | <cell> | started" line
     progress: bool = False
     #: a running cell writes its checkpoint (``results/<study>/.checkpoints/<cell>-<config hash>/``) at most once per
     #: this many seconds (0: after every epoch); an interrupted cell continues from it, exactly
