@@ -139,10 +139,8 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     from ..runtime import configure_threads
     from ..train.distributed import cleanup_distributed, init_distributed
 
-    if cfg.threads < 1:
-        raise ConfigError(f"threads must be >= 1, got {cfg.threads}")
+    validate(cfg)  # every bad value (threads included) is one ConfigError before anything is set or written
     configure_threads(cfg.threads)
-    validate(cfg)
     study = cfg.study
     out = output_folder(cfg)
     resolve_device(cfg.device)
