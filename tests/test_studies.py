@@ -120,6 +120,11 @@ def test_output_folder_and_device_errors(tmp_path, compose_config):
     with pytest.raises(RuntimeError, match="cuda"):
         run_study(compose_config("config", "study=depth_quick", f"out={tmp_path / 'o'}", "device=cuda:0"), log=lambda *_: None)
     assert not (tmp_path / "o").exists()
+    for override, message in (("threads=0", "threads must be >= 1, got 0"),
+                              ("checkpoint_every_s=-1", "checkpoint_every_s must be >= 0 seconds")):
+        with pytest.raises(ConfigError, match=message):
+            run_study(compose_config("config", "study=depth_quick", f"out={tmp_path / 'o'}", override), log=lambda *_: None)
+        assert not (tmp_path / "o").exists()
 
 
 def test_every_study_config_composes_and_validates(compose_config):
