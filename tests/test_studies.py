@@ -461,7 +461,8 @@ def test_two_stage_selection_runs_the_remaining_seeds_of_the_chosen_member_only(
 
 def test_graphprop_full_runs_the_budget_tables_choices(compose_config):
     """Issue 19: every entry of graphprop_full is, for its task, the width / λ that graphprop_budget chose on
-    validation in the committed record (a final choice: every member has run the selection seeds)."""
+    validation in the committed record (a final choice: every member has run the selection seeds), and every row
+    has its entry on every task."""
     from omegaconf import OmegaConf
 
     from dgl_ssm.studies.run import selection_choices
@@ -488,7 +489,8 @@ def test_graphprop_full_runs_the_budget_tables_choices(compose_config):
             chosen = choices[(group, column)]
             assert chosen is not None, f"{member}: graphprop_budget's choice for {group} on {column} is not final"
             assert spec(full.models[member]) == spec(budget.models[chosen]), (member, chosen)
-    assert checked, "graphprop_full runs at least one budget choice"
+    missing = {(group, column) for group in full.select for column in columns} - checked
+    assert not missing, f"rows and tasks without their budget choice: {sorted(missing)}"
 
 
 def test_a_grid_where_no_model_runs_on_the_datasets_is_refused(compose_config):
