@@ -29,3 +29,17 @@ def test_readme_is_short_and_its_example_runs():
     assert tuple(scope["h"].shape) == (100, 64) and scope["layers"][0].matrices is scope["layers"][-1].matrices
     for link in re.findall(r"\]\(((?:docs/|results/)[^)#]+|[A-Z]+[A-Za-z.]*)\)", text):
         assert (ROOT / link).exists(), f"README links to {link}, which does not exist"
+
+
+def test_every_run_option_is_in_the_documented_table():
+    """docs/studies.md lists the top-level run options (RunConfig) with their defaults; a new option must join it."""
+    import dataclasses
+
+    from dgl_ssm.studies.schema import RunConfig
+
+    text = (ROOT / "docs" / "studies.md").read_text()
+    table = text[text.index("**Run options**"):text.index("## Published and shared protocols")]
+    documented = set(re.findall(r"^\| `(\w+)`(?:, `(\w+)`)? \|", table, flags=re.M))
+    documented = {name for pair in documented for name in pair if name}
+    options = {f.name for f in dataclasses.fields(RunConfig)} - {"study"}
+    assert documented == options, f"undocumented: {sorted(options - documented)}; stale: {sorted(documented - options)}"
