@@ -573,3 +573,18 @@ def test_progress_shows_a_bar_per_cell_and_is_off_by_default(tmp_path, raw_data,
     bar = capsys.readouterr().err
     assert "/2 [" in bar and "val_accuracy=" in bar  # tqdm's epochs of 2, with the running loss and metric
     assert any(line.endswith("| model=gcn, dataset=texas, depth=2, seed=0 | started") for line in logged)
+
+
+def test_plan_estimates_an_entry_without_records_from_entries_of_its_preset():
+    """graphprop_full has one entry per task: a task's first cell used to be "unknown" though its preset had run."""
+    from types import SimpleNamespace as NS
+
+    from dgl_ssm.studies.run import plan_text
+
+    study = NS(name="s", setting_name="layers", select_seeds=0, select={},
+               models={"k_sssp": NS(preset="kgcn-ssm"), "k_ecc": NS(preset="kgcn-ssm"), "d_ecc": NS(preset="drew-gcn")})
+    rows = [{"model": "k_sssp", "dataset": "sssp", "layers": 10, "seed": s, "train_time_s": t} for s, t in ((0, 900.0), (1, 1100.0))]
+    pending = [{"model": m, "dataset": "eccentricity", "layers": 10, "seed": 0} for m in ("k_ecc", "d_ecc")]
+    text = plan_text(study, pending, rows)
+    assert "| k_ecc | eccentricity | 10 | 0 | 1000 (2 of preset kgcn-ssm) |" in text
+    assert "| d_ecc | eccentricity | 10 | 0 | unknown |" in text and "0.3 CPU-hours for the 1 with a recorded time" in text

@@ -189,8 +189,9 @@ def _pending(cfg, record: ResultsRecord, recorded: list) -> Tuple[List[dict], in
 def plan_text(study, pending: List[dict], recorded: list) -> str:
     """What a sitting would run: pending cells by model, dataset and setting, each with the mean ``train_time_s`` of
     the recorded cells of the same model, dataset and setting (else of the model and setting on other datasets, else,
-    for depth, of the nearest recorded depth scaled linearly; times under this machine's load then: an estimate),
-    the known total, and with ``study.select_seeds`` the cells that wait for a selection.
+    for depth, of the nearest recorded depth scaled linearly, else of the other entries with the same preset and
+    setting, e.g. one model per task; times under this machine's load then: an estimate), the known total, and with
+    ``study.select_seeds`` the cells that wait for a selection.
 
     Examples
     --------
@@ -208,6 +209,9 @@ def plan_text(study, pending: List[dict], recorded: list) -> str:
 
     times = aggregate(recorded, ("model", "dataset", study.setting_name), "train_time_s")
     elsewhere = aggregate(recorded, ("model", study.setting_name), "train_time_s")  # the model on other datasets
+    presets = {key: spec.preset for key, spec in (getattr(study, "models", None) or {}).items()}
+    siblings = aggregate([{**r, "preset": presets[r["model"]]} for r in recorded if r["model"] in presets],
+                         ("preset", study.setting_name), "train_time_s")  # other entries of the same preset
     groups: dict = {}
     for c in pending:
         groups.setdefault((c["model"], c["dataset"], c[study.setting_name]), []).append(c["seed"])
@@ -222,6 +226,8 @@ def plan_text(study, pending: List[dict], recorded: list) -> str:
             depth = min(nearest)[1]
             mean, _, count = times[(key[0], key[1], depth)]
             mean, note = mean * key[2] / depth, f" at depth {depth}, times {key[2] / depth:g}"
+        if mean is None and (presets.get(key[0]), key[2]) in siblings:
+            (mean, _, count), note = siblings[(presets[key[0]], key[2])], f" of preset {presets[key[0]]}"
         if mean is not None:
             known, seconds = known + len(seeds), seconds + mean * len(seeds)
         lines.append(f"| {' | '.join(map(str, key))} | {', '.join(map(str, seeds))} | "
