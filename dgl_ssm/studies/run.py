@@ -299,11 +299,11 @@ def _run_cell(cfg, study, cell, out, device, info, run_dir: Path) -> dict:
     profile = [] if protocol_for(study, cell["model"]).layer_profile else None
     grads = [] if study.record_gradients and study.kind == "node" else None
     if study.kind == "node":
-        row = node_cell(study, cell, device, cfg.data_root, cfg.data_dir, profile, grads, run_dir, cfg.checkpoint_every_s,
-                        cfg.progress)
+        row = node_cell(study, cell, device, cfg.data_root, cfg.data_dir, profile, grads, run_dir,
+                        checkpoint_every_s=cfg.checkpoint_every_s, progress=cfg.progress)
     else:
         row = graph_cell(study, cell, device, run_dir, cfg.data_root, out / "histories" / f"{slug(cell)}.csv",
-                         cfg.data_dir, info, cfg.checkpoint_every_s, cfg.progress)
+                         cfg.data_dir, info, checkpoint_every_s=cfg.checkpoint_every_s, progress=cfg.progress)
     if info.is_main and profile:
         _append_rows(out / "layers.csv", profile)
     if info.is_main and grads:
