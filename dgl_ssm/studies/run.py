@@ -196,7 +196,7 @@ def plan_text(study, pending: List[dict], recorded: list) -> str:
     Examples
     --------
     >>> from types import SimpleNamespace
-    >>> study = SimpleNamespace(name="s", setting_name="depth", select_seeds=0, select={})
+    >>> study = SimpleNamespace(name="s", setting_name="depth", select_seeds=0, select={}, models={})
     >>> rows = [{"model": "gcn", "dataset": "cora", "depth": 2, "seed": 0, "train_time_s": 30.0}]
     >>> print(plan_text(study, [{"model": "gcn", "dataset": "cora", "depth": 2, "seed": s} for s in (1, 2)], rows))
     s: 2 cells pending; 0.0 CPU-hours for the 2 with a recorded time (1 core each), 0 without one
@@ -209,7 +209,7 @@ def plan_text(study, pending: List[dict], recorded: list) -> str:
 
     times = aggregate(recorded, ("model", "dataset", study.setting_name), "train_time_s")
     elsewhere = aggregate(recorded, ("model", study.setting_name), "train_time_s")  # the model on other datasets
-    presets = {key: spec.preset for key, spec in (getattr(study, "models", None) or {}).items()}
+    presets = {key: spec.preset for key, spec in study.models.items()}
     siblings = aggregate([{**r, "preset": presets[r["model"]]} for r in recorded if r["model"] in presets],
                          ("preset", study.setting_name), "train_time_s")  # other entries of the same preset
     groups: dict = {}
