@@ -493,6 +493,36 @@ def test_graphprop_full_runs_the_budget_tables_choices(compose_config):
     assert not missing, f"rows and tasks without their budget choice: {sorted(missing)}"
 
 
+def test_graphprop_hops_varies_only_the_radius_of_the_budget_tables_choice(compose_config):
+    """Issue 19: every entry of graphprop_hops is the eccentricity choice of graphprop_budget (committed record) for
+    the row with its preset, with only ``max_hop`` changed, and each group runs the radii 3, 5 and 10."""
+    from omegaconf import OmegaConf
+
+    from dgl_ssm.studies.run import selection_choices
+    from dgl_ssm.studies.tables import record_study
+
+    hops = compose_config("config", "study=graphprop_hops").study
+    folder = ROOT / "results" / "graphprop_budget"
+    budget = record_study(folder)
+    choices = selection_choices(budget, read_csv(folder / "results.csv"), ["eccentricity 10"])
+
+    def spec(model):
+        train = {k: v for k, v in OmegaConf.to_container(model.train or {}).items() if k != "max_hop"}
+        return model.preset, train, OmegaConf.to_container(model.options)
+
+    assert list(hops.datasets) == ["eccentricity"] and list(hops.settings) == [10]
+    for group, members in hops.select.items():
+        presets = {hops.models[m].preset for m in members}
+        assert len(presets) == 1, f"{group}: one model per group, only the radius varies"
+        rows = [g for g, ms in budget.select.items() if {budget.models[m].preset for m in ms} == presets]
+        assert len(rows) == 1, f"{group}: no single graphprop_budget row with preset {presets}"
+        chosen = choices[(rows[0], "eccentricity 10")]
+        assert chosen is not None, f"graphprop_budget's eccentricity choice for {rows[0]} is not final"
+        assert sorted(hops.models[m].train.max_hop for m in members) == [3, 5, 10], group
+        for member in members:
+            assert spec(hops.models[member]) == spec(budget.models[chosen]), (member, chosen)
+
+
 def test_a_grid_where_no_model_runs_on_the_datasets_is_refused(compose_config):
     """Models that list their own datasets can leave a study with no cell: one error line, not an empty table."""
     from dgl_ssm.studies.schema import validate
