@@ -219,6 +219,27 @@ def test_a_relabelled_model_takes_the_packaged_label_and_meets_its_published_num
     assert "| 80.0 ± 0.0 (1 seeds) | 81.5 | -1.5 |" in row  # ours beside the published number, not "–"
 
 
+def test_a_study_grown_by_a_dataset_keeps_its_published_comparison(tmp_path, compose_config):
+    """Sittings that ran one dataset, a packaged configuration that now has three and so keys its published numbers
+    "<dataset> <setting>": the one-dataset table's column "<setting>" still meets its number (graphprop_hops ran
+    eccentricity alone before diameter and SSSP joined it)."""
+    from omegaconf import OmegaConf
+
+    from dgl_ssm.studies.tables import regenerate
+
+    config = json.loads(json.dumps(OmegaConf.to_container(compose_config("config", "study=graphprop_hops").study)))
+    assert config["datasets"] == ["diameter", "sssp", "eccentricity"]
+    config.update(datasets=["eccentricity"], models={"kgcn_ssm_hop10": config["models"]["kgcn_ssm_hop10"]},
+                  select={"kGCN-SSM (max_hop ∈ {3, 5, 10})": ["kgcn_ssm_hop10"]})
+    (tmp_path / "provenance.json").write_text(json.dumps({"sittings": [{"config": config}]}))
+    (tmp_path / "results.csv").write_text(
+        "model,dataset,layers,seed,status,val_log10_mse,test_log10_mse\nkgcn_ssm_hop10,eccentricity,10,0,ok,-4.2,-4.0\n")
+    text = regenerate(tmp_path, write=False)
+    published = [line for line in text.splitlines() if line.startswith("| kGCN-SSM (max_hop") and "Arroyo" in line]
+    assert [line.split(" | ")[1] for line in published] == ["diameter 10", "sssp 10", "eccentricity 10"]
+    assert "| -4.000 ± 0.000 (1 seeds) | -4.2652 ± 0.1776 | +0.265 |" in published[2]
+    assert published[0].split(" | ")[2] == "–"
+
 def test_retired_rows_leave_the_record_and_their_cells_rerun_with_the_fixed_protocol(tmp_path, raw_data, fits, compose_config, capsys):
     """A protocol fixed after its rows were made: retire them (kept in retired.csv), the next sitting reruns them."""
     from dgl_ssm.studies.retire import main as record_main
@@ -494,8 +515,9 @@ def test_graphprop_full_runs_the_budget_tables_choices(compose_config):
 
 
 def test_graphprop_hops_varies_only_the_radius_of_the_budget_tables_choice(compose_config):
-    """Issue 19: every entry of graphprop_hops is the eccentricity choice of graphprop_budget (committed record) for
-    the row with its preset, with only ``max_hop`` changed, and each group runs the radii 3, 5 and 10."""
+    """Issue 19: every entry of graphprop_hops is, for its one task, the choice of graphprop_budget (committed
+    record) for the row with its preset, with only ``max_hop`` changed; each group runs the radii 3, 5 and 10 on
+    every task."""
     from omegaconf import OmegaConf
 
     from dgl_ssm.studies.run import selection_choices
@@ -504,24 +526,29 @@ def test_graphprop_hops_varies_only_the_radius_of_the_budget_tables_choice(compo
     hops = compose_config("config", "study=graphprop_hops").study
     folder = ROOT / "results" / "graphprop_budget"
     budget = record_study(folder)
-    choices = selection_choices(budget, read_csv(folder / "results.csv"), ["eccentricity 10"])
+    columns = [f"{d} {s}" for d in hops.datasets for s in hops.settings]
+    choices = selection_choices(budget, read_csv(folder / "results.csv"), columns)
 
     def spec(model):
         train = {k: v for k, v in OmegaConf.to_container(model.train or {}).items() if k != "max_hop"}
         return model.preset, train, OmegaConf.to_container(model.options)
 
-    assert list(hops.datasets) == ["eccentricity"] and list(hops.settings) == [10]
+    assert list(hops.settings) == [10]
     for group, members in hops.select.items():
         presets = {hops.models[m].preset for m in members}
         assert len(presets) == 1, f"{group}: one model per group, only the radius varies"
         rows = [g for g, ms in budget.select.items() if {budget.models[m].preset for m in ms} == presets]
         assert len(rows) == 1, f"{group}: no single graphprop_budget row with preset {presets}"
-        chosen = choices[(rows[0], "eccentricity 10")]
-        assert chosen is not None, f"graphprop_budget's eccentricity choice for {rows[0]} is not final"
-        assert sorted(hops.models[m].train.max_hop for m in members) == [3, 5, 10], group
+        radii = {}
         for member in members:
-            assert spec(hops.models[member]) == spec(budget.models[chosen]), (member, chosen)
-
+            model = hops.models[member]
+            assert len(model.datasets) == 1, f"{member}: one task per entry"
+            task = model.datasets[0]
+            radii.setdefault(task, []).append(model.train.max_hop)
+            chosen = choices[(rows[0], f"{task} 10")]
+            assert chosen is not None, f"graphprop_budget's {task} choice for {rows[0]} is not final"
+            assert spec(model) == spec(budget.models[chosen]), (member, chosen)
+        assert {t: sorted(r) for t, r in radii.items()} == {t: [3, 5, 10] for t in hops.datasets}, group
 
 def test_a_grid_where_no_model_runs_on_the_datasets_is_refused(compose_config):
     """Models that list their own datasets can leave a study with no cell: one error line, not an empty table."""

@@ -546,6 +546,8 @@ def published_table(study, rows: list, columns: list) -> str:
 
     Ours is the row's selected member (a ``study.select`` group, chosen on validation) or the model label's runs;
     the difference is ours − published in the table's units. Scale notes and sources come from the configuration.
+    A number keyed ``"<dataset> <setting>"`` meets a one-dataset table's column ``<setting>`` (a record made
+    before its study had more datasets).
     """
     from ..report import aggregate
     from .schema import parse_published
@@ -558,7 +560,11 @@ def published_table(study, rows: list, columns: list) -> str:
     lines = ["| row | column | ours | published | ours − published | published: scale, source |", "|---|---|---|---|---|---|"]
     for row, entry in study.published.items():
         for name, value in entry.numbers.items():
-            column = by_name.get(str(name), name)
+            column = by_name.get(str(name))
+            dataset, _, setting = str(name).rpartition(" ")
+            if column is None and len(study.datasets) == 1 and dataset == study.datasets[0]:
+                column = by_name.get(setting)  # a one-dataset table names its columns by the setting alone
+            column = name if column is None else column
             label = row
             if row in study.select:
                 best, _, _ = _best_member(study, ok, list(study.select[row]), column)
