@@ -240,6 +240,7 @@ def test_a_study_grown_by_a_dataset_keeps_its_published_comparison(tmp_path, com
     assert "| -4.000 ± 0.000 (1 seeds) | -4.2652 ± 0.1776 | +0.265 |" in published[2]
     assert published[0].split(" | ")[2] == "–"
 
+
 def test_retired_rows_leave_the_record_and_their_cells_rerun_with_the_fixed_protocol(tmp_path, raw_data, fits, compose_config, capsys):
     """A protocol fixed after its rows were made: retire them (kept in retired.csv), the next sitting reruns them."""
     from dgl_ssm.studies.retire import main as record_main
