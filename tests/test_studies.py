@@ -481,23 +481,31 @@ def test_two_stage_selection_runs_the_remaining_seeds_of_the_chosen_member_only(
         run_study(compose_config("config", *TINY, "++study.select_seeds=1", f"out={out}"), "t", log=lambda *_: None)
 
 
+def _budget_choices(columns):
+    """graphprop_budget's study from its committed record and its choice per (row, column) on validation."""
+    from dgl_ssm.studies.run import selection_choices
+    from dgl_ssm.studies.tables import record_study
+
+    folder = ROOT / "results" / "graphprop_budget"
+    budget = record_study(folder)
+    return budget, selection_choices(budget, read_csv(folder / "results.csv"), columns)
+
+
+def _entry_spec(model, without=()):
+    """What a study entry trains: preset, train entries (less ``without``), options."""
+    from omegaconf import OmegaConf
+
+    train = {k: v for k, v in OmegaConf.to_container(model.train or {}).items() if k not in without}
+    return model.preset, train, OmegaConf.to_container(model.options)
+
+
 def test_graphprop_full_runs_the_budget_tables_choices(compose_config):
     """Issue 19: every entry of graphprop_full is, for its task, the width / λ that graphprop_budget chose on
     validation in the committed record (a final choice: every member has run the selection seeds), and every row
     has its entry on every task."""
-    from omegaconf import OmegaConf
-
-    from dgl_ssm.studies.run import selection_choices
-    from dgl_ssm.studies.tables import record_study
-
     full = compose_config("config", "study=graphprop_full").study
-    folder = ROOT / "results" / "graphprop_budget"
-    budget, rows = record_study(folder), read_csv(folder / "results.csv")
     columns = {f"{d} {s}" for d in full.datasets for s in full.settings}
-    choices = selection_choices(budget, rows, columns)
-
-    def spec(model):
-        return model.preset, (model.train or {}).get("hidden"), OmegaConf.to_container(model.options)
+    budget, choices = _budget_choices(columns)
 
     checked = set()
     for group, members in full.select.items():
@@ -510,7 +518,7 @@ def test_graphprop_full_runs_the_budget_tables_choices(compose_config):
             checked.add((group, column))
             chosen = choices[(group, column)]
             assert chosen is not None, f"{member}: graphprop_budget's choice for {group} on {column} is not final"
-            assert spec(full.models[member]) == spec(budget.models[chosen]), (member, chosen)
+            assert _entry_spec(full.models[member]) == _entry_spec(budget.models[chosen]), (member, chosen)
     missing = {(group, column) for group in full.select for column in columns} - checked
     assert not missing, f"rows and tasks without their budget choice: {sorted(missing)}"
 
@@ -519,20 +527,8 @@ def test_graphprop_hops_varies_only_the_radius_of_the_budget_tables_choice(compo
     """Issue 19: every entry of graphprop_hops is, for its one task, the choice of graphprop_budget (committed
     record) for the row with its preset, with only ``max_hop`` changed; each group runs the radii 3, 5 and 10 on
     every task."""
-    from omegaconf import OmegaConf
-
-    from dgl_ssm.studies.run import selection_choices
-    from dgl_ssm.studies.tables import record_study
-
     hops = compose_config("config", "study=graphprop_hops").study
-    folder = ROOT / "results" / "graphprop_budget"
-    budget = record_study(folder)
-    columns = [f"{d} {s}" for d in hops.datasets for s in hops.settings]
-    choices = selection_choices(budget, read_csv(folder / "results.csv"), columns)
-
-    def spec(model):
-        train = {k: v for k, v in OmegaConf.to_container(model.train or {}).items() if k != "max_hop"}
-        return model.preset, train, OmegaConf.to_container(model.options)
+    budget, choices = _budget_choices([f"{d} {s}" for d in hops.datasets for s in hops.settings])
 
     assert list(hops.settings) == [10]
     for group, members in hops.select.items():
@@ -548,7 +544,7 @@ def test_graphprop_hops_varies_only_the_radius_of_the_budget_tables_choice(compo
             radii.setdefault(task, []).append(model.train.max_hop)
             chosen = choices[(rows[0], f"{task} 10")]
             assert chosen is not None, f"graphprop_budget's {task} choice for {rows[0]} is not final"
-            assert spec(model) == spec(budget.models[chosen]), (member, chosen)
+            assert _entry_spec(model, without=("max_hop",)) == _entry_spec(budget.models[chosen]), (member, chosen)
         assert {t: sorted(r) for t, r in radii.items()} == {t: [3, 5, 10] for t in hops.datasets}, group
 
 def test_a_grid_where_no_model_runs_on_the_datasets_is_refused(compose_config):

@@ -556,15 +556,13 @@ def published_table(study, rows: list, columns: list) -> str:
     ok = [r for r in rows if r.get("status") != "diverged"]
     test = aggregate(ok, ("model", "column"), study.metric)
     by_name = {str(c): c for c in columns}
+    if len(study.datasets) == 1:  # a one-dataset table names its columns by the setting alone
+        by_name.update({f"{study.datasets[0]} {c}": c for c in columns})
     d = study.digits
     lines = ["| row | column | ours | published | ours − published | published: scale, source |", "|---|---|---|---|---|---|"]
     for row, entry in study.published.items():
         for name, value in entry.numbers.items():
-            column = by_name.get(str(name))
-            dataset, _, setting = str(name).rpartition(" ")
-            if column is None and len(study.datasets) == 1 and dataset == study.datasets[0]:
-                column = by_name.get(setting)  # a one-dataset table names its columns by the setting alone
-            column = name if column is None else column
+            column = by_name.get(str(name), name)
             label = row
             if row in study.select:
                 best, _, _ = _best_member(study, ok, list(study.select[row]), column)
