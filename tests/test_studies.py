@@ -509,6 +509,8 @@ def test_graphprop_full_runs_the_budget_tables_choices(compose_config):
 
     checked = set()
     for group, members in full.select.items():
+        if group.endswith(RADIUS_GROUP):  # checked against graphprop_hops below
+            continue
         assert group in budget.select, f"{group!r} is not a row of graphprop_budget"
         for member in members:
             datasets = list(full.models[member].datasets)
@@ -519,8 +521,39 @@ def test_graphprop_full_runs_the_budget_tables_choices(compose_config):
             chosen = choices[(group, column)]
             assert chosen is not None, f"{member}: graphprop_budget's choice for {group} on {column} is not final"
             assert _entry_spec(full.models[member]) == _entry_spec(budget.models[chosen]), (member, chosen)
-    missing = {(group, column) for group in full.select for column in columns} - checked
-    assert not missing, f"rows and tasks without their budget choice: {sorted(missing)}"
+    missing = {(group, column) for group in full.select if not group.endswith(RADIUS_GROUP) for column in columns}
+    assert not missing - checked, f"rows and tasks without their budget choice: {sorted(missing - checked)}"
+
+
+#: graphprop_full's rows that rerun a k-hop model at the radius graphprop_hops chose
+RADIUS_GROUP = ", max_hop chosen on validation"
+
+
+def test_graphprop_full_radius_rows_run_the_radius_graphprop_hops_chose(compose_config):
+    """Issue 19: a "max_hop chosen on validation" row of graphprop_full runs, per task, exactly the entry (width, λ
+    and max_hop) that graphprop_hops chose on validation for that model in its committed record; the choice must be
+    final. Tasks whose radius is not chosen yet have no entry (they are added when it is)."""
+    from dgl_ssm.studies.run import selection_choices
+
+    full = compose_config("config", "study=graphprop_full").study
+    hops = compose_config("config", "study=graphprop_hops").study
+    columns = [f"{d} {s}" for d in hops.datasets for s in hops.settings]
+    choices = selection_choices(hops, read_csv(ROOT / "results" / "graphprop_hops" / "results.csv"), columns)
+
+    groups = [g for g in full.select if g.endswith(RADIUS_GROUP)]
+    assert len(groups) == 2, groups
+    for group in groups:
+        members = full.select[group]
+        presets = {full.models[m].preset for m in members}
+        hop_groups = [g for g, ms in hops.select.items() if {hops.models[m].preset for m in ms} == presets]
+        assert len(hop_groups) == 1, f"{group}: no single graphprop_hops row with preset {presets}"
+        tasks = [full.models[m].datasets[0] for m in members]
+        assert len(tasks) == len(set(tasks)), f"{group}: one entry per task"
+        for member in members:
+            (task,) = full.models[member].datasets
+            chosen = choices[(hop_groups[0], f"{task} 10")]
+            assert chosen is not None, f"{member}: graphprop_hops' choice on {task} is not final"
+            assert _entry_spec(full.models[member]) == _entry_spec(hops.models[chosen]), (member, chosen)
 
 
 def test_graphprop_hops_varies_only_the_radius_of_the_budget_tables_choice(compose_config):
