@@ -675,3 +675,11 @@ def test_plan_estimates_an_entry_without_records_from_entries_of_its_preset():
     text = plan_text(study, pending, rows)
     assert "| k_ecc | eccentricity | 10 | 0 | 1000 (2 of preset kgcn-ssm) |" in text
     assert "| d_ecc | eccentricity | 10 | 0 | unknown |" in text and "0.3 CPU-hours for the 1 with a recorded time" in text
+    # another width is the same cost class; another rewiring radius is not (max_hop 10 costs about 2-3x max_hop 3)
+    study.models.update(k_h20=NS(preset="kgcn-ssm", train={"hidden": 20}), k_hop10=NS(preset="kgcn-ssm", train={"max_hop": 10}),
+                        k_hop10_h20=NS(preset="kgcn-ssm", train={"hidden": 20, "max_hop": 10}))
+    rows.append({"model": "k_hop10", "dataset": "sssp", "layers": 10, "seed": 0, "train_time_s": 3000.0})
+    text = plan_text(study, [{"model": m, "dataset": "eccentricity", "layers": 10, "seed": 0}
+                             for m in ("k_h20", "k_hop10_h20")], rows)
+    assert "| k_h20 | eccentricity | 10 | 0 | 1000 (2 of preset kgcn-ssm) |" in text
+    assert "| k_hop10_h20 | eccentricity | 10 | 0 | 3000 (1 of preset kgcn-ssm, max_hop=10) |" in text

@@ -7,6 +7,7 @@ line on top of it (Hydra).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import time
@@ -189,9 +190,10 @@ def _pending(cfg, record: ResultsRecord, recorded: list) -> Tuple[List[dict], in
 def plan_text(study, pending: List[dict], recorded: list) -> str:
     """What a sitting would run: pending cells by model, dataset and setting, each with the mean ``train_time_s`` of
     the recorded cells of the same model, dataset and setting (else of the model and setting on other datasets, else,
-    for depth, of the nearest recorded depth scaled linearly, else of the other entries with the same preset and
-    setting, e.g. one model per task; times under this machine's load then: an estimate), the known total, and with
-    ``study.select_seeds`` the cells that wait for a selection.
+    for depth, of the nearest recorded depth scaled linearly, else of the other entries with the same preset, setting
+    and ``train`` entries other than ``hidden``, e.g. one model per task; an entry that changes the rewiring radius
+    or the epochs is not estimated from one that does not; times under this machine's load then: an estimate), the
+    known total, and with ``study.select_seeds`` the cells that wait for a selection.
 
     Examples
     --------
@@ -209,9 +211,9 @@ def plan_text(study, pending: List[dict], recorded: list) -> str:
 
     times = aggregate(recorded, ("model", "dataset", study.setting_name), "train_time_s")
     elsewhere = aggregate(recorded, ("model", study.setting_name), "train_time_s")  # the model on other datasets
-    presets = {key: spec.preset for key, spec in study.models.items()}
+    presets = {key: _cost_key(spec) for key, spec in study.models.items()}
     siblings = aggregate([{**r, "preset": presets[r["model"]]} for r in recorded if r["model"] in presets],
-                         ("preset", study.setting_name), "train_time_s")  # other entries of the same preset
+                         ("preset", study.setting_name), "train_time_s")  # other entries alike but for their width
     groups: dict = {}
     for c in pending:
         groups.setdefault((c["model"], c["dataset"], c[study.setting_name]), []).append(c["seed"])
@@ -227,7 +229,8 @@ def plan_text(study, pending: List[dict], recorded: list) -> str:
             mean, _, count = times[(key[0], key[1], depth)]
             mean, note = mean * key[2] / depth, f" at depth {depth}, times {key[2] / depth:g}"
         if mean is None and (presets.get(key[0]), key[2]) in siblings:
-            (mean, _, count), note = siblings[(presets[key[0]], key[2])], f" of preset {presets[key[0]]}"
+            preset, train = presets[key[0]]
+            (mean, _, count), note = siblings[(presets[key[0]], key[2])], f" of preset {preset}{''.join(f', {k}={v}' for k, v in train)}"
         if mean is not None:
             known, seconds = known + len(seeds), seconds + mean * len(seeds)
         lines.append(f"| {' | '.join(map(str, key))} | {', '.join(map(str, seeds))} | "
@@ -244,6 +247,13 @@ def plan_text(study, pending: List[dict], recorded: list) -> str:
         text += (f"\n\n| model | dataset | {study.setting_name} | seeds | s per cell (recorded cells) |\n|---|---|---|---|---|\n"
                  + "\n".join(lines))
     return text
+
+
+def _cost_key(spec) -> tuple:
+    """An entry's preset and ``train`` entries other than ``hidden``: entries alike in these cost about the same per
+    cell (``plan_text``)."""
+    train = to_container(getattr(spec, "train", None)) or {}
+    return spec.preset, tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in train.items() if k != "hidden"))
 
 
 def _whole_study(study, out: Path):
