@@ -554,8 +554,9 @@ def selection_table(study, rows: list, columns: list, multi: bool) -> str:
 def published_table(study, rows: list, columns: list) -> str:
     """Ours beside ``study.published``: one line per (row, column) with a published number.
 
-    Ours is the row's selected member (a ``study.select`` group, chosen on validation) or the model label's runs;
-    the difference is ours − published in the table's units. Scale notes and sources come from the configuration.
+    Ours is the row's selected member (a ``study.select`` group, chosen on validation; "k of n entries run" while
+    the choice is among some of its members only) or the model label's runs; the difference is ours − published in
+    the table's units. Scale notes and sources come from the configuration.
     A number keyed ``"<dataset> <setting>"`` meets a one-dataset table's column ``<setting>`` (a record made
     before its study had more datasets).
     """
@@ -573,16 +574,18 @@ def published_table(study, rows: list, columns: list) -> str:
     for row, entry in study.published.items():
         for name, value in entry.numbers.items():
             column = by_name.get(str(name), name)
-            label = row
+            label, partial = row, ""
             if row in study.select:
-                best, _, _ = _best_member(study, ok, list(study.select[row]), column)
+                best, have, _ = _best_member(study, ok, list(study.select[row]), column)
                 label = labels[best] if best else None
+                total = len(_members_in(study, list(study.select[row]), column))
+                partial = f", {have} of {total} entries run" if have < total else ""
             pub_mean, _pub_std = parse_published(value)
             if label is None or (label, column) not in test:
                 ours, diff = "–", "–"
             else:
                 mean, std, count = test[(label, column)]
-                ours = f"{mean * study.scale:.{d}f} ± {std * study.scale:.{d}f} ({count} seeds)"
+                ours = f"{mean * study.scale:.{d}f} ± {std * study.scale:.{d}f} ({count} seeds{partial})"
                 diff = f"{mean * study.scale - pub_mean:+.{d}f}"
             note = "; ".join(x for x in (entry.scale, entry.source) if x)
             lines.append(f"| {row} | {name} | {ours} | {value} | {diff} | {note} |")
