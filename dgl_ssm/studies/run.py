@@ -211,9 +211,9 @@ def plan_text(study, pending: List[dict], recorded: list) -> str:
 
     times = aggregate(recorded, ("model", "dataset", study.setting_name), "train_time_s")
     elsewhere = aggregate(recorded, ("model", study.setting_name), "train_time_s")  # the model on other datasets
-    presets = {key: _cost_key(spec) for key, spec in study.models.items()}
-    siblings = aggregate([{**r, "preset": presets[r["model"]]} for r in recorded if r["model"] in presets],
-                         ("preset", study.setting_name), "train_time_s")  # other entries alike but for their width
+    cost = {key: _cost_key(spec) for key, spec in study.models.items()}
+    siblings = aggregate([{**r, "cost": cost[r["model"]]} for r in recorded if r["model"] in cost],
+                         ("cost", study.setting_name), "train_time_s")  # other entries alike but for their width
     groups: dict = {}
     for c in pending:
         groups.setdefault((c["model"], c["dataset"], c[study.setting_name]), []).append(c["seed"])
@@ -228,9 +228,9 @@ def plan_text(study, pending: List[dict], recorded: list) -> str:
             depth = min(nearest)[1]
             mean, _, count = times[(key[0], key[1], depth)]
             mean, note = mean * key[2] / depth, f" at depth {depth}, times {key[2] / depth:g}"
-        if mean is None and (presets.get(key[0]), key[2]) in siblings:
-            preset, train = presets[key[0]]
-            (mean, _, count), note = siblings[(presets[key[0]], key[2])], f" of preset {preset}{''.join(f', {k}={v}' for k, v in train)}"
+        if mean is None and (cost.get(key[0]), key[2]) in siblings:
+            (mean, _, count), (preset, train) = siblings[(cost[key[0]], key[2])], cost[key[0]]
+            note = f" of preset {preset}" + "".join(f", {k}={v}" for k, v in train)
         if mean is not None:
             known, seconds = known + len(seeds), seconds + mean * len(seeds)
         lines.append(f"| {' | '.join(map(str, key))} | {', '.join(map(str, seeds))} | "
