@@ -494,6 +494,13 @@ def _budget_choices(columns):
     return budget, selection_choices(budget, read_csv(folder / "results.csv"), columns)
 
 
+def _group_with_preset(study, presets: set, of: str) -> str:
+    """The one ``select`` group of ``study`` whose members all have the presets ``presets`` (``of``: for the message)."""
+    groups = [g for g, ms in study.select.items() if {study.models[m].preset for m in ms} == presets]
+    assert len(groups) == 1, f"{of}: no single {study.name} row with preset {presets}"
+    return groups[0]
+
+
 def _entry_spec(model, without=()):
     """What a study entry trains: preset, train entries (less ``without``), options."""
     from omegaconf import OmegaConf
@@ -547,14 +554,12 @@ def test_graphprop_full_radius_rows_run_the_radius_graphprop_hops_chose(compose_
     assert len(groups) == 2, groups
     for group in groups:
         members = full.select[group]
-        presets = {full.models[m].preset for m in members}
-        hop_groups = [g for g, ms in hops.select.items() if {hops.models[m].preset for m in ms} == presets]
-        assert len(hop_groups) == 1, f"{group}: no single graphprop_hops row with preset {presets}"
+        hop_group = _group_with_preset(hops, {full.models[m].preset for m in members}, group)
         tasks = [full.models[m].datasets[0] for m in members]
         assert len(tasks) == len(set(tasks)), f"{group}: one entry per task"
         for member in members:
             (task,) = full.models[member].datasets
-            chosen = choices[(hop_groups[0], f"{task} 10")]
+            chosen = choices[(hop_group, f"{task} 10")]
             assert chosen is not None, f"{member}: graphprop_hops' choice on {task} is not final"
             assert _entry_spec(full.models[member]) == _entry_spec(hops.models[chosen]), (member, chosen)
 
@@ -570,16 +575,15 @@ def test_graphprop_hops_varies_only_the_radius_of_the_budget_tables_choice(compo
     for group, members in hops.select.items():
         presets = {hops.models[m].preset for m in members}
         assert len(presets) == 1, f"{group}: one model per group, only the radius varies"
-        rows = [g for g, ms in budget.select.items() if {budget.models[m].preset for m in ms} == presets]
-        assert len(rows) == 1, f"{group}: no single graphprop_budget row with preset {presets}"
+        row = _group_with_preset(budget, presets, group)
         radii = {}
         for member in members:
             model = hops.models[member]
             assert len(model.datasets) == 1, f"{member}: one task per entry"
             task = model.datasets[0]
             radii.setdefault(task, []).append(model.train.max_hop)
-            chosen = choices[(rows[0], f"{task} 10")]
-            assert chosen is not None, f"graphprop_budget's {task} choice for {rows[0]} is not final"
+            chosen = choices[(row, f"{task} 10")]
+            assert chosen is not None, f"graphprop_budget's {task} choice for {row} is not final"
             assert _entry_spec(model, without=("max_hop",)) == _entry_spec(budget.models[chosen]), (member, chosen)
         assert {t: sorted(r) for t, r in radii.items()} == {t: [3, 5, 10] for t in hops.datasets}, group
 

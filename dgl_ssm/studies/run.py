@@ -517,6 +517,12 @@ def _best_member(study, rows: list, members: list, column):
     return min(have, key=score), len(have), tuple(sorted(common))
 
 
+def _entries_run(study, members, column, have: int) -> str:
+    """``", k of n entries run"`` while only ``have`` of a group's members in ``column`` have results, else ``""``."""
+    total = len(_members_in(study, members, column))
+    return f", {have} of {total} entries run" if have < total else ""
+
+
 def selection_table(study, rows: list, columns: list, multi: bool) -> str:
     """Per row group and column, the member with the best mean ``study.select_metric`` (validation), its test metric.
 
@@ -539,8 +545,7 @@ def selection_table(study, rows: list, columns: list, multi: bool) -> str:
                 cells.append("–")
                 continue
             mean, std, count = test[(labels[best], column)]
-            total = len(_members_in(study, members, column))
-            note = f", {have} of {total} entries run" if have < total else ""
+            note = _entries_run(study, members, column, have)
             if have > 1 and len(common) < count:
                 note += (f", chosen on seed{'s' if len(common) > 1 else ''} {', '.join(map(str, common))}"
                          if common else ", members share no seed: chosen on their own seeds")
@@ -578,8 +583,7 @@ def published_table(study, rows: list, columns: list) -> str:
             if row in study.select:
                 best, have, _ = _best_member(study, ok, list(study.select[row]), column)
                 label = labels[best] if best else None
-                total = len(_members_in(study, list(study.select[row]), column))
-                partial = f", {have} of {total} entries run" if have < total else ""
+                partial = _entries_run(study, list(study.select[row]), column, have)
             pub_mean, _pub_std = parse_published(value)
             if label is None or (label, column) not in test:
                 ours, diff = "–", "–"
