@@ -403,7 +403,8 @@ def test_a_cell_another_sitting_holds_is_skipped_and_run_later(tmp_path, raw_dat
 
 
 def test_interrupted_cell_resumes_exactly_and_never_from_another_configuration(tmp_path, raw_data, monkeypatch, compose_config):
-    """A node cell killed mid-training continues from its checkpoint to the uninterrupted result; a cell rerun with
+    """A node cell killed mid-training continues from its checkpoint to the uninterrupted result (``plan=true`` says
+    where it resumes); a cell rerun with
     another configuration starts afresh (checkpoints are keyed on the configuration's hash) and, once recorded,
     its checkpoint is removed."""
     from dgl_ssm.train.node import NodeClassificationTask
@@ -430,6 +431,8 @@ def test_interrupted_cell_resumes_exactly_and_never_from_another_configuration(t
         run("resumed")
     monkeypatch.setattr(NodeClassificationTask, "train_epoch", real)
     assert len(list((tmp_path / "resumed" / ".checkpoints").glob("*/checkpoint.pt"))) == 1
+    _, plan = run_study(compose_config(*base, f"out={tmp_path / 'resumed'}", "plan=true"), "t", log=lambda *_: None)
+    assert "| gcn | texas | 2 | 0 (from epoch 2) | unknown |" in plan and "1 of them resume from a checkpoint" in plan
     assert run("resumed") == reference
     assert not list((tmp_path / "resumed" / ".checkpoints").glob("*/checkpoint.pt")), "a recorded cell keeps no checkpoint"
     calls.clear()

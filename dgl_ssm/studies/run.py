@@ -153,7 +153,8 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     record = ResultsRecord(out, ("model", "dataset", study.setting_name, "seed"))
     if cfg.plan:
         recorded = record.rows()
-        return recorded, plan_text(study, _pending(cfg, record, recorded)[0], recorded)  # the caller prints it
+        pending = _pending(cfg, record, recorded)[0]
+        return recorded, plan_text(study, pending, recorded, _checkpointed(study, pending, out))  # the caller prints it
     start = time.time()
     try:
         for stage in range(2):  # with study.select_seeds, the chosen members' remaining seeds once selection is done
@@ -187,13 +188,34 @@ def _pending(cfg, record: ResultsRecord, recorded: list) -> Tuple[List[dict], in
     return pending, sum(s == "done" for s in status), len(cells)
 
 
-def plan_text(study, pending: List[dict], recorded: list) -> str:
+def _checkpointed(study, pending: List[dict], out: Path) -> dict:
+    """``{(model, dataset, setting, seed): (next epoch, seconds trained)}`` of the pending cells that an interrupted
+    sitting left a checkpoint of (:func:`checkpoint_dir`; a sitting resumes them there); an unreadable checkpoint
+    counts as none (the sitting that runs the cell reports it)."""
+    from ..train.trainer import Trainer, load_checkpoint
+
+    found = {}
+    for cell in pending:
+        path = checkpoint_dir(out, cell, cell_config(study, cell)) / Trainer.CHECKPOINT
+        if path.is_file():
+            try:
+                state = load_checkpoint(path)
+            except (OSError, RuntimeError, ValueError):
+                continue
+            found[tuple(cell[k] for k in ("model", "dataset", study.setting_name, "seed"))] = (
+                int(state["next_epoch"]), float(state["elapsed"]))
+    return found
+
+
+def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional[dict] = None) -> str:
     """What a sitting would run: pending cells by model, dataset and setting, each with the mean ``train_time_s`` of
     the recorded cells of the same model, dataset and setting (else of the model and setting on other datasets, else,
     for depth, of the nearest recorded depth scaled linearly, else of the other entries with the same preset, setting
     and ``train`` entries other than ``hidden``, e.g. one model per task; an entry that changes the rewiring radius
     or the epochs is not estimated from one that does not; times under this machine's load then: an estimate), the
-    known total, and with ``study.select_seeds`` the cells that wait for a selection.
+    known total, and with ``study.select_seeds`` the cells that wait for a selection. ``checkpointed`` (from
+    :func:`_checkpointed`) marks the seeds that resume from a checkpoint, ``seed (from epoch e)``, and takes the
+    time they have trained off the total (down to 0 per cell).
 
     Examples
     --------
@@ -231,12 +253,19 @@ def plan_text(study, pending: List[dict], recorded: list) -> str:
         if mean is None and (cost.get(key[0]), key[2]) in siblings:
             (mean, _, count), (preset, train) = siblings[(cost[key[0]], key[2])], cost[key[0]]
             note = f" of preset {preset}" + "".join(f", {k}={v}" for k, v in train)
+        resumed = {s: (checkpointed or {}).get((*key, s)) for s in seeds}
         if mean is not None:
             known, seconds = known + len(seeds), seconds + mean * len(seeds)
-        lines.append(f"| {' | '.join(map(str, key))} | {', '.join(map(str, seeds))} | "
+            seconds -= sum(min(r[1], mean) for r in resumed.values() if r)
+        shown = [f"{s} (from epoch {resumed[s][0]})" if resumed[s] else str(s) for s in seeds]
+        lines.append(f"| {' | '.join(map(str, key))} | {', '.join(shown)} | "
                      f"{'unknown' if mean is None else f'{mean:.0f} ({count}{note})'} |")
     text = (f"{study.name}: {len(pending)} cells pending; {seconds / 3600:.1f} CPU-hours for the {known} with a "
             f"recorded time (1 core each), {len(pending) - known} without one")
+    resuming = sum(bool((checkpointed or {}).get((c["model"], c["dataset"], c[study.setting_name], c["seed"])))
+                   for c in pending)
+    if resuming:
+        text += f"; {resuming} of them resume from a checkpoint (the time trained there is taken off)"
     if study.select_seeds:
         columns = {f"{c['dataset']} {c[study.setting_name]}" for c in pending}
         columns |= {f"{r['dataset']} {r[study.setting_name]}" for r in recorded}
