@@ -31,7 +31,6 @@ def test_readme_is_short_and_its_example_runs():
         assert (ROOT / link).exists(), f"README links to {link}, which does not exist"
 
 
-
 @pytest.mark.parametrize("page", sorted(p.name for p in (ROOT / "docs").glob("*.md") if "```python" in p.read_text()))
 def test_documentation_examples_run(page):
     """Every ``python`` block of a docs page runs as written (each block on its own, so a reader can copy one)."""

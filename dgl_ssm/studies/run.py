@@ -239,7 +239,7 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
     groups: dict = {}
     for c in pending:
         groups.setdefault((c["model"], c["dataset"], c[study.setting_name]), []).append(c["seed"])
-    lines, known, seconds = [], 0, 0.0
+    lines, known, seconds, resuming = [], 0, 0.0, 0
     for key, seeds in groups.items():
         mean, _, count = times.get(key, (None, None, 0))
         note = ""
@@ -254,6 +254,7 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
             (mean, _, count), (preset, train) = siblings[(cost[key[0]], key[2])], cost[key[0]]
             note = f" of preset {preset}" + "".join(f", {k}={v}" for k, v in train)
         resumed = {s: (checkpointed or {}).get((*key, s)) for s in seeds}
+        resuming += sum(bool(r) for r in resumed.values())
         if mean is not None:
             known, seconds = known + len(seeds), seconds + mean * len(seeds)
             seconds -= sum(min(r[1], mean) for r in resumed.values() if r)
@@ -262,8 +263,6 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
                      f"{'unknown' if mean is None else f'{mean:.0f} ({count}{note})'} |")
     text = (f"{study.name}: {len(pending)} cells pending; {seconds / 3600:.1f} CPU-hours for the {known} with a "
             f"recorded time (1 core each), {len(pending) - known} without one")
-    resuming = sum(bool((checkpointed or {}).get((c["model"], c["dataset"], c[study.setting_name], c["seed"])))
-                   for c in pending)
     if resuming:
         text += f"; {resuming} of them resume from a checkpoint (the time trained there is taken off)"
     if study.select_seeds:
