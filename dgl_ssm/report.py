@@ -56,6 +56,29 @@ def aggregate(rows: Iterable[Mapping], keys: Sequence[str], value: str) -> Dict[
             for k, (m, s, c) in zip(stats.index, stats.itertuples(index=False))}
 
 
+def mean_std(mean: float, std: float, count: int, scale: float = 1.0, digits: int = 1) -> str:
+    """``"mean ± std"`` (times ``scale``, ``digits`` decimals); the mean alone for a single run, whose std says nothing.
+
+    Examples
+    --------
+    >>> mean_std(0.8123, 0.0102, 10, scale=100), mean_std(-4.71037, 0.0, 1, digits=3)
+    ('81.2 ± 1.0', '-4.710')
+    """
+    text = f"{mean * scale:.{digits}f}"
+    return text if count < 2 else f"{text} ± {std * scale:.{digits}f}"
+
+
+def count_of(count: int, noun: str) -> str:
+    """``"1 seed"``, ``"3 seeds"``.
+
+    Examples
+    --------
+    >>> count_of(1, "seed"), count_of(3, "seed")
+    ('1 seed', '3 seeds')
+    """
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def markdown_table(
     rows: Iterable[Mapping],
     row_key: str,
@@ -69,7 +92,8 @@ def markdown_table(
     row_label: Optional[str] = None,
     expected: Optional[int] = None,
 ) -> str:
-    """A Markdown table of ``mean ± std`` of ``value`` (times ``scale``), rows by ``row_key``, columns by ``col_key``.
+    """A Markdown table of ``mean ± std`` of ``value`` (times ``scale``), rows by ``row_key``, columns by ``col_key``
+    (:func:`mean_std`: the mean alone where a cell has one run).
 
     Rows with ``status == "diverged"`` (training diverged, see
     :meth:`dgl_ssm.train.Trainer.fit`) are left out of the mean and counted in
@@ -102,7 +126,7 @@ def markdown_table(
         note = f" ({n_bad} of {count + n_bad} diverged)" if n_bad else ""
         if expected and count + n_bad < expected:
             note += f" ({count + n_bad} of {expected} runs)"
-        return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}{note}"
+        return f"{mean_std(mean, std, count, scale, digits)}{note}"
 
     table = pd.DataFrame([[r, *(cell(r, c) for c in col_order)] for r in row_order],
                          columns=[row_label or row_key, *(col_label(c) for c in col_order)])

@@ -216,7 +216,7 @@ def test_a_relabelled_model_takes_the_packaged_label_and_meets_its_published_num
     text = regenerate(tmp_path, write=False)
     assert "as once called" not in text
     row = next(line for line in text.splitlines() if line.startswith(f"| {packaged} | 2 |"))
-    assert "| 80.0 ± 0.0 (1 seeds) | 81.5 | -1.5 |" in row  # ours beside the published number, not "–"
+    assert "| 80.0 (1 seed) | 81.5 | -1.5 |" in row  # ours beside the published number, not "–"
 
 
 def test_a_study_grown_by_a_dataset_keeps_its_published_comparison(tmp_path, compose_config):
@@ -237,7 +237,7 @@ def test_a_study_grown_by_a_dataset_keeps_its_published_comparison(tmp_path, com
     text = regenerate(tmp_path, write=False)
     published = [line for line in text.splitlines() if line.startswith("| kGCN-SSM (max_hop") and "Arroyo" in line]
     assert [line.split(" | ")[1] for line in published] == ["diameter 10", "sssp 10", "eccentricity 10"]
-    assert "| -4.000 ± 0.000 (1 seeds) | -4.2652 ± 0.1776 | +0.265 |" in published[2]
+    assert "| -4.000 (1 seed) | -4.2652 ± 0.1776 | +0.265 |" in published[2]
     assert published[0].split(" | ")[2] == "–"
 
 
@@ -355,7 +355,7 @@ def test_a_plumbing_check_sets_no_published_numbers_beside_its_own(compose_confi
     quick = write_tables(compose_config("config", "study=peptides_quick").study, rows, tmp_path / "q")
     budget = write_tables(compose_config("config", "study=peptides_30").study, rows, tmp_path / "b")
     assert "| GCN " in quick and "Ours against the published numbers" not in quick
-    assert "| GCN | 17 | 0.1800 ± 0.0000 (1 seeds) | 0.5930 ± 0.0023 |" in budget
+    assert "| GCN | 17 | 0.1800 (1 seed) | 0.5930 ± 0.0023 |" in budget
 
 
 def test_every_packaged_study_names_real_published_rows_and_columns(compose_config):
@@ -621,7 +621,7 @@ def test_select_group_with_one_member_per_dataset(compose_config):
     labelled = [{**rows[0], "model": "A on sssp", "column": "sssp 10"},
                 {**rows[0], "model": "B on ecc", "column": "eccentricity 10", "test_log10_mse": -4.0}]
     text = " ".join(selection_table(study, labelled, ["sssp 10", "eccentricity 10"], True).split())
-    assert "| G | -3.000 ± 0.000 (A on sssp, 1 seeds) | -4.000 ± 0.000 (B on ecc, 1 seeds) |" in text
+    assert "| G | -3.000 (A on sssp, 1 seed) | -4.000 (B on ecc, 1 seed) |" in text
 
 
 def test_selection_table_chooses_on_validation_never_on_test(compose_config):
@@ -649,7 +649,7 @@ def test_selection_table_chooses_on_validation_never_on_test(compose_config):
     assert "-3.000 ± 0.000 (GCN (h20), 3 seeds)" in text, "all seeds shared: the plain mean decides"
     disjoint = rows[:1] + [{**rows[4], "val_log10_mse": -2.0}]
     text = " ".join(selection_table(study, disjoint, ["diameter 10"], False).split())
-    assert "(GCN (h30), 1 seeds, members share no seed: chosen on their own seeds)" in text
+    assert "(GCN (h30), 1 seed, members share no seed: chosen on their own seeds)" in text
     nan_test = [{**rows[0], "test_log10_mse": float("nan")}]  # chosen, but its test metric is not finite
     assert "| GCN | – |" in " ".join(selection_table(study, nan_test, ["diameter 10"], False).split())
     from dgl_ssm.studies.schema import ConfigError, validate

@@ -150,9 +150,10 @@ def test_unknown_optimizer_and_scheduler():
 
 
 def test_markdown_table_mean_std():
+    """Mean ± sample std per cell; a cell with one run shows its value alone (no "± 0.00")."""
     rows = [{"m": "a", "d": 2, "v": 1.0}, {"m": "a", "d": 2, "v": 3.0}, {"m": "b", "d": 4, "v": 2.0}]
     table = " ".join(markdown_table(rows, "m", "d", "v", digits=2).split())  # cells are padded to equal widths
-    assert "| a | 2.00 ± 1.41 | – |" in table and "| b | – | 2.00 ± 0.00 |" in table
+    assert "| a | 2.00 ± 1.41 | – |" in table and "| b | – | 2.00 |" in table
 
 
 def test_divergence_hidden_by_max_pooling_is_seen_in_the_model_state(tmp_path):
@@ -207,7 +208,7 @@ def test_tables_show_diverged_cells():
     rows = [{"m": "a", "d": 2, "v": 1.0, "status": "ok"}, {"m": "a", "d": 2, "v": nan, "status": "diverged"},
             {"m": "b", "d": 2, "v": nan, "status": "diverged"}]
     table = " ".join(markdown_table(rows, "m", "d", "v", digits=1).split())
-    assert "| a | 1.0 ± 0.0 (1 of 2 diverged) |" in table and "| b | diverged (1 of 1) |" in table
+    assert "| a | 1.0 (1 of 2 diverged) |" in table and "| b | diverged (1 of 1) |" in table
 
 
 class _Scripted:

@@ -558,7 +558,7 @@ def selection_table(study, rows: list, columns: list, multi: bool) -> str:
     reads ``test mean ± std · chosen member`` over all the member's seeds; it says how many members had results when
     some had none yet, and on which seeds the members were compared when that is fewer than the member's own.
     """
-    from ..report import aggregate
+    from ..report import aggregate, count_of, mean_std
 
     labels = _labels(study)
     ok = [r for r in rows if r.get("status") != "diverged"]
@@ -577,8 +577,8 @@ def selection_table(study, rows: list, columns: list, multi: bool) -> str:
             if have > 1 and len(common) < count:
                 note += (f", chosen on seed{'s' if len(common) > 1 else ''} {', '.join(map(str, common))}"
                          if common else ", members share no seed: chosen on their own seeds")
-            cells.append(f"{mean * study.scale:.{study.digits}f} ± {std * study.scale:.{study.digits}f} "
-                         f"({labels[best]}, {count} seeds{note})")
+            cells.append(f"{mean_std(mean, std, count, study.scale, study.digits)} "
+                         f"({labels[best]}, {count_of(count, 'seed')}{note})")
         lines.append(f"| {group} | " + " | ".join(cells) + " |")
     return (f"Per row, the entry with the best mean {study.select_metric} over the seeds all entries have run "
             f"(validation; the test set is never used to choose), its {study.metric_label or study.metric}:\n\n" + "\n".join(lines))
@@ -593,7 +593,7 @@ def published_table(study, rows: list, columns: list) -> str:
     A number keyed ``"<dataset> <setting>"`` meets a one-dataset table's column ``<setting>`` (a record made
     before its study had more datasets).
     """
-    from ..report import aggregate
+    from ..report import aggregate, count_of, mean_std
     from .schema import parse_published
 
     labels = _labels(study)
@@ -617,7 +617,7 @@ def published_table(study, rows: list, columns: list) -> str:
                 ours, diff = "–", "–"
             else:
                 mean, std, count = test[(label, column)]
-                ours = f"{mean * study.scale:.{d}f} ± {std * study.scale:.{d}f} ({count} seeds{partial})"
+                ours = f"{mean_std(mean, std, count, study.scale, d)} ({count_of(count, 'seed')}{partial})"
                 diff = f"{mean * study.scale - pub_mean:+.{d}f}"
             note = "; ".join(x for x in (entry.scale, entry.source) if x)
             lines.append(f"| {row} | {name} | {ours} | {value} | {diff} | {note} |")
