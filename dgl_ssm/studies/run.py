@@ -479,8 +479,10 @@ def write_tables(study, rows: list, out: Path) -> str:
     else:
         protocol = (f"published protocol ({', '.join(names[k] for k in own)}: their own configurations; "
                     "the others: the study's train section)")
-    text = (f"{study.description or study.name}: {study.metric_label or study.metric}, mean ± std over "
-            f"{len(seeds)} seed(s) ({', '.join(map(str, seeds))}); {protocol}. Generated from the record "
+    over = (f"one seed ({seeds[0]})" if len(seeds) == 1
+            else f"mean ± std over {len(seeds)} seeds ({', '.join(map(str, seeds))})")
+    text = (f"{study.description or study.name}: {study.metric_label or study.metric}, {over}; {protocol}. "
+            f"Generated from the record "
             f"(results.csv) by `python -m dgl_ssm.studies.tables`.\n\n{table}\n")
     if study.select and study.select_seeds:
         last = study.first_seed + study.select_seeds - 1
