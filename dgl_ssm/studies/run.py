@@ -231,6 +231,7 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
     """
     from ..report import aggregate
 
+    checkpointed = checkpointed or {}
     times = aggregate(recorded, ("model", "dataset", study.setting_name), "train_time_s")
     elsewhere = aggregate(recorded, ("model", study.setting_name), "train_time_s")  # the model on other datasets
     cost = {key: _cost_key(spec) for key, spec in study.models.items()}
@@ -253,7 +254,7 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
         if mean is None and (cost.get(key[0]), key[2]) in siblings:
             (mean, _, count), (preset, train) = siblings[(cost[key[0]], key[2])], cost[key[0]]
             note = f" of preset {preset}" + "".join(f", {k}={v}" for k, v in train)
-        resumed = {s: (checkpointed or {}).get((*key, s)) for s in seeds}
+        resumed = {s: checkpointed.get((*key, s)) for s in seeds}
         resuming += sum(bool(r) for r in resumed.values())
         if mean is not None:
             known, seconds = known + len(seeds), seconds + mean * len(seeds)
