@@ -83,6 +83,7 @@ def test_study_records_resumes_and_refuses_other_settings(tmp_path, raw_data, fi
     ("study.target_scale=max", "study.target_scale must be one of train_max, raw, got 'max'"),
     ("study.datasets=cora", "study.datasets"),
     ("study.models.gcn.train.hidden=0", "study.models.gcn.train.hidden must be >= 1, got 0"),
+    ("time_limit_s=-1", "time_limit_s must be a finite number of seconds >= 0 (0: no limit), got -1"),
 ])
 def test_bad_configuration_is_one_error_line_and_writes_nothing(tmp_path, override, message):
     out = tmp_path / "out"
@@ -157,11 +158,14 @@ def test_local_sweep_on_two_workers_shares_one_record(tmp_path, raw_data):
     assert tables_main([str(out), "--check"]) == 0  # the last worker's table holds every row
 
 
-def test_committed_tables_match_their_records():
-    """results/<study>/results.md and the README's generated blocks equal what the records give."""
-    folders = sorted(str(p.parent) for p in (ROOT / "results").glob("*/results.csv"))  # studies (not diagnostics)
-    assert folders, "no committed study records"
-    assert tables_main([*folders, "--check", "--readme", str(ROOT / "README.md")]) == 0
+def test_committed_tables_match_their_records(monkeypatch):
+    """results/<study>/results.md and the README's generated blocks equal what the records give, checked by the
+    documented command itself (no folders: every study of results/, not the diagnostics beside them)."""
+    assert list((ROOT / "results").glob("*/results.csv")), "no committed study records"
+    assert [p for p in (ROOT / "results").glob("*/provenance.json") if not (p.parent / "results.csv").is_file()], \
+        "the diagnostics records (provenance, no results.csv) this test keeps the command honest about"
+    monkeypatch.chdir(ROOT)
+    assert tables_main(["--check", "--readme", "README.md"]) == 0
 
 
 def test_a_partial_sitting_writes_the_table_of_the_whole_record(tmp_path, raw_data, compose_config):
@@ -441,6 +445,62 @@ def test_interrupted_cell_resumes_exactly_and_never_from_another_configuration(t
         run("changed")  # two epochs at lr 0.01 on disk
     monkeypatch.setattr(NodeClassificationTask, "train_epoch", real)
     assert run("changed", "study.models.gcn.train.lr=0.05") == other, "resumed a checkpoint of another configuration"
+
+
+def test_sigterm_ends_the_sitting_after_the_epoch_and_the_same_command_continues_exactly(
+        tmp_path, raw_data, monkeypatch, compose_config):
+    """SIGTERM (a batch scheduler's warning) in epoch 2 of the first cell: that epoch ends, its checkpoint is
+    written, no later cell starts, the record and provenance say so, and the next sitting gives every cell the
+    uninterrupted result."""
+    import signal
+
+    from dgl_ssm.studies import StudyStopped
+    from dgl_ssm.train.node import NodeClassificationTask
+
+    raw_data(*TEXAS)
+    base = ["config", *TINY, "study.models.gcn.train.epochs=5", "study.models.gcn.train.patience=50",
+            "checkpoint_every_s=3600", f"data_root={tmp_path / 'data'}"]
+
+    def run(name):
+        rows, _ = run_study(compose_config(*base, f"out={tmp_path / name}"), "t", log=lambda *_: None)
+        return {(r["model"], r["test_accuracy"], r["val_loss"], r["epochs_run"]) for r in rows}
+
+    reference = run("reference")
+    real, calls = NodeClassificationTask.train_epoch, []
+
+    def terminated_in_epoch_2(self, *args):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real(self, *args)
+
+    monkeypatch.setattr(NodeClassificationTask, "train_epoch", terminated_in_epoch_2)
+    handler = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(StudyStopped, match="sitting stopped \\(SIGTERM received\\); rerun the same command"):
+        run("stopped")
+    assert signal.getsignal(signal.SIGTERM) is handler and len(calls) == 2, "one more epoch, or a handler left behind"
+    out = tmp_path / "stopped"
+    assert not read_csv(out / "results.csv") and (out / "results.md").is_file()
+    sitting = json.loads((out / "provenance.json").read_text())["sittings"][0]
+    assert sitting["stopped"] == "SIGTERM received" and sitting["cells_run"] == 0 and sitting["finished"]
+    from dgl_ssm.train.trainer import load_checkpoint
+
+    (checkpoint,) = (out / ".checkpoints").glob("*/checkpoint.pt")
+    assert load_checkpoint(checkpoint)["next_epoch"] == 2
+    monkeypatch.setattr(NodeClassificationTask, "train_epoch", real)
+    assert run("stopped") == reference
+
+
+def test_time_limit_starts_no_cell_after_it_and_is_exit_status_3(tmp_path, raw_data):
+    raw_data(*TEXAS)
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "dgl_ssm.studies", *TINY, f"out={out}", f"data_root={tmp_path / 'data'}",
+                           "time_limit_s=1e-9"], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1] == ("stopped: depth_quick: sitting stopped (time limit of 1e-09 s "
+                                                    "reached); rerun the same command to continue")
+    assert "2 cells not started" in proc.stdout and not read_csv(out / "results.csv")
 
 
 def test_plan_lists_pending_cells_with_recorded_times_and_writes_nothing(tmp_path, raw_data, fits, compose_config):

@@ -8,7 +8,8 @@ import torch
 from dgl_ssm.experiment import seed_everything
 from dgl_ssm.models import build_model
 from dgl_ssm.report import markdown_table, read_csv
-from dgl_ssm.train import NodeClassificationTask, Trainer, TrainingDiverged, make_optimizer, make_scheduler
+from dgl_ssm.train import (NodeClassificationTask, Trainer, TrainingDiverged, TrainingInterrupted, make_optimizer,
+                           make_scheduler)
 
 
 def toy_graph(n=60, classes=3, seed=0):
@@ -277,3 +278,35 @@ def test_checkpoint_interval(tmp_path):
     assert len(read_csv(tmp_path / "every" / "history.csv")) == 3
     with pytest.raises(ValueError, match="checkpoint_every_s must be >= 0"):
         Trainer(model, NodeClassificationTask(g), opt, checkpoint_every_s=-1)
+
+
+def test_stop_request_checkpoints_the_epoch_and_resume_is_exact(tmp_path):
+    """should_stop: the run stops after the epoch it first gives a reason, writes that epoch's checkpoint whatever
+    checkpoint_every_s says, and a resumed run ends exactly as an uninterrupted one; a reason after the last epoch
+    changes nothing."""
+    g = toy_graph()
+    model, opt, sched = make()
+    full = Trainer(model, NodeClassificationTask(g), opt, sched, max_epochs=9, patience=50, progress=False).fit()
+
+    asked = []
+    model, opt, sched = make()
+    trainer = Trainer(model, NodeClassificationTask(g), opt, sched, max_epochs=9, patience=50, run_dir=tmp_path,
+                      progress=False, checkpoint_every_s=3600,
+                      should_stop=lambda: asked.append(1) or ("time limit reached" if len(asked) == 4 else None))
+    with pytest.raises(TrainingInterrupted, match="stopped after epoch 3: time limit reached") as err:
+        trainer.fit()
+    assert err.value.next_epoch == 4 and err.value.reason == "time limit reached"
+    assert len(read_csv(tmp_path / "history.csv")) == 4 and (tmp_path / "checkpoint.pt").is_file()
+    model, opt, sched = make(seed=7)
+    resumed = Trainer(model, NodeClassificationTask(g), opt, sched, max_epochs=9, patience=50, run_dir=tmp_path,
+                      resume=True, progress=False).fit()
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
+    assert resumed.test == full.test and resumed.best_epoch == full.best_epoch
+
+    model, opt, _ = make(lr=0.0)  # no improvement after epoch 0: patience 2 ends the run after epoch 2
+    for max_epochs, patience in ((1, 50), (50, 2)):
+        asked.clear()
+        last = min(max_epochs, patience + 1)  # reasons come only after the run's last epoch
+        result = Trainer(model, NodeClassificationTask(g), opt, max_epochs=max_epochs, patience=patience, progress=False,
+                         should_stop=lambda: asked.append(1) or ("too late" if len(asked) == last else None)).fit()
+        assert result.epochs_run == last and len(asked) == last

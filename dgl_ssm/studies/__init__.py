@@ -7,5 +7,6 @@ configuration files in ``dgl_ssm/conf/`` and records it in
 from .record import RecordConflict, ResultsRecord
 from .run import run_study
 from .schema import ConfigError, RunConfig, StudyConfig
+from .stop import StudyStopped
 
-__all__ = ["run_study", "ResultsRecord", "RecordConflict", "ConfigError", "RunConfig", "StudyConfig"]
+__all__ = ["run_study", "ResultsRecord", "RecordConflict", "ConfigError", "RunConfig", "StudyConfig", "StudyStopped"]

@@ -13,7 +13,12 @@ Examples::
 
 Expected errors (a bad value, an unknown key, missing data, no CUDA, an
 unusable output folder, a rerun with another configuration) print one
-``error:`` line and exit with status 2, before anything is written.
+``error:`` line and exit with status 2, before anything is written. A sitting
+ended early by ``time_limit_s=<seconds>`` or by SIGTERM / SIGUSR1 (at the end of
+an epoch: the running cell's checkpoint is kept, and the same command continues
+it exactly) prints one ``stopped:`` line and exits with status 3::
+
+    python -m dgl_ssm.studies study=depth_cora time_limit_s=10000   # e.g. inside a 3-hour batch job
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from omegaconf import DictConfig
 
 from ..train.distributed import exit_distributed
 from . import schema  # noqa: F401  (registers the schema of conf/config.yaml)
+from .stop import EXIT_STOPPED, StudyStopped
 
 _HYDRA_FLAGS = {"-m", "--multirun", "-h", "--help", "--hydra-help", "-c", "--cfg", "--info", "--resolve"}
 
@@ -54,6 +60,9 @@ def _main(cfg: DictConfig) -> None:
     command = "python -m dgl_ssm.studies " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         _, table = run_study(cfg, command)
+    except StudyStopped as stopped:  # the record and tables are written; not an error
+        print(f"stopped: {stopped}", file=sys.stderr)
+        sys.exit(EXIT_STOPPED)
     except (ValueError, FileNotFoundError, RuntimeError) as err:  # bad values, data, device, record conflicts
         _fail(err)
     if table:

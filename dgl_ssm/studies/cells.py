@@ -25,11 +25,12 @@ def _count(model) -> int:
 
 def node_cell(study, cell: Dict, device, data_root=None, data_dir=None, profile_rows: Optional[list] = None,
               gradient_rows: Optional[list] = None, run_dir: Optional[Path] = None, checkpoint_every_s: float = 0.0,
-              progress: bool = False) -> dict:
+              progress: bool = False, should_stop=None) -> dict:
     """Node classification: :func:`~dgl_ssm.train.fit_node_classifier` on ``cell["dataset"]``.
 
     With ``run_dir``, checkpoints go there (at most one per ``checkpoint_every_s``) and an interrupted cell
-    continues from them. ``progress``: a tqdm bar over the epochs (stderr).
+    continues from them. ``progress``: a tqdm bar over the epochs (stderr). ``should_stop``: asked after every
+    epoch; a reason stops the cell there (:class:`~dgl_ssm.train.TrainingInterrupted`, its checkpoint written).
 
     Geom-GCN graphs use split ``seed % 10`` (Cora and CiteSeer have one
     standard split). A run that diverges is a row with ``status="diverged"``.
@@ -55,7 +56,7 @@ def node_cell(study, cell: Dict, device, data_root=None, data_dir=None, profile_
         graph, model, lr=train.lr, weight_decay=train.weight_decay, max_epochs=train.epochs, patience=train.patience,
         device=device, on_divergence="record", monitor=train.monitor,
         weight_decay_groups=to_container(train.weight_decay_groups), run_dir=run_dir, checkpoint_every_s=checkpoint_every_s,
-        progress=progress,
+        progress=progress, should_stop=should_stop,
     )
     if profile_rows is not None and fit.status == "ok":
         profile_rows.extend({**cell, **row} for row in layer_profile(model, graph.to(device)))
@@ -191,12 +192,13 @@ def hidden_within_budget(build, budget: int, low: int = 8, high: int = 1024) -> 
 
 
 def graph_cell(study, cell: Dict, device, run_dir: Path, data_root=None, history_path: Optional[Path] = None,
-               data_dir=None, info=None, checkpoint_every_s: float = 0.0, progress: bool = False) -> dict:
+               data_dir=None, info=None, checkpoint_every_s: float = 0.0, progress: bool = False,
+               should_stop=None) -> dict:
     """Graph property prediction (diameter: graph level, max readout; SSSP, eccentricity: node level).
 
     Checkpoints go to ``run_dir`` (resumed after an interruption); the
     per-epoch history is written to ``history_path``; ``progress``: a tqdm bar
-    over the epochs (stderr).
+    over the epochs (stderr); ``should_stop``: as for :func:`node_cell`.
     """
     from .._io import write_csv
     from ..models import needs_hop_edges
@@ -227,7 +229,7 @@ def graph_cell(study, cell: Dict, device, run_dir: Path, data_root=None, history
     main = info is None or info.is_main
     trainer = Trainer(model, task, optimizer, scheduler, max_epochs=train.epochs, patience=train.patience,
                       run_dir=run_dir, resume=True, progress=progress, is_main_process=main, monitor=train.monitor,
-                      checkpoint_every_s=checkpoint_every_s)
+                      checkpoint_every_s=checkpoint_every_s, should_stop=should_stop)
     fit = trainer.fit(on_divergence="record")
     if history_path is not None and fit.history and main:
         write_csv(history_path, fit.history)

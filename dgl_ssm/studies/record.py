@@ -264,13 +264,17 @@ class ResultsRecord:
         self._edit_sittings(lambda sittings: sittings.append(entry))
         return entry["id"]
 
-    def update_sitting(self, sitting: str, cells_run: int, wall_time_s: float, finished: bool = False) -> None:
-        """Set the cells run and wall time of sitting ``sitting`` (and whether it finished)."""
+    def update_sitting(self, sitting: str, cells_run: int, wall_time_s: float, finished: bool = False,
+                       stopped: Optional[str] = None) -> None:
+        """Set the cells run and wall time of sitting ``sitting`` (and whether it finished; ``stopped``: why it
+        ended before its last cell, :mod:`dgl_ssm.studies.stop`)."""
 
         def edit(sittings):
             for entry in sittings:
                 if entry.get("id") == sitting:
                     entry.update(cells_run=cells_run, wall_time_s=round(wall_time_s, 1), finished=finished)
+                    if stopped:
+                        entry["stopped"] = stopped
 
         self._edit_sittings(edit)
 

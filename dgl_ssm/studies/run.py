@@ -16,6 +16,7 @@ from typing import Callable, List, Optional, Tuple
 
 from .record import ResultsRecord
 from .schema import ConfigError, protocol_for, runs_on, to_container, validate
+from .stop import SittingStop, StudyStopped
 
 __all__ = ["run_study", "study_cells", "cell_config", "write_tables", "output_folder", "plan_text"]
 
@@ -135,6 +136,9 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
         On a bad value (before anything is written).
     dgl_ssm.studies.record.RecordConflict
         If a cell is recorded with another configuration (before anything runs).
+    dgl_ssm.studies.stop.StudyStopped
+        When ``cfg.time_limit_s`` passed, or SIGTERM / SIGUSR1 came, before the last pending cell (the record and
+        tables are written first; the interrupted cell's checkpoint is kept and the next sitting continues it).
     """
     from ..experiment import resolve_device
     from ..runtime import configure_threads
@@ -148,6 +152,9 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     info = init_distributed(cfg.device)  # under torchrun: one process per rank, gloo on CPU, nccl on CUDA
     if info.enabled and (study.kind != "graph" or cfg.num_shards != 1):
         raise ConfigError("under torchrun (DDP) a study must be graph-level with num_shards=1: the ranks share each cell")
+    if info.enabled and cfg.time_limit_s:
+        raise ConfigError("time_limit_s is not available under torchrun (DDP): the ranks could stop at different "
+                          "epochs; leave it at 0 and give the time limit to the scheduler (the checkpoint resumes)")
     device, main = info.device, info.is_main
     log = log if main else (lambda *_: None)
     record = ResultsRecord(out, ("model", "dataset", study.setting_name, "seed"))
@@ -155,19 +162,10 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
         recorded = record.rows()
         pending = _pending(cfg, record, recorded)[0]
         return recorded, plan_text(study, pending, recorded, _checkpointed(study, pending, out))  # the caller prints it
-    start = time.time()
+    start, stop, stopped = time.time(), SittingStop(cfg.time_limit_s), None
     try:
-        for stage in range(2):  # with study.select_seeds, the chosen members' remaining seeds once selection is done
-            pending, done, cells = _pending(cfg, record, record.rows())
-            if done and not stage:
-                log(f"{study.name}: {done} of {cells} cells already recorded in {record.csv}, skipped")
-            if stage and pending:
-                log(f"{study.name}: selection on seeds < {study.first_seed + study.select_seeds} done, "
-                    f"{len(pending)} cells of the chosen members follow")
-            sitting = record.start_sitting(to_container(study), command, len(pending)) if pending and main else None
-            _run_cells(cfg, study, pending, record, out, device, info, sitting, start, log)
-            if not (study.select_seeds and pending) or info.enabled:  # under torchrun: rerun for the second stage
-                break
+        with contextlib.nullcontext() if info.enabled else stop.on_signals():
+            stopped = _run_stages(cfg, study, record, out, device, info, start, log, stop, main, command)
     finally:
         cleanup_distributed()
     rows = record.rows()
@@ -176,7 +174,26 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     whole = _whole_study(study, out)
     table = write_tables(whole, rows, out)
     write_plots(whole, rows, out)
+    if stopped:
+        raise StudyStopped(f"{study.name}: sitting stopped ({stopped}); rerun the same command to continue", stopped)
     return rows, table
+
+
+def _run_stages(cfg, study, record, out, device, info, start, log, stop, main, command) -> Optional[str]:
+    """The pending cells, in one stage or (``study.select_seeds``) two; why the sitting stopped early, or ``None``."""
+    for stage in range(2):  # with study.select_seeds, the chosen members' remaining seeds once selection is done
+        pending, done, cells = _pending(cfg, record, record.rows())
+        if done and not stage:
+            log(f"{study.name}: {done} of {cells} cells already recorded in {record.csv}, skipped")
+        if stage and pending:
+            log(f"{study.name}: selection on seeds < {study.first_seed + study.select_seeds} done, "
+                f"{len(pending)} cells of the chosen members follow")
+        sitting = record.start_sitting(to_container(study), command, len(pending)) if pending and main else None
+        stopped = _run_cells(cfg, study, pending, record, out, device, info, sitting, start, log,
+                             None if info.enabled else stop)
+        if stopped or not (study.select_seeds and pending) or info.enabled:  # under torchrun: rerun for stage 2
+            return stopped
+    return None
 
 
 def _pending(cfg, record: ResultsRecord, recorded: list) -> Tuple[List[dict], int, int]:
@@ -294,12 +311,19 @@ def _whole_study(study, out: Path):
     return record_study(out) if (out / "provenance.json").is_file() else study
 
 
-def _run_cells(cfg, study, pending, record, out, device, info, sitting, start, log) -> None:
+def _run_cells(cfg, study, pending, record, out, device, info, sitting, start, log, stop=None) -> Optional[str]:
     """Run ``pending`` cell by cell, each recorded as it finishes. A cell that another sitting holds (or has
     recorded since this sitting planned) is skipped (:meth:`ResultsRecord.claim`; not under DDP, whose ranks
-    share every cell)."""
-    ran = 0
+    share every cell). ``stop`` (:class:`~dgl_ssm.studies.stop.SittingStop`) is asked before each cell and after
+    each epoch; the reason it gives ends the sitting there (returned; ``None`` when every cell ran)."""
+    from ..train import TrainingInterrupted
+
+    ran, stopped = 0, None
     for n, cell in enumerate(pending, 1):
+        stopped = stop() if stop is not None else None
+        if stopped:
+            log(f"{study.name}: {stopped}; {len(pending) - n + 1} cells not started")
+            break
         label, config = ", ".join(f"{k}={v}" for k, v in cell.items()), cell_config(study, cell)
         with contextlib.nullcontext(True) if info.enabled else record.claim(cell) as mine:
             if not mine or (not info.enabled and record.status(cell, config) == "done"):
@@ -308,7 +332,13 @@ def _run_cells(cfg, study, pending, record, out, device, info, sitting, start, l
             run_dir = checkpoint_dir(out, cell, config)
             if cfg.progress:  # the epoch bar that follows belongs to this cell
                 log(f"{study.name} | {label} | started")
-            row = _run_cell(cfg, study, cell, out, device, info, run_dir)
+            try:
+                row = _run_cell(cfg, study, cell, out, device, info, run_dir, stop)
+            except TrainingInterrupted as err:  # its checkpoint is written; the claim is released on the way out
+                stopped = err.reason
+                log(f"{study.name} | {label} | stopped ({err.reason}); the next sitting continues it from epoch "
+                    f"{err.next_epoch}; {len(pending) - n} later cells not started")
+                break
             if info.is_main:
                 record.append(cell, config, row)  # under the claim: nobody starts it meanwhile
                 shutil.rmtree(run_dir, ignore_errors=True)  # recorded: the checkpoint has served
@@ -318,8 +348,9 @@ def _run_cells(cfg, study, pending, record, out, device, info, sitting, start, l
         record.update_sitting(sitting, ran, time.time() - start, finished=n == len(pending))
         write_tables(_whole_study(study, out), record.rows(), out)  # the table matches the record, cell by cell
         log(f"{study.name} | {label} | {row.get('status')} | {study.metric} = {row.get(study.metric)}")
-    if sitting and info.is_main and ran < len(pending):  # the last cells were skipped: the sitting is over anyway
-        record.update_sitting(sitting, ran, time.time() - start, finished=True)
+    if sitting and info.is_main and (ran < len(pending) or stopped):  # skipped or stopped: the sitting is over
+        record.update_sitting(sitting, ran, time.time() - start, finished=True, stopped=stopped)
+    return stopped
 
 
 def checkpoint_dir(out: Path, cell: dict, config: dict) -> Path:
@@ -331,18 +362,20 @@ def checkpoint_dir(out: Path, cell: dict, config: dict) -> Path:
     return out / ".checkpoints" / f"{slug(cell)}-{config_hash(config)}"
 
 
-def _run_cell(cfg, study, cell, out, device, info, run_dir: Path) -> dict:
-    """Train one cell (checkpoints in ``run_dir``); its row (profile and gradient rows go to their files)."""
+def _run_cell(cfg, study, cell, out, device, info, run_dir: Path, stop=None) -> dict:
+    """Train one cell (checkpoints in ``run_dir``); its row (profile and gradient rows go to their files).
+    ``stop``: asked after every epoch (:class:`~dgl_ssm.train.TrainingInterrupted`)."""
     from .cells import graph_cell, node_cell, slug
 
     profile = [] if protocol_for(study, cell["model"]).layer_profile else None
     grads = [] if study.record_gradients and study.kind == "node" else None
     if study.kind == "node":
         row = node_cell(study, cell, device, cfg.data_root, cfg.data_dir, profile, grads, run_dir,
-                        checkpoint_every_s=cfg.checkpoint_every_s, progress=cfg.progress)
+                        checkpoint_every_s=cfg.checkpoint_every_s, progress=cfg.progress, should_stop=stop)
     else:
         row = graph_cell(study, cell, device, run_dir, cfg.data_root, out / "histories" / f"{slug(cell)}.csv",
-                         cfg.data_dir, info, checkpoint_every_s=cfg.checkpoint_every_s, progress=cfg.progress)
+                         cfg.data_dir, info, checkpoint_every_s=cfg.checkpoint_every_s, progress=cfg.progress,
+                         should_stop=stop)
     if info.is_main and profile:
         _append_rows(out / "layers.csv", profile)
     if info.is_main and grads:

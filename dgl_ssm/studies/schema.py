@@ -170,6 +170,10 @@ class RunConfig:
     #: a running cell writes its checkpoint (``results/<study>/.checkpoints/<cell>-<config hash>/``) at most once per
     #: this many seconds (0: after every epoch); an interrupted cell continues from it, exactly
     checkpoint_every_s: float = 60.0
+    #: end the sitting this many seconds after it started (0: no limit): the running cell writes its checkpoint at
+    #: the end of its epoch and the next sitting (the same command) continues it exactly; no later cell starts; exit
+    #: status 3. SIGTERM or SIGUSR1 (a batch scheduler's warning) does the same at any time (dgl_ssm/studies/stop.py)
+    time_limit_s: float = 0.0
     #: list what a sitting would run (pending cells, with a time estimate from the record's cells of the same model,
     #: dataset and setting) and run nothing, write nothing
     plan: bool = False
@@ -298,6 +302,8 @@ def validate(cfg) -> None:
         raise ConfigError(f"threads must be >= 1, got {cfg.threads}")
     if not cfg.checkpoint_every_s >= 0:
         raise ConfigError(f"checkpoint_every_s must be >= 0 seconds (0: after every epoch), got {cfg.checkpoint_every_s}")
+    if not 0 <= cfg.time_limit_s < float("inf"):
+        raise ConfigError(f"time_limit_s must be a finite number of seconds >= 0 (0: no limit), got {cfg.time_limit_s}")
     if not 0 <= cfg.shard < cfg.num_shards:
         raise ConfigError(f"shard must be in [0, num_shards={cfg.num_shards}), got {cfg.shard}")
     for label, spec in study.models.items():

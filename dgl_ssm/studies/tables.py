@@ -112,7 +112,7 @@ def main(argv=None) -> int:
     p.add_argument("--readme", type=Path, default=None,
                    help="also fill the <!-- results:NAME --> blocks of this Markdown file from results/NAME/results.md")
     args = p.parse_args(argv)
-    folders = args.folders or sorted(f.parent for f in Path("results").glob("*/provenance.json"))
+    folders = args.folders or sorted(f.parent for f in Path("results").glob("*/results.csv"))  # studies, not diagnostics
     stale = []
     for folder in folders:
         text = regenerate(folder, write=not args.check)

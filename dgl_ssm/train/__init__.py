@@ -2,13 +2,14 @@
 from .graph import GraphTask
 from .metrics import Accuracy, AveragePrecision, Log10MSE, MAE, Metric, make_loss, make_metric
 from .node import NodeClassificationTask, build_node_classifier, fit_node_classifier
-from .trainer import FitResult, Task, Trainer, TrainingDiverged, load_checkpoint, make_optimizer, make_scheduler, unwrap
+from .trainer import FitResult, Task, Trainer, TrainingDiverged, TrainingInterrupted, load_checkpoint, make_optimizer, make_scheduler, unwrap
 
 __all__ = [
     "Trainer",
     "Task",
     "FitResult",
     "TrainingDiverged",
+    "TrainingInterrupted",
     "NodeClassificationTask",
     "fit_node_classifier",
     "build_node_classifier",

@@ -114,6 +114,7 @@ def fit_node_classifier(
     weight_decay_groups: Optional[Dict[str, float]] = None,
     run_dir=None,
     checkpoint_every_s: float = 0.0,
+    should_stop=None,
     **model_options,
 ):
     """Train a node classifier on one graph (full batch, Adam, early stopping on validation accuracy or loss).
@@ -147,6 +148,8 @@ def fit_node_classifier(
         :class:`~dgl_ssm.train.Trainer`'s ``resume``); ``None``: no files.
     checkpoint_every_s : float
         At most one checkpoint per this many seconds (``0``: after every epoch).
+    should_stop : callable, optional
+        Asked after every epoch; a reason stops the run there (:class:`~dgl_ssm.train.Trainer`).
 
     Returns
     -------
@@ -157,6 +160,8 @@ def fit_node_classifier(
     ------
     TypeError
         If a model object comes with ``num_layers`` or model options (they configure a build).
+    TrainingInterrupted
+        If ``should_stop`` gave a reason (the checkpoint of that epoch is in ``run_dir``).
     """
     from .trainer import Trainer, make_optimizer
 
@@ -177,5 +182,6 @@ def fit_node_classifier(
     task = NodeClassificationTask(graph, device)
     optimizer = make_optimizer(model, "adam", lr, weight_decay, weight_decay_groups)
     trainer = Trainer(model, task, optimizer, max_epochs=max_epochs, patience=patience, progress=progress, monitor=monitor,
-                      run_dir=run_dir, resume=run_dir is not None, checkpoint_every_s=checkpoint_every_s)
+                      run_dir=run_dir, resume=run_dir is not None, checkpoint_every_s=checkpoint_every_s,
+                      should_stop=should_stop)
     return model, trainer.fit(on_divergence=on_divergence)

@@ -47,6 +47,25 @@ class TrainingDiverged(RuntimeError):
         self.epoch, self.last_finite_epoch, self.last_finite_loss, self.reason = epoch, last_finite_epoch, last_finite_loss, reason
 
 
+class TrainingInterrupted(RuntimeError):
+    """Training stopped on request (``Trainer(should_stop=...)``: a time limit, a signal) at the end of an epoch.
+
+    The checkpoint of that epoch is on disk (with ``run_dir``), so a :class:`Trainer` with ``resume=True`` continues
+    the run exactly, as if it had never stopped.
+
+    Attributes
+    ----------
+    next_epoch : int
+        The epoch (0-based) the resumed run starts with.
+    reason : str
+        Why it stopped, as ``should_stop`` returned it.
+    """
+
+    def __init__(self, message: str, next_epoch: int, reason: str):
+        super().__init__(message)
+        self.next_epoch, self.reason = next_epoch, reason
+
+
 class Task(Protocol):
     """What the :class:`Trainer` needs from a task (node classification, graph regression, ...).
 
@@ -259,6 +278,10 @@ class Trainer:
         Only the main process writes files (set ``False`` on DDP ranks > 0).
     on_epoch_end : callable, optional
         ``f(epoch, record)`` called after every epoch (e.g. to log).
+    should_stop : callable, optional
+        ``f() -> str or None``, asked after every epoch but the last: a reason (e.g. ``"time limit reached"``) stops
+        the run there, its checkpoint written whatever ``checkpoint_every_s`` says, and ``fit`` raises
+        :class:`TrainingInterrupted`.
 
     Raises
     ------
@@ -268,6 +291,8 @@ class Trainer:
         ``history.csv`` and the checkpoint of the last epoch that passed these
         checks (with ``checkpoint_every_s``, of an earlier one) are already on disk. ``fit(on_divergence="record")`` returns a
         ``FitResult`` with ``status="diverged"`` instead.
+    TrainingInterrupted
+        (``fit``) When ``should_stop`` gave a reason; the run continues from that epoch with ``resume=True``.
 
     Examples
     --------
@@ -301,6 +326,7 @@ class Trainer:
         on_epoch_end: Optional[Callable[[int, dict], None]] = None,
         monitor: str = "metric",
         checkpoint_every_s: float = 0.0,
+        should_stop: Optional[Callable[[], Optional[str]]] = None,
     ):
         if max_epochs < 1 or patience < 1:
             raise ValueError(f"max_epochs and patience must be >= 1, got {max_epochs}, {patience}")
@@ -316,7 +342,7 @@ class Trainer:
         self.max_epochs, self.patience = max_epochs, patience
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.resume, self.progress, self.is_main = resume, progress, is_main_process
-        self.on_epoch_end = on_epoch_end
+        self.on_epoch_end, self.should_stop = on_epoch_end, should_stop
         self.history: List[dict] = []
         self.best_value: Optional[float] = None
         self.best_seen: Optional[tuple] = None  # (lowest validation loss, best validation metric) so far
@@ -386,10 +412,10 @@ class Trainer:
         self.best_seen = state.get("best_seen")  # absent from checkpoints written before loss_and_metric
         _set_rng_state(state["rng"])
 
-    def _save(self) -> None:
+    def _save(self, force: bool = False) -> None:
         if self.run_dir is None or not self.is_main:
             return
-        if time.perf_counter() - self._last_save < self.checkpoint_every_s:
+        if not force and time.perf_counter() - self._last_save < self.checkpoint_every_s:
             return
         self._last_save = time.perf_counter()
         state = self.state_dict()
@@ -517,6 +543,12 @@ class Trainer:
             bar.set_postfix(loss=f"{loss:.4f}", **{f"val_{metric}": f"{val[metric]:.4f}"})
             if self.on_epoch_end is not None:
                 self.on_epoch_end(epoch, record)
+            reason = self.should_stop() if self.should_stop is not None else None
+            if reason and self.next_epoch < self.max_epochs and self.bad_epochs < self.patience:
+                self._save(force=True)
+                bar.close()
+                raise TrainingInterrupted(f"training stopped after epoch {epoch}: {reason}; resume=True continues "
+                                          f"from epoch {self.next_epoch}", self.next_epoch, reason)
         bar.close()
         if self.best_state is not None:
             unwrap(self.model).load_state_dict(self.best_state)
