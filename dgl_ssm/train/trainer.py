@@ -279,9 +279,9 @@ class Trainer:
     on_epoch_end : callable, optional
         ``f(epoch, record)`` called after every epoch (e.g. to log).
     should_stop : callable, optional
-        ``f() -> str or None``, asked after every epoch but the last: a reason (e.g. ``"time limit reached"``) stops
-        the run there, its checkpoint written whatever ``checkpoint_every_s`` says, and ``fit`` raises
-        :class:`TrainingInterrupted`.
+        ``f() -> str or None``, asked after every epoch: a reason (e.g. ``"time limit reached"``) stops the run there,
+        its checkpoint written whatever ``checkpoint_every_s`` says, and ``fit`` raises :class:`TrainingInterrupted`;
+        after the run's last epoch (the epoch cap, or patience run out) a reason is ignored, the run being complete.
 
     Raises
     ------
