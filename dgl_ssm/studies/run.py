@@ -348,7 +348,7 @@ def _run_cells(cfg, study, pending, record, out, device, info, sitting, start, l
         record.update_sitting(sitting, ran, time.time() - start, finished=n == len(pending))
         write_tables(_whole_study(study, out), record.rows(), out)  # the table matches the record, cell by cell
         log(f"{study.name} | {label} | {row.get('status')} | {study.metric} = {row.get(study.metric)}")
-    if sitting and info.is_main and (ran < len(pending) or stopped):  # skipped or stopped: the sitting is over
+    if sitting and info.is_main and ran < len(pending):  # cells skipped, or a stop: the sitting is over
         record.update_sitting(sitting, ran, time.time() - start, finished=True, stopped=stopped)
     return stopped
 
