@@ -102,6 +102,37 @@ def test_node_classification_baselines_have_their_papers_shapes():
     assert [layer._aggre_type for layer in sage.layers] == ["gcn", "gcn"] and sage.dropout.p == 0.5
 
 
+def test_platonov_gcn_has_their_shapes_and_formula():
+    """Platonov et al.'s GCN (their model.py/modules.py): Linear(F, d), per block LayerNorm and a two-layer
+    feed-forward part of width d (the propagation has no weight), LayerNorm and Linear(d, C) at the end; and the
+    forward pass against a dense float64 formula, H0 = gelu(X W + b), H <- H + FFN(Â LN(H)), Y = LN(H) W + b, with
+    Â = D^-1/2 (A + I) D^-1/2."""
+    shapes = lambda m: [tuple(p.shape) for p in m.parameters()]
+    block = [(512,), (512,), (512, 512), (512,), (512, 512), (512,)]
+    assert shapes(build_model("platonov-gcn", 2325, 512, 5, 2)) == (
+        [(512, 2325), (512,)] + block * 2 + [(512,), (512,), (5, 512), (5,)])
+    g, x = small_undirected_graph(d=5)
+    model = build_model("platonov-gcn", 5, 6, 3, num_layers=2, dropout=0.2).eval()
+    with torch.no_grad():  # LayerNorm starts as the identity map: give it weights that show
+        for p in model.parameters():
+            if p.dim() == 1:
+                p.normal_()
+    src, dst = g.edges()
+    adj = torch.zeros(6, 6, dtype=torch.float64)
+    adj[dst, src] = 1.0  # self-loops included
+    deg = adj.sum(1)
+    a_hat = adj / torch.sqrt(deg[:, None] * deg[None, :])
+    lin = lambda m, h: h @ m.weight.double().T + m.bias.double()
+    norm = lambda m, h: torch.nn.functional.layer_norm(h, (6,), m.weight.double(), m.bias.double(), m.eps)
+    gelu = torch.nn.functional.gelu
+    h = gelu(lin(model.encoder, x.double()))
+    for layer in model.layers:
+        h = h + lin(layer.ffn[3], gelu(lin(layer.ffn[0], a_hat @ norm(layer.norm, h))))
+    expected = lin(model.decoder[1], norm(model.decoder[0], h))
+    torch.testing.assert_close(model(g, x).double(), expected, rtol=1e-5, atol=1e-5)
+    assert [m.p for m in model.modules() if isinstance(m, torch.nn.Dropout)] == [0.2] * 5
+
+
 def test_dgl_example_sage_is_the_mean_over_the_closed_neighbourhood():
     """Against a dense float64 formula: layer 1 is relu(((A + I) X) / (deg_in + 1) W^T + b) for a graph without
     self-loops (DGL's gcn aggregator), and the last layer has no activation."""
