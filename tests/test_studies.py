@@ -461,26 +461,39 @@ def test_sigterm_ends_the_sitting_after_the_epoch_and_the_same_command_continues
     base = ["config", *TINY, "study.models.gcn.train.epochs=5", "study.models.gcn.train.patience=50",
             "checkpoint_every_s=3600", f"data_root={tmp_path / 'data'}"]
 
+    logged = []
+
     def run(name):
-        rows, _ = run_study(compose_config(*base, f"out={tmp_path / name}"), "t", log=lambda *_: None)
+        rows, _ = run_study(compose_config(*base, f"out={tmp_path / name}"), "t", log=logged.append)
         return {(r["model"], r["test_accuracy"], r["val_loss"], r["epochs_run"]) for r in rows}
 
     reference = run("reference")
     real, calls = NodeClassificationTask.train_epoch, []
+    from dgl_ssm.studies.record import ResultsRecord
+
+    keys = ("model", "dataset", "depth", "seed")
+    ref = ResultsRecord(tmp_path / "reference", keys)
+    last = ref.rows()[-1]
 
     def terminated_in_epoch_2(self, *args):
         calls.append(1)
+        if len(calls) == 1:  # meanwhile another sitting records the last cell of this sitting's plan
+            ResultsRecord(tmp_path / "stopped", keys).append(
+                {k: last[k] for k in keys}, ref._configs()[str(last["config_hash"])],
+                {k: v for k, v in last.items() if k not in (*keys, "config_hash")})
         if len(calls) == 2:
             os.kill(os.getpid(), signal.SIGTERM)
         return real(self, *args)
 
     monkeypatch.setattr(NodeClassificationTask, "train_epoch", terminated_in_epoch_2)
     handler = signal.getsignal(signal.SIGTERM)
+    logged.clear()
     with pytest.raises(StudyStopped, match="sitting stopped \\(SIGTERM received\\); rerun the same command"):
         run("stopped")
+    assert any(f"; {len(reference) - 2} later cells not started" in line for line in logged), logged
     assert signal.getsignal(signal.SIGTERM) is handler and len(calls) == 2, "one more epoch, or a handler left behind"
     out = tmp_path / "stopped"
-    assert not read_csv(out / "results.csv") and (out / "results.md").is_file()
+    assert len(read_csv(out / "results.csv")) == 1 and (out / "results.md").is_file()
     sitting = json.loads((out / "provenance.json").read_text())["sittings"][0]
     assert sitting["stopped"] == "SIGTERM received" and sitting["cells_run"] == 0 and sitting["finished"]
     from dgl_ssm.train.trainer import load_checkpoint

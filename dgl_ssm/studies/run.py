@@ -311,6 +311,13 @@ def _whole_study(study, out: Path):
     return record_study(out) if (out / "provenance.json").is_file() else study
 
 
+def _not_recorded(study, record, cells) -> int:
+    """How many of ``cells`` the record does not hold yet (another sitting may have recorded some of this sitting's
+    plan meanwhile: those are not "not started")."""
+    rows = record.rows()
+    return sum(record.status(cell, cell_config(study, cell), rows) != "done" for cell in cells)
+
+
 def _run_cells(cfg, study, pending, record, out, device, info, sitting, start, log, stop=None) -> Optional[str]:
     """Run ``pending`` cell by cell, each recorded as it finishes. A cell that another sitting holds (or has
     recorded since this sitting planned) is skipped (:meth:`ResultsRecord.claim`; not under DDP, whose ranks
@@ -322,7 +329,7 @@ def _run_cells(cfg, study, pending, record, out, device, info, sitting, start, l
     for n, cell in enumerate(pending, 1):
         stopped = stop() if stop is not None else None
         if stopped:
-            log(f"{study.name}: {stopped}; {len(pending) - n + 1} cells not started")
+            log(f"{study.name}: {stopped}; {_not_recorded(study, record, pending[n - 1:])} cells not started")
             break
         label, config = ", ".join(f"{k}={v}" for k, v in cell.items()), cell_config(study, cell)
         with contextlib.nullcontext(True) if info.enabled else record.claim(cell) as mine:
@@ -337,7 +344,7 @@ def _run_cells(cfg, study, pending, record, out, device, info, sitting, start, l
             except TrainingInterrupted as err:  # its checkpoint is written; the claim is released on the way out
                 stopped = err.reason
                 log(f"{study.name} | {label} | stopped ({err.reason}); the next sitting continues it from epoch "
-                    f"{err.next_epoch}; {len(pending) - n} later cells not started")
+                    f"{err.next_epoch}; {_not_recorded(study, record, pending[n:])} later cells not started")
                 break
             if info.is_main:
                 record.append(cell, config, row)  # under the claim: nobody starts it meanwhile
