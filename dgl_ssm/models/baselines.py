@@ -512,7 +512,7 @@ class PlatonovGCN(GNNBase):
     with :math:`\mathrm{FFN}(Z) = \mathrm{dropout}\big(\sigma(\mathrm{dropout}(Z W_1 + b_1)) W_2 + b_2\big)`
     (all widths :math:`d`), :math:`\sigma` = GELU and :math:`\hat{A} = D^{-1/2}(A + I)D^{-1/2}` (the graph needs
     self-loops). Source: Platonov, Kuznedelev, Diskin, Babenko, Prokhorenkova (2023), "A critical look at the
-    evaluation of GNNs under heterophily: Are we really making progress?", ICLR, Sec. 4 and their code
+    evaluation of GNNs under heterophily: Are we really making progress?", ICLR, and their code
     (github.com/yandex-research/heterophilous-graphs at a431395: ``model.py``, ``modules.py``; hidden 512,
     dropout 0.2, AdamW lr 3e-5, 1,000 full-batch steps, 1–5 blocks chosen on validation). The GCN row of their
     tables for the filtered Chameleon and Squirrel is this model, not :class:`KipfGCN`.
