@@ -732,6 +732,43 @@ def test_selection_table_chooses_on_validation_never_on_test(compose_config):
         validate(bad)
 
 
+def test_chosen_setting_is_the_best_on_validation_and_meets_published_numbers(compose_config):
+    """``study.choose_setting``: per model and dataset the setting (depth) with the best mean validation accuracy,
+    compared over the seeds every depth has; diverged cells cannot be chosen but count as run; a tie goes to the
+    smaller depth; published numbers keyed "<dataset> chosen" meet it, and are refused without the option or on a
+    select group."""
+    from dgl_ssm.studies.run import chosen_setting_table, published_table
+    from dgl_ssm.studies.schema import ConfigError, check_published, validate
+
+    study = compose_config("config", "study=heterophily_platonov").study
+    label = "GCN (Platonov et al.: residual, LayerNorm)"
+
+    def row(depth, seed, val, test, dataset="chameleon-filtered", status="ok"):
+        return {"model": label, "dataset": dataset, "depth": depth, "seed": seed, "status": status,
+                "column": f"{dataset} {depth}", "val_accuracy": val, "test_accuracy": test}
+
+    rows = [row(1, s, 0.40, 0.30) for s in range(2)] + [row(2, s, 0.45, 0.35 + 0.01 * s) for s in range(2)]
+    rows += [row(3, 0, 0.30, 0.90), row(3, 1, 0.30, 0.90), row(3, 2, 0.99, 0.99)]  # seed 2 alone must not decide
+    rows += [row(4, s, float("nan"), float("nan"), status="diverged") for s in range(2)]
+    rows += [row(5, s, 0.45, 0.50, dataset="squirrel-filtered") for s in range(2)]  # squirrel: one depth of five
+    text = " ".join(chosen_setting_table(study, rows, [label]).split())
+    assert (f"| {label} | 35.5 ± 0.7 (depth 2, 2 seeds, 4 of 5 depths run) | "
+            f"50.0 ± 0.0 (depth 5, 2 seeds, 1 of 5 depths run) |") in text, text
+    tie = [row(2, 0, 0.5, 0.2), row(1, 0, 0.5, 0.1)]
+    assert "10.0 (depth 1, 1 seed" in " ".join(chosen_setting_table(study, tie, [label]).split())
+    text = " ".join(published_table(study, rows, []).split())
+    assert f"| {label} | chameleon-filtered chosen | 35.5 ± 0.7 (2 seeds, depth 2 chosen on validation, 4 of 5 run) | 40.89 ± 4.12 | -5.4 |" in text
+    off = compose_config("config", "study=heterophily_platonov", "study.choose_setting=false").study
+    with pytest.raises(ConfigError, match="no column 'chameleon-filtered chosen'"):
+        check_published(off)
+    grouped = compose_config("config", "study=heterophily_platonov", f"+study.select.G=[platonov_gcn]").study
+    grouped.published = {"G": grouped.published[label]}
+    with pytest.raises(ConfigError, match="a select group has none"):
+        check_published(grouped)
+    with pytest.raises(ConfigError, match="with study.select or study.choose_setting"):
+        validate(compose_config("config", "study=heterophily_platonov", "study.select_metric=test_accuracy"))
+
+
 def test_progress_shows_a_bar_per_cell_and_is_off_by_default(tmp_path, raw_data, compose_config, capsys):
     """``progress=true`` used to be accepted and ignored (cells always ran without a bar)."""
     raw_data(*TEXAS)

@@ -532,6 +532,8 @@ def write_tables(study, rows: list, out: Path) -> str:
                  f"{study.seeds} seeds (`study.select_seeds`).\n")
     if study.select:
         text += "\n" + selection_table(study, labelled, order + seen, multi) + "\n"
+    if study.choose_setting:
+        text += "\n" + chosen_setting_table(study, labelled, models) + "\n"
     if study.published and study.compare_published:
         text += "\n" + published_table(study, labelled, order + seen) + "\n"
     if study.epoch_time_table:
@@ -565,27 +567,87 @@ def _best_member(study, rows: list, members: list, column):
     ``(member, members with results, seeds compared)``; ``(None, 0, ())`` when no member has results, and the
     member's own seeds when the members share none.
     """
+    labels, members = _labels(study), _members_in(study, members, column)
+    values = _validation_values(study, [r for r in rows if r["column"] == column], "model")
+    best, have, common = _best_on_validation(study, {m: values[labels[m]] for m in members if labels[m] in values})
+    return best, have, common
+
+
+def _validation_values(study, rows: list, key: str) -> dict:
+    """``{row[key]: {seed: study.select_metric}}`` over ``rows`` with a finite validation value."""
     import math
     from numbers import Real
 
-    labels, members = _labels(study), _members_in(study, members, column)
-    seeds = {}
+    values = {}
     for r in rows:
         value = r.get(study.select_metric)
-        if r["column"] == column and isinstance(value, Real) and math.isfinite(value):
-            seeds.setdefault(r["model"], {})[r["seed"]] = float(value)
-    have = [m for m in members if labels[m] in seeds]
-    if not have:
+        if isinstance(value, Real) and math.isfinite(value):
+            values.setdefault(r[key], {})[r["seed"]] = float(value)
+    return values
+
+
+def _best_on_validation(study, candidates: dict):
+    """The candidate with the best mean ``study.select_metric`` among ``{candidate: {seed: value}}`` (in order; the
+    first wins a tie), compared over the seeds every candidate has (over its own when they share none). Returns
+    ``(candidate, candidates, seeds compared)``; ``(None, 0, ())`` without candidates."""
+    if not candidates:
         return None, 0, ()
-    common = set.intersection(*(set(seeds[labels[m]]) for m in have))
+    common = set.intersection(*(set(seeds) for seeds in candidates.values()))
     sign = -1.0 if study.select_higher_is_better else 1.0
 
-    def score(m):
-        own = seeds[labels[m]]
+    def score(candidate):
+        own = candidates[candidate]
         values = [own[s] for s in common] if common else list(own.values())
         return sign * sum(values) / len(values)
 
-    return min(have, key=score), len(have), tuple(sorted(common))
+    return min(candidates, key=score), len(candidates), tuple(sorted(common))
+
+
+def chosen_setting(study, rows: list, label: str, dataset: str):
+    """The setting (a table column) of model row ``label`` on ``dataset`` with the best mean validation metric
+    (``study.choose_setting``): ``(column, settings with results, seeds compared)``, ``(None, 0, ())`` without
+    results. ``rows`` are labelled (:func:`_labelled`) and not diverged; settings are compared over the seeds they
+    all have, so a setting with more seeds is not favoured by them; a tie goes to the smaller setting."""
+    multi = len(study.datasets) > 1
+    mine = [r for r in rows if r["model"] == label and r["dataset"] == dataset]
+    values = _validation_values(study, mine, "column")
+    order = [f"{dataset} {x}" if multi else x for x in sorted(study.settings)]
+    return _best_on_validation(study, {c: values[c] for c in order if c in values})
+
+
+def _settings_run(rows: list, label: str, dataset: str) -> int:
+    """How many settings of model row ``label`` on ``dataset`` have recorded cells (diverged ones too)."""
+    return len({r["column"] for r in rows if r["model"] == label and r["dataset"] == dataset})
+
+
+def chosen_setting_table(study, rows: list, models: list) -> str:
+    """Per model row and dataset, the setting chosen on validation (:func:`chosen_setting`) and its test metric."""
+    from ..report import aggregate, count_of, mean_std
+
+    ok = [r for r in rows if r.get("status") != "diverged"]
+    test = aggregate(ok, ("model", "column"), study.metric)
+    name = study.setting_name
+    lines = [f"| model \\ dataset | " + " | ".join(study.datasets) + " |", "|---" * (len(study.datasets) + 1) + "|"]
+    for label in models:
+        cells = []
+        for dataset in study.datasets:
+            column, have, common = chosen_setting(study, ok, label, dataset)
+            if column is None or (label, column) not in test:
+                cells.append("–")
+                continue
+            mean, std, count = test[(label, column)]
+            setting = str(column).rsplit(" ", 1)[-1]
+            ran = _settings_run(rows, label, dataset)
+            note = f", {ran} of {len(study.settings)} {name}s run" if ran < len(study.settings) else ""
+            if have > 1 and len(common) < count:
+                note += (f", chosen on seed{'s' if len(common) > 1 else ''} {', '.join(map(str, common))}"
+                         if common else f", no seed shared: chosen on each {name}'s own seeds")
+            cells.append(f"{mean_std(mean, std, count, study.scale, study.digits)} ({name} {setting}, "
+                         f"{count_of(count, 'seed')}{note})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return (f"Per model, the {name} with the best mean {study.select_metric} over the seeds every {name} has run "
+            f"(validation; the test set is never used to choose; diverged cells cannot be chosen), its "
+            f"{study.metric_label or study.metric}:\n\n" + "\n".join(lines))
 
 
 def _entries_run(study, members, column, have: int) -> str:
@@ -631,7 +693,8 @@ def published_table(study, rows: list, columns: list) -> str:
     """Ours beside ``study.published``: one line per (row, column) with a published number.
 
     Ours is the row's selected member (a ``study.select`` group, chosen on validation; "k of n entries run" while
-    the choice is among some of its members only) or the model label's runs; the difference is ours − published in
+    the choice is among some of its members only) or the model label's runs; in a column ``"<dataset> chosen"``
+    (``study.choose_setting``), the model's runs at its setting chosen on validation; the difference is ours − published in
     the table's units. Scale notes and sources come from the configuration.
     A number keyed ``"<dataset> <setting>"`` meets a one-dataset table's column ``<setting>`` (a record made
     before its study had more datasets).
@@ -651,7 +714,14 @@ def published_table(study, rows: list, columns: list) -> str:
         for name, value in entry.numbers.items():
             column = by_name.get(str(name), name)
             label, partial = row, ""
-            if row in study.select:
+            if study.choose_setting and str(name).split(" ")[-1] == "chosen":  # the row's setting chosen on validation
+                dataset = str(name).rsplit(" ", 1)[0] if len(study.datasets) > 1 else study.datasets[0]
+                column, _, _ = chosen_setting(study, ok, row, dataset)
+                ran = _settings_run(rows, row, dataset)
+                if column is not None:
+                    partial = (f", {study.setting_name} {str(column).rsplit(' ', 1)[-1]} chosen on validation"
+                               + (f", {ran} of {len(study.settings)} run" if ran < len(study.settings) else ""))
+            elif row in study.select:
                 best, have, _ = _best_member(study, ok, list(study.select[row]), column)
                 label = labels[best] if best else None
                 partial = _entries_run(study, list(study.select[row]), column, have)

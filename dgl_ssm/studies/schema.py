@@ -142,6 +142,11 @@ class StudyConfig:
     #: seeds run only for the member chosen on those (per group and column, once all members have them). ``0``:
     #: every member runs every seed
     select_seeds: int = 0
+    #: a table of the setting chosen on validation: per model and dataset, the setting (e.g. the depth) with the best
+    #: mean ``select_metric`` over the seeds every setting with results has run, and its test metric (the protocol of
+    #: papers that report "the best of 1-5 layers on validation"). Published numbers keyed ``"<dataset> chosen"``
+    #: (``"chosen"`` with one dataset) meet it. Presentation only: not part of a cell's identity
+    choose_setting: bool = False
     #: published numbers to set beside ours (a third table: ours, published, difference): ``{row: PublishedRow}``
     published: Dict[str, PublishedRow] = field(default_factory=dict)
     #: set ``False`` where the budget makes the comparison meaningless (a plumbing check that inherits a full
@@ -226,13 +231,18 @@ def check_published(study) -> None:
     rows = set(study.select) | {spec.label or key for key, spec in study.models.items()}
     multi = len(study.datasets) > 1
     columns = {f"{d} {x}" if multi else str(x) for d in study.datasets for x in study.settings}
+    chosen = {f"{d} chosen" if multi else "chosen" for d in study.datasets} if study.choose_setting else set()
     for row, entry in study.published.items():
         if row not in rows:
             raise ConfigError(f"study.published.{row}: no such row; rows are the select groups and model labels: "
                               f"{', '.join(sorted(rows))}")
         for column in entry.numbers:
-            if str(column) not in columns:
-                raise ConfigError(f"study.published.{row}.numbers: no column {column!r}; columns: {', '.join(sorted(columns))}")
+            if str(column) in chosen and row in study.select:
+                raise ConfigError(f"study.published.{row}.numbers: column {column!r} is a model's setting chosen on "
+                                  "validation; a select group has none (publish it under a model label)")
+            if str(column) not in columns | chosen:
+                raise ConfigError(f"study.published.{row}.numbers: no column {column!r}; columns: "
+                                  f"{', '.join(sorted(columns | chosen))}")
     _check_published_format(study)
 
 
@@ -254,9 +264,10 @@ def validate(cfg) -> None:
         if unknown or not members:
             raise ConfigError(f"study.select.{row}: unknown or no model keys {unknown or list(members)}; known: {', '.join(study.models)}")
     _check_published_format(study)  # rows and columns at report time (check_published)
-    if study.select and not study.select_metric.startswith("val_"):
-        raise ConfigError(f"study.select_metric must be a validation metric (val_...), got {study.select_metric!r}: "
-                          "selecting on test would report a tuned-on-test number")
+    if (study.select or study.choose_setting) and not study.select_metric.startswith("val_"):
+        raise ConfigError(f"study.select_metric must be a validation metric (val_...) with study.select or "
+                          f"study.choose_setting, got {study.select_metric!r}: selecting on test would report a "
+                          "tuned-on-test number")
     if study.select_seeds and not (study.select and 1 <= study.select_seeds <= study.seeds):
         raise ConfigError(f"study.select_seeds must be 0 or 1..study.seeds ({study.seeds}) with a study.select, got "
                           f"{study.select_seeds}{'' if study.select else ' and no select'}")
