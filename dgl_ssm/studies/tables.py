@@ -56,9 +56,9 @@ def record_study(folder: Path):
                 models[key] = {**models[key], "label": current.models[key].label}
         config["published"] = OmegaConf.to_container(current.published)
         config["compare_published"] = current.compare_published
-        if current.choose_setting:  # presentation: the table of the setting chosen on validation, as configured now
-            config.update(choose_setting=True, select_metric=current.select_metric,
-                          select_higher_is_better=current.select_higher_is_better)
+        config["choose_setting"] = current.choose_setting  # presentation, as configured now
+        if current.choose_setting:
+            config.update(select_metric=current.select_metric, select_higher_is_better=current.select_higher_is_better)
     config.update(models=models, datasets=datasets, settings=sorted(settings), seeds=seeds)
     return OmegaConf.merge(OmegaConf.structured(StudyConfig), config)
 
