@@ -560,6 +560,33 @@ def test_two_stage_selection_runs_the_remaining_seeds_of_the_chosen_member_only(
         run_study(compose_config("config", *TINY, "++study.select_seeds=1", f"out={out}"), "t", log=lambda *_: None)
 
 
+def test_two_stage_choice_runs_the_remaining_seeds_at_the_chosen_depth_only(tmp_path, raw_data, fits, compose_config):
+    """``study.choose_seeds``: every depth runs the first seed; the other seeds run only at the depth chosen on it,
+    per model; the chosen-depth table says so; a rerun runs nothing; bad values are refused."""
+    from dgl_ssm.studies.run import study_cells
+
+    raw_data(*TEXAS)
+    out = tmp_path / "results" / "two_stage_depth"
+    choose = ["study.seeds=3", "study.settings=[1,2]", "~study.models.gcn_ssm", "++study.choose_setting=true",
+              "++study.select_metric=val_accuracy", "++study.select_higher_is_better=true", "++study.choose_seeds=1"]
+    cfg = compose_config("config", *TINY, *choose, f"out={out}", f"data_root={tmp_path / 'data'}")
+    assert [(c["depth"], c["seed"]) for c in study_cells(cfg.study)] == [(1, 0), (2, 0)]
+    rows, table = run_study(cfg, "t", log=lambda *_: None)
+    first = {r["depth"]: r["val_accuracy"] for r in rows if r["seed"] == 0}
+    chosen = max(sorted(first), key=first.get)  # a tie goes to the smaller depth
+    assert len(fits) == 4 and sorted((r["depth"], r["seed"]) for r in rows if r["seed"] > 0) == [(chosen, 1), (chosen, 2)]
+    flat = " ".join(table.split())
+    assert f"(depth {chosen}, 3 seeds, chosen on seed 0) |" in flat and "Every depth runs seed 0" in flat
+    run_study(cfg, "t", log=lambda *_: None)
+    assert len(fits) == 4, "a rerun runs nothing"
+    for extra, why in ((["++study.choose_seeds=4"], "with study.seeds = 3"),
+                       (["++study.choose_setting=false"], "with no choose_setting")):
+        with pytest.raises(ConfigError, match=f"study.choose_seeds must be 0 or 1..study.seeds .* {why}"):
+            run_study(compose_config("config", *TINY, *choose, *extra, f"out={tmp_path / 'never'}"), "t",
+                      log=lambda *_: None)
+    assert not (tmp_path / "never").exists()
+
+
 def _budget_choices(columns):
     """graphprop_budget's study from its committed record and its choice per (row, column) on validation."""
     from dgl_ssm.studies.run import selection_choices
@@ -788,7 +815,7 @@ def test_plan_estimates_an_entry_without_records_from_entries_of_its_preset():
 
     from dgl_ssm.studies.run import plan_text
 
-    study = NS(name="s", setting_name="layers", select_seeds=0, select={},
+    study = NS(name="s", setting_name="layers", select_seeds=0, choose_seeds=0, select={},
                models={"k_sssp": NS(preset="kgcn-ssm"), "k_ecc": NS(preset="kgcn-ssm"), "d_ecc": NS(preset="drew-gcn")})
     rows = [{"model": "k_sssp", "dataset": "sssp", "layers": 10, "seed": s, "train_time_s": t} for s, t in ((0, 900.0), (1, 1100.0))]
     pending = [{"model": m, "dataset": "eccentricity", "layers": 10, "seed": 0} for m in ("k_ecc", "d_ecc")]

@@ -42,7 +42,9 @@ def study_cells(study, rows: list = ()) -> List[dict]:
 
     A model with its own ``datasets`` list (e.g. a baseline configured for one dataset) runs on those only. With
     ``study.select_seeds``, a member of a ``select`` group runs the seeds after the first ``select_seeds`` only if it
-    is the member chosen on validation over those seeds in ``rows`` (the record) once every member has run them.
+    is the member chosen on validation over those seeds in ``rows`` (the record) once every member has run them;
+    with ``study.choose_seeds``, a model runs the seeds after the first ``choose_seeds`` only at its setting chosen on
+    validation over those (:func:`setting_choices`).
     """
     cells = [
         {"model": model, "dataset": dataset, study.setting_name: int(setting), "seed": seed}
@@ -52,6 +54,11 @@ def study_cells(study, rows: list = ()) -> List[dict]:
         if runs_on(study.models[model], dataset)
         for seed in range(study.first_seed, study.first_seed + study.seeds)
     ]
+    if study.choose_seeds:
+        chosen = setting_choices(study, rows)
+        first = range(study.first_seed, study.first_seed + study.choose_seeds)
+        return [c for c in cells if c["seed"] in first
+                or chosen.get((c["model"], c["dataset"])) == c[study.setting_name]]
     if not study.select_seeds:
         return cells
     first = range(study.first_seed, study.first_seed + study.select_seeds)
@@ -74,6 +81,23 @@ def selection_choices(study, rows: list, columns) -> dict:
         for column in columns:
             done = all((labels[m], column, s) in ran for m in _members_in(study, members, column) for s in first)
             choices[(group, column)] = _best_member(study, ok, members, column)[0] if done else None
+    return choices
+
+
+def setting_choices(study, rows: list) -> dict:
+    """``{(model key, dataset): chosen setting, or None while a setting lacks one of the first study.choose_seeds
+    seeds}`` (two-stage choice of the setting, :func:`chosen_setting` over those seeds)."""
+    first = range(study.first_seed, study.first_seed + study.choose_seeds)
+    ran = {(r["model"], r["dataset"], int(r[study.setting_name]), r["seed"]) for r in rows}
+    choices = {}
+    for model, spec in study.models.items():
+        label = _labels(study)[model]
+        for dataset in (d for d in study.datasets if runs_on(spec, d)):
+            done = all((model, dataset, int(x), s) in ran for x in study.settings for s in first)
+            mine = [r for r in rows if r["model"] == model and r["dataset"] == dataset and r["seed"] in first
+                    and r.get("status") != "diverged"]
+            column = chosen_setting(study, _labelled(study, mine, multi=True), label, dataset, multi=True)[0]
+            choices[(model, dataset)] = int(str(column).rsplit(" ", 1)[-1]) if done and column is not None else None
     return choices
 
 
@@ -180,18 +204,20 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
 
 
 def _run_stages(cfg, study, record, out, device, info, start, log, stop, main, command) -> Optional[str]:
-    """The pending cells, in one stage or (``study.select_seeds``) two; why the sitting stopped early, or ``None``."""
-    for stage in range(2):  # with study.select_seeds, the chosen members' remaining seeds once selection is done
+    """The pending cells, in one stage or (``study.select_seeds``, ``study.choose_seeds``) two; why the sitting
+    stopped early, or ``None``."""
+    two_stage = study.select_seeds or study.choose_seeds
+    for stage in range(2):  # the chosen members' (settings') remaining seeds once the choice is made
         pending, done, cells = _pending(cfg, record, record.rows())
         if done and not stage:
             log(f"{study.name}: {done} of {cells} cells already recorded in {record.csv}, skipped")
         if stage and pending:
-            log(f"{study.name}: selection on seeds < {study.first_seed + study.select_seeds} done, "
-                f"{len(pending)} cells of the chosen members follow")
+            log(f"{study.name}: selection on seeds < {study.first_seed + two_stage} done, "
+                f"{len(pending)} cells of the chosen {'members' if study.select_seeds else 'settings'} follow")
         sitting = record.start_sitting(to_container(study), command, len(pending)) if pending and main else None
         stopped = _run_cells(cfg, study, pending, record, out, device, info, sitting, start, log,
                              None if info.enabled else stop)
-        if stopped or not (study.select_seeds and pending) or info.enabled:  # under torchrun: rerun for stage 2
+        if stopped or not (two_stage and pending) or info.enabled:  # under torchrun: rerun for stage 2
             return stopped
     return None
 
@@ -230,14 +256,14 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
     for depth, of the nearest recorded depth scaled linearly, else of the other entries with the same preset, setting
     and ``train`` entries other than ``hidden``, e.g. one model per task; an entry that changes the rewiring radius
     or the epochs is not estimated from one that does not; times under this machine's load then: an estimate), the
-    known total, and with ``study.select_seeds`` the cells that wait for a selection. ``checkpointed`` (from
+    known total, and with ``study.select_seeds`` (``study.choose_seeds``) the cells that wait for a selection. ``checkpointed`` (from
     :func:`_checkpointed`) marks the seeds that resume from a checkpoint, ``seed (from epoch e)``, and takes the
     time they have trained off the total (down to 0 per cell).
 
     Examples
     --------
     >>> from types import SimpleNamespace
-    >>> study = SimpleNamespace(name="s", setting_name="depth", select_seeds=0, select={}, models={})
+    >>> study = SimpleNamespace(name="s", setting_name="depth", select_seeds=0, choose_seeds=0, select={}, models={})
     >>> rows = [{"model": "gcn", "dataset": "cora", "depth": 2, "seed": 0, "train_time_s": 30.0}]
     >>> print(plan_text(study, [{"model": "gcn", "dataset": "cora", "depth": 2, "seed": s} for s in (1, 2)], rows))
     s: 2 cells pending; 0.0 CPU-hours for the 2 with a recorded time (1 core each), 0 without one
@@ -289,6 +315,10 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
         waiting = [k for k, best in selection_choices(study, recorded, columns).items() if best is None]
         text += (f"; then up to {len(waiting) * (study.seeds - study.select_seeds)} cells of the members chosen "
                  f"in {len(waiting)} selections still open")
+    if study.choose_seeds:
+        waiting = [k for k, best in setting_choices(study, recorded).items() if best is None]
+        text += (f"; then up to {len(waiting) * (study.seeds - study.choose_seeds)} cells at the "
+                 f"{study.setting_name} chosen in {len(waiting)} choices still open")
     if lines:
         text += (f"\n\n| model | dataset | {study.setting_name} | seeds | s per cell (recorded cells) |\n|---|---|---|---|---|\n"
                  + "\n".join(lines))
@@ -530,6 +560,11 @@ def write_tables(study, rows: list, out: Path) -> str:
         first = f"seed {last}" if study.select_seeds == 1 else f"seeds {study.first_seed}–{last}"
         text += (f"\nEntries of a selection group run {first}; the entry chosen on validation there runs all "
                  f"{study.seeds} seeds (`study.select_seeds`).\n")
+    if study.choose_seeds:
+        last = study.first_seed + study.choose_seeds - 1
+        first = f"seed {last}" if study.choose_seeds == 1 else f"seeds {study.first_seed}–{last}"
+        text += (f"\nEvery {study.setting_name} runs {first}; the {study.setting_name} chosen on validation there runs "
+                 f"all {study.seeds} seeds (`study.choose_seeds`).\n")
     if study.select:
         text += "\n" + selection_table(study, labelled, order + seen, multi) + "\n"
     if study.choose_setting:
@@ -603,12 +638,13 @@ def _best_on_validation(study, candidates: dict):
     return min(candidates, key=score), len(candidates), tuple(sorted(common))
 
 
-def chosen_setting(study, rows: list, label: str, dataset: str):
+def chosen_setting(study, rows: list, label: str, dataset: str, multi: Optional[bool] = None):
     """The setting (a table column) of model row ``label`` on ``dataset`` with the best mean validation metric
     (``study.choose_setting``): ``(column, settings with results, seeds compared)``, ``(None, 0, ())`` without
-    results. ``rows`` are labelled (:func:`_labelled`) and not diverged; settings are compared over the seeds they
-    all have, so a setting with more seeds is not favoured by them; a tie goes to the smaller setting."""
-    multi = len(study.datasets) > 1
+    results. ``rows`` are labelled (:func:`_labelled`, columns named as ``multi`` says: by default as the study's
+    tables name them) and not diverged; settings are compared over the seeds they all have, so a setting with more
+    seeds is not favoured by them; a tie goes to the smaller setting."""
+    multi = len(study.datasets) > 1 if multi is None else multi
     mine = [r for r in rows if r["model"] == label and r["dataset"] == dataset]
     values = _validation_values(study, mine, "column")
     order = [f"{dataset} {x}" if multi else x for x in sorted(study.settings)]

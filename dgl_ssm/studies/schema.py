@@ -147,6 +147,10 @@ class StudyConfig:
     #: papers that report "the best of 1-5 layers on validation"). Published numbers keyed ``"<dataset> chosen"``
     #: (``"chosen"`` with one dataset) meet it. Presentation only: not part of a cell's identity
     choose_setting: bool = False
+    #: two-stage choice of the setting: every setting runs the first ``choose_seeds`` seeds; the remaining seeds run
+    #: only at the setting chosen on those (per model and dataset, once every setting has them). ``0``: every setting
+    #: runs every seed. Needs ``choose_setting``; not with ``select_seeds``
+    choose_seeds: int = 0
     #: published numbers to set beside ours (a third table: ours, published, difference): ``{row: PublishedRow}``
     published: Dict[str, PublishedRow] = field(default_factory=dict)
     #: set ``False`` where the budget makes the comparison meaningless (a plumbing check that inherits a full
@@ -271,6 +275,12 @@ def validate(cfg) -> None:
     if study.select_seeds and not (study.select and 1 <= study.select_seeds <= study.seeds):
         raise ConfigError(f"study.select_seeds must be 0 or 1..study.seeds ({study.seeds}) with a study.select, got "
                           f"{study.select_seeds}{'' if study.select else ' and no select'}")
+    if study.choose_seeds and not (study.choose_setting and 1 <= study.choose_seeds <= study.seeds
+                                   and not study.select_seeds):
+        why = ("no choose_setting" if not study.choose_setting else "select_seeds as well" if study.select_seeds
+               else f"study.seeds = {study.seeds}")
+        raise ConfigError(f"study.choose_seeds must be 0 or 1..study.seeds with study.choose_setting and without "
+                          f"study.select_seeds, got {study.choose_seeds} with {why}")
     if study.protocol not in ("published", "shared"):
         raise ConfigError(f"study.protocol must be 'published' (each model its own train) or 'shared' (study.train "
                           f"for all), got {study.protocol!r}")

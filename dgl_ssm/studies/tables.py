@@ -3,8 +3,8 @@
 Without arguments, every ``results/*/`` folder with a ``results.csv`` and a
 ``provenance.json``; ``--readme README.md`` also fills the README's generated
 result blocks. The study configuration is the latest sitting's (from
-``provenance.json``), except ``published``, ``choose_setting`` and the row order: the numbers to
-compare with and the tables to show are not part of how a result was made, so they come from the
+``provenance.json``), except ``published``, ``choose_setting`` (when the file turns it on) and the row order: the
+numbers to compare with and the tables to show are not part of how a result was made, so they come from the
 study's current configuration file (``dgl_ssm/conf/study/<name>.yaml``) when
 it exists, and rows follow its model order. ``--check`` writes nothing and exits 1 if a committed
 table differs from what its record gives (the test suite runs this).
@@ -56,9 +56,9 @@ def record_study(folder: Path):
                 models[key] = {**models[key], "label": current.models[key].label}
         config["published"] = OmegaConf.to_container(current.published)
         config["compare_published"] = current.compare_published
-        config["choose_setting"] = current.choose_setting  # presentation, as configured now
-        if current.choose_setting:
-            config.update(select_metric=current.select_metric, select_higher_is_better=current.select_higher_is_better)
+        if current.choose_setting:  # presentation: the table of the setting chosen on validation, as configured now
+            config.update(choose_setting=True, select_metric=current.select_metric,
+                          select_higher_is_better=current.select_higher_is_better)
     config.update(models=models, datasets=datasets, settings=sorted(settings), seeds=seeds)
     return OmegaConf.merge(OmegaConf.structured(StudyConfig), config)
 
