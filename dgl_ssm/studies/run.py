@@ -89,15 +89,15 @@ def setting_choices(study, rows: list) -> dict:
     seeds}`` (two-stage choice of the setting, :func:`chosen_setting` over those seeds)."""
     first = range(study.first_seed, study.first_seed + study.choose_seeds)
     ran = {(r["model"], r["dataset"], int(r[study.setting_name]), r["seed"]) for r in rows}
-    choices = {}
+    choices, labels = {}, _labels(study)
     for model, spec in study.models.items():
-        label = _labels(study)[model]
+        label = labels[model]
         for dataset in (d for d in study.datasets if runs_on(spec, d)):
             done = all((model, dataset, int(x), s) in ran for x in study.settings for s in first)
             mine = [r for r in rows if r["model"] == model and r["dataset"] == dataset and r["seed"] in first
                     and r.get("status") != "diverged"]
             column = chosen_setting(study, _labelled(study, mine, multi=True), label, dataset, multi=True)[0]
-            choices[(model, dataset)] = int(str(column).rsplit(" ", 1)[-1]) if done and column is not None else None
+            choices[(model, dataset)] = int(_setting_of(column)) if done and column is not None else None
     return choices
 
 
@@ -604,8 +604,7 @@ def _best_member(study, rows: list, members: list, column):
     """
     labels, members = _labels(study), _members_in(study, members, column)
     values = _validation_values(study, [r for r in rows if r["column"] == column], "model")
-    best, have, common = _best_on_validation(study, {m: values[labels[m]] for m in members if labels[m] in values})
-    return best, have, common
+    return _best_on_validation(study, {m: values[labels[m]] for m in members if labels[m] in values})
 
 
 def _validation_values(study, rows: list, key: str) -> dict:
@@ -651,6 +650,11 @@ def chosen_setting(study, rows: list, label: str, dataset: str, multi: Optional[
     return _best_on_validation(study, {c: values[c] for c in order if c in values})
 
 
+def _setting_of(column) -> str:
+    """The setting of a table column (``"<dataset> <setting>"`` or the setting itself)."""
+    return str(column).rsplit(" ", 1)[-1]
+
+
 def _settings_run(rows: list, label: str, dataset: str) -> int:
     """How many settings of model row ``label`` on ``dataset`` have recorded cells (diverged ones too)."""
     return len({r["column"] for r in rows if r["model"] == label and r["dataset"] == dataset})
@@ -672,7 +676,7 @@ def chosen_setting_table(study, rows: list, models: list) -> str:
                 cells.append("–")
                 continue
             mean, std, count = test[(label, column)]
-            setting = str(column).rsplit(" ", 1)[-1]
+            setting = _setting_of(column)
             ran = _settings_run(rows, label, dataset)
             note = f", {ran} of {len(study.settings)} {name}s run" if ran < len(study.settings) else ""
             if have > 1 and len(common) < count:
@@ -755,7 +759,7 @@ def published_table(study, rows: list, columns: list) -> str:
                 column, _, _ = chosen_setting(study, ok, row, dataset)
                 ran = _settings_run(rows, row, dataset)
                 if column is not None:
-                    partial = (f", {study.setting_name} {str(column).rsplit(' ', 1)[-1]} chosen on validation"
+                    partial = (f", {study.setting_name} {_setting_of(column)} chosen on validation"
                                + (f", {ran} of {len(study.settings)} run" if ran < len(study.settings) else ""))
             elif row in study.select:
                 best, have, _ = _best_member(study, ok, list(study.select[row]), column)
