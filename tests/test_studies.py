@@ -759,12 +759,12 @@ def test_selection_table_chooses_on_validation_never_on_test(compose_config):
         validate(bad)
 
 
-def test_chosen_setting_is_the_best_on_validation_and_meets_published_numbers(compose_config):
+def test_chosen_setting_is_the_best_on_validation_and_meets_published_numbers(compose_config, tmp_path):
     """``study.choose_setting``: per model and dataset the setting (depth) with the best mean validation accuracy,
     compared over the seeds every depth has; diverged cells cannot be chosen but count as run; a tie goes to the
     smaller depth; published numbers keyed "<dataset> chosen" meet it, and are refused without the option or on a
     select group."""
-    from dgl_ssm.studies.run import chosen_setting_table, published_table
+    from dgl_ssm.studies.run import chosen_setting_table, published_table, write_tables
     from dgl_ssm.studies.schema import ConfigError, check_published, validate
 
     study = compose_config("config", "study=heterophily_platonov").study
@@ -785,6 +785,10 @@ def test_chosen_setting_is_the_best_on_validation_and_meets_published_numbers(co
     assert "10.0 (depth 1, 1 seed" in " ".join(chosen_setting_table(study, tie, [label]).split())
     text = " ".join(published_table(study, rows, []).split())
     assert f"| {label} | chameleon-filtered chosen | 35.5 ± 0.7 (2 seeds, depth 2 chosen on validation, 4 of 5 run) | 40.89 ± 4.12 | -5.4 |" in text
+    # its one model trains with the study's train section (Platonov et al.'s configuration): the header said
+    # "shared protocol", the name of the same-budget switch, which this study does not use
+    header = write_tables(study, rows, tmp_path).split("\n")[0]
+    assert "; one configuration for every model (the study's train section)." in header and "shared" not in header
     off = compose_config("config", "study=heterophily_platonov", "study.choose_setting=false").study
     with pytest.raises(ConfigError, match="no column 'chameleon-filtered chosen'"):
         check_published(off)

@@ -543,8 +543,10 @@ def write_tables(study, rows: list, out: Path) -> str:
                            row_label=f"model \\ {'dataset ' if multi else ''}{study.setting_name}")
     seeds = sorted({r["seed"] for r in rows})
     own = [k for k, spec in study.models.items() if to_container(spec.train)]
-    if study.protocol == "shared" or not own:
+    if study.protocol == "shared":
         protocol = "shared protocol (every model: the study's train section)"
+    elif not own:  # one configuration, whatever it is (the description says: e.g. Platonov et al.'s, a plumbing check)
+        protocol = "one configuration for every model (the study's train section)"
     elif len(own) == len(study.models):
         protocol = "published protocol (every model: its own train entries over the study's train section)"
     else:
