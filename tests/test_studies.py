@@ -1,4 +1,5 @@
 """Studies as data (issue 12): typed configuration, the results record, resume and refusal, one-line errors, sweeps."""
+import contextlib
 import json
 import os
 import subprocess
@@ -585,6 +586,49 @@ def test_two_stage_choice_runs_the_remaining_seeds_at_the_chosen_depth_only(tmp_
             run_study(compose_config("config", *TINY, *choose, *extra, f"out={tmp_path / 'never'}"), "t",
                       log=lambda *_: None)
     assert not (tmp_path / "never").exists()
+
+
+def test_a_choice_opened_by_another_sitting_during_this_one_runs_its_seeds_here(tmp_path, raw_data, monkeypatch, compose_config):
+    """Two sittings side by side with ``study.choose_seeds``: when a first-stage cell the other sitting held is
+    recorded while this sitting runs its second stage, this sitting plans again and runs the seeds of the choice it
+    opens (it used to end and leave them to a rerun, idling a core; heterophily_platonov, 2026-12-03)."""
+    from dgl_ssm.studies.record import ResultsRecord
+
+    raw_data(*TEXAS)
+    out = tmp_path / "results" / "handover"
+    choose = ["study.seeds=2", "study.settings=[1,2]", "++study.choose_setting=true",
+              "++study.select_metric=val_accuracy", "++study.select_higher_is_better=true", "++study.choose_seeds=1"]
+    cfg = compose_config("config", *TINY, *choose, f"out={out}", f"data_root={tmp_path / 'data'}")
+    record = ResultsRecord(out, ("model", "dataset", "depth", "seed"))
+    held = {"model": "gcn_ssm", "dataset": "texas", "depth": 2, "seed": 0}
+    other = contextlib.ExitStack()
+    assert other.enter_context(record.claim(held))
+    real, calls = dgl_ssm.train.fit_node_classifier, []
+
+    def fit(*args, **kwargs):
+        calls.append(args[1:3])
+        if len(calls) == 4:  # this sitting's second stage starts: the other sitting records the held cell, best on val
+            from dgl_ssm.studies.run import cell_config
+
+            done = next(r for r in record.rows() if r["model"] == "gcn_ssm" and r["seed"] == 0)
+            metrics = {k: v for k, v in done.items() if k not in (*held, "config_hash")}
+            record.append(held, cell_config(cfg.study, held), {**metrics, "val_accuracy": 1.0})
+            other.close()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dgl_ssm.train, "fit_node_classifier", fit)
+    lines = []
+    rows, _ = run_study(cfg, "t", log=lines.append)
+    assert ("gcn_ssm", 2, 1) in {(r["model"], r["depth"], r["seed"]) for r in rows}, lines
+    assert len(calls) == 5 and not any("not recorded yet" in x for x in lines)
+    # still held when this sitting has nothing left: it ends and says so in one line
+    still = compose_config("config", *TINY, *choose, f"out={tmp_path / 'held'}", f"data_root={tmp_path / 'data'}")
+    monkeypatch.setattr(dgl_ssm.train, "fit_node_classifier", real)
+    with ResultsRecord(tmp_path / "held", ("model", "dataset", "depth", "seed")).claim(held):
+        lines = []
+        rows, _ = run_study(still, "t", log=lines.append)
+    assert len(rows) == 4 and ("gcn_ssm", 2, 0) not in {(r["model"], r["depth"], r["seed"]) for r in rows}
+    assert any("1 cell another sitting is running is not recorded yet; rerun this command" in x for x in lines), lines
 
 
 def _budget_choices(columns):

@@ -205,21 +205,37 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
 
 def _run_stages(cfg, study, record, out, device, info, start, log, stop, main, command) -> Optional[str]:
     """The pending cells, in one stage or (``study.select_seeds``, ``study.choose_seeds``) two; why the sitting
-    stopped early, or ``None``."""
+    stopped early, or ``None``.
+
+    With two stages a sitting plans again after each pass and runs the cells it has not tried yet: a choice whose
+    first-stage cell another sitting was running when this one planned opens once that cell is recorded (a sitting
+    used to end then and leave the choice's seeds to a rerun). Cells still held by another sitting at the end are
+    named in one line: rerun the command after that sitting to run what they open."""
     two_stage = study.select_seeds or study.choose_seeds
-    for stage in range(2):  # the chosen members' (settings') remaining seeds once the choice is made
+    keys = ("model", "dataset", study.setting_name, "seed")
+    tried, stage = set(), 0
+    while True:  # the chosen members' (settings') remaining seeds once their choice is made
         pending, done, cells = _pending(cfg, record, record.rows())
+        fresh = [c for c in pending if tuple(c[k] for k in keys) not in tried]
         if done and not stage:
             log(f"{study.name}: {done} of {cells} cells already recorded in {record.csv}, skipped")
-        if stage and pending:
+        if stage and not fresh:
+            if pending and two_stage:
+                n = len(pending)
+                log(f"{study.name}: {n} cell{'s' * (n != 1)} another sitting is running {'are' if n != 1 else 'is'} "
+                    f"not recorded yet; rerun this command after it to run the seeds of the choices "
+                    f"{'they open' if n != 1 else 'it opens'} (plan=true lists them)")
+            return None
+        if stage:
             log(f"{study.name}: selection on seeds < {study.first_seed + two_stage} done, "
-                f"{len(pending)} cells of the chosen {'members' if study.select_seeds else 'settings'} follow")
-        sitting = record.start_sitting(to_container(study), command, len(pending)) if pending and main else None
-        stopped = _run_cells(cfg, study, pending, record, out, device, info, sitting, start, log,
+                f"{len(fresh)} cells of the chosen {'members' if study.select_seeds else 'settings'} follow")
+        sitting = record.start_sitting(to_container(study), command, len(fresh)) if fresh and main else None
+        stopped = _run_cells(cfg, study, fresh, record, out, device, info, sitting, start, log,
                              None if info.enabled else stop)
-        if stopped or not (two_stage and pending) or info.enabled:  # under torchrun: rerun for stage 2
+        tried.update(tuple(c[k] for k in keys) for c in fresh)
+        if stopped or not (two_stage and fresh) or info.enabled:  # under torchrun: rerun for stage 2
             return stopped
-    return None
+        stage += 1
 
 
 def _pending(cfg, record: ResultsRecord, recorded: list) -> Tuple[List[dict], int, int]:
