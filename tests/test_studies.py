@@ -45,7 +45,8 @@ def test_study_records_resumes_and_refuses_other_settings(tmp_path, raw_data, fi
     assert "| GCN (Kipf & Welling) | " in flat and "| GCN-SSM (λ = 1, B = 0.1·I) | " in flat and (out / "results.md").read_text() == table
     sitting = json.loads((out / "provenance.json").read_text())["sittings"][0]
     assert {"commit", "command", "date", "machine", "config", "wall_time_s"} <= set(sitting)
-    assert {"cpu", "cores", "python", "torch", "dgl", "numpy"} <= set(sitting["machine"])
+    assert {"cpu", "cores", "python", "torch", "dgl", "numpy", "cpu_capability", "mkl_cbwr"} <= set(sitting["machine"])
+    assert sitting["machine"]["cpu_capability"] in {"DEFAULT", "AVX2", "AVX512", "VSX", "ZVECTOR", None}
     # the same configuration: nothing reruns, nothing is lost
     rows_again, _ = run_study(cfg, "test", log=lambda *_: None)
     assert len(fits) == 2 and len(rows_again) == 2
@@ -878,3 +879,17 @@ def test_plan_estimates_an_entry_without_records_from_entries_of_its_preset():
                              for m in ("k_h20", "k_hop10_h20")], rows)
     assert "| k_h20 | eccentricity | 10 | 0 | 1000 (2 of preset kgcn-ssm) |" in text
     assert "| k_hop10_h20 | eccentricity | 10 | 0 | 3000 (1 of preset kgcn-ssm, max_hop=10) |" in text
+
+
+def test_provenance_names_the_math_libraries_code_path(monkeypatch):
+    """The last digit of a short run depends on the CPU's code path (docs/rough_edges.md): the record names it."""
+    import torch
+
+    from dgl_ssm.studies.record import machine_info
+
+    monkeypatch.setenv("MKL_CBWR", "COMPATIBLE")
+    info = machine_info()
+    assert info["mkl_cbwr"] == "COMPATIBLE"
+    assert info["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    monkeypatch.delenv("MKL_CBWR")
+    assert machine_info()["mkl_cbwr"] is None

@@ -59,7 +59,14 @@ def _flatten(d: Mapping, prefix: str = "") -> Dict[str, object]:
 
 
 def machine_info() -> dict:
-    """CPU model, cores, threads and the versions that matter for the numbers."""
+    """CPU model, cores, threads, the math libraries' code path and the versions that matter for the numbers.
+
+    ``cpu_capability`` is the vector instruction set torch's CPU kernels use (``"AVX512"``, ``"AVX2"``, ...;
+    ``torch.backends.cpu.get_cpu_capability()``) and ``mkl_cbwr`` the ``MKL_CBWR`` setting (``None``: MKL picks its
+    code path from the CPU). Training is bit-identical between runs on one machine, but these paths change the
+    floating-point summation order, so the last digit of a short one-seed run can differ between CPUs (an Intel
+    AVX-512 machine against an AMD EPYC one: ResGCN at 8 layers on Cora, 79.4 against 79.5; ``docs/rough_edges.md``).
+    """
     import numpy
     import torch
 
@@ -78,8 +85,16 @@ def machine_info() -> dict:
     return {
         "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
         "python": sys.version.split()[0], "torch": torch.__version__, "dgl": dgl_version, "numpy": numpy.__version__,
-        "dgl_ssm": _package_version(),
+        "dgl_ssm": _package_version(), "cpu_capability": _cpu_capability(), "mkl_cbwr": os.environ.get("MKL_CBWR"),
     }
+
+
+def _cpu_capability() -> str | None:
+    import torch
+
+    with contextlib.suppress(AttributeError, RuntimeError):  # torch < 2.1 has no get_cpu_capability
+        return torch.backends.cpu.get_cpu_capability()
+    return None
 
 
 def _package_version() -> str:
