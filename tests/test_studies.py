@@ -893,3 +893,33 @@ def test_provenance_names_the_math_libraries_code_path(monkeypatch):
     assert info["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     monkeypatch.delenv("MKL_CBWR")
     assert machine_info()["mkl_cbwr"] is None
+
+
+def test_a_cell_another_sitting_left_unrecorded_when_it_died_runs_here(tmp_path, raw_data, monkeypatch, compose_config):
+    """A sitting skips a cell another sitting holds; that sitting is killed before recording it (its claim is released
+    by the operating system). This sitting runs the cell before it ends instead of leaving it to a rerun."""
+    from dgl_ssm.studies.record import ResultsRecord
+    from dgl_ssm.studies.run import _pending
+
+    raw_data(*TEXAS)
+    out = tmp_path / "results" / "orphan"
+    cfg = compose_config("config", *TINY, f"out={out}", f"data_root={tmp_path / 'data'}")
+    record = ResultsRecord(out, ("model", "dataset", "depth", "seed"))
+    held = _pending(cfg, record, [])[0][0]  # the first cell this sitting plans: skipped while held
+    other = contextlib.ExitStack()
+    assert other.enter_context(record.claim(held)) and record.held(held)
+    real, calls = dgl_ssm.train.fit_node_classifier, []
+
+    def fit(*args, **kwargs):
+        calls.append(args[1:3])
+        other.close()  # the other sitting dies without recording its cell
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dgl_ssm.train, "fit_node_classifier", fit)
+    lines = []
+    rows, _ = run_study(cfg, "t", log=lines.append)
+    assert not record.held(held)
+    assert any("skipped: another sitting is running it" in x for x in lines), lines
+    assert any("1 cell another sitting held was left unrecorded when it ended; running it here" in x for x in lines)
+    assert len(calls) == 2 and len(rows) == 2
+    assert {tuple(r[k] for k in held) for r in rows} >= {tuple(held.values())}

@@ -223,6 +223,11 @@ class ResultsRecord:
                 if held:
                     fcntl.flock(handle, fcntl.LOCK_UN)
 
+    def held(self, cell: Mapping) -> bool:
+        """Whether another process holds ``cell``'s claim now (:meth:`claim`)."""
+        with self.claim(cell) as mine:
+            return not mine
+
     def append(self, cell: Mapping, config: Mapping, metrics: Mapping) -> None:
         """Add the row of a finished cell (never overwriting another) and its configuration, under the lock."""
         digest = config_hash(config)

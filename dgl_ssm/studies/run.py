@@ -210,7 +210,9 @@ def _run_stages(cfg, study, record, out, device, info, start, log, stop, main, c
     With two stages a sitting plans again after each pass and runs the cells it has not tried yet: a choice whose
     first-stage cell another sitting was running when this one planned opens once that cell is recorded (a sitting
     used to end then and leave the choice's seeds to a rerun). Cells still held by another sitting at the end are
-    named in one line: rerun the command after that sitting to run what they open."""
+    named in one line: rerun the command after that sitting to run what they open. A cell skipped because another
+    sitting held it, and no longer held by anyone at the end without being recorded (that sitting was killed or
+    failed), runs here (one- or two-stage)."""
     two_stage = study.select_seeds or study.choose_seeds
     keys = ("model", "dataset", study.setting_name, "seed")
     tried, stage = set(), 0
@@ -220,22 +222,34 @@ def _run_stages(cfg, study, record, out, device, info, start, log, stop, main, c
         if done and not stage:
             log(f"{study.name}: {done} of {cells} cells already recorded in {record.csv}, skipped")
         if stage and not fresh:
-            if pending and two_stage:
+            # a tried cell still pending was skipped while another sitting held it (a cell this sitting runs is
+            # recorded or ends the sitting); if nobody holds it now, that sitting ended without recording it
+            fresh = [c for c in pending if not record.held(c)]
+            if fresh:
+                log(f"{study.name}: {_cells(len(fresh))} another sitting held {'were' if len(fresh) != 1 else 'was'}"
+                    f" left unrecorded when it ended; running {'them' if len(fresh) != 1 else 'it'} here")
+            elif pending and two_stage:
                 n = len(pending)
-                log(f"{study.name}: {n} cell{'s' * (n != 1)} another sitting is running {'are' if n != 1 else 'is'} "
+                log(f"{study.name}: {_cells(n)} another sitting is running {'are' if n != 1 else 'is'} "
                     f"not recorded yet; rerun this command after it to run the seeds of the choices "
                     f"{'they open' if n != 1 else 'it opens'} (plan=true lists them)")
-            return None
-        if stage:
+                return None
+            else:
+                return None
+        elif stage:
             log(f"{study.name}: selection on seeds < {study.first_seed + two_stage} done, "
                 f"{len(fresh)} cells of the chosen {'members' if study.select_seeds else 'settings'} follow")
         sitting = record.start_sitting(to_container(study), command, len(fresh)) if fresh and main else None
         stopped = _run_cells(cfg, study, fresh, record, out, device, info, sitting, start, log,
                              None if info.enabled else stop)
         tried.update(tuple(c[k] for k in keys) for c in fresh)
-        if stopped or not (two_stage and fresh) or info.enabled:  # under torchrun: rerun for stage 2
+        if stopped or not fresh or info.enabled:  # under torchrun: rerun for stage 2 (ranks share no claims)
             return stopped
         stage += 1
+
+
+def _cells(n: int) -> str:
+    return f"{n} cell{'s' * (n != 1)}"
 
 
 def _pending(cfg, record: ResultsRecord, recorded: list) -> Tuple[List[dict], int, int]:
