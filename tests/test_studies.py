@@ -630,6 +630,17 @@ def test_a_choice_opened_by_another_sitting_during_this_one_runs_its_seeds_here(
         rows, _ = run_study(still, "t", log=lines.append)
     assert len(rows) == 4 and ("gcn_ssm", 2, 0) not in {(r["model"], r["depth"], r["seed"]) for r in rows}
     assert any("1 cell another sitting is running is not recorded yet; rerun this command" in x for x in lines), lines
+    # a held second-stage cell opens no choice: no rerun is asked for (graphprop_hops, 2026-12-03)
+    second = compose_config("config", *TINY, *choose, f"out={tmp_path / 'second'}", f"data_root={tmp_path / 'data'}")
+    with contextlib.ExitStack() as stack:
+        for depth in (1, 2):  # whichever depth is chosen, its seed 1 is held
+            cell = {"model": "gcn_ssm", "dataset": "texas", "depth": depth, "seed": 1}
+            assert stack.enter_context(ResultsRecord(tmp_path / "second", tuple(cell)).claim(cell))
+        lines = []
+        rows, _ = run_study(second, "t", log=lines.append)
+    assert {(r["model"], r["seed"]) for r in rows} == {("gcn", 0), ("gcn", 1), ("gcn_ssm", 0)}, lines
+    assert any("gcn_ssm" in x and "seed=1 | skipped: another sitting is running it" in x for x in lines), lines
+    assert not any("not recorded yet" in x for x in lines), lines
 
 
 def _budget_choices(columns):

@@ -210,9 +210,9 @@ def _run_stages(cfg, study, record, out, device, info, start, log, stop, main, c
     With two stages a sitting plans again after each pass and runs the cells it has not tried yet: a choice whose
     first-stage cell another sitting was running when this one planned opens once that cell is recorded (a sitting
     used to end then and leave the choice's seeds to a rerun). Cells still held by another sitting at the end are
-    named in one line: rerun the command after that sitting to run what they open. A cell skipped because another
-    sitting held it, and no longer held by anyone at the end without being recorded (that sitting was killed or
-    failed), runs here (one- or two-stage)."""
+    named in one line (first-stage cells only: a second-stage cell opens nothing): rerun the command after that
+    sitting to run what they open. A cell skipped because another sitting held it, and no longer held by anyone at
+    the end without being recorded (that sitting was killed or failed), runs here (one- or two-stage)."""
     two_stage = study.select_seeds or study.choose_seeds
     keys = ("model", "dataset", study.setting_name, "seed")
     tried, stage = set(), 0
@@ -228,13 +228,12 @@ def _run_stages(cfg, study, record, out, device, info, start, log, stop, main, c
             if fresh:
                 log(f"{study.name}: {_cells(len(fresh))} another sitting held {'were' if len(fresh) != 1 else 'was'}"
                     f" left unrecorded when it ended; running {'them' if len(fresh) != 1 else 'it'} here")
-            elif pending and two_stage:
-                n = len(pending)
-                log(f"{study.name}: {_cells(n)} another sitting is running {'are' if n != 1 else 'is'} "
-                    f"not recorded yet; rerun this command after it to run the seeds of the choices "
-                    f"{'they open' if n != 1 else 'it opens'} (plan=true lists them)")
-                return None
-            else:
+            else:  # a held first-stage cell can open a choice after this sitting ends; a second-stage one cannot
+                n = sum(c["seed"] < study.first_seed + two_stage for c in pending) if two_stage else 0
+                if n:
+                    log(f"{study.name}: {_cells(n)} another sitting is running {'are' if n != 1 else 'is'} "
+                        f"not recorded yet; rerun this command after it to run the seeds of the choices "
+                        f"{'they open' if n != 1 else 'it opens'} (plan=true lists them)")
                 return None
         elif stage:
             log(f"{study.name}: selection on seeds < {study.first_seed + two_stage} done, "
