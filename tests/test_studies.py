@@ -532,6 +532,20 @@ def test_plan_lists_pending_cells_with_recorded_times_and_writes_nothing(tmp_pat
     assert len(read_csv(out / "results.csv")) == 2 and len(json.loads((out / "provenance.json").read_text())["sittings"]) == 1
     _, text = run_study(compose_config(*base, "study.settings=[4]", "plan=true"), "t", log=lambda *_: None)
     assert f"| gcn | texas | 4 | 0 | {seconds['gcn'] * 2:.0f} (1 at depth 2, times 2) |" in text
+    # a cell another sitting is running now is marked so (its claim is held); plan still writes nothing
+    from dgl_ssm.studies.record import ResultsRecord
+
+    cell = {"model": "gcn", "dataset": "texas", "depth": 4, "seed": 0}
+    record = ResultsRecord(out, tuple(cell))
+    before = sorted((out / ".claims").iterdir())
+    assert not record.held(cell) and sorted((out / ".claims").iterdir()) == before, "held() writes nothing"
+    with record.claim(cell):
+        claims = sorted((out / ".claims").iterdir())
+        _, text = run_study(compose_config(*base, "study.settings=[4]", "plan=true"), "t", log=lambda *_: None)
+    assert "| gcn | texas | 4 | 0 (running) |" in text and "; 1 of them is being run by another sitting now" in text
+    assert sorted((out / ".claims").iterdir()) == claims, "plan writes no claim"
+    _, text = run_study(compose_config(*base, "study.settings=[4]", "plan=true"), "t", log=lambda *_: None)
+    assert "(running)" not in text and "being run" not in text
 
 
 def test_two_stage_selection_runs_the_remaining_seeds_of_the_chosen_member_only(tmp_path, raw_data, fits, compose_config):

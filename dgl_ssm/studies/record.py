@@ -207,11 +207,9 @@ class ResultsRecord:
         ...         mine, theirs
         (True, False)
         """
-        from .cells import slug
-
-        folder = self.folder / ".claims"
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / f"{slug({k: cell[k] for k in self.keys})}.lock", "w") as handle:
+        path = self._claim_path(cell)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 held = True
@@ -224,9 +222,22 @@ class ResultsRecord:
                     fcntl.flock(handle, fcntl.LOCK_UN)
 
     def held(self, cell: Mapping) -> bool:
-        """Whether another process holds ``cell``'s claim now (:meth:`claim`)."""
-        with self.claim(cell) as mine:
-            return not mine
+        """Whether another process holds ``cell``'s claim now (:meth:`claim`); writes nothing."""
+        path = self._claim_path(cell)
+        if not path.is_file():
+            return False
+        with open(path) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
+
+    def _claim_path(self, cell: Mapping) -> Path:
+        from .cells import slug
+
+        return self.folder / ".claims" / f"{slug({k: cell[k] for k in self.keys})}.lock"
 
     def append(self, cell: Mapping, config: Mapping, metrics: Mapping) -> None:
         """Add the row of a finished cell (never overwriting another) and its configuration, under the lock."""

@@ -185,7 +185,8 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     if cfg.plan:
         recorded = record.rows()
         pending = _pending(cfg, record, recorded)[0]
-        return recorded, plan_text(study, pending, recorded, _checkpointed(study, pending, out))  # the caller prints it
+        running = {_key(study, c) for c in pending if record.held(c)}
+        return recorded, plan_text(study, pending, recorded, _checkpointed(study, pending, out), running)  # printed by the caller
     start, stop, stopped = time.time(), SittingStop(cfg.time_limit_s), None
     try:
         with contextlib.nullcontext() if info.enabled else stop.on_signals():
@@ -214,11 +215,10 @@ def _run_stages(cfg, study, record, out, device, info, start, log, stop, main, c
     sitting to run what they open. A cell skipped because another sitting held it, and no longer held by anyone at
     the end without being recorded (that sitting was killed or failed), runs here (one- or two-stage)."""
     two_stage = study.select_seeds or study.choose_seeds
-    keys = ("model", "dataset", study.setting_name, "seed")
     tried, stage = set(), 0
     while True:  # the chosen members' (settings') remaining seeds once their choice is made
         pending, done, cells = _pending(cfg, record, record.rows())
-        fresh = [c for c in pending if tuple(c[k] for k in keys) not in tried]
+        fresh = [c for c in pending if _key(study, c) not in tried]
         if done and not stage:
             log(f"{study.name}: {done} of {cells} cells already recorded in {record.csv}, skipped")
         if stage and not fresh:
@@ -241,7 +241,7 @@ def _run_stages(cfg, study, record, out, device, info, start, log, stop, main, c
         sitting = record.start_sitting(to_container(study), command, len(fresh)) if fresh and main else None
         stopped = _run_cells(cfg, study, fresh, record, out, device, info, sitting, start, log,
                              None if info.enabled else stop)
-        tried.update(tuple(c[k] for k in keys) for c in fresh)
+        tried.update(_key(study, c) for c in fresh)
         if stopped or not fresh or info.enabled:  # under torchrun: rerun for stage 2 (ranks share no claims)
             return stopped
         stage += 1
@@ -274,12 +274,17 @@ def _checkpointed(study, pending: List[dict], out: Path) -> dict:
                 state = load_checkpoint(path)
             except (OSError, RuntimeError, ValueError):
                 continue
-            found[tuple(cell[k] for k in ("model", "dataset", study.setting_name, "seed"))] = (
+            found[_key(study, cell)] = (
                 int(state["next_epoch"]), float(state["elapsed"]))
     return found
 
 
-def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional[dict] = None) -> str:
+def _key(study, cell: dict) -> tuple:
+    return tuple(cell[k] for k in ("model", "dataset", study.setting_name, "seed"))
+
+
+def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional[dict] = None,
+              running: Optional[set] = None) -> str:
     """What a sitting would run: pending cells by model, dataset and setting, each with the mean ``train_time_s`` of
     the recorded cells of the same model, dataset and setting (else of the model and setting on other datasets, else,
     for depth, of the nearest recorded depth scaled linearly, else of the other entries with the same preset, setting
@@ -287,7 +292,9 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
     or the epochs is not estimated from one that does not; times under this machine's load then: an estimate), the
     known total, and with ``study.select_seeds`` (``study.choose_seeds``) the cells that wait for a selection. ``checkpointed`` (from
     :func:`_checkpointed`) marks the seeds that resume from a checkpoint, ``seed (from epoch e)``, and takes the
-    time they have trained off the total (down to 0 per cell).
+    time they have trained off the total (down to 0 per cell). ``running`` (keys ``(model, dataset, setting, seed)``
+    whose claim another sitting holds now, :meth:`ResultsRecord.held`) marks the seeds being run, ``seed (running)``;
+    they stay in the total, which is what the study still needs.
 
     Examples
     --------
@@ -303,7 +310,7 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
     """
     from ..report import aggregate
 
-    checkpointed = checkpointed or {}
+    checkpointed, running = checkpointed or {}, running or set()
     times = aggregate(recorded, ("model", "dataset", study.setting_name), "train_time_s")
     elsewhere = aggregate(recorded, ("model", study.setting_name), "train_time_s")  # the model on other datasets
     cost = {key: _cost_key(spec) for key, spec in study.models.items()}
@@ -331,13 +338,17 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
         if mean is not None:
             known, seconds = known + len(seeds), seconds + mean * len(seeds)
             seconds -= sum(min(r[1], mean) for r in resumed.values() if r)
-        shown = [f"{s} (from epoch {resumed[s][0]})" if resumed[s] else str(s) for s in seeds]
+        notes = {s: ([f"from epoch {resumed[s][0]}"] if resumed[s] else []) + ["running"] * ((*key, s) in running)
+                 for s in seeds}
+        shown = [f"{s} ({', '.join(notes[s])})" if notes[s] else str(s) for s in seeds]
         lines.append(f"| {' | '.join(map(str, key))} | {', '.join(shown)} | "
                      f"{'unknown' if mean is None else f'{mean:.0f} ({count}{note})'} |")
     text = (f"{study.name}: {len(pending)} cells pending; {seconds / 3600:.1f} CPU-hours for the {known} with a "
             f"recorded time (1 core each), {len(pending) - known} without one")
     if resuming:
         text += f"; {resuming} of them resume from a checkpoint (the time trained there is taken off)"
+    if running:
+        text += f"; {len(running)} of them {'are' if len(running) != 1 else 'is'} being run by another sitting now"
     if study.select_seeds:
         columns = {f"{c['dataset']} {c[study.setting_name]}" for c in pending}
         columns |= {f"{r['dataset']} {r[study.setting_name]}" for r in recorded}
