@@ -97,6 +97,15 @@ def _cpu_capability() -> str | None:
     return None
 
 
+def _try_lock(handle) -> bool:
+    """Take the exclusive ``flock`` of an open claim file without waiting; ``False`` if another process holds it."""
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 def _package_version() -> str:
     from .. import __version__
 
@@ -210,11 +219,7 @@ class ResultsRecord:
         path = self._claim_path(cell)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                held = True
-            except BlockingIOError:
-                held = False
+            held = _try_lock(handle)
             try:
                 yield held
             finally:
@@ -227,9 +232,7 @@ class ResultsRecord:
         if not path.is_file():
             return False
         with open(path) as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not _try_lock(handle):
                 return True
             fcntl.flock(handle, fcntl.LOCK_UN)
             return False

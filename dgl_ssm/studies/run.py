@@ -56,12 +56,12 @@ def study_cells(study, rows: list = ()) -> List[dict]:
     ]
     if study.choose_seeds:
         chosen = setting_choices(study, rows)
-        first = range(study.first_seed, study.first_seed + study.choose_seeds)
+        first = first_stage_seeds(study)
         return [c for c in cells if c["seed"] in first
                 or chosen.get((c["model"], c["dataset"])) == c[study.setting_name]]
     if not study.select_seeds:
         return cells
-    first = range(study.first_seed, study.first_seed + study.select_seeds)
+    first = first_stage_seeds(study)
     choices = selection_choices(study, rows, {_column(study, c, True) for c in cells})
     chosen = {(best, column) for (_, column), best in choices.items() if best is not None}
     grouped = {m for members in study.select.values() for m in members}
@@ -69,10 +69,16 @@ def study_cells(study, rows: list = ()) -> List[dict]:
             if c["model"] not in grouped or c["seed"] in first or (c["model"], _column(study, c, True)) in chosen]
 
 
+def first_stage_seeds(study) -> range:
+    """The seeds every member (``study.select_seeds``) or setting (``study.choose_seeds``) runs before the choice;
+    the two are exclusive (schema). Empty for a one-stage study."""
+    return range(study.first_seed, study.first_seed + (study.select_seeds or study.choose_seeds))
+
+
 def selection_choices(study, rows: list, columns) -> dict:
     """``{(select group, column): chosen member key, or None while a member lacks one of the first
     study.select_seeds seeds}`` (two-stage selection; columns are ``"<dataset> <setting>"``)."""
-    first = range(study.first_seed, study.first_seed + study.select_seeds)
+    first = first_stage_seeds(study)
     labelled = _labelled(study, rows, multi=True)  # columns name the dataset: a sitting may run one of several
     ran = {(r["model"], r["column"], r["seed"]) for r in labelled}
     ok = [r for r in labelled if r.get("status") != "diverged" and r["seed"] in first]
@@ -87,7 +93,7 @@ def selection_choices(study, rows: list, columns) -> dict:
 def setting_choices(study, rows: list) -> dict:
     """``{(model key, dataset): chosen setting, or None while a setting lacks one of the first study.choose_seeds
     seeds}`` (two-stage choice of the setting, :func:`chosen_setting` over those seeds)."""
-    first = range(study.first_seed, study.first_seed + study.choose_seeds)
+    first = first_stage_seeds(study)
     ran = {(r["model"], r["dataset"], int(r[study.setting_name]), r["seed"]) for r in rows}
     choices, labels = {}, _labels(study)
     for model, spec in study.models.items():
@@ -229,14 +235,14 @@ def _run_stages(cfg, study, record, out, device, info, start, log, stop, main, c
                 log(f"{study.name}: {_cells(len(fresh))} another sitting held {'were' if len(fresh) != 1 else 'was'}"
                     f" left unrecorded when it ended; running {'them' if len(fresh) != 1 else 'it'} here")
             else:  # a held first-stage cell can open a choice after this sitting ends; a second-stage one cannot
-                n = sum(c["seed"] < study.first_seed + two_stage for c in pending) if two_stage else 0
+                n = sum(c["seed"] in first_stage_seeds(study) for c in pending)
                 if n:
                     log(f"{study.name}: {_cells(n)} another sitting is running {'are' if n != 1 else 'is'} "
                         f"not recorded yet; rerun this command after it to run the seeds of the choices "
                         f"{'they open' if n != 1 else 'it opens'} (plan=true lists them)")
                 return None
         elif stage:
-            log(f"{study.name}: selection on seeds < {study.first_seed + two_stage} done, "
+            log(f"{study.name}: selection on seeds < {first_stage_seeds(study).stop} done, "
                 f"{len(fresh)} cells of the chosen {'members' if study.select_seeds else 'settings'} follow")
         sitting = record.start_sitting(to_container(study), command, len(fresh)) if fresh and main else None
         stopped = _run_cells(cfg, study, fresh, record, out, device, info, sitting, start, log,
@@ -598,12 +604,12 @@ def write_tables(study, rows: list, out: Path) -> str:
             f"Generated from the record "
             f"(results.csv) by `python -m dgl_ssm.studies.tables`.\n\n{table}\n")
     if study.select and study.select_seeds:
-        last = study.first_seed + study.select_seeds - 1
+        last = first_stage_seeds(study)[-1]
         first = f"seed {last}" if study.select_seeds == 1 else f"seeds {study.first_seed}–{last}"
         text += (f"\nEntries of a selection group run {first}; the entry chosen on validation there runs all "
                  f"{study.seeds} seeds (`study.select_seeds`).\n")
     if study.choose_seeds:
-        last = study.first_seed + study.choose_seeds - 1
+        last = first_stage_seeds(study)[-1]
         first = f"seed {last}" if study.choose_seeds == 1 else f"seeds {study.first_seed}–{last}"
         text += (f"\nEvery {study.setting_name} runs {first}; the {study.setting_name} chosen on validation there runs "
                  f"all {study.seeds} seeds (`study.choose_seeds`).\n")
