@@ -212,6 +212,21 @@ def test_collate_positions_is_dgl_batch_of_the_items(tmp_path, kind):
     _same_batch(ds.collate([ds[i] for i in (2, 1)]), ds.collate_positions([2, 1]))
 
 
+def test_collate_positions_reads_only_the_graphs_of_its_split(tmp_path):
+    """A limited run (head) transforms only the graphs it keeps: the packed batch must not read the others (it
+    took the fields of the whole list's first graph, so a k-hop model on a limited Peptides split saw no 'hop')."""
+    from dgl_ssm.transforms import KHopRewire
+
+    ds = GraphPropertyDataset("sssp", "val", root=tmp_path, sizes=SMALL).head(3)
+    kept = ds.indices.tolist()
+    assert 0 not in kept  # the val split starts after the train graphs: graph 0 stays un-rewired
+    for i, graph in zip(kept, KHopRewire(2)([ds.graphs[i] for i in kept])):
+        ds.graphs[i] = graph
+    batch, _ = ds.collate_positions([2, 0])
+    assert "hop" in batch.edata
+    _same_batch(ds.collate([ds[i] for i in (2, 0)]), (batch, _))
+
+
 def test_collate_positions_out_of_range_is_one_clear_error(tmp_path):
     ds = GraphPropertyDataset("diameter", "val", root=tmp_path, sizes=SMALL)
     for bad in ([0, len(ds)], [-1]):

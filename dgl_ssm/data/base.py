@@ -228,10 +228,9 @@ class GraphListDataset(DGLDataset):
             raise IndexError(f"collate_positions: positions must be in 0..{len(self) - 1} (this {self.split or 'whole'} "
                              f"split has {len(self)} items), got {int(positions.min())}..{int(positions.max())}")
         pack = self._pack()
-        indices = self.indices[positions]
-        nodes, edges = pack["num_nodes"][indices], pack["num_edges"][indices]
-        node_ids = _ranges(pack["node_start"][indices], nodes)
-        edge_ids = _ranges(pack["edge_start"][indices], edges)
+        nodes, edges = pack["num_nodes"][positions], pack["num_edges"][positions]
+        node_ids = _ranges(pack["node_start"][positions], nodes)
+        edge_ids = _ranges(pack["edge_start"][positions], edges)
         shift = torch.repeat_interleave(torch.cumsum(nodes, 0) - nodes, edges)
         graph = dgl.graph((pack["src"][edge_ids] + shift, pack["dst"][edge_ids] + shift),
                           num_nodes=int(nodes.sum()), idtype=pack["idtype"])
@@ -241,13 +240,15 @@ class GraphListDataset(DGLDataset):
             graph.edata[key] = value[edge_ids]
         graph.set_batch_num_nodes(nodes.to(pack["idtype"]))
         graph.set_batch_num_edges(edges.to(pack["idtype"]))
-        return graph, self.item_labels(indices)
+        return graph, self.item_labels(self.indices[positions])
 
     def _pack(self) -> dict:
-        """Every graph's nodes, edges (local ids) and fields concatenated; rebuilt when ``self.graphs`` changes."""
-        key = (id(self.graphs), len(self.graphs))
+        """This split's graphs (``self.indices``, in order: pack entry ``i`` is position ``i``), their nodes, edges
+        (local ids) and fields concatenated; rebuilt when ``self.graphs`` or ``self.indices`` change. Graphs outside
+        the split are not read: a limited run (:meth:`head`) transforms only the graphs it keeps."""
+        key = (id(self.graphs), len(self.graphs), id(self.indices), len(self.indices))
         if getattr(self, "_packed", None) is None or self._packed["key"] != key:
-            graphs = self.graphs
+            graphs = [self.graphs[int(i)] for i in self.indices]
             nodes = torch.tensor([g.num_nodes() for g in graphs], dtype=torch.long)
             edges = torch.tensor([g.num_edges() for g in graphs], dtype=torch.long)
             ends = [g.edges(order="eid") for g in graphs]
