@@ -88,24 +88,23 @@ def main(argv=None) -> dict:
 
     from dgl.dataloading import GraphDataLoader
 
-    from dgl_ssm.models import needs_hop_edges
-    from dgl_ssm.studies.cells import _count, build_graph_cell_model, graph_datasets, hidden_within_budget
+    from dgl_ssm.studies.cells import cell_data, cell_protocol
     from dgl_ssm.studies.record import machine_info
-    from dgl_ssm.studies.schema import protocol_for
+    from dgl_ssm.studies.schema import to_container
     from dgl_ssm.studies.tables import _current_study
-    from dgl_ssm.train import GraphTask
+    from dgl_ssm.train.cell import count_parameters as _count
+    from dgl_ssm.train.cell import prepare_cell
 
     study = _current_study("peptides_30")
     rows = []
     for key, spec in study.models.items():
-        train = protocol_for(study, key)
+        train = cell_protocol(study, key)
         cell = {"model": key, "dataset": "peptides-func", study.setting_name: study.settings[0], "seed": 0}
-        datasets, info = graph_datasets(study, cell, train.max_hop if needs_hop_edges(spec.preset) else None,
-                                        args.data_root, args.data_dir)
-        hidden = hidden_within_budget(lambda h: build_graph_cell_model(study, cell, info, h), study.param_budget,
-                                      high=study.max_hidden)
-        model = build_graph_cell_model(study, cell, info, hidden)
-        task = GraphTask.for_datasets(datasets, batch_size=train.batch_size)
+        prepared = prepare_cell("peptides-func", spec.preset, study.settings[0], 0, train,
+                                options=to_container(spec.options), data=cell_data(study, cell, args.data_root, args.data_dir),
+                                param_budget=study.param_budget, max_hidden=study.max_hidden)
+        model, task, datasets = prepared.model, prepared.task, prepared.task.datasets
+        hidden = prepared.row["hidden"]
         counted, timed = {}, {}
         for split, backward in (("train", True), ("val", False)):
             loader = GraphDataLoader(datasets[split], collate_fn=datasets[split].collate, batch_size=train.batch_size)

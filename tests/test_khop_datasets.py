@@ -39,16 +39,18 @@ def test_list_call_equals_batched_call():
 def test_study_loads_each_dataset_variant_once(tmp_path, compose_config):
     """Plain models see the input graph; k-hop presets the rewired one; each variant is built once per process."""
     from dgl_ssm.models import needs_hop_edges
-    from dgl_ssm.studies.cells import graph_datasets
+    from dgl_ssm.studies.cells import cell_data
+    from dgl_ssm.train.cell import graph_datasets, rewiring
 
     study = compose_config("config", *["study=ring_quick", "study.ring_graphs=20", "study.ring_classes=2"]).study
     cell = {"model": "gcn", "dataset": "ring", "ring_size": 6, "seed": 0}
-    plain, info = graph_datasets(study, cell, None, tmp_path)
+    data = cell_data(study, cell, tmp_path)
+    plain, info = graph_datasets("ring", data, rewiring("gcn", {}, 3)[0])
     assert "hop" not in plain["train"][0][0].edata and info.in_feats == 2 and info.readout is None and info.target_mask
     g = plain["train"][0][0]
     assert g.has_edges_between(g.nodes(), g.nodes()).all(), "every node has its self-loop (cached pre-transform)"
     for name in ("kgcn-ssm", "drew-gcn", "drew-gcn-delay"):
         assert needs_hop_edges(name)
-        rewired, _ = graph_datasets(study, cell, 2, tmp_path)
+        rewired, _ = graph_datasets("ring", data, rewiring(name, {}, 2)[0])
         assert rewired["train"][0][0].edata["hop"].max() == 2
-    assert graph_datasets(study, cell, None, tmp_path)[0] is plain and not needs_hop_edges("gcn-ssm")
+    assert graph_datasets("ring", data, rewiring("gcn-ssm", {}, 2)[0])[0] is plain and not needs_hop_edges("gcn-ssm")

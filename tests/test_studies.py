@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import dgl_ssm.train
+import dgl_ssm.train.cell
 from dgl_ssm.report import read_csv
 from dgl_ssm.studies import RecordConflict, run_study
 from dgl_ssm.studies.schema import ConfigError
@@ -23,14 +24,17 @@ TINY = ["study=depth_quick", "study.datasets=[texas]", "study.settings=[2]", "st
 
 @pytest.fixture
 def fits(monkeypatch):
+    """The cells trained: every cell goes through the one cell path, dgl_ssm.train.cell.fit_cell."""
+    import dgl_ssm.train.cell
+
     calls = []
-    real = dgl_ssm.train.fit_node_classifier
+    real = dgl_ssm.train.cell.fit_cell
 
     def counted(*args, **kwargs):
-        calls.append(args[1:3])
+        calls.append(args[:2])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(dgl_ssm.train, "fit_node_classifier", counted)
+    monkeypatch.setattr(dgl_ssm.train.cell, "fit_cell", counted)
     return calls
 
 
@@ -78,7 +82,14 @@ def test_study_records_resumes_and_refuses_other_settings(tmp_path, raw_data, fi
     ("+study.models.gcn.train.weight_decay_groups.convs=0.01", "weight_decay_groups prefix 'convs' matches no parameter"),
     ("study=nope", "Could not find 'study/nope'"),
     ("+study.models.gcn.train.hiden=3", "study.models.gcn.train"),
-    ("study.train.max_hop=0", "study.train.max_hop must be >= 1, got 0"),
+    ("study.train.max_hop=0", "study.train.max_hop=0 does not apply to node cells (node cells are not k-hop rewired"),
+    ("study.train.batch_size=64", "study.train.batch_size=64 does not apply to node cells (a node cell trains on its whole graph"),
+    ("study.train.scheduler=bogus", "study.train.scheduler must be one of none, cosine, plateau, step, got 'bogus'"),
+    ("study.train.lr=inf", "study.train.lr must be a finite number > 0, got inf"),
+    ("study.models.gcn_ssm.preset=kgcn-ssm", "study.models.gcn_ssm.preset: 'kgcn-ssm' reads k-hop rings (edata['hop']), which node studies do not build"),
+    ("study.train.epochs=5", "study.train.epochs=5 does not reach model gcn (GCN (Kipf & Welling)), which trains with its own "
+                             "study.models.gcn.train.epochs=200 (its published configuration); add study.models.gcn.train.epochs=5, "
+                             "or train every model with study.train alone: study.protocol=shared"),
     ("study.limit=-1", "study.limit must be >= 1 or null"),
     ("study.datasets=[corra]", "unknown node-level dataset(s) corra"),
     ("study.target_scale=raw", "study.target_scale=raw applies to graph property tasks only"),
@@ -308,12 +319,12 @@ def test_graph_cell_model_draws_its_weights_in_the_recipe_order(compose_config):
     from dgl_ssm.data import PeptidesDataset, TaskInfo, atom_encoder
     from dgl_ssm.experiment import seed_everything
     from dgl_ssm.models import build_model
-    from dgl_ssm.studies.cells import build_graph_cell_model
+    from dgl_ssm.studies.cells import cell_protocol
+    from dgl_ssm.train.cell import build_cell_model
 
     study = compose_config("config", "study=peptides_quick").study
-    cell = {"model": "gcn", "dataset": "peptides-func", "layers": 3, "seed": 4}
     task = TaskInfo("graph", 9, 10, "bce", "ap", readout="mean", encoder=PeptidesDataset.encoder)
-    ours = build_graph_cell_model(study, cell, task, 16).state_dict()
+    ours = build_cell_model("gcn", 3, 4, cell_protocol(study, "gcn"), task, hidden=16).state_dict()
     seed_everything(4)
     theirs = build_model("gcn", 9, 16, 10, 3, activation="gelu", dropout=0.1, readout="mean", encoder=atom_encoder(16)).state_dict()
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
@@ -618,7 +629,7 @@ def test_a_choice_opened_by_another_sitting_during_this_one_runs_its_seeds_here(
     held = {"model": "gcn_ssm", "dataset": "texas", "depth": 2, "seed": 0}
     other = contextlib.ExitStack()
     assert other.enter_context(record.claim(held))
-    real, calls = dgl_ssm.train.fit_node_classifier, []
+    real, calls = dgl_ssm.train.cell.fit_cell, []
 
     def fit(*args, **kwargs):
         calls.append(args[1:3])
@@ -631,14 +642,14 @@ def test_a_choice_opened_by_another_sitting_during_this_one_runs_its_seeds_here(
             other.close()
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(dgl_ssm.train, "fit_node_classifier", fit)
+    monkeypatch.setattr(dgl_ssm.train.cell, "fit_cell", fit)
     lines = []
     rows, _ = run_study(cfg, "t", log=lines.append)
     assert ("gcn_ssm", 2, 1) in {(r["model"], r["depth"], r["seed"]) for r in rows}, lines
     assert len(calls) == 5 and not any("not recorded yet" in x for x in lines)
     # still held when this sitting has nothing left: it ends and says so in one line
     still = compose_config("config", *TINY, *choose, f"out={tmp_path / 'held'}", f"data_root={tmp_path / 'data'}")
-    monkeypatch.setattr(dgl_ssm.train, "fit_node_classifier", real)
+    monkeypatch.setattr(dgl_ssm.train.cell, "fit_cell", real)
     with ResultsRecord(tmp_path / "held", ("model", "dataset", "depth", "seed")).claim(held):
         lines = []
         rows, _ = run_study(still, "t", log=lines.append)
@@ -933,14 +944,14 @@ def test_a_cell_another_sitting_left_unrecorded_when_it_died_runs_here(tmp_path,
     held = _pending(cfg, record, [])[0][0]  # the first cell this sitting plans: skipped while held
     other = contextlib.ExitStack()
     assert other.enter_context(record.claim(held)) and record.held(held)
-    real, calls = dgl_ssm.train.fit_node_classifier, []
+    real, calls = dgl_ssm.train.cell.fit_cell, []
 
     def fit(*args, **kwargs):
         calls.append(args[1:3])
         other.close()  # the other sitting dies without recording its cell
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(dgl_ssm.train, "fit_node_classifier", fit)
+    monkeypatch.setattr(dgl_ssm.train.cell, "fit_cell", fit)
     lines = []
     rows, _ = run_study(cfg, "t", log=lines.append)
     assert not record.held(held)

@@ -11,7 +11,8 @@ Examples::
     # data-parallel training of every cell (graph-level studies): 2 ranks, gloo on CPU, nccl on CUDA
     torchrun --nproc_per_node 2 -m dgl_ssm.studies study=graphprop_quick
 
-Expected errors (a bad value, an unknown key, missing data, no CUDA, an
+Expected errors (a bad value, an unknown key, a ``study.train`` value that
+would not reach a model with its own protocol, missing data, no CUDA, an
 unusable output folder, a rerun with another configuration) print one
 ``error:`` line and exit with status 2, before anything is written. A sitting
 ended early by ``time_limit_s=<seconds>`` or by SIGTERM / SIGUSR1 (at the end of
@@ -48,6 +49,8 @@ def _check_composition(argv) -> None:
     with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
         cfg = compose("config", overrides=overrides)
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    schema.validate(cfg)  # every value, before the next check, which reads them
+    schema.check_overrides_reach(cfg.study, overrides)  # a value that would change some models and not others
 
 
 @hydra.main(config_path="pkg://dgl_ssm.conf", config_name="config", version_base="1.3")

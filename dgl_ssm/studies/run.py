@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
+from .identity import IMPLICIT_PROTOCOL, cell_config  # noqa: F401  (re-exported: the cell identity)
 from .record import ResultsRecord
 from .schema import ConfigError, protocol_for, runs_on, to_container, validate
 from .stop import SittingStop, StudyStopped
@@ -116,31 +117,6 @@ def _labelled(study, rows, multi: bool) -> list:
     """Record rows with ``model`` as its table label and their ``column``."""
     names = _labels(study)
     return [{**r, "column": _column(study, r, multi), "model": names.get(r["model"], r["model"])} for r in rows]
-
-
-#: protocol keys added after records existed, with the value that reproduces the behaviour before them: a cell
-#: config leaves them out at that value, so that older records keep their hashes (and are not re-run or refused)
-IMPLICIT_PROTOCOL = {"monitor": "metric", "weight_decay_groups": {}}
-
-
-def cell_config(study, cell: dict) -> dict:
-    """Everything that determines a cell's result: its key, model entry and the protocol (its identity)."""
-    spec = study.models[cell["model"]]
-    train = to_container(protocol_for(study, cell["model"]))
-    train = {k: v for k, v in train.items() if not (k in IMPLICIT_PROTOCOL and v == IMPLICIT_PROTOCOL[k])}
-    config = {"kind": study.kind, "cell": dict(cell), "preset": spec.preset, "options": to_container(spec.options),
-              "train": train}
-    if study.kind == "graph":
-        config["sizes"] = list(study.sizes)
-    if study.target_scale != "train_max":  # left out at the default: records from before the option keep their hash
-        config["target_scale"] = study.target_scale
-    if study.normalize_features:  # likewise
-        config["normalize_features"] = True
-    if cell["dataset"] == "ring":
-        config["ring"] = {"graphs": study.ring_graphs, "classes": study.ring_classes}
-    if cell["dataset"].startswith("peptides"):
-        config["peptides"] = {"limit": study.limit, "param_budget": study.param_budget, "max_hidden": study.max_hidden}
-    return config
 
 
 def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tuple[list, str]:
@@ -448,17 +424,14 @@ def checkpoint_dir(out: Path, cell: dict, config: dict) -> Path:
 def _run_cell(cfg, study, cell, out, device, info, run_dir: Path, stop=None) -> dict:
     """Train one cell (checkpoints in ``run_dir``); its row (profile and gradient rows go to their files).
     ``stop``: asked after every epoch (:class:`~dgl_ssm.train.TrainingInterrupted`)."""
-    from .cells import graph_cell, node_cell, slug
+    from .cells import run_cell, slug
 
     profile = [] if protocol_for(study, cell["model"]).layer_profile else None
     grads = [] if study.record_gradients and study.kind == "node" else None
-    if study.kind == "node":
-        row = node_cell(study, cell, device, cfg.data_root, cfg.data_dir, profile, grads, run_dir,
-                        checkpoint_every_s=cfg.checkpoint_every_s, progress=cfg.progress, should_stop=stop)
-    else:
-        row = graph_cell(study, cell, device, run_dir, cfg.data_root, out / "histories" / f"{slug(cell)}.csv",
-                         cfg.data_dir, info, checkpoint_every_s=cfg.checkpoint_every_s, progress=cfg.progress,
-                         should_stop=stop)
+    history = out / "histories" / f"{slug(cell)}.csv" if study.kind == "graph" else None
+    row = run_cell(study, cell, device, data_root=cfg.data_root, data_dir=cfg.data_dir, run_dir=run_dir,
+                   history_path=history, profile_rows=profile, gradient_rows=grads, info=info,
+                   checkpoint_every_s=cfg.checkpoint_every_s, progress=cfg.progress, should_stop=stop)
     if info.is_main and profile:
         _append_rows(out / "layers.csv", profile)
     if info.is_main and grads:

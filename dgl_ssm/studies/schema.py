@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING, OmegaConf
 
-__all__ = ["ModelSpec", "PublishedRow", "parse_published", "check_published", "Protocol", "StudyConfig", "RunConfig", "ConfigError", "validate", "to_container", "protocol_for"]
+__all__ = ["ModelSpec", "PublishedRow", "parse_published", "check_published", "Protocol", "StudyConfig", "RunConfig", "ConfigError", "validate", "check_overrides_reach", "to_container", "protocol_for"]
 
 
 class ConfigError(ValueError):
@@ -76,7 +76,9 @@ class PublishedRow:
 @dataclass
 class Protocol:
     """How every cell is trained. No value has a default here: each comes from one YAML file
-    (``conf/protocol/`` or the study's own ``train`` section), so that a value lives in exactly one place."""
+    (``conf/protocol/`` or the study's own ``train`` section), so that a value lives in exactly one place. The
+    fields that one level only reads (``batch_size``, ``max_hop``: graph; ``layer_profile``: node) are unset
+    elsewhere, and refused there when set (:data:`dgl_ssm.train.cell.FIELD_LEVELS`)."""
 
     hidden: int = MISSING
     optimizer: str = MISSING
@@ -87,12 +89,14 @@ class Protocol:
     epochs: int = MISSING
     patience: int = MISSING
     scheduler: str = MISSING
-    batch_size: int = MISSING  #: graphs per batch (graph-level studies)
-    max_hop: int = MISSING  #: k-hop rewiring radius of the presets that read 'hop' edges
+    #: graphs per batch: graph-level studies only (required there; refused in node studies, which train full-graph)
+    batch_size: Optional[int] = None
+    #: k-hop rewiring radius of the presets that read 'hop' edges: graph-level studies only
+    max_hop: Optional[int] = None
     monitor: str = MISSING  #: early stopping and best state on the validation 'metric', 'loss' or 'loss_and_metric' (GAT's rule)
     #: ``{parameter-name prefix: weight decay}`` overriding ``weight_decay`` (GCNII: ``{layers: 0.01}``)
     weight_decay_groups: Dict[str, float] = MISSING
-    layer_profile: bool = False  #: an output, not a hyperparameter: record each layer's energy (node-level)
+    layer_profile: bool = False  #: an output, not a hyperparameter: record each layer's energy (node-level only)
 
 
 @dataclass
@@ -188,9 +192,6 @@ class RunConfig:
     plan: bool = False
 
 
-_POSITIVE = {"hidden": 1, "epochs": 1, "patience": 1, "batch_size": 1, "max_hop": 1}
-
-
 def protocol_for(study, model: str):
     """The protocol of one model of a study: ``study.train`` with the model's own ``train`` entries over it
     (``study.protocol == "published"``), or ``study.train`` alone (``"shared"``).
@@ -209,6 +210,48 @@ def protocol_for(study, model: str):
     except Exception as err:  # noqa: BLE001 - OmegaConf's validation errors
         raise ConfigError(f"study.models.{model}.train: {' '.join(str(err).split()[:40])}") from None
 
+
+
+def check_overrides_reach(study, overrides) -> None:
+    """Refuse a ``study.train.KEY=VALUE`` override that does not reach every model, in one line.
+
+    Under ``study.protocol=published`` a model with its own ``train`` entry for ``KEY`` (its paper's
+    configuration) keeps it, so the override would change some models and silently not others. The line names the
+    models, their own value, and the override that would change them (``study.models.<key>.train.KEY=VALUE``), or
+    ``study.protocol=shared``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the override, the models it does not reach and how to reach them.
+
+    Examples
+    --------
+    >>> from omegaconf import OmegaConf
+    >>> study = OmegaConf.create({"protocol": "published", "train": {"epochs": 5},
+    ...                           "models": {"gcn": {"label": "GCN", "train": {"epochs": 200}}, "ssm": {"train": {}}}})
+    >>> check_overrides_reach(study, ["study.train.epochs=5"])
+    Traceback (most recent call last):
+        ...
+    dgl_ssm.studies.schema.ConfigError: study.train.epochs=5 does not reach model gcn (GCN), which trains with its own study.models.gcn.train.epochs=200 (its published configuration); add study.models.gcn.train.epochs=5, or train every model with study.train alone: study.protocol=shared
+    """
+    if study.protocol == "shared":
+        return
+    for override in overrides:
+        name, sep, value = override.lstrip("+").partition("=")
+        if not sep or not name.startswith("study.train.") or name.count(".") != 2:
+            continue
+        key = name.rsplit(".", 1)[1]
+        missed = [(model, spec) for model, spec in study.models.items()
+                  if key in (to_container(spec.train) or {}) and to_container(spec.train)[key] != to_container(study.train).get(key)]
+        if missed:
+            names = ", ".join(f"{m} ({spec.label or m})" for m, spec in missed)
+            own = ", ".join(f"study.models.{m}.train.{key}={to_container(spec.train)[key]}" for m, spec in missed)
+            fix = " ".join(f"study.models.{m}.train.{key}={value}" for m, _ in missed)
+            raise ConfigError(f"{name}={value} does not reach model{'s' * (len(missed) > 1)} {names}, which "
+                              f"train{'s' * (len(missed) == 1)} with {'its' if len(missed) == 1 else 'their'} own "
+                              f"{own} ({'its' if len(missed) == 1 else 'their'} published configuration); add {fix}, "
+                              "or train every model with study.train alone: study.protocol=shared")
 
 
 def _check_published_format(study) -> None:
@@ -284,9 +327,9 @@ def validate(cfg) -> None:
     if study.protocol not in ("published", "shared"):
         raise ConfigError(f"study.protocol must be 'published' (each model its own train) or 'shared' (study.train "
                           f"for all), got {study.protocol!r}")
-    _check_protocol(study.train, "study.train")
+    _check_protocol(study, None)
     for model in study.models:
-        _check_protocol(protocol_for(study, model), f"study.models.{model}.train")
+        _check_protocol(study, model)
     if study.seeds < 1:
         raise ConfigError(f"study.seeds must be >= 1, got {study.seeds}")
     if not study.settings or min(study.settings) < 1:
@@ -358,22 +401,33 @@ def validate(cfg) -> None:
                           f"({', '.join(study.datasets)}; each model lists its own datasets); name a dataset that one runs on")
 
 
-def _check_protocol(train, where: str) -> None:
-    for key, low in _POSITIVE.items():
-        if getattr(train, key) < low:
-            raise ConfigError(f"{where}.{key} must be >= {low}, got {getattr(train, key)}")
-    if not train.lr > 0:
-        raise ConfigError(f"{where}.lr must be > 0, got {train.lr}")
-    if train.weight_decay < 0 or not 0 <= train.dropout < 1:
-        raise ConfigError(f"{where}.weight_decay must be >= 0 and dropout in [0, 1), got {train.weight_decay}, {train.dropout}")
-    if train.optimizer not in ("adam", "adamw"):
-        raise ConfigError(f"{where}.optimizer must be adam or adamw, got {train.optimizer!r}")
-    if train.monitor not in ("metric", "loss", "loss_and_metric"):
-        raise ConfigError(f"{where}.monitor must be 'metric', 'loss' or 'loss_and_metric' (what early stopping watches), "
-                          f"got {train.monitor!r}")
-    bad = {k: v for k, v in train.weight_decay_groups.items() if not v >= 0}
-    if bad:
-        raise ConfigError(f"{where}.weight_decay_groups must map parameter-name prefixes to decays >= 0, got {bad}")
+def _check_protocol(study, model: Optional[str]) -> None:
+    """The protocol of ``model`` (``None``: the study's ``train`` section) checked for the study's level
+    (:meth:`dgl_ssm.train.cell.TrainProtocol.check`), and the model's preset against its rewiring radius
+    (:func:`dgl_ssm.train.cell.rewiring`); one :class:`ConfigError` naming the key."""
+    from ..models import PRESETS
+    from ..train.cell import TrainProtocol, rewiring
+
+    where = "study.train" if model is None else f"study.models.{model}.train"
+    train = to_container(study.train if model is None else protocol_for(study, model))
+    try:
+        TrainProtocol.from_mapping(train).check(study.kind)
+    except ValueError as err:
+        key = str(err).split("=", 1)[0].split(" ", 1)[0]  # messages start with the key they name
+        raise ConfigError(f"{where}.{err}" if key in train else f"{where}: {err}") from None
+    if model is None:
+        return
+    spec = study.models[model]
+    if spec.preset not in PRESETS:
+        return  # named by the preset check
+    if study.kind == "node" and PRESETS[spec.preset].needs_hop_edges:
+        raise ConfigError(f"study.models.{model}.preset: {spec.preset!r} reads k-hop rings (edata['hop']), which node "
+                          "studies do not build; run it in a graph-level study (kind: graph)")
+    if study.kind == "graph":
+        try:
+            rewiring(spec.preset, to_container(spec.options), train.get("max_hop"))
+        except ValueError as err:
+            raise ConfigError(f"study.models.{model}: {err}") from None
 
 
 def to_container(node) -> Any:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from .identity import IMPLICIT_PROTOCOL
 from .schema import StudyConfig, check_published
 
 __all__ = ["record_study", "regenerate", "main"]
@@ -33,7 +34,9 @@ def record_study(folder: Path):
     named them), and ``published`` is the packaged configuration's. A model's label (presentation, not part of a
     cell's identity) is the packaged configuration's while it still has the model, so that a relabelled row still
     meets its published numbers. A model that the packaged configuration no longer has and that has no row left in
-    ``results.csv`` (all retired) is not a row."""
+    ``results.csv`` (all retired) is not a row. A protocol key that a sitting's configuration lacks (it was recorded
+    before the key existed) takes the value :data:`~dgl_ssm.studies.identity.IMPLICIT_PROTOCOL` gives it, the
+    behaviour of that sitting's code."""
     from ..report import read_csv
 
     sittings = json.loads((folder / "provenance.json").read_text())["sittings"]
@@ -60,6 +63,8 @@ def record_study(folder: Path):
             config.update(choose_setting=True, select_metric=current.select_metric,
                           select_higher_is_better=current.select_higher_is_better)
     config.update(models=models, datasets=datasets, settings=sorted(settings), seeds=seeds)
+    # a sitting recorded before a protocol key existed ran with the value that key now leaves implicit
+    config["train"] = {**IMPLICIT_PROTOCOL, **config.get("train", {})}
     return OmegaConf.merge(OmegaConf.structured(StudyConfig), config)
 
 

@@ -85,14 +85,12 @@ def build_node_classifier(graph, model_name: str, num_layers: int, seed: int = 0
     >>> model.num_layers, model.decoder.out_features
     (4, 4)
     """
-    from ..experiment import seed_everything
-    from ..models import build_model
-
     from ..data import node_task_info
+    from .cell import seeded_build
 
     info = node_task_info(graph)
-    seed_everything(seed)
-    return build_model(model_name, info.in_feats, hidden, info.num_targets, num_layers, dropout=dropout, **model_options)
+    return seeded_build(seed, model_name, info.in_feats, hidden, info.num_targets, num_layers, dropout=dropout,
+                        **model_options)
 
 
 def fit_node_classifier(
@@ -104,6 +102,8 @@ def fit_node_classifier(
     hidden: int = 64,
     lr: float = 0.01,
     weight_decay: float = 5e-4,
+    optimizer: str = "adam",
+    scheduler: str = "none",
     dropout: float = 0.5,
     max_epochs: int = 200,
     patience: int = 50,
@@ -117,7 +117,9 @@ def fit_node_classifier(
     should_stop=None,
     **model_options,
 ):
-    """Train a node classifier on one graph (full batch, Adam, early stopping on validation accuracy or loss).
+    """Train a node classifier on one graph (full batch, early stopping on validation accuracy or loss).
+
+    A convenience over :func:`dgl_ssm.train.cell.make_trainer` (the trainer every study cell uses).
 
     Parameters
     ----------
@@ -135,8 +137,9 @@ def fit_node_classifier(
         With a model: reseed everything before training (``None``: use the RNG as it is).
     hidden, dropout, **model_options
         Model settings (preset names only).
-    lr, weight_decay, weight_decay_groups, max_epochs, patience, monitor
-        Adam settings (see :func:`~dgl_ssm.train.make_optimizer`) and early stopping
+    lr, weight_decay, weight_decay_groups, optimizer, scheduler, max_epochs, patience, monitor
+        The optimizer (``"adam"`` or ``"adamw"``, :func:`~dgl_ssm.train.make_optimizer`), its schedule
+        (:func:`~dgl_ssm.train.make_scheduler`, e.g. ``"cosine"`` over ``max_epochs``) and early stopping
         (``monitor``: ``"metric"``, validation accuracy, or ``"loss"``; see :class:`~dgl_ssm.train.Trainer`).
         The test accuracy is that of the best monitored epoch.
     device : str or torch.device
@@ -160,11 +163,18 @@ def fit_node_classifier(
     ------
     TypeError
         If a model object comes with ``num_layers`` or model options (they configure a build).
+    ValueError
+        On an unknown optimizer or scheduler, or another value out of range (:meth:`TrainProtocol.check`).
     TrainingInterrupted
         If ``should_stop`` gave a reason (the checkpoint of that epoch is in ``run_dir``).
     """
-    from .trainer import Trainer, make_optimizer
+    from .cell import TrainProtocol, make_trainer
 
+    protocol = TrainProtocol(hidden=hidden, optimizer=optimizer, lr=lr, weight_decay=weight_decay, dropout=dropout,
+                             activation=str(model_options.get("activation", "relu")), epochs=max_epochs,
+                             patience=patience, scheduler=scheduler, monitor=monitor,
+                             weight_decay_groups=dict(weight_decay_groups or {}))
+    protocol.check("node")
     if isinstance(model, str):
         if num_layers is None:
             raise TypeError("fit_node_classifier: a preset name needs num_layers")
@@ -180,8 +190,6 @@ def fit_node_classifier(
             seed_everything(seed)
     model = model.to(device)
     task = NodeClassificationTask(graph, device)
-    optimizer = make_optimizer(model, "adam", lr, weight_decay, weight_decay_groups)
-    trainer = Trainer(model, task, optimizer, max_epochs=max_epochs, patience=patience, progress=progress, monitor=monitor,
-                      run_dir=run_dir, resume=run_dir is not None, checkpoint_every_s=checkpoint_every_s,
-                      should_stop=should_stop)
+    trainer = make_trainer(model, task, protocol, run_dir=run_dir, resume=run_dir is not None,
+                           checkpoint_every_s=checkpoint_every_s, progress=progress, should_stop=should_stop)
     return model, trainer.fit(on_divergence=on_divergence)
