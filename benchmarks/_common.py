@@ -248,6 +248,21 @@ def property_graphs(quick: bool):
     return GraphPropertyDataset("sssp", "train", sizes=sizes)
 
 
+def offline_file(relpath) -> Path:
+    """``<offline data>/relpath``; without ``DGL_SSM_DATA`` (or ``../shared/data`` beside the checkout), or without
+    the file, the benchmark stops with one line that names what to set."""
+    from dgl_ssm.data import raw_source
+
+    source = raw_source()
+    if source is None:
+        raise SystemExit("error: no offline data folder: set DGL_SSM_DATA to it (e.g. ../shared/data beside the "
+                         "checkout; make bench sets it)")
+    path = Path(source) / relpath
+    if not path.is_file():
+        raise SystemExit(f"error: {path} is missing from the offline data folder (DGL_SSM_DATA={source})")
+    return path
+
+
 def peptides_subset(n: int):
     """The first ``n`` Peptides-func molecules as ``(DGLGraph, label)``, built with ogb's ``smiles2graph``.
 
@@ -261,9 +276,7 @@ def peptides_subset(n: int):
     import torch
     from ogb.utils import smiles2graph
 
-    from dgl_ssm.data import raw_source
-
-    df = pd.read_csv(raw_source() / PEPTIDES_CSV, nrows=n)
+    df = pd.read_csv(offline_file(PEPTIDES_CSV), nrows=n)
     items = []
     for smiles, labels in zip(df["smiles"], df["labels"]):
         g = smiles2graph(smiles)

@@ -36,23 +36,23 @@ MAX_HOP = 3
 
 
 def _graph_model(name: str, in_feats: int, hidden: int, out_feats: int, layers: int, **options):
-    """The model the graph recipes build for preset ``name`` (max_hop for k-hop presets, seed 0 for SSM matrices)."""
-    from dgl_ssm.models import PRESETS, build_model, needs_hop_edges
+    """The model a study cell builds for preset ``name``: the rewiring radius put where the preset reads it
+    (:func:`dgl_ssm.train.cell.rewiring`), seed 0 for the SSM matrices."""
+    from dgl_ssm.models import PRESETS, build_model
+    from dgl_ssm.train.cell import rewiring
 
-    if PRESETS[name].get("block") == "ssm":
+    if PRESETS[name].state_space:
         options["block_options"] = {"seed": 0}
-    if needs_hop_edges(name):
-        if PRESETS[name].get("conv") == "khop":
-            options["conv_options"] = {"max_hop": MAX_HOP}
-        else:
-            options["max_hop"] = MAX_HOP
+    options = rewiring(name, options, MAX_HOP)[1]
     return build_model(name, in_feats, hidden, out_feats, layers, **options)
 
 
 def _epoch_fn(model, datasets, loss, metric, batch_size, optimizer):
+    """One epoch (training pass, validation pass) of ``model``; self-loops belong to the data (GCN's ``A + I``:
+    the plain datasets carry them, the rewired ones have ring 1's own self-loop built in)."""
     from dgl_ssm.train import GraphTask
 
-    task = GraphTask(datasets, loss=loss, metric=metric, batch_size=batch_size, self_loop=True)
+    task = GraphTask(datasets, loss=loss, metric=metric, batch_size=batch_size)
 
     def epoch():
         task.train_epoch(model, optimizer)
@@ -72,11 +72,11 @@ def edge_floor(plain, rewired) -> dict:
 def sssp_epochs(quick: bool, repeats: int):
     import torch
 
-    from dgl_ssm.data import GraphPropertyDataset
+    from dgl_ssm.data import GraphPropertyDataset, self_loops
     from dgl_ssm.transforms import KHopRewire
 
     sizes = (512, 64, 128) if quick else (5120, 640, 1280)
-    plain = {s: GraphPropertyDataset("sssp", s, sizes=sizes) for s in ("train", "val", "test")}
+    plain = {s: GraphPropertyDataset("sssp", s, sizes=sizes, pre_transform=self_loops()) for s in ("train", "val", "test")}
     rewired = {s: GraphPropertyDataset("sssp", s, sizes=sizes, pre_transform=KHopRewire(MAX_HOP))
                for s in ("train", "val", "test")}
     floor = edge_floor([plain["train"][i][0] for i in range(len(plain["train"]))],
@@ -98,11 +98,14 @@ def peptides_epochs(quick: bool, repeats: int):
     from dgl_ssm.transforms import rewire_dataset
 
     n = 300 if quick else 2000
-    items = peptides_subset(n)
-    graphs = rewire_dataset([g for g, _ in items], MAX_HOP)
+    import dgl
+
+    raw = peptides_subset(n)
+    graphs = rewire_dataset([g for g, _ in raw], MAX_HOP)
+    items = [(dgl.add_self_loop(g), y) for g, y in raw]  # GCN's A + I, as the data carries it
     rewired_items = [(g, y) for g, (_, y) in zip(graphs, items)]
     split = int(0.8 * n)
-    floor = edge_floor([g for g, _ in items[:split]], graphs[:split])
+    floor = edge_floor([g for g, _ in raw[:split]], graphs[:split])
 
     def sets(its):
         return {"train": ListDataset(its[:split]), "val": ListDataset(its[split:]), "test": ListDataset(its[split:])}

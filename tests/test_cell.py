@@ -24,12 +24,15 @@ def _prepare(level, tmp_path, preset=None, **changes):
     return prepare_cell("ring", preset or "kgcn-ssm", 3, 0, protocol, data=dataclasses.replace(RING, root=tmp_path))
 
 
-def _out(cell):
-    cell.model.eval()
+def _out(cell, as_trained=False):
+    """The cell's output on its graph (node) or first validation batch (graph); ``as_trained``: as the task calls
+    the model (under the protocol's precision)."""
+    model = cell.trainer._task_model if as_trained else cell.model
+    model.eval()
     if cell.graph is not None:
-        return cell.model(cell.graph, cell.graph.ndata["feat"])
+        return model(cell.graph, cell.graph.ndata["feat"])
     batch, _ = next(iter(cell.task.eval_loaders["val"]))
-    return cell.model(batch, batch.ndata["feat"])
+    return model(batch, batch.ndata["feat"])
 
 
 def _hops(cell):
@@ -53,6 +56,8 @@ HONOURED = {
     "batch_size": (4, lambda c, b: c.task.train_loader.batch_size == 4),
     "max_hop": (3, lambda c, b: _hops(c) == {3} and _hops(b) == {2}
                 and int(c.task.datasets["train"].graphs[int(c.task.datasets["train"].indices[0])].edata["hop"].max()) <= 3),
+    "precision": ("bf16-mixed", lambda c, b: c.trainer.precision.name == "bf16-mixed"
+                  and _out(c, True).dtype == torch.float32 and not torch.equal(_out(c, True), _out(b, True))),
     "layer_profile": (True, None),  # an output: checked by test_layer_profile_is_recorded_for_node_cells_only
 }
 
@@ -93,6 +98,7 @@ def test_layer_profile_is_recorded_for_node_cells_only(tmp_path, raw_data):
     ({"lr": float("inf")}, "lr must be a finite number > 0, got inf"),
     ({"weight_decay": float("nan")}, "weight_decay must be a finite number >= 0"),
     ({"epochs": 0}, "epochs must be >= 1, got 0"),
+    ({"precision": "16"}, "precision must be one of 32, bf16-mixed, 16-mixed, got '16'"),
 ])
 def test_bad_protocol_values_are_refused_at_both_levels(tmp_path, level, change, message):
     protocol = dataclasses.replace(BASE, **{**({"batch_size": 8, "max_hop": 2} if level == "graph" else {}), **change})

@@ -49,3 +49,51 @@ def test_layers_and_one_graph_epoch_on_cuda(tmp_path):
     task = GraphTask.for_datasets(sets, batch_size=16, device="cuda")
     loss = task.train_epoch(model, make_optimizer(model, lr=1e-3))
     assert loss == loss and task.evaluate(model)["val"]["loss"] >= 0
+
+
+needs_torch_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@needs_torch_cuda
+@pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed"])
+def test_mixed_precision_steps_on_cuda(precision):
+    """The CUDA paths of dgl_ssm.train.precision without DGL's kernels: a torch model, the loss of the float32 output,
+    float16 with the gradient scaler (its scale applied at the output; scaler.step unscales) or bfloat16."""
+    from dgl_ssm.train.precision import Precision
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1)).cuda()
+    reference = [p.detach().clone() for p in model.parameters()]
+    p = Precision(precision, "cuda")
+    optimizer = p.wrap_optimizer(torch.optim.SGD(model.parameters(), lr=0.1))
+    x = torch.randn(32, 8, device="cuda")
+    out = p.wrap(model)(x)
+    assert out.dtype == torch.float32
+    optimizer.zero_grad()
+    out.square().mean().backward()
+    grads = [q.grad.detach().clone() for q in model.parameters()]
+    optimizer.step()
+    # the step used the true (unscaled) gradient: compare with a float32 step of the same loss, loosely (fp16 forward)
+    model32 = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1)).cuda()
+    for q, r in zip(model32.parameters(), reference):
+        q.data.copy_(r)
+    model32(x).square().mean().backward()
+    for g, q in zip(grads, model32.parameters()):
+        scale = p.scaler.get_scale() if p.scaler is not None else 1.0
+        assert torch.allclose(g / scale, q.grad, rtol=0.05, atol=1e-3)
+    assert all(q.dtype == torch.float32 for q in model.parameters())
+
+
+@needs_cuda
+def test_a_graph_epoch_under_16_mixed_on_cuda(tmp_path):
+    from dgl_ssm.data import GraphPropertyDataset, self_loops
+    from dgl_ssm.models import build_model
+    from dgl_ssm.train import GraphTask, Trainer, make_optimizer
+
+    sets = {s: GraphPropertyDataset("diameter", s, root=tmp_path, sizes=(32, 8, 8), pre_transform=self_loops())
+            for s in ("train", "val", "test")}
+    model = build_model("gcn-ssm", 2, 8, 1, 3, readout="max").cuda()
+    task = GraphTask.for_datasets(sets, batch_size=16, device="cuda")
+    result = Trainer(model, task, make_optimizer(model, lr=1e-3), max_epochs=2, patience=2, progress=False,
+                     precision="16-mixed").fit()
+    assert result.status == "ok"

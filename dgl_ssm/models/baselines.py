@@ -37,6 +37,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
+from ..nn._precision import in_float32
 from .base import GNNBase
 from .blocks import ResidualBlock
 from .convs import ResetSAGEConv
@@ -431,7 +432,8 @@ class VelickovicGAT(GNNBase):
         return feat
 
     def step(self, graph, h: torch.Tensor, index: int, h0: torch.Tensor) -> torch.Tensor:
-        out = self.layers[index](graph, h)  # (N, heads, width); GATConv applies the feature and attention dropout
+        # (N, heads, width); GATConv applies the feature and attention dropout; in float32 under autocast (MeanHeads)
+        out = in_float32(self.layers[index], graph, h)
         if index < self.num_layers - 1:
             return self.act(out.flatten(1))
         return out.mean(1)

@@ -5,11 +5,15 @@ import torch
 from dgl.nn import GATConv, GINConv, GraphConv, SAGEConv
 from torch import nn
 
+from ..nn._precision import in_float32
 from .registry import register_conv
 
 
 class MeanHeads(nn.Module):
-    """Average the heads of an attention conv: ``(N, heads, d) -> (N, d)``."""
+    """Average the heads of an attention conv: ``(N, heads, d) -> (N, d)``.
+
+    Under autocast the conv runs in float32 (:func:`dgl_ssm.nn._precision.in_float32`: DGL 2.1's ``GATConv`` mixes
+    low-precision features with float32 attention logits, which its message kernel refuses)."""
 
     def __init__(self, conv: nn.Module):
         super().__init__()
@@ -19,7 +23,7 @@ class MeanHeads(nn.Module):
         self.conv.reset_parameters()
 
     def forward(self, graph, feat, *args, **kwargs):
-        return self.conv(graph, feat, *args, **kwargs).mean(dim=1)
+        return in_float32(self.conv, graph, feat, *args, **kwargs).mean(dim=1)
 
 
 @register_conv("gcn")

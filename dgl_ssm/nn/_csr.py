@@ -209,6 +209,10 @@ def _csr(crow, col, val, shape) -> torch.Tensor:
 class SpMM(torch.autograd.Function):
     r"""``A @ X`` for a sparse CSR ``A`` (constant) and dense ``X``, whose backward is ``A^T @ G`` with a prebuilt ``A^T``.
 
+    An ``X`` in another dtype than ``A`` (bfloat16 or float16 under autocast) is multiplied in ``A``'s dtype and the
+    result cast back to ``X``'s: torch 2.2 has no bfloat16 sparse CSR kernel on the CPU
+    (``benchmarks/bench_precision.py`` measures what the casts cost).
+
     The backward calls this function again with the roles swapped, so it is
     itself differentiable (double backward, as the Jacobian diagnostics use).
 
@@ -225,6 +229,9 @@ class SpMM(torch.autograd.Function):
     @staticmethod
     def forward(ctx, adj, adj_t, x):
         ctx.adj, ctx.adj_t = adj, adj_t
+        if x.dtype != adj.dtype:  # bfloat16 / float16 under autocast: torch has no low-precision CSR kernel on CPU
+            with torch.autocast(x.device.type, enabled=False):
+                return (adj @ x.to(adj.dtype)).to(x.dtype)
         return adj @ x
 
     @staticmethod

@@ -277,7 +277,10 @@ class KHopConv(nn.Module):
             else:
                 w = self.weight.permute(1, 0, 2).reshape(self._in_feats, r * self._out_feats)
                 proj = (feat @ w).view(n, r, self._out_feats)
-            rst = ring_aggregate(ring_graph(graph, self.rings, stack.dtype), proj)
+            # the ring matrices in float32 (float64 for float64 inputs): a low-precision input (autocast) is
+            # multiplied in float32 by SpMM, there is no bfloat16 CSR kernel
+            dtype = stack.dtype if stack.dtype == torch.float64 else torch.float32
+            rst = ring_aggregate(ring_graph(graph, self.rings, dtype), proj)
             if self.bias is not None:
                 rst = rst + self.bias
             if self.activation is not None:

@@ -97,6 +97,9 @@ class Protocol:
     #: ``{parameter-name prefix: weight decay}`` overriding ``weight_decay`` (GCNII: ``{layers: 0.01}``)
     weight_decay_groups: Dict[str, float] = MISSING
     layer_profile: bool = False  #: an output, not a hyperparameter: record each layer's energy (node-level only)
+    #: ``"32"`` (float32: every record before the option), ``"bf16-mixed"`` or ``"16-mixed"`` (CUDA): the
+    #: protocol file that uses another says why (dgl_ssm.train.precision)
+    precision: str = "32"
 
 
 @dataclass

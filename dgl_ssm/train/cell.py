@@ -20,6 +20,8 @@ from typing import Callable, Dict, Mapping, Optional, Tuple
 
 import torch
 
+from .precision import PRECISIONS
+
 __all__ = ["TrainProtocol", "DataOptions", "PreparedCell", "FIELD_LEVELS", "LEVELS", "SCHEDULERS", "OPTIMIZERS",
            "rewiring", "graph_datasets", "hidden_within_budget", "build_cell_model", "seeded_build", "make_trainer", "prepare_cell",
            "fit_cell", "count_parameters"]
@@ -73,6 +75,8 @@ class TrainProtocol:
         The k-hop rewiring radius of presets that read rings; graph cells only (:func:`rewiring`).
     layer_profile : bool
         Record every layer's Dirichlet energy of the trained model; node cells only.
+    precision : str
+        ``"32"``, ``"bf16-mixed"`` or ``"16-mixed"`` (CUDA): :class:`~dgl_ssm.train.precision.Precision`.
 
     Examples
     --------
@@ -99,6 +103,7 @@ class TrainProtocol:
     batch_size: Optional[int] = None
     max_hop: Optional[int] = None
     layer_profile: bool = False
+    precision: str = "32"
 
     @classmethod
     def from_mapping(cls, values: Mapping) -> "TrainProtocol":
@@ -143,6 +148,8 @@ class TrainProtocol:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler must be one of {', '.join(SCHEDULERS)}, got {self.scheduler!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.monitor not in MONITORS:
             raise ValueError(f"monitor must be 'metric', 'loss' or 'loss_and_metric' (what early stopping watches), "
                              f"got {self.monitor!r}")
@@ -364,7 +371,13 @@ def make_trainer(model: torch.nn.Module, task, protocol: TrainProtocol, *, run_d
                  checkpoint_every_s: float = 0.0, progress: bool = False, should_stop=None,
                  is_main_process: bool = True):
     """The :class:`~dgl_ssm.train.Trainer` of ``protocol``: its optimizer (with per-group weight decay), its
-    scheduler (over ``protocol.epochs``), epochs, patience and monitor; nothing taken from anywhere else."""
+    scheduler (over ``protocol.epochs``), epochs, patience, monitor and precision; nothing taken from anywhere else.
+
+    Raises
+    ------
+    ValueError
+        ``precision="16-mixed"`` off CUDA (:class:`~dgl_ssm.train.precision.Precision`).
+    """
     from .trainer import Trainer, make_optimizer, make_scheduler
 
     optimizer = make_optimizer(model, protocol.optimizer, lr=protocol.lr, weight_decay=protocol.weight_decay,
@@ -372,7 +385,8 @@ def make_trainer(model: torch.nn.Module, task, protocol: TrainProtocol, *, run_d
     scheduler = make_scheduler(optimizer, protocol.scheduler, max_epochs=protocol.epochs)
     return Trainer(model, task, optimizer, scheduler, max_epochs=protocol.epochs, patience=protocol.patience,
                    run_dir=run_dir, resume=resume, progress=progress, is_main_process=is_main_process,
-                   monitor=protocol.monitor, checkpoint_every_s=checkpoint_every_s, should_stop=should_stop)
+                   monitor=protocol.monitor, checkpoint_every_s=checkpoint_every_s, should_stop=should_stop,
+                   precision=protocol.precision)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from .._io import atomic_write, write_csv
 from ..runtime import warn_if_slow
+from .precision import Precision
 
 __all__ = ["Task", "Trainer", "FitResult", "TrainingDiverged", "make_optimizer", "make_scheduler", "load_checkpoint", "unwrap"]
 
@@ -282,6 +283,10 @@ class Trainer:
         ``f() -> str or None``, asked after every epoch: a reason (e.g. ``"time limit reached"``) stops the run there,
         its checkpoint written whatever ``checkpoint_every_s`` says, and ``fit`` raises :class:`TrainingInterrupted`;
         after the run's last epoch (the epoch cap, or patience run out) a reason is ignored, the run being complete.
+    precision : str
+        ``"32"`` (default), ``"bf16-mixed"`` (bfloat16 autocast, CPU and CUDA) or ``"16-mixed"`` (float16 with a
+        gradient scaler, CUDA only): :class:`~dgl_ssm.train.precision.Precision`. Parameters, optimizer state,
+        losses and metrics stay in float32. The checkpoint records it; a resume with another precision is refused.
 
     Raises
     ------
@@ -327,6 +332,7 @@ class Trainer:
         monitor: str = "metric",
         checkpoint_every_s: float = 0.0,
         should_stop: Optional[Callable[[], Optional[str]]] = None,
+        precision: str = "32",
     ):
         if max_epochs < 1 or patience < 1:
             raise ValueError(f"max_epochs and patience must be >= 1, got {max_epochs}, {patience}")
@@ -339,6 +345,11 @@ class Trainer:
         self.monitor = monitor
         warn_if_slow()
         self.model, self.task, self.optimizer, self.scheduler = model, task, optimizer, scheduler
+        param = next(model.parameters(), None)
+        self.precision = Precision(precision, param.device if param is not None else "cpu")
+        # what the task calls and steps: the model under autocast (its output in float32), the optimizer (scaled)
+        self._task_model = self.precision.wrap(model)
+        self._task_optimizer = self.precision.wrap_optimizer(optimizer)
         self.max_epochs, self.patience = max_epochs, patience
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.resume, self.progress, self.is_main = resume, progress, is_main_process
@@ -387,6 +398,7 @@ class Trainer:
         """
         return {
             "format": CHECKPOINT_FORMAT,
+            **self.precision.state_dict(),  # "precision" (absent from checkpoints written before it: "32")
             "model": unwrap(self.model).state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
@@ -402,7 +414,15 @@ class Trainer:
             "rng": _rng_state(),
         }
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, where: str = "the checkpoint") -> None:
+        """Continue from :meth:`state_dict`'s output.
+
+        Raises
+        ------
+        ValueError
+            If the state was written with another ``precision`` (one without it was written at ``"32"``).
+        """
+        self.precision.load_state_dict(state, where)
         unwrap(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
@@ -427,7 +447,7 @@ class Trainer:
             return
         path = self.run_dir / self.CHECKPOINT
         if path.is_file():
-            self.load_state_dict(load_checkpoint(path))
+            self.load_state_dict(load_checkpoint(path), where=str(path))
             # optimizer tensors must live where the model lives
             device = next(self.model.parameters()).device
             for st in self.optimizer.state.values():
@@ -455,7 +475,8 @@ class Trainer:
         for name, param in self.model.named_parameters():
             if not bool(torch.isfinite(param).all()):
                 return f"parameter {name!r}"
-            if param.grad is not None and not bool(torch.isfinite(param.grad).all()):
+            # under "16-mixed" a step with non-finite (scaled) gradients is skipped by the scaler: not a divergence
+            if param.grad is not None and self.precision.scaler is None and not bool(torch.isfinite(param.grad).all()):
                 return f"gradient of {name!r}"
         for name, buf in self.model.named_buffers():
             if buf.is_floating_point() and not bool(torch.isfinite(buf).all()):
@@ -519,13 +540,13 @@ class Trainer:
             if self.bad_epochs >= self.patience:
                 break
             start = time.perf_counter()
-            loss = float(self.task.train_epoch(self.model, self.optimizer))
+            loss = float(self.task.train_epoch(self._task_model, self._task_optimizer))
             if not math.isfinite(loss):
                 raise self._diverged(epoch, f"training loss is {loss}")
             bad = self.non_finite_state()
             if bad is not None:
                 raise self._diverged(epoch, f"{bad} is not finite (training loss {loss:.6g} looked finite)")
-            val = self.task.evaluate(self.model, ("val",))["val"]
+            val = self.task.evaluate(self._task_model, ("val",))["val"]
             if not math.isfinite(val["loss"]):
                 raise self._diverged(epoch, f"validation loss is {val['loss']}")
             self.last_finite = (epoch, loss)
@@ -552,7 +573,7 @@ class Trainer:
         bar.close()
         if self.best_state is not None:
             unwrap(self.model).load_state_dict(self.best_state)
-        final = self.task.evaluate(self.model, ("val", "test"))
+        final = self.task.evaluate(self._task_model, ("val", "test"))
         return FitResult(
             best_epoch=self.best_epoch,
             epochs_run=self.next_epoch,

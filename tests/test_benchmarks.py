@@ -1,0 +1,56 @@
+"""Every benchmark's own side runs (``--quick``), so that an API change breaks a test here and not a benchmark
+(``make bench`` found bench_peer_pyg and bench_khop_conv broken by the model refactor, months later). PyG is not in
+the test environment: the peer comparison runs our side only there. Timings are not asserted (benchmarks/)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = [  # run_all.BENCHMARKS' quick flags, and the precision benchmark
+    ("bench_ssm_overhead.py", "ssm_overhead", ["--quick"]),
+    ("bench_openmp.py", "openmp", ["--quick", "--repeats", "1"]),
+    ("bench_depth_memory.py", "depth_memory", ["--quick", "--repeats", "1"]),
+    ("bench_khop.py", "bench_khop", ["--limit", "200", "--skip-peptides"]),
+    ("bench_khop_conv.py", "khop_conv", ["--quick", "--repeats", "1"]),
+    ("bench_graph_loading.py", "data_loading", ["--quick"]),
+    ("bench_peer_pyg.py", "peer_pyg", ["--quick"]),
+    ("bench_precision.py", "precision", ["--quick", "--models", "gcn", "kgcn-ssm"]),
+]
+
+
+def _env(**extra):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DGL_SSM_NO_THREAD_WARNING": "1", **extra}
+    return {k: v for k, v in env.items() if v is not None}
+
+
+def test_run_all_lists_every_benchmark_script():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from run_all import BENCHMARKS
+    finally:
+        sys.path.pop(0)
+    scripts = {p.name for p in (ROOT / "benchmarks").glob("bench_*.py")}
+    assert scripts == {s for s, *_ in BENCHMARKS} == {s for s, *_ in QUICK}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script,stem,flags", QUICK, ids=[q[1] for q in QUICK])
+def test_benchmark_quick_smoke(tmp_path, raw_data, script, stem, flags):
+    raw_data("lrgb/Peptides-func/peptide_multi_class_dataset.csv.gz")
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--out", str(tmp_path), *flags],
+                          cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = tmp_path / f"{stem}.json"
+    assert result.is_file() and json.loads(result.read_text())
+
+
+def test_a_benchmark_without_offline_data_says_what_to_set(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_peer_pyg.py"), "--child", "dgl",
+                           "--workload", "peptides", "--quick"], cwd=tmp_path,
+                          env=_env(DGL_SSM_DATA=None), capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: no offline data folder: set DGL_SSM_DATA")
