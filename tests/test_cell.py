@@ -52,6 +52,7 @@ HONOURED = {
     "scheduler": ("cosine", lambda c, b: isinstance(c.trainer.scheduler, torch.optim.lr_scheduler.CosineAnnealingLR)
                   and c.trainer.scheduler.T_max == BASE.epochs and b.trainer.scheduler is None),
     "monitor": ("loss", lambda c, b: c.trainer.monitor == "loss"),
+    "scheduler_options": ({"step_size": 7}, None),  # checked by test_scheduler_options_reach_the_schedule
     "weight_decay_groups": ({"layers.0.": 0.3}, lambda c, b: [g["weight_decay"] for g in c.trainer.optimizer.param_groups][-1] == 0.3),
     "batch_size": (4, lambda c, b: c.task.train_loader.batch_size == 4),
     "max_hop": (3, lambda c, b: _hops(c) == {3} and _hops(b) == {2}
@@ -79,6 +80,17 @@ def test_every_protocol_field_is_honoured_by_its_level_or_refused(tmp_path, raw_
         return
     base, changed = _prepare(level, tmp_path), _prepare(level, tmp_path, **{name: value})
     assert check(changed, base), f"{name}={value} did not reach the {level} cell"
+
+
+@pytest.mark.parametrize("level", ["node", "graph"])
+def test_scheduler_options_reach_the_schedule(tmp_path, raw_data, level):
+    raw_data(*TEXAS)
+    options = {"factor": 0.25, "patience": 3, "min_lr": 1e-5, "watch": "loss"}
+    cell = _prepare(level, tmp_path, scheduler="plateau", scheduler_options=options)
+    s = cell.trainer.scheduler
+    assert (s.factor, s.patience, s.min_lrs, s.watch) == (0.25, 3, [1e-5], "loss")
+    with pytest.raises(ValueError, match="scheduler 'plateau' takes no option min_lrr"):
+        _prepare(level, tmp_path, scheduler="plateau", scheduler_options={"min_lrr": 1e-5})
 
 
 def test_layer_profile_is_recorded_for_node_cells_only(tmp_path, raw_data):
@@ -196,3 +208,61 @@ def test_every_committed_record_keeps_its_cell_hashes():
             assert config_hash(cell_config(study, cell)) == str(row["config_hash"]), (folder.name, cell)
             checked += 1
     assert checked > 1400
+
+
+def test_lrgb_gcn_is_graphgyms_gcn_stack():
+    """LRGB's GCN (lrgb-gcn): GCN layers without bias, batch norm, ReLU; states L2-normalised before the mean pool.
+    At LRGB's shape (5 layers, hidden 300, AtomEncoder, 10 targets) it has LRGB's ~508k parameters."""
+    import dgl
+
+    from dgl_ssm.data import atom_encoder
+    from dgl_ssm.models import build_model
+    from dgl_ssm.train.cell import count_parameters
+
+    model = build_model("lrgb-gcn", 9, 300, 10, 5, readout="mean", encoder=atom_encoder(300))
+    assert count_parameters(model) == 508_210
+    assert all(layer.conv.bias is None and isinstance(layer.norm, torch.nn.BatchNorm1d) for layer in model.layers)
+    g = dgl.add_self_loop(dgl.graph(([0, 1, 2], [1, 2, 0])))
+    small = build_model("lrgb-gcn", 4, 8, 2, 2).eval()
+    states = small.propagate(g, small.encode(g, torch.randn(3, 4)))
+    small.decoder = torch.nn.Identity()
+    assert torch.allclose(small.readout(g, states).norm(dim=-1), torch.ones(3))
+
+
+def test_a_model_runs_at_its_own_settings_only(compose_config):
+    from dgl_ssm.studies.run import study_cells
+
+    study = compose_config("config", "study=lrgb_seed_60").study
+    cells = study_cells(study)
+    assert {(c["model"], c["layers"]) for c in cells if c["model"] == "gcn_lrgb"} == {("gcn_lrgb", 5)}
+    assert len(cells) == 7 and all(c["layers"] == 17 for c in cells if c["model"] != "gcn_lrgb")
+    protocol = {c["model"]: __import__("dgl_ssm.studies.cells", fromlist=["x"]).cell_protocol(study, c["model"])
+                for c in cells}
+    assert protocol["gcn_lrgb"].hidden == 300 and protocol["gcn_lrgb"].epochs == 60
+    assert {p.epochs for p in protocol.values()} == {60} and protocol["kgcn_ssm"].hidden == 105
+
+
+def test_a_plateau_schedule_watching_the_loss_steps_on_the_validation_loss():
+    from dgl_ssm.train import Trainer, make_optimizer, make_scheduler
+
+    class Task:  # validation loss rises while the metric improves: only a loss-watching plateau cuts the lr
+        metric, higher_is_better = "accuracy", True
+
+        def __init__(self):
+            self.epoch = 0
+
+        def train_epoch(self, model, optimizer):
+            self.epoch += 1
+            return 1.0
+
+        def evaluate(self, model, splits=("val",)):
+            return {s: {"loss": float(self.epoch), "accuracy": float(self.epoch)} for s in splits}
+
+    lrs = {}
+    for watch in ("loss", "metric"):
+        model = torch.nn.Linear(2, 1)
+        opt = make_optimizer(model, "adamw", lr=1e-3)
+        trainer = Trainer(model, Task(), opt, make_scheduler(opt, "plateau", factor=0.5, patience=1, watch=watch),
+                          max_epochs=6, patience=6, progress=False)
+        lrs[watch] = [h["lr"] for h in trainer.fit().history]
+    assert lrs["metric"] == [1e-3] * 6 and lrs["loss"][-1] < 1e-3

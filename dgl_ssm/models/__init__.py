@@ -25,6 +25,12 @@ for _conv in ("gcn", "gat", "gin", "sage"):
 
 from . import baselines  # noqa: E402,F401  (registers lip-res-gcn and gcnii)
 
+#: LRGB's GCN baseline (Dwivedi et al. 2022; vijaydwivedi75/lrgb configs/GCN/peptides-func-GCN.yaml, GraphGym):
+#: every layer GCNConv without bias, BatchNorm1d, ReLU; node states L2-normalised after the last layer (GraphGym's
+#: default gnn.l2norm), then mean pooling and one Linear layer
+register_preset("lrgb-gcn", family="baseline", conv="gcn", block="plain", conv_options={"bias": False},
+                block_options={"norm": "batch"}, l2norm=True)
+
 
 def needs_hop_edges(name: str) -> bool:
     """Whether model preset ``name`` reads ``edata['hop']``, i.e. needs a graph rewired by

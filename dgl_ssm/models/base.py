@@ -88,6 +88,9 @@ class GNNBase(nn.Module):
     decoder : torch.nn.Module, optional
         Replaces ``Linear(hidden, out_feats)`` (``nn.Identity()`` for models whose
         last layer maps to the classes, such as Kipf & Welling's GCN).
+    l2norm : bool
+        Divide every node state by its L2 norm after the last layer, before pooling and the decoder (GraphGym's
+        ``gnn.l2norm``, on in LRGB's baselines).
 
     Raises
     ------
@@ -105,8 +108,10 @@ class GNNBase(nn.Module):
         readout: Optional[str] = None,
         encoder: Optional[nn.Module] = None,
         decoder: Optional[nn.Module] = None,
+        l2norm: bool = False,
     ):
         super().__init__()
+        self.l2norm = bool(l2norm)
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if not isinstance(checkpoint, bool) and int(checkpoint) < 1:
@@ -173,6 +178,8 @@ class GNNBase(nn.Module):
 
     def readout(self, graph, h: torch.Tensor) -> torch.Tensor:
         """Decoder (after pooling for graph-level models): ``(N or B, out_feats)``."""
+        if self.l2norm:
+            h = nn.functional.normalize(h, p=2.0, dim=-1)
         if self.pool is not None:
             h = self.pool(graph, h)
         return self.decoder(self.dropout(h))

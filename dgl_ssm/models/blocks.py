@@ -8,27 +8,54 @@ from .base import reset_module
 from .registry import register_block
 
 
-class PlainBlock(nn.Module):
-    r"""Plain message passing :math:`H \mapsto \sigma(F_\theta(\mathcal{G}, H))`."""
+NORMS = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm}
 
-    def __init__(self, conv: nn.Module, activation=None):
+
+class PlainBlock(nn.Module):
+    r"""Plain message passing :math:`H \mapsto \sigma(\mathrm{Norm}(F_\theta(\mathcal{G}, H)))`.
+
+    Parameters
+    ----------
+    conv : torch.nn.Module
+        ``(N, d) -> (N, d)``.
+    activation : callable, optional
+    norm : str, optional
+        ``"batch"`` (:class:`torch.nn.BatchNorm1d` over the nodes of the batch, GraphGym's ``batchnorm: True``
+        as LRGB's GCN uses it: conv, batch norm, activation) or ``"layer"``; ``None`` (default): none.
+    dim : int, optional
+        Width of the normalisation (required with ``norm``).
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``norm``.
+    """
+
+    def __init__(self, conv: nn.Module, activation=None, norm=None, dim=None):
         super().__init__()
         self.conv, self.activation = conv, activation
+        if norm is not None and norm not in NORMS:
+            raise ValueError(f"unknown norm {norm!r}; known: {', '.join(NORMS)} (or none)")
+        self.norm = NORMS[norm](dim) if norm is not None else None
 
     def reset_parameters(self) -> None:
-        """Reinitialize the conv."""
+        """Reinitialize the conv (and the normalisation's affine parameters and statistics)."""
         reset_module(self.conv)
+        if self.norm is not None:
+            self.norm.reset_parameters()
 
     def forward(self, graph, feat):
         out = self.conv(graph, feat)
+        if self.norm is not None:
+            out = self.norm(out)
         return self.activation(out) if self.activation is not None else out
 
 
 class ResidualBlock(PlainBlock):
     r"""Residual message passing :math:`H \mapsto H + \alpha\,\sigma(F_\theta(\mathcal{G}, H))` (He et al. 2016)."""
 
-    def __init__(self, conv: nn.Module, activation=None, alpha: float = 1.0):
-        super().__init__(conv, activation)
+    def __init__(self, conv: nn.Module, activation=None, alpha: float = 1.0, norm=None, dim=None):
+        super().__init__(conv, activation, norm, dim)
         self.alpha = float(alpha)
 
     def forward(self, graph, feat):
@@ -39,13 +66,13 @@ class ResidualBlock(PlainBlock):
 
 
 @register_block("plain")
-def plain(conv, dim, activation, **_):
-    return PlainBlock(conv, activation)
+def plain(conv, dim, activation, *, norm=None, **_):
+    return PlainBlock(conv, activation, norm=norm, dim=dim)
 
 
 @register_block("residual")
-def residual(conv, dim, activation, *, alpha: float = 1.0, **_):
-    return ResidualBlock(conv, activation, alpha=alpha)
+def residual(conv, dim, activation, *, alpha: float = 1.0, norm=None, **_):
+    return ResidualBlock(conv, activation, alpha=alpha, norm=norm, dim=dim)
 
 
 @register_block("ssm")

@@ -68,7 +68,9 @@ class DeepGNN(GNNBase):
         Replaces the default ``Linear(in_feats, hidden)`` (e.g. ogb's AtomEncoder).
     conv_options, block_options : dict
         Extra keyword arguments of the conv and block factories (e.g.
-        ``{"heads": 4}``, ``{"state_transition": 0.5}``).
+        ``{"heads": 4}``, ``{"state_transition": 0.5}``, ``{"norm": "batch"}``).
+    l2norm : bool
+        L2-normalise every node state after the last block (GraphGym's ``gnn.l2norm``).
 
     Raises
     ------
@@ -100,6 +102,7 @@ class DeepGNN(GNNBase):
         encoder: Optional[nn.Module] = None,
         conv_options: Optional[dict] = None,
         block_options: Optional[dict] = None,
+        l2norm: bool = False,
     ):
         conv_factory = lookup(CONVS, "conv", conv)
         block_factory = lookup(BLOCKS, "block", block)
@@ -127,7 +130,7 @@ class DeepGNN(GNNBase):
             return block_factory(f, hidden, act, **block_options)
 
         super().__init__(in_feats, hidden, out_feats, num_layers, make_layer, activation=activation, dropout=dropout,
-                         checkpoint=checkpoint, readout=readout, encoder=encoder)
+                         checkpoint=checkpoint, readout=readout, encoder=encoder, l2norm=l2norm)
         self.share_weights = share_weights
 
     @property

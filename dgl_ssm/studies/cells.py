@@ -61,7 +61,7 @@ def run_cell(study, cell: Dict, device, *, data_root=None, data_dir=None, run_di
     row = fit_cell(cell["dataset"], spec.preset, layers_of(study, cell), int(cell["seed"]),
                    cell_protocol(study, cell["model"]), options=to_container(spec.options),
                    data=cell_data(study, cell, data_root, data_dir), param_budget=study.param_budget,
-                   fit_width_to_budget="hidden" not in (to_container(spec.train) or {}), max_hidden=study.max_hidden,
+                   fit_width_to_budget=study.fit_width and "hidden" not in (to_container(spec.train) or {}), max_hidden=study.max_hidden,
                    device=device, run_dir=run_dir, checkpoint_every_s=checkpoint_every_s, progress=progress,
                    should_stop=should_stop, ddp=info, history_path=history_path, profile_rows=profile,
                    gradient_rows=grads)

@@ -16,7 +16,7 @@ from typing import Callable, List, Optional, Tuple
 
 from .identity import IMPLICIT_PROTOCOL, cell_config  # noqa: F401  (re-exported: the cell identity)
 from .record import ResultsRecord
-from .schema import ConfigError, protocol_for, runs_on, to_container, validate
+from .schema import ConfigError, protocol_for, runs_at, runs_on, to_container, validate
 from .stop import SittingStop, StudyStopped
 
 __all__ = ["run_study", "study_cells", "cell_config", "write_tables", "output_folder", "plan_text"]
@@ -52,7 +52,7 @@ def study_cells(study, rows: list = ()) -> List[dict]:
         for dataset in study.datasets
         for setting in study.settings
         for model in study.models
-        if runs_on(study.models[model], dataset)
+        if runs_on(study.models[model], dataset) and runs_at(study.models[model], setting)
         for seed in range(study.first_seed, study.first_seed + study.seeds)
     ]
     if study.choose_seeds:
@@ -100,7 +100,7 @@ def setting_choices(study, rows: list) -> dict:
     for model, spec in study.models.items():
         label = labels[model]
         for dataset in (d for d in study.datasets if runs_on(spec, d)):
-            done = all((model, dataset, int(x), s) in ran for x in study.settings for s in first)
+            done = all((model, dataset, int(x), s) in ran for x in study.settings if runs_at(spec, x) for s in first)
             mine = [r for r in rows if r["model"] == model and r["dataset"] == dataset and r["seed"] in first
                     and r.get("status") != "diverged"]
             column = chosen_setting(study, _labelled(study, mine, multi=True), label, dataset, multi=True)[0]

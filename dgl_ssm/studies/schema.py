@@ -40,11 +40,19 @@ class ModelSpec:
     options: Dict[str, Any] = field(default_factory=dict)
     #: the datasets this model runs on (empty: all of the study's), e.g. a baseline configured for one dataset
     datasets: List[str] = field(default_factory=list)
+    #: the settings this model runs at (empty: all of the study's), e.g. a baseline at its published depth
+    settings: List[int] = field(default_factory=list)
 
 
 def runs_on(spec, dataset: str) -> bool:
     """Whether a model (a :class:`ModelSpec`) runs on ``dataset``: its own ``datasets`` list, empty for all."""
     return not spec.datasets or dataset in spec.datasets
+
+
+def runs_at(spec, setting) -> bool:
+    """Whether a model (a :class:`ModelSpec`) runs at ``setting``: its own ``settings`` list, empty for all."""
+    own = list(getattr(spec, "settings", None) or [])
+    return not own or int(setting) in [int(x) for x in own]
 
 
 def parse_published(value) -> Optional[tuple]:
@@ -89,6 +97,9 @@ class Protocol:
     epochs: int = MISSING
     patience: int = MISSING
     scheduler: str = MISSING
+    #: the schedule's options (dgl_ssm.train.make_scheduler), e.g. LRGB's reduce-on-plateau {factor: 0.5,
+    #: patience: 20, min_lr: 1.0e-5, watch: loss}; empty: the schedule's own (every record before the option)
+    scheduler_options: Dict[str, Any] = field(default_factory=dict)
     #: graphs per batch: graph-level studies only (required there; refused in node studies, which train full-graph)
     batch_size: Optional[int] = None
     #: k-hop rewiring radius of the presets that read 'hop' edges: graph-level studies only
@@ -133,7 +144,9 @@ class StudyConfig:
     #: LRGB Peptides: keep the first ``limit`` graphs of each split (``null``: all)
     limit: Optional[int] = None
     #: parameter budget (LRGB: 500k): models without their own ``train.hidden`` get the widest width within it
+    #: (``fit_width``; false: every model at its protocol's hidden, the rows say whether they are over the budget)
     param_budget: Optional[int] = None
+    fit_width: bool = True
     max_hidden: int = 512
     #: node-level: also record per-layer gradient norms of each cell's freshly built model (gradients.csv, plots)
     record_gradients: bool = False
@@ -374,6 +387,9 @@ def validate(cfg) -> None:
     if not 0 <= cfg.shard < cfg.num_shards:
         raise ConfigError(f"shard must be in [0, num_shards={cfg.num_shards}), got {cfg.shard}")
     for label, spec in study.models.items():
+        off = [x for x in (spec.settings or []) if x not in list(study.settings)]
+        if off:
+            raise ConfigError(f"study.models.{label}.settings: {off} not in study.settings {list(study.settings)}")
         stray = [d for d in spec.datasets if d not in known]
         if stray:
             raise ConfigError(f"study.models.{label}.datasets: unknown {study.kind}-level dataset(s) {', '.join(stray)}; "

@@ -65,6 +65,9 @@ class TrainProtocol:
         At most ``epochs`` epochs; stop after ``patience`` epochs without improvement of ``monitor``.
     scheduler : str
         One of :data:`SCHEDULERS` (``"cosine"`` runs over ``epochs``).
+    scheduler_options : mapping
+        The schedule's options (:func:`~dgl_ssm.train.make_scheduler`), e.g. ``{factor: 0.5, patience: 20,
+        min_lr: 1.0e-5, watch: loss}`` for LRGB's reduce-on-plateau.
     monitor : str
         ``"metric"``, ``"loss"`` or ``"loss_and_metric"`` (:class:`~dgl_ssm.train.Trainer`).
     weight_decay_groups : mapping
@@ -98,6 +101,7 @@ class TrainProtocol:
     epochs: int
     patience: int
     scheduler: str = "none"
+    scheduler_options: Mapping[str, object] = field(default_factory=dict)
     monitor: str = "metric"
     weight_decay_groups: Mapping[str, float] = field(default_factory=dict)
     batch_size: Optional[int] = None
@@ -148,6 +152,14 @@ class TrainProtocol:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler must be one of {', '.join(SCHEDULERS)}, got {self.scheduler!r}")
+        if self.scheduler_options:
+            from .trainer import make_scheduler
+
+            probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+            try:
+                make_scheduler(probe, self.scheduler, self.epochs, **dict(self.scheduler_options))
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"scheduler_options={dict(self.scheduler_options)}: {err}") from None
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.monitor not in MONITORS:
@@ -382,7 +394,8 @@ def make_trainer(model: torch.nn.Module, task, protocol: TrainProtocol, *, run_d
 
     optimizer = make_optimizer(model, protocol.optimizer, lr=protocol.lr, weight_decay=protocol.weight_decay,
                                weight_decay_groups=dict(protocol.weight_decay_groups))
-    scheduler = make_scheduler(optimizer, protocol.scheduler, max_epochs=protocol.epochs)
+    scheduler = make_scheduler(optimizer, protocol.scheduler, max_epochs=protocol.epochs,
+                               **dict(protocol.scheduler_options))
     return Trainer(model, task, optimizer, scheduler, max_epochs=protocol.epochs, patience=protocol.patience,
                    run_dir=run_dir, resume=resume, progress=progress, is_main_process=is_main_process,
                    monitor=protocol.monitor, checkpoint_every_s=checkpoint_every_s, should_stop=should_stop,

@@ -138,16 +138,56 @@ def make_optimizer(model: torch.nn.Module, name: str = "adam", lr: float = 1e-3,
 
 
 def make_scheduler(optimizer, name: Optional[str] = None, max_epochs: int = 100, **options):
-    """``None``, ``"cosine"`` (to 0 over ``max_epochs``), ``"plateau"`` (reduce on validation plateau) or ``"step"``."""
+    """A learning-rate schedule: ``None``/``"none"``, ``"cosine"`` (to 0 over ``max_epochs``), ``"plateau"`` or ``"step"``.
+
+    Parameters
+    ----------
+    optimizer : torch.optim.Optimizer
+    name : str, optional
+    max_epochs : int
+        The cosine schedule's length.
+    **options
+        ``"plateau"`` (:class:`torch.optim.lr_scheduler.ReduceLROnPlateau`): ``factor`` (0.5), ``patience`` (20),
+        ``min_lr`` (0) and ``watch``: ``"metric"`` (the task's validation metric, default) or ``"loss"`` (the
+        validation loss, GraphGym's rule, which LRGB's and DRew's configurations use); ``"step"``: ``step_size``
+        (50), ``gamma`` (0.5).
+
+    Raises
+    ------
+    ValueError
+        On an unknown schedule or an option it does not take (a misspelled one would be ignored).
+
+    Examples
+    --------
+    >>> import torch
+    >>> opt = torch.optim.AdamW(torch.nn.Linear(2, 1).parameters(), lr=1e-3)
+    >>> s = make_scheduler(opt, "plateau", factor=0.5, patience=20, min_lr=1e-5, watch="loss")
+    >>> s.factor, s.patience, s.min_lrs, s.watch
+    (0.5, 20, [1e-05], 'loss')
+    """
+    known = {"cosine": (), "plateau": ("factor", "patience", "min_lr", "watch"), "step": ("step_size", "gamma")}
     if name in (None, "none"):
+        if options:
+            raise ValueError(f"scheduler 'none' takes no options, got {', '.join(options)}")
         return None
+    if name not in known:
+        raise ValueError(f"unknown scheduler {name!r}; known: none, cosine, plateau, step")
+    unknown = sorted(set(options) - set(known[name]))
+    if unknown:
+        raise ValueError(f"scheduler {name!r} takes no option {', '.join(unknown)}; it takes "
+                         f"{', '.join(known[name]) or 'none'}")
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max_epochs)
     if name == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=options.get("factor", 0.5), patience=options.get("patience", 20))
-    if name == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=options.get("step_size", 50), gamma=options.get("gamma", 0.5))
-    raise ValueError(f"unknown scheduler {name!r}; known: none, cosine, plateau, step")
+        watch = options.get("watch", "metric")
+        if watch not in ("metric", "loss"):
+            raise ValueError(f"scheduler 'plateau' watches 'metric' or 'loss', got {watch!r}")
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=options.get("factor", 0.5), patience=options.get("patience", 20),
+            min_lr=options.get("min_lr", 0.0))
+        scheduler.watch = watch  # read by Trainer._step_scheduler
+        return scheduler
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=options.get("step_size", 50), gamma=options.get("gamma", 0.5))
 
 
 @dataclass
@@ -456,11 +496,17 @@ class Trainer:
                         st[k] = v.to(device)
 
     # ------------------------------------------------------------------ loop
-    def _step_scheduler(self, val_value: float) -> None:
+    def _step_scheduler(self, val: dict) -> None:
+        """Step the schedule after an epoch; a plateau schedule with the validation metric (made lower-is-better) or,
+        with ``watch="loss"``, the validation loss."""
         if self.scheduler is None:
             return
         if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            self.scheduler.step(val_value if not self.task.higher_is_better else -val_value)
+            if getattr(self.scheduler, "watch", "metric") == "loss":
+                self.scheduler.step(val["loss"])
+            else:
+                value = val[self.task.metric]
+                self.scheduler.step(value if not self.task.higher_is_better else -value)
         else:
             self.scheduler.step()
 
@@ -539,7 +585,7 @@ class Trainer:
         for epoch in bar:
             if self.bad_epochs >= self.patience:
                 break
-            start = time.perf_counter()
+            start, lr = time.perf_counter(), self.optimizer.param_groups[0]["lr"]  # this epoch's learning rate
             loss = float(self.task.train_epoch(self._task_model, self._task_optimizer))
             if not math.isfinite(loss):
                 raise self._diverged(epoch, f"training loss is {loss}")
@@ -550,14 +596,16 @@ class Trainer:
             if not math.isfinite(val["loss"]):
                 raise self._diverged(epoch, f"validation loss is {val['loss']}")
             self.last_finite = (epoch, loss)
-            self._step_scheduler(val[metric])
+            self._step_scheduler(val)
             improved, keep = self._watch(val)
             if keep:
                 self.best_epoch = epoch
                 self.best_state = copy.deepcopy(unwrap(self.model).state_dict())
             self.bad_epochs = 0 if improved else self.bad_epochs + 1
-            self.elapsed += time.perf_counter() - start
-            record = {"epoch": epoch, "train_loss": loss, **{f"val_{k}": v for k, v in val.items()}}
+            seconds = time.perf_counter() - start
+            self.elapsed += seconds
+            record = {"epoch": epoch, "train_loss": loss, **{f"val_{k}": v for k, v in val.items()},
+                      "lr": lr, "time_s": round(seconds, 3)}
             self.history.append(record)
             self.next_epoch = epoch + 1
             self._save()
