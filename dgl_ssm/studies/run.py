@@ -560,6 +560,10 @@ def write_tables(study, rows: list, out: Path) -> str:
     table = markdown_table(labelled, "model", "column", study.metric, scale=study.scale, digits=study.digits,
                            row_order=models, col_order=order + seen, expected=study.seeds,
                            row_label=f"model \\ {'dataset ' if multi else ''}{study.setting_name}")
+    for column, why in (study.unavailable or {}).items():  # a column that says why it is empty, on every row
+        lines = table.splitlines()
+        lines = [ln + (f" {column} |" if i == 0 else "---|" if i == 1 else f" {why} |") for i, ln in enumerate(lines)]
+        table = "\n".join(lines)
     seeds = sorted({r["seed"] for r in rows})
     own = [k for k, spec in study.models.items() if to_container(spec.train)]
     if study.protocol == "shared":

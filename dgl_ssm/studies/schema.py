@@ -178,6 +178,10 @@ class StudyConfig:
     compare_published: bool = True
     #: add a table of training seconds per epoch (train_time_s / epochs_run), e.g. to cost a longer protocol
     epoch_time_table: bool = False
+    #: datasets the study would have but that cannot be run here: ``{column: why}``, a column of the first table
+    #: that says why on every row (``lrgb_seed``: Peptides-struct, whose CSV is not in the offline data).
+    #: Presentation only: nothing runs, nothing enters a cell's identity
+    unavailable: Dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

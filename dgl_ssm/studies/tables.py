@@ -59,6 +59,7 @@ def record_study(folder: Path):
                 models[key] = {**models[key], "label": current.models[key].label}
         config["published"] = OmegaConf.to_container(current.published)
         config["compare_published"] = current.compare_published
+        config["unavailable"] = OmegaConf.to_container(current.unavailable)  # presentation, as configured now
         if current.choose_setting:  # presentation: the table of the setting chosen on validation, as configured now
             config.update(choose_setting=True, select_metric=current.select_metric,
                           select_higher_is_better=current.select_higher_is_better)
