@@ -266,3 +266,18 @@ def test_a_plateau_schedule_watching_the_loss_steps_on_the_validation_loss():
                           max_epochs=6, patience=6, progress=False)
         lrs[watch] = [h["lr"] for h in trainer.fit().history]
     assert lrs["metric"] == [1e-3] * 6 and lrs["loss"][-1] < 1e-3
+
+
+def test_plan_estimates_a_new_study_from_measured_epochs(tmp_path, raw_data, compose_config, capsys):
+    """plan=true plan_epochs=1: a study with no record gets an estimate from one timed epoch per model (and writes
+    nothing)."""
+    from dgl_ssm.studies import run_study
+
+    raw_data(*TEXAS)
+    out = tmp_path / "out"
+    cfg = compose_config("config", "study=depth_quick", "study.datasets=[texas]", "study.settings=[2]",
+                         "~study.models.res_gcn", f"out={out}", f"data_root={tmp_path / 'data'}", "plan=true",
+                         "plan_epochs=1")
+    _, text = run_study(cfg, "t", log=lambda *_: None)
+    assert "2 cells pending" in text and "for the 2 with a recorded time" in text and not out.exists()
+    assert "measured" in text and "s/epoch × 200 epochs" in text and "s/epoch × 100 epochs" in text

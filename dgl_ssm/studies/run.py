@@ -168,7 +168,9 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
         recorded = record.rows()
         pending = _pending(cfg, record, recorded)[0]
         running = {_key(study, c) for c in pending if record.held(c)}
-        return recorded, plan_text(study, pending, recorded, _checkpointed(study, pending, out), running)  # printed by the caller
+        measured = _measure_epochs(cfg, study, pending, recorded, device) if cfg.plan_epochs else None
+        return recorded, plan_text(study, pending, recorded, _checkpointed(study, pending, out), running,
+                                   measured)  # printed by the caller
     start, stop, stopped = time.time(), SittingStop(cfg.time_limit_s), None
     try:
         with contextlib.nullcontext() if info.enabled else stop.on_signals():
@@ -261,12 +263,41 @@ def _checkpointed(study, pending: List[dict], out: Path) -> dict:
     return found
 
 
+def _measure_epochs(cfg, study, pending: List[dict], recorded: list, device) -> dict:
+    """``{(model, dataset, setting): seconds per epoch}``, timed here over ``cfg.plan_epochs`` epochs (the training
+    pass and the validation pass, as the Trainer runs them; nothing written) for each pending group without a
+    recorded cell of the same model, dataset and setting (lowest pending seed)."""
+    from ..train.cell import prepare_cell
+    from .cells import cell_data, cell_protocol, layers_of
+
+    timed = {(r["model"], r["dataset"], r[study.setting_name]) for r in recorded}
+    out = {}
+    for cell in pending:
+        key = (cell["model"], cell["dataset"], cell[study.setting_name])
+        if key in timed or key in out:
+            continue
+        spec = study.models[cell["model"]]
+        prepared = prepare_cell(cell["dataset"], spec.preset, layers_of(study, cell), int(cell["seed"]),
+                                cell_protocol(study, cell["model"]), options=to_container(spec.options),
+                                data=cell_data(study, cell, cfg.data_root, cfg.data_dir),
+                                param_budget=study.param_budget, max_hidden=study.max_hidden, device=device,
+                                fit_width_to_budget=study.fit_width and "hidden" not in (to_container(spec.train) or {}))
+        trainer, seconds = prepared.trainer, 0.0
+        for _ in range(cfg.plan_epochs):
+            start = time.perf_counter()
+            prepared.task.train_epoch(trainer._task_model, trainer._task_optimizer)
+            prepared.task.evaluate(trainer._task_model, ("val",))
+            seconds += time.perf_counter() - start
+        out[key] = seconds / cfg.plan_epochs
+    return out
+
+
 def _key(study, cell: dict) -> tuple:
     return tuple(cell[k] for k in ("model", "dataset", study.setting_name, "seed"))
 
 
 def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional[dict] = None,
-              running: Optional[set] = None) -> str:
+              running: Optional[set] = None, measured: Optional[dict] = None) -> str:
     """What a sitting would run: pending cells by model, dataset and setting, each with the mean ``train_time_s`` of
     the recorded cells of the same model, dataset and setting (else of the model and setting on other datasets, else,
     for depth, of the nearest recorded depth scaled linearly, else of the other entries with the same preset, setting
@@ -276,7 +307,9 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
     :func:`_checkpointed`) marks the seeds that resume from a checkpoint, ``seed (from epoch e)``, and takes the
     time they have trained off the total (down to 0 per cell). ``running`` (keys ``(model, dataset, setting, seed)``
     whose claim another sitting holds now, :meth:`ResultsRecord.held`) marks the seeds being run, ``seed (running)``;
-    they stay in the total, which is what the study still needs.
+    they stay in the total, which is what the study still needs. ``measured`` (``{(model, dataset, setting): seconds
+    per epoch}``, ``plan_epochs``) estimates a group with no recorded time: the seconds per epoch times its
+    protocol's epochs (an upper bound for a cell that early stopping ends sooner).
 
     Examples
     --------
@@ -315,6 +348,9 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
         if mean is None and (cost.get(key[0]), key[2]) in siblings:
             (mean, _, count), (preset, train) = siblings[(cost[key[0]], key[2])], cost[key[0]]
             note = f" of preset {preset}" + "".join(f", {k}={v}" for k, v in train)
+        if mean is None and measured and key in measured:
+            epochs = protocol_for(study, key[0]).epochs
+            mean, count, note = measured[key] * epochs, 0, f": measured {measured[key]:.1f} s/epoch × {epochs} epochs"
         resumed = {s: checkpointed.get((*key, s)) for s in seeds}
         resuming += sum(bool(r) for r in resumed.values())
         if mean is not None:
@@ -324,7 +360,7 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
                  for s in seeds}
         shown = [f"{s} ({', '.join(notes[s])})" if notes[s] else str(s) for s in seeds]
         lines.append(f"| {' | '.join(map(str, key))} | {', '.join(shown)} | "
-                     f"{'unknown' if mean is None else f'{mean:.0f} ({count}{note})'} |")
+                     f"{'unknown' if mean is None else f'{mean:.0f} ({count}{note})' if count else f'{mean:.0f} ({note[2:]})'} |")
     text = (f"{study.name}: {len(pending)} cells pending; {seconds / 3600:.1f} CPU-hours for the {known} with a "
             f"recorded time (1 core each), {len(pending) - known} without one")
     if resuming:

@@ -210,6 +210,9 @@ class RunConfig:
     #: list what a sitting would run (pending cells, with a time estimate from the record's cells of the same model,
     #: dataset and setting) and run nothing, write nothing
     plan: bool = False
+    #: with ``plan``: time this many epochs (training and validation pass, nothing written) of every pending model,
+    #: dataset and setting without a recorded time, and estimate its cells from them (a new study's cost)
+    plan_epochs: int = 0
 
 
 def protocol_for(study, model: str):
@@ -388,6 +391,9 @@ def validate(cfg) -> None:
         raise ConfigError(f"checkpoint_every_s must be >= 0 seconds (0: after every epoch), got {cfg.checkpoint_every_s}")
     if not 0 <= cfg.time_limit_s < float("inf"):
         raise ConfigError(f"time_limit_s must be a finite number of seconds >= 0 (0: no limit), got {cfg.time_limit_s}")
+    if cfg.plan_epochs < 0 or (cfg.plan_epochs and not cfg.plan):
+        raise ConfigError(f"plan_epochs must be >= 0 and goes with plan=true, got plan_epochs={cfg.plan_epochs}, "
+                          f"plan={cfg.plan}")
     if not 0 <= cfg.shard < cfg.num_shards:
         raise ConfigError(f"shard must be in [0, num_shards={cfg.num_shards}), got {cfg.shard}")
     for label, spec in study.models.items():
