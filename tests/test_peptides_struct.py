@@ -90,3 +90,28 @@ def test_the_lrgb_table_has_a_peptides_struct_column_that_says_why_it_is_empty(c
     header, _, *body = table.splitlines()
     assert header.rstrip().endswith("| peptides-struct (test MAE) |") and len(body) == len(study.models)
     assert all(line.rstrip().endswith("| data not available offline |") for line in body)
+
+
+def test_our_lrgb_metrics_are_lrgbs():
+    """Test AP and MAE against LRGB's evaluation as its code computes them (GraphGPS graphgps/metrics_ogb.py eval_ap:
+    per task with both classes, sklearn's average_precision_score, the mean over those tasks; the regression
+    logger's MAE: sklearn's mean_absolute_error over all targets), written out here as the oracle."""
+    import torch
+    from sklearn.metrics import average_precision_score, mean_absolute_error
+
+    from dgl_ssm.train.metrics import MAE, AveragePrecision
+
+    rng = np.random.default_rng(3)
+    true = (rng.random((200, 10)) < 0.2).astype(np.float32)
+    true[:, 4] = 0.0  # a task with no positive: LRGB skips it
+    pred = rng.normal(size=(200, 10)).astype(np.float32)
+    lrgb = np.mean([average_precision_score(true[:, i], pred[:, i]) for i in range(10)
+                    if (true[:, i] == 1).sum() > 0 and (true[:, i] == 0).sum() > 0])
+    ap = AveragePrecision()
+    for rows in np.array_split(np.arange(200), 3):  # batches: the metric gathers before scoring
+        ap.update(torch.from_numpy(pred[rows]), torch.from_numpy(true[rows]))
+    assert abs(ap.compute() - lrgb) < 1e-12
+    y, p = rng.normal(size=(50, 11)).astype(np.float32), rng.normal(size=(50, 11)).astype(np.float32)
+    mae = MAE()
+    mae.update(torch.from_numpy(p), torch.from_numpy(y))
+    assert abs(mae.compute() - mean_absolute_error(y, p)) < 1e-6
