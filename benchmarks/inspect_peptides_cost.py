@@ -91,7 +91,7 @@ def main(argv=None) -> dict:
     from dgl_ssm.studies.cells import cell_data, cell_protocol
     from dgl_ssm.studies.record import machine_info
     from dgl_ssm.studies.schema import to_container
-    from dgl_ssm.studies.tables import _current_study
+    from dgl_ssm.studies.record import packaged_study as _current_study
     from dgl_ssm.train.cell import count_parameters as _count
     from dgl_ssm.train.cell import prepare_cell
 

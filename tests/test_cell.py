@@ -195,7 +195,7 @@ def test_every_committed_record_keeps_its_cell_hashes():
     from dgl_ssm.report import read_csv
     from dgl_ssm.studies.identity import cell_config
     from dgl_ssm.studies.record import config_hash
-    from dgl_ssm.studies.tables import record_study
+    from dgl_ssm.studies.record import record_study
 
     folders = [f.parent for f in sorted((ROOT / "results").glob("*/cells.json")) if (f.parent / "provenance.json").is_file()]
     assert len(folders) >= 15
@@ -230,7 +230,7 @@ def test_lrgb_gcn_is_graphgyms_gcn_stack():
 
 
 def test_a_model_runs_at_its_own_settings_only(compose_config):
-    from dgl_ssm.studies.run import study_cells
+    from dgl_ssm.studies.grid import study_cells
 
     study = compose_config("config", "study=lrgb_seed_60").study
     cells = study_cells(study)

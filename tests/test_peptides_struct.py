@@ -82,7 +82,7 @@ def test_peptides_struct_end_to_end_on_generated_data(generated_struct, tmp_path
 
 
 def test_the_lrgb_table_has_a_peptides_struct_column_that_says_why_it_is_empty(compose_config, tmp_path):
-    from dgl_ssm.studies.run import write_tables
+    from dgl_ssm.studies.tables import write_tables
 
     study = compose_config("config", "study=lrgb_seed_60").study
     rows = [{"model": "gcn", "dataset": "peptides-func", "layers": 17, "seed": 0, "status": "ok", "test_ap": 0.5}]

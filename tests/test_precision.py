@@ -132,3 +132,33 @@ def test_a_resume_with_another_precision_is_refused_and_old_checkpoints_read_as_
     with pytest.raises(ValueError, match="precision='32', this run asks for precision='bf16-mixed'"):
         _trainer(tmp_path, "bf16-mixed", epochs=3).fit()
     assert _trainer(tmp_path, "32", epochs=3).fit().epochs_run == 3
+
+
+def test_the_parity_prose_is_what_the_records_say():
+    """docs/benchmarks.md's accuracy-parity numbers, recomputed from the committed records."""
+    import csv
+    import statistics as st
+    from collections import defaultdict
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    text = " ".join((root / "docs" / "benchmarks.md").read_text().split())
+
+    def cells(study, metric):
+        by = defaultdict(lambda: defaultdict(list))
+        for r in csv.DictReader(open(root / "results" / study / "results.csv")):
+            by[(r["model"].removesuffix("_bf16"), r["dataset"])]["bf16" if r["model"].endswith("_bf16") else "32"].append(float(r[metric]))
+        return {k: (st.mean(v["32"]), st.stdev(v["32"]), st.mean(v["bf16"])) for k, v in by.items()}
+
+    graph = cells("precision_graphprop", "test_log10_mse")
+    within = sum(abs(b - a) <= s for a, s, b in graph.values())
+    assert f"parity in {within} of the {len(graph)} model × task cells" in text
+    a, s, b = graph[("kgcn_ssm", "diameter")]
+    minus = lambda x: f"{x:.3f}".replace("-", "−")  # noqa: E731 (the docs write a minus sign)
+    assert f"{abs(b - a) / s:.1f} float32 stds worse in bf16 ({minus(b)} against {minus(a)} ± {s:.3f})" in text
+    pep = cells("precision_peptides", "test_ap")
+    for model, words in (("drew_gcn", "AP {b:.4f} in bf16 against {a:.4f} ± {s:.4f}, {r:.1f} stds lower"),
+                         ("gcn", "{b:.4f} against {a:.4f} ± {s:.4f}, {r:.0f} stds lower")):
+        a, s, b = pep[(model, "peptides-func")]
+        assert words.format(a=a, s=s, b=b, r=abs(b - a) / s) in text
+    assert all(abs(b - a) <= s for (m, _), (a, s, b) in pep.items() if m in ("gcn_ssm", "kgcn_ssm"))

@@ -108,8 +108,8 @@ def test_bad_configuration_is_one_error_line_and_writes_nothing(tmp_path, overri
 
 
 def test_normalize_features_is_for_node_studies_and_keeps_old_hashes(compose_config):
-    from dgl_ssm.studies.run import cell_config
-    from dgl_ssm.studies.schema import validate
+    from dgl_ssm.studies.identity import cell_config
+    from dgl_ssm.studies.validation import validate
 
     with pytest.raises(ConfigError, match="study.normalize_features applies to node classification studies"):
         validate(compose_config("config", "study=graphprop_quick", "study.normalize_features=true"))
@@ -142,7 +142,7 @@ def test_output_folder_and_device_errors(tmp_path, compose_config):
 
 
 def test_every_study_config_composes_and_validates(compose_config):
-    from dgl_ssm.studies.schema import validate
+    from dgl_ssm.studies.validation import validate
 
     from importlib.resources import files
 
@@ -205,7 +205,7 @@ def test_a_model_dropped_from_the_study_and_retired_is_no_longer_a_row(tmp_path,
     they are all retired (peptides_quick lost its hidden-256 model that way)."""
     from omegaconf import OmegaConf
 
-    from dgl_ssm.studies.tables import record_study
+    from dgl_ssm.studies.record import record_study
 
     config = json.loads(json.dumps(OmegaConf.to_container(compose_config("config", "study=depth_quick").study)))
     old = {**config, "models": {**config["models"], "old": {"preset": "gcn", "label": "Old GCN"}}}
@@ -221,7 +221,8 @@ def test_a_relabelled_model_takes_the_packaged_label_and_meets_its_published_num
     of the published numbers (peptides' DRew-GCN row was relabelled while its cell ran)."""
     from omegaconf import OmegaConf
 
-    from dgl_ssm.studies.tables import record_study, regenerate
+    from dgl_ssm.studies.record import record_study
+    from dgl_ssm.studies.tables import regenerate
 
     config = json.loads(json.dumps(OmegaConf.to_container(compose_config("config", "study=depth_cora").study)))
     packaged = config["models"]["gcn"]["label"]
@@ -334,8 +335,9 @@ def test_published_table_sets_ours_beside_the_paper(compose_config):
     """Issue 19: ours (the member chosen on validation) beside the published value, with the difference and scale."""
     from omegaconf import OmegaConf, open_dict
 
-    from dgl_ssm.studies.run import published_table
-    from dgl_ssm.studies.schema import ConfigError, PublishedRow, check_published, validate
+    from dgl_ssm.studies.tables import published_table
+    from dgl_ssm.studies.schema import ConfigError, PublishedRow, check_published
+    from dgl_ssm.studies.validation import validate
 
     cfg = compose_config("config", "study=graphprop_budget")
     rows = [{"model": label, "column": "diameter 10", "seed": seed, "status": "ok", "val_log10_mse": val,
@@ -365,7 +367,7 @@ def test_published_table_sets_ours_beside_the_paper(compose_config):
 def test_a_plumbing_check_sets_no_published_numbers_beside_its_own(compose_config, tmp_path):
     """peptides_quick inherits the published numbers of study=peptides but, at 2 epochs on 256 graphs, compares with
     none of them (compare_published: false); peptides_30 does."""
-    from dgl_ssm.studies.run import write_tables
+    from dgl_ssm.studies.tables import write_tables
 
     rows = [{"model": "gcn", "dataset": "peptides-func", "layers": 17, "seed": 0, "status": "ok", "test_ap": 0.18,
              "train_time_s": 7.0, "epochs_run": 2}]
@@ -391,7 +393,8 @@ def test_committed_records_keep_their_configuration_hashes(compose_config):
     """Protocol keys added later (monitor, weight_decay_groups) at their former implicit values change no hash:
     every committed cell of the committed studies is still 'done', none pending, none in conflict."""
     from dgl_ssm.studies.record import ResultsRecord
-    from dgl_ssm.studies.run import cell_config, study_cells
+    from dgl_ssm.studies.identity import cell_config
+    from dgl_ssm.studies.grid import study_cells
 
     for name in ("graphprop_quick", "ring_quick", "peptides_quick"):
         study = compose_config("config", f"study={name}").study
@@ -561,7 +564,7 @@ def test_plan_lists_pending_cells_with_recorded_times_and_writes_nothing(tmp_pat
 
 def test_two_stage_selection_runs_the_remaining_seeds_of_the_chosen_member_only(tmp_path, raw_data, fits, compose_config):
     """``study.select_seeds``: every member runs the first seeds; the rest run only for the member chosen on those."""
-    from dgl_ssm.studies.run import study_cells
+    from dgl_ssm.studies.grid import study_cells
 
     raw_data(*TEXAS)
     out = tmp_path / "results" / "two_stage"
@@ -590,7 +593,7 @@ def test_two_stage_selection_runs_the_remaining_seeds_of_the_chosen_member_only(
 def test_two_stage_choice_runs_the_remaining_seeds_at_the_chosen_depth_only(tmp_path, raw_data, fits, compose_config):
     """``study.choose_seeds``: every depth runs the first seed; the other seeds run only at the depth chosen on it,
     per model; the chosen-depth table says so; a rerun runs nothing; bad values are refused."""
-    from dgl_ssm.studies.run import study_cells
+    from dgl_ssm.studies.grid import study_cells
 
     raw_data(*TEXAS)
     out = tmp_path / "results" / "two_stage_depth"
@@ -634,7 +637,7 @@ def test_a_choice_opened_by_another_sitting_during_this_one_runs_its_seeds_here(
     def fit(*args, **kwargs):
         calls.append(args[1:3])
         if len(calls) == 4:  # this sitting's second stage starts: the other sitting records the held cell, best on val
-            from dgl_ssm.studies.run import cell_config
+            from dgl_ssm.studies.identity import cell_config
 
             done = next(r for r in record.rows() if r["model"] == "gcn_ssm" and r["seed"] == 0)
             metrics = {k: v for k, v in done.items() if k not in (*held, "config_hash")}
@@ -670,8 +673,8 @@ def test_a_choice_opened_by_another_sitting_during_this_one_runs_its_seeds_here(
 
 def _budget_choices(columns):
     """graphprop_budget's study from its committed record and its choice per (row, column) on validation."""
-    from dgl_ssm.studies.run import selection_choices
-    from dgl_ssm.studies.tables import record_study
+    from dgl_ssm.studies.selection import selection_choices
+    from dgl_ssm.studies.record import record_study
 
     folder = ROOT / "results" / "graphprop_budget"
     budget = record_study(folder)
@@ -727,7 +730,7 @@ def test_graphprop_full_radius_rows_run_the_radius_graphprop_hops_chose(compose_
     """Issue 19: a "max_hop chosen on validation" row of graphprop_full runs, per task, exactly the entry (width, λ
     and max_hop) that graphprop_hops chose on validation for that model in its committed record; the choice must be
     final. Tasks whose radius is not chosen yet have no entry (they are added when it is)."""
-    from dgl_ssm.studies.run import selection_choices
+    from dgl_ssm.studies.selection import selection_choices
 
     full = compose_config("config", "study=graphprop_full").study
     hops = compose_config("config", "study=graphprop_hops").study
@@ -773,7 +776,7 @@ def test_graphprop_hops_varies_only_the_radius_of_the_budget_tables_choice(compo
 
 def test_a_grid_where_no_model_runs_on_the_datasets_is_refused(compose_config):
     """Models that list their own datasets can leave a study with no cell: one error line, not an empty table."""
-    from dgl_ssm.studies.schema import validate
+    from dgl_ssm.studies.validation import validate
 
     with pytest.raises(ConfigError, match=r"the grid is empty: no model of study.models runs on study.datasets \(diameter;"):
         validate(compose_config("config", "study=graphprop_full", "study.datasets=[diameter]"))
@@ -783,7 +786,9 @@ def test_a_grid_where_no_model_runs_on_the_datasets_is_refused(compose_config):
 def test_select_group_with_one_member_per_dataset(compose_config):
     """A ``select`` group may hold one member per dataset (a member's own ``datasets``): each column reports its own
     member, without an "entries run" note, and the selection is final once that member has its seeds."""
-    from dgl_ssm.studies.run import selection_choices, selection_table, study_cells
+    from dgl_ssm.studies.selection import selection_choices
+    from dgl_ssm.studies.tables import selection_table
+    from dgl_ssm.studies.grid import study_cells
 
     from omegaconf import OmegaConf
 
@@ -807,7 +812,7 @@ def test_select_group_with_one_member_per_dataset(compose_config):
 
 def test_selection_table_chooses_on_validation_never_on_test(compose_config):
     """Issue 19: the second table picks, per row and column, the member with the best mean validation metric."""
-    from dgl_ssm.studies.run import selection_table
+    from dgl_ssm.studies.tables import selection_table
 
     study = compose_config("config", "study=graphprop_budget").study
     rows = []
@@ -833,7 +838,8 @@ def test_selection_table_chooses_on_validation_never_on_test(compose_config):
     assert "(GCN (h30), 1 seed, members share no seed: chosen on their own seeds)" in text
     nan_test = [{**rows[0], "test_log10_mse": float("nan")}]  # chosen, but its test metric is not finite
     assert "| GCN | – |" in " ".join(selection_table(study, nan_test, ["diameter 10"], False).split())
-    from dgl_ssm.studies.schema import ConfigError, validate
+    from dgl_ssm.studies.schema import ConfigError
+    from dgl_ssm.studies.validation import validate
 
     bad = compose_config("config", "study=graphprop_budget", "study.select_metric=test_log10_mse")
     with pytest.raises(ConfigError, match="must be a validation metric"):
@@ -845,8 +851,9 @@ def test_chosen_setting_is_the_best_on_validation_and_meets_published_numbers(co
     compared over the seeds every depth has; diverged cells cannot be chosen but count as run; a tie goes to the
     smaller depth; published numbers keyed "<dataset> chosen" meet it, and are refused without the option or on a
     select group."""
-    from dgl_ssm.studies.run import chosen_setting_table, published_table, write_tables
-    from dgl_ssm.studies.schema import ConfigError, check_published, validate
+    from dgl_ssm.studies.tables import chosen_setting_table, published_table, write_tables
+    from dgl_ssm.studies.schema import ConfigError, check_published
+    from dgl_ssm.studies.validation import validate
 
     study = compose_config("config", "study=heterophily_platonov").study
     label = "GCN (Platonov et al.: residual, LayerNorm)"
@@ -898,7 +905,7 @@ def test_plan_estimates_an_entry_without_records_from_entries_of_its_preset():
     """graphprop_full has one entry per task: a task's first cell used to be "unknown" though its preset had run."""
     from types import SimpleNamespace as NS
 
-    from dgl_ssm.studies.run import plan_text
+    from dgl_ssm.studies.plan import plan_text
 
     study = NS(name="s", setting_name="layers", select_seeds=0, choose_seeds=0, select={},
                models={"k_sssp": NS(preset="kgcn-ssm"), "k_ecc": NS(preset="kgcn-ssm"), "d_ecc": NS(preset="drew-gcn")})

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Dict, Tuple
 
-from .paths import MissingDataError
+from .errors import CorruptDataError  # noqa: F401  (re-exported)
 
 __all__ = ["OFFLINE_FILES", "SOURCES", "CorruptDataError", "verify_offline_file", "source_of"]
 
@@ -125,10 +125,6 @@ SOURCES = {
 }
 
 
-class CorruptDataError(MissingDataError):
-    """An offline data file differs from the recorded one (truncated, edited or another file); the message names it."""
-
-
 def source_of(relpath: str) -> str:
     """Where to get a good copy of the offline file ``relpath``."""
     return SOURCES.get(Path(relpath).parts[0], "the offline data (see its README.md)")
@@ -178,7 +174,7 @@ def verify_offline_file(path: os.PathLike, relpath: str) -> Path:
     >>> verify_offline_file(path, "planetoid/ind.cora.y")   # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    dgl_ssm.data.manifest.CorruptDataError: offline data file ... has 12 bytes, expected 4054 ...
+    dgl_ssm.data.errors.CorruptDataError: offline data file ... has 12 bytes, expected 4054 ...
     """
     path = Path(path)
     if relpath not in OFFLINE_FILES:

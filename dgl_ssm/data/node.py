@@ -220,9 +220,9 @@ def load_node_graph(
     ------
     ValueError
         On an unknown name or a split outside 0..9.
-    dgl_ssm.data.paths.MissingDataError
+    dgl_ssm.data.errors.MissingDataError
         If a raw file is absent from ``data_dir``; the message names the file.
-    dgl_ssm.data.manifest.CorruptDataError
+    dgl_ssm.data.errors.CorruptDataError
         If an offline file differs from the recorded one (size, SHA-256), or
         the loaded graph has other node, edge, feature or class counts than
         the published dataset; the message names the file or folder.

@@ -20,15 +20,12 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from .._compat import raw_path_of  # noqa: F401  (re-exported: the one DGL internal of the data layer)
+from .errors import MissingDataError  # noqa: F401  (re-exported)
 
 #: the per-user default data root (DGL keeps its own under ``~/.dgl``)
 USER_ROOT = Path("~/.dgl_ssm")
 
 __all__ = ["data_root", "raw_source", "require_file", "stage_files", "raw_path_of", "content_key", "MissingDataError"]
-
-
-class MissingDataError(FileNotFoundError):
-    """A data file that is needed is absent or unreadable; the message says where and how to get it."""
 
 
 def data_root(root: Optional[os.PathLike] = None) -> Path:
@@ -86,7 +83,7 @@ def stage_files(files: Mapping[str, Path], dest: Path, source: Optional[Path] = 
     ------
     MissingDataError
         If a source file is missing or empty.
-    dgl_ssm.data.manifest.CorruptDataError
+    dgl_ssm.data.errors.CorruptDataError
         If a source file differs from the recorded one.
     """
     from .manifest import verify_offline_file

@@ -18,18 +18,7 @@ from .blocks import PlainBlock, ResidualBlock
 from .deep_gnn import DeepGNN, available_models, build_model
 from .registry import BLOCKS, CONVS, PRESETS, Preset, lookup, register_block, register_conv, register_preset
 
-for _conv in ("gcn", "gat", "gin", "sage"):
-    register_preset(_conv, family="plain", conv=_conv, block="plain")
-    register_preset(f"res-{_conv}", family="residual", conv=_conv, block="residual")
-    register_preset(f"{_conv}-ssm", family="ssm", conv=_conv, block="ssm")
-
-from . import baselines  # noqa: E402,F401  (registers lip-res-gcn and gcnii)
-
-#: LRGB's GCN baseline (Dwivedi et al. 2022; vijaydwivedi75/lrgb configs/GCN/peptides-func-GCN.yaml, GraphGym):
-#: every layer GCNConv without bias, BatchNorm1d, ReLU; node states L2-normalised after the last layer (GraphGym's
-#: default gnn.l2norm), then mean pooling and one Linear layer
-register_preset("lrgb-gcn", family="baseline", conv="gcn", block="plain", conv_options={"bias": False},
-                block_options={"norm": "batch"}, l2norm=True)
+from . import baselines  # noqa: E402,F401  (registers the published baselines: lip-res-gcn, gcnii, lrgb-gcn, ...)
 
 
 def needs_hop_edges(name: str) -> bool:

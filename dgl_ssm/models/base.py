@@ -16,25 +16,12 @@ from dgl.nn import AvgPooling, MaxPooling, SumPooling
 from torch import nn
 from torch.utils.checkpoint import checkpoint as _checkpoint
 
-from .convs import ACTIVATIONS
+from .activations import resolve_activation  # noqa: F401  (re-exported)
 from .registry import lookup
 
 __all__ = ["GNNBase", "POOLINGS", "resolve_activation", "reset_module"]
 
 POOLINGS = {"mean": AvgPooling, "sum": SumPooling, "max": MaxPooling}
-
-
-def resolve_activation(name_or_fn):
-    """A callable (or ``None`` for the identity) from a name in ``ACTIVATIONS`` or a callable.
-
-    Raises
-    ------
-    ValueError
-        On an unknown name.
-    """
-    if name_or_fn is None or callable(name_or_fn):
-        return name_or_fn
-    return lookup(ACTIVATIONS, "activation", name_or_fn)
 
 
 def reset_module(module: nn.Module) -> None:

@@ -495,7 +495,7 @@ class _Activation(nn.Module):
 
     def __init__(self, activation):
         super().__init__()
-        from .base import resolve_activation
+        from .activations import resolve_activation
 
         self.fn = resolve_activation(activation)
 
@@ -566,3 +566,10 @@ register_preset("velickovic-gat", family="baseline", factory=VelickovicGAT)
 register_preset("platonov-gcn", family="baseline", factory=PlatonovGCN)
 register_preset("lip-res-gcn", family="baseline", factory=lipschitz_residual_gnn, conv="gcn")
 register_preset("gcnii", family="baseline", factory=GCNII)
+lipschitz_residual_gnn.forwards_to = DeepGNN  # its other keyword arguments are DeepGNN's
+
+#: LRGB's GCN baseline (Dwivedi et al. 2022; vijaydwivedi75/lrgb configs/GCN/peptides-func-GCN.yaml, GraphGym):
+#: every layer GCNConv without bias, BatchNorm1d, ReLU; node states L2-normalised after the last layer (GraphGym's
+#: default gnn.l2norm), then mean pooling and one Linear layer
+register_preset("lrgb-gcn", family="baseline", factory=DeepGNN, conv="gcn", block="plain", conv_options={"bias": False},
+                block_options={"norm": "batch"}, l2norm=True)

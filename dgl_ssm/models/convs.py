@@ -67,12 +67,3 @@ def gin(dim: int, *, learn_eps: bool = False, **_) -> nn.Module:
     mlp = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
     return GINConv(mlp, aggregator_type="sum", learn_eps=learn_eps)
 
-
-ACTIVATIONS = {
-    "relu": torch.relu,
-    "tanh": torch.tanh,
-    "gelu": nn.functional.gelu,
-    "elu": nn.functional.elu,
-    "identity": None,
-    "none": None,
-}

@@ -7,8 +7,9 @@ from typing import Optional, Union
 from torch import nn
 
 from ..nn.ssm import StateSpaceMatrices
-from .base import POOLINGS, GNNBase, resolve_activation
-from .registry import BLOCKS, CONVS, PRESETS, check_options, lookup
+from .activations import resolve_activation
+from .base import POOLINGS, GNNBase
+from .registry import BLOCKS, CONVS, PRESETS, check_options, lookup, register_preset
 
 __all__ = ["DeepGNN", "build_model", "available_models", "POOLINGS"]
 
@@ -181,3 +182,9 @@ def build_model(name: str, in_feats: int, hidden: int, out_feats: int, num_layer
             kwargs[key] = {**kwargs.get(key, {}), **overrides.pop(key)}
     kwargs.update(overrides)
     return preset.factory(in_feats, hidden, out_feats, num_layers, **kwargs)
+
+
+for _conv in ("gcn", "gat", "gin", "sage"):  # the standard presets: plain, residual and GNN-SSM blocks of each conv
+    register_preset(_conv, family="plain", factory=DeepGNN, conv=_conv, block="plain")
+    register_preset(f"res-{_conv}", family="residual", factory=DeepGNN, conv=_conv, block="residual")
+    register_preset(f"{_conv}-ssm", family="ssm", factory=DeepGNN, conv=_conv, block="ssm")

@@ -10,6 +10,7 @@ from :class:`~dgl_ssm.transforms.KHopRewire` (``edata['hop']``).
 from __future__ import annotations
 
 from ..nn.khop import KHopConv
+from .deep_gnn import DeepGNN
 from .registry import register_conv, register_preset
 
 
@@ -25,4 +26,5 @@ def khop(dim: int, *, layer: int = 0, max_hop=None, rings: str = "cumulative", b
 
 
 for _name, _family in (("kgcn", "plain"), ("res-kgcn", "residual"), ("kgcn-ssm", "ssm")):
-    register_preset(_name, family=_family, conv="khop", block=_family, max_hop_option="conv_options.max_hop")
+    register_preset(_name, family=_family, factory=DeepGNN, conv="khop", block=_family,
+                    max_hop_option="conv_options.max_hop")

@@ -79,10 +79,9 @@ class Preset:
         """Option names by group: ``{"model": [...], "conv_options": [...], "block_options": [...]}``."""
         sizes = ("in_feats", "hidden", "out_feats", "num_layers")
         own = set(_keywords(self.factory, passed=sizes))
-        if _takes_kwargs(self.factory):  # a function that passes the rest to DeepGNN (lip-res-gcn)
-            from .deep_gnn import DeepGNN
-
-            own |= set(_keywords(DeepGNN, passed=sizes))
+        forwards_to = getattr(self.factory, "forwards_to", None)
+        if _takes_kwargs(self.factory) and forwards_to is not None:  # passes the rest on (lip-res-gcn: DeepGNN)
+            own |= set(_keywords(forwards_to, passed=sizes))
         out = {"model": sorted(own - {"conv_options", "block_options"})}
         conv = self.kwargs.get("conv", getattr(self.factory, "conv", None))
         block = self.kwargs.get("block", getattr(self.factory, "block", None))
@@ -146,11 +145,14 @@ def register_block(name: str):
     return _register(BLOCKS, "block", name)
 
 
-def register_preset(name: str, *, family: str, factory: Optional[Callable] = None, max_hop_option: Optional[str] = None,
+def register_preset(name: str, *, family: str, factory: Callable, max_hop_option: Optional[str] = None,
                     **kwargs) -> Preset:
-    """Register a named model, e.g. ``register_preset("gcn-ssm", family="ssm", conv="gcn", block="ssm")``.
+    """Register a named model, e.g. ``register_preset("gcn-ssm", family="ssm", factory=DeepGNN, conv="gcn",
+    block="ssm")``.
 
-    ``factory`` defaults to :class:`~dgl_ssm.models.DeepGNN`; ``kwargs`` are the preset's keyword arguments.
+    ``factory`` builds it (:class:`~dgl_ssm.models.DeepGNN` for the standard presets, registered next to it);
+    ``kwargs`` are the preset's keyword arguments. A function factory that passes its other keyword arguments on
+    names where in ``factory.forwards_to`` (so that :meth:`Preset.accepted_options` knows them).
 
     Raises
     ------
@@ -161,10 +163,6 @@ def register_preset(name: str, *, family: str, factory: Optional[Callable] = Non
         raise ValueError(f"model preset {name!r} is already registered")
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
-    if factory is None:
-        from .deep_gnn import DeepGNN
-
-        factory = DeepGNN
     PRESETS[name] = Preset(name, family, factory, dict(kwargs), max_hop_option)
     return PRESETS[name]
 

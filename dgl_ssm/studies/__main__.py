@@ -31,6 +31,8 @@ from omegaconf import DictConfig
 
 from ..train.distributed import exit_distributed
 from . import schema  # noqa: F401  (registers the schema of conf/config.yaml)
+from . import validation
+from .cli import fail as _fail
 from .stop import EXIT_STOPPED, StudyStopped
 
 _HYDRA_FLAGS = {"-m", "--multirun", "-h", "--help", "--hydra-help", "-c", "--cfg", "--info", "--resolve"}
@@ -49,8 +51,8 @@ def _check_composition(argv) -> None:
     with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
         cfg = compose("config", overrides=overrides)
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    schema.validate(cfg)  # every value, before the next check, which reads them
-    schema.check_overrides_reach(cfg.study, overrides)  # a value that would change some models and not others
+    validation.validate(cfg)  # every value, before the next check, which reads them
+    validation.check_overrides_reach(cfg.study, overrides)  # a value that would change some models and not others
 
 
 @hydra.main(config_path="pkg://dgl_ssm.conf", config_name="config", version_base="1.3")
@@ -70,18 +72,6 @@ def _main(cfg: DictConfig) -> None:
         _fail(err)
     if table:
         print(table)
-
-
-def _fail(err: BaseException) -> None:
-    """One ``error:`` line (the message and its causes, on one line) and exit status 2."""
-    parts, seen = [], err
-    while seen is not None:
-        text = " ".join(str(seen).split())
-        if text and text not in parts:
-            parts.append(text)
-        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__)
-    print(f"error: {': '.join(parts[:2])}", file=sys.stderr)
-    sys.exit(2)
 
 
 def main() -> None:

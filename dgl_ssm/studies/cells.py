@@ -2,20 +2,12 @@
 of :func:`dgl_ssm.train.cell.fit_cell` (which builds, seeds and trains every cell, node or graph)."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Dict, Optional
 
-__all__ = ["Cell", "slug", "run_cell", "cell_protocol", "cell_data", "layers_of"]
+from .labels import slug  # noqa: F401  (re-exported)
 
-
-class Cell(dict):
-    """The key of one cell: ``{"model": label, "dataset": name, <setting_name>: value, "seed": int}``."""
-
-
-def slug(cell: Dict) -> str:
-    """A file-name-safe name of a cell."""
-    return re.sub(r"[^A-Za-z0-9.=_+-]+", "_", "-".join(f"{v}" for v in cell.values()))
+__all__ = ["run_cell", "cell_protocol", "cell_data", "layers_of"]
 
 
 def layers_of(study, cell: Dict) -> int:

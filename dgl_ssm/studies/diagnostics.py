@@ -177,6 +177,8 @@ def bfs_subgraph(graph, max_nodes: int):
     """The first ``max_nodes`` nodes reached by BFS from node 0 (a connected subgraph), or the whole graph."""
     if max_nodes is None or graph.num_nodes() <= max_nodes:
         return graph
+    import dgl
+
     order = torch.cat(dgl.bfs_nodes_generator(graph.cpu(), 0))[:max_nodes]
     return dgl.node_subgraph(graph, order.to(graph.device))
 
@@ -382,7 +384,7 @@ def main() -> None:
     import hydra
     from hydra import compose, initialize_config_module
 
-    from .__main__ import _fail
+    from .cli import fail as _fail
 
     argv = sys.argv[1:]
     try:

@@ -23,6 +23,7 @@ TEXT``): they move to ``retired.csv``, nothing is deleted.
 from __future__ import annotations
 
 import contextlib
+import functools
 import fcntl
 import hashlib
 import json
@@ -34,9 +35,13 @@ import time
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
-from .._io import atomic_write, write_csv
+from omegaconf import OmegaConf
 
-__all__ = ["ResultsRecord", "config_hash", "RecordConflict", "machine_info"]
+from .._io import atomic_write, write_csv
+from .identity import IMPLICIT_PROTOCOL
+from .schema import StudyConfig, check_published
+
+__all__ = ["ResultsRecord", "config_hash", "RecordConflict", "machine_info", "record_study", "packaged_study"]
 
 
 class RecordConflict(ValueError):
@@ -238,7 +243,7 @@ class ResultsRecord:
             return False
 
     def _claim_path(self, cell: Mapping) -> Path:
-        from .cells import slug
+        from .labels import slug
 
         return self.folder / ".claims" / f"{slug({k: cell[k] for k in self.keys})}.lock"
 
@@ -317,3 +322,61 @@ class ResultsRecord:
             sittings = json.loads(self.provenance.read_text())["sittings"] if self.provenance.is_file() else []
             change(sittings)
             atomic_write(self.provenance, lambda tmp: Path(tmp).write_text(json.dumps({"sittings": sittings}, indent=1, default=str)))
+
+
+def record_study(folder: Path):
+    """The study of a record: the last sitting's configuration, with the models, datasets and settings of every
+    sitting (a sitting may run a part of the grid, e.g. ``~study.models.gcn 'study.settings=[64]'``) and the most
+    seeds any sitting asked for (a sitting may run fewer, e.g. ``study.seeds=1``). A model's entry
+    is its latest one; rows follow the packaged configuration's model order (else the order in which sittings first
+    named them), and ``published`` is the packaged configuration's. A model's label (presentation, not part of a
+    cell's identity) is the packaged configuration's while it still has the model, so that a relabelled row still
+    meets its published numbers. A model that the packaged configuration no longer has and that has no row left in
+    ``results.csv`` (all retired) is not a row. A protocol key that a sitting's configuration lacks (it was recorded
+    before the key existed) takes the value :data:`~dgl_ssm.studies.identity.IMPLICIT_PROTOCOL` gives it, the
+    behaviour of that sitting's code."""
+    from ..report import read_csv
+
+    sittings = json.loads((folder / "provenance.json").read_text())["sittings"]
+    config = dict(sittings[-1]["config"])
+    models, datasets, settings, seeds = {}, [], set(), 1
+    for sitting in sittings:
+        part = sitting["config"]
+        models.update(part.get("models", {}))  # a key keeps its first position, takes its latest value
+        datasets += [d for d in part.get("datasets", []) if d not in datasets]
+        settings |= set(part.get("settings", []))
+        seeds = max(seeds, int(part.get("seeds", 1)))
+    current = packaged_study(config.get("name", ""))
+    if current is not None:  # rows in the configuration's order; the numbers to compare with as configured now
+        check_published(current)
+        recorded = {str(r.get("model")) for r in read_csv(folder / "results.csv")} if (folder / "results.csv").is_file() else set()
+        order = [k for k in current.models if k in models] + [k for k in models if k not in current.models and k in recorded]
+        models = {k: models[k] for k in order}
+        for key in models.keys() & current.models.keys():
+            if current.models[key].label:
+                models[key] = {**models[key], "label": current.models[key].label}
+        config["published"] = OmegaConf.to_container(current.published)
+        config["compare_published"] = current.compare_published
+        config["unavailable"] = OmegaConf.to_container(current.unavailable)  # presentation, as configured now
+        if current.choose_setting:  # presentation: the table of the setting chosen on validation, as configured now
+            config.update(choose_setting=True, select_metric=current.select_metric,
+                          select_higher_is_better=current.select_higher_is_better)
+    config.update(models=models, datasets=datasets, settings=sorted(settings), seeds=seeds)
+    # a sitting recorded before a protocol key existed ran with the value that key now leaves implicit
+    config["train"] = {**IMPLICIT_PROTOCOL, **config.get("train", {})}
+    return OmegaConf.merge(OmegaConf.structured(StudyConfig), config)
+
+@functools.lru_cache(maxsize=None)  # a sitting asks after every cell; the packaged file does not change meanwhile
+def packaged_study(name: str):
+    """The packaged study configuration ``name`` (``dgl_ssm/conf/study/<name>.yaml``), or ``None`` if there is none."""
+    from importlib.resources import files
+
+    if not name or not files("dgl_ssm.conf").joinpath("study", f"{name}.yaml").is_file():
+        return None
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():  # inside a Hydra application (a study sitting): its search path
+        return compose("config", overrides=[f"study={name}"]).study
+    with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
+        return compose("config", overrides=[f"study={name}"]).study

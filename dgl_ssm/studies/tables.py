@@ -20,75 +20,194 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from .identity import IMPLICIT_PROTOCOL
-from .schema import StudyConfig, check_published
+from .labels import labelled, labels, setting_of
+from .record import record_study
+from .schema import check_published  # noqa: F401
+from .selection import best_member, chosen_setting, first_stage_seeds, members_in, settings_run
 
-__all__ = ["record_study", "regenerate", "main"]
-
-
-def record_study(folder: Path):
-    """The study of a record: the last sitting's configuration, with the models, datasets and settings of every
-    sitting (a sitting may run a part of the grid, e.g. ``~study.models.gcn 'study.settings=[64]'``) and the most
-    seeds any sitting asked for (a sitting may run fewer, e.g. ``study.seeds=1``). A model's entry
-    is its latest one; rows follow the packaged configuration's model order (else the order in which sittings first
-    named them), and ``published`` is the packaged configuration's. A model's label (presentation, not part of a
-    cell's identity) is the packaged configuration's while it still has the model, so that a relabelled row still
-    meets its published numbers. A model that the packaged configuration no longer has and that has no row left in
-    ``results.csv`` (all retired) is not a row. A protocol key that a sitting's configuration lacks (it was recorded
-    before the key existed) takes the value :data:`~dgl_ssm.studies.identity.IMPLICIT_PROTOCOL` gives it, the
-    behaviour of that sitting's code."""
-    from ..report import read_csv
-
-    sittings = json.loads((folder / "provenance.json").read_text())["sittings"]
-    config = dict(sittings[-1]["config"])
-    models, datasets, settings, seeds = {}, [], set(), 1
-    for sitting in sittings:
-        part = sitting["config"]
-        models.update(part.get("models", {}))  # a key keeps its first position, takes its latest value
-        datasets += [d for d in part.get("datasets", []) if d not in datasets]
-        settings |= set(part.get("settings", []))
-        seeds = max(seeds, int(part.get("seeds", 1)))
-    current = _current_study(config.get("name", ""))
-    if current is not None:  # rows in the configuration's order; the numbers to compare with as configured now
-        check_published(current)
-        recorded = {str(r.get("model")) for r in read_csv(folder / "results.csv")} if (folder / "results.csv").is_file() else set()
-        order = [k for k in current.models if k in models] + [k for k in models if k not in current.models and k in recorded]
-        models = {k: models[k] for k in order}
-        for key in models.keys() & current.models.keys():
-            if current.models[key].label:
-                models[key] = {**models[key], "label": current.models[key].label}
-        config["published"] = OmegaConf.to_container(current.published)
-        config["compare_published"] = current.compare_published
-        config["unavailable"] = OmegaConf.to_container(current.unavailable)  # presentation, as configured now
-        if current.choose_setting:  # presentation: the table of the setting chosen on validation, as configured now
-            config.update(choose_setting=True, select_metric=current.select_metric,
-                          select_higher_is_better=current.select_higher_is_better)
-    config.update(models=models, datasets=datasets, settings=sorted(settings), seeds=seeds)
-    # a sitting recorded before a protocol key existed ran with the value that key now leaves implicit
-    config["train"] = {**IMPLICIT_PROTOCOL, **config.get("train", {})}
-    return OmegaConf.merge(OmegaConf.structured(StudyConfig), config)
+__all__ = ["write_tables", "selection_table", "chosen_setting_table", "published_table", "regenerate", "readme_blocks", "main"]
 
 
-@functools.lru_cache(maxsize=None)  # a sitting asks after every cell; the packaged file does not change meanwhile
-def _current_study(name: str):
-    """The packaged study configuration ``name`` (``dgl_ssm/conf/study/<name>.yaml``), or ``None`` if there is none."""
-    from importlib.resources import files
+def write_tables(study, rows: list, out: Path) -> str:
+    """``results.md``: mean ± std of the study's metric (diverged cells counted apart), rows by model."""
+    from .._io import atomic_write
+    from ..report import markdown_table
+    from .schema import to_container
 
-    if not name or not files("dgl_ssm.conf").joinpath("study", f"{name}.yaml").is_file():
-        return None
-    from hydra import compose, initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
+    multi = len(study.datasets) > 1
+    named = labelled(study, rows, multi)
+    order = [f"{d} {s}" if multi else s for d in study.datasets for s in study.settings]
+    seen = sorted({r["column"] for r in named} - set(order), key=str)
+    names = labels(study)
+    # models that share a label (one baseline configured per dataset) share a row
+    models = list(dict.fromkeys(names[k] for k in study.models)) + sorted({r["model"] for r in named} - set(names.values()))
+    table = markdown_table(named, "model", "column", study.metric, scale=study.scale, digits=study.digits,
+                           row_order=models, col_order=order + seen, expected=study.seeds,
+                           row_label=f"model \\ {'dataset ' if multi else ''}{study.setting_name}")
+    for column, why in (study.unavailable or {}).items():  # a column that says why it is empty, on every row
+        lines = table.splitlines()
+        lines = [ln + (f" {column} |" if i == 0 else "---|" if i == 1 else f" {why} |") for i, ln in enumerate(lines)]
+        table = "\n".join(lines)
+    seeds = sorted({r["seed"] for r in rows})
+    own = [k for k, spec in study.models.items() if to_container(spec.train)]
+    if study.protocol == "shared":
+        protocol = "shared protocol (every model: the study's train section)"
+    elif not own:  # one configuration, whatever it is (the description says: e.g. Platonov et al.'s, a plumbing check)
+        protocol = "one configuration for every model (the study's train section)"
+    elif len(own) == len(study.models):
+        protocol = "published protocol (every model: its own train entries over the study's train section)"
+    else:
+        protocol = (f"published protocol ({', '.join(names[k] for k in own)}: their own configurations; "
+                    "the others: the study's train section)")
+    over = (f"one seed ({seeds[0]})" if len(seeds) == 1
+            else f"mean ± std over {len(seeds)} seeds ({', '.join(map(str, seeds))})")
+    text = (f"{study.description or study.name}: {study.metric_label or study.metric}, {over}; {protocol}. "
+            f"Generated from the record "
+            f"(results.csv) by `python -m dgl_ssm.studies.tables`.\n\n{table}\n")
+    if study.select and study.select_seeds:
+        last = first_stage_seeds(study)[-1]
+        first = f"seed {last}" if study.select_seeds == 1 else f"seeds {study.first_seed}–{last}"
+        text += (f"\nEntries of a selection group run {first}; the entry chosen on validation there runs all "
+                 f"{study.seeds} seeds (`study.select_seeds`).\n")
+    if study.choose_seeds:
+        last = first_stage_seeds(study)[-1]
+        first = f"seed {last}" if study.choose_seeds == 1 else f"seeds {study.first_seed}–{last}"
+        text += (f"\nEvery {study.setting_name} runs {first}; the {study.setting_name} chosen on validation there runs "
+                 f"all {study.seeds} seeds (`study.choose_seeds`).\n")
+    if study.select:
+        text += "\n" + selection_table(study, named, order + seen, multi) + "\n"
+    if study.choose_setting:
+        text += "\n" + chosen_setting_table(study, named, models) + "\n"
+    if study.published and study.compare_published:
+        text += "\n" + published_table(study, named, order + seen) + "\n"
+    if study.epoch_time_table:
+        timed = [{**r, "s_per_epoch": r["train_time_s"] / r["epochs_run"]} for r in named
+                 if r.get("train_time_s") is not None and r.get("epochs_run")]
+        text += ("\nTraining time per epoch (s; `train_time_s / epochs_run`, this machine, see provenance.json):\n\n"
+                 + markdown_table(timed, "model", "column", "s_per_epoch", digits=2, row_order=models,
+                                  col_order=order + seen, row_label="model") + "\n")
+    atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
+    return text
 
-    if GlobalHydra.instance().is_initialized():  # inside a Hydra application (a study sitting): its search path
-        return compose("config", overrides=[f"study={name}"]).study
-    with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
-        return compose("config", overrides=[f"study={name}"]).study
+def chosen_setting_table(study, rows: list, models: list) -> str:
+    """Per model row and dataset, the setting chosen on validation (:func:`chosen_setting`) and its test metric."""
+    from ..report import aggregate, count_of, mean_std
+
+    ok = [r for r in rows if r.get("status") != "diverged"]
+    test = aggregate(ok, ("model", "column"), study.metric)
+    name = study.setting_name
+    lines = [f"| model \\ dataset | " + " | ".join(study.datasets) + " |", "|---" * (len(study.datasets) + 1) + "|"]
+    for label in models:
+        cells = []
+        for dataset in study.datasets:
+            column, have, common = chosen_setting(study, ok, label, dataset)
+            if column is None or (label, column) not in test:
+                cells.append("–")
+                continue
+            mean, std, count = test[(label, column)]
+            setting = setting_of(column)
+            ran = settings_run(rows, label, dataset)
+            note = f", {ran} of {len(study.settings)} {name}s run" if ran < len(study.settings) else ""
+            if have > 1 and len(common) < count:
+                note += (f", chosen on seed{'s' if len(common) > 1 else ''} {', '.join(map(str, common))}"
+                         if common else f", no seed shared: chosen on each {name}'s own seeds")
+            cells.append(f"{mean_std(mean, std, count, study.scale, study.digits)} ({name} {setting}, "
+                         f"{count_of(count, 'seed')}{note})")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return (f"Per model, the {name} with the best mean {study.select_metric} over the seeds every {name} has run "
+            f"(validation; the test set is never used to choose; diverged cells cannot be chosen), its "
+            f"{study.metric_label or study.metric}:\n\n" + "\n".join(lines))
+
+def entries_run(study, members, column, have: int) -> str:
+    """``", k of n entries run"`` while only ``have`` of a group's members in ``column`` have results, else ``""``."""
+    total = len(members_in(study, members, column))
+    return f", {have} of {total} entries run" if have < total else ""
+
+def selection_table(study, rows: list, columns: list, multi: bool) -> str:
+    """Per row group and column, the member with the best mean ``study.select_metric`` (validation), its test metric.
+
+    ``rows`` carry ``model`` as display labels and ``column``; members are model keys of ``study.select``. A cell
+    reads ``test mean ± std · chosen member`` over all the member's seeds; it says how many members had results when
+    some had none yet, and on which seeds the members were compared when that is fewer than the member's own.
+    """
+    from ..report import aggregate, count_of, mean_std
+
+    names = labels(study)
+    ok = [r for r in rows if r.get("status") != "diverged"]
+    test = aggregate(ok, ("model", "column"), study.metric)
+    lines = [f"| {'selected on ' + study.select_metric} | " + " | ".join(map(str, columns)) + " |",
+             "|---" * (len(columns) + 1) + "|"]
+    for group, members in study.select.items():
+        cells = []
+        for column in columns:
+            best, have, common = best_member(study, ok, members, column)
+            if best is None or (names[best], column) not in test:  # no member yet, or its test metric not finite
+                cells.append("–")
+                continue
+            mean, std, count = test[(names[best], column)]
+            note = entries_run(study, members, column, have)
+            if have > 1 and len(common) < count:
+                note += (f", chosen on seed{'s' if len(common) > 1 else ''} {', '.join(map(str, common))}"
+                         if common else ", members share no seed: chosen on their own seeds")
+            cells.append(f"{mean_std(mean, std, count, study.scale, study.digits)} "
+                         f"({names[best]}, {count_of(count, 'seed')}{note})")
+        lines.append(f"| {group} | " + " | ".join(cells) + " |")
+    return (f"Per row, the entry with the best mean {study.select_metric} over the seeds all entries have run "
+            f"(validation; the test set is never used to choose), its {study.metric_label or study.metric}:\n\n" + "\n".join(lines))
+
+def published_table(study, rows: list, columns: list) -> str:
+    """Ours beside ``study.published``: one line per (row, column) with a published number.
+
+    Ours is the row's selected member (a ``study.select`` group, chosen on validation; "k of n entries run" while
+    the choice is among some of its members only) or the model label's runs; in a column ``"<dataset> chosen"``
+    (``study.choose_setting``), the model's runs at its setting chosen on validation; the difference is ours − published in
+    the table's units. Scale notes and sources come from the configuration.
+    A number keyed ``"<dataset> <setting>"`` meets a one-dataset table's column ``<setting>`` (a record made
+    before its study had more datasets).
+    """
+    from ..report import aggregate, count_of, mean_std
+    from .schema import parse_published
+
+    names = labels(study)
+    ok = [r for r in rows if r.get("status") != "diverged"]
+    test = aggregate(ok, ("model", "column"), study.metric)
+    by_name = {str(c): c for c in columns}
+    if len(study.datasets) == 1:  # a one-dataset table names its columns by the setting alone
+        by_name.update({f"{study.datasets[0]} {c}": c for c in columns})
+    d = study.digits
+    lines = ["| row | column | ours | published | ours − published | published: scale, source |", "|---|---|---|---|---|---|"]
+    for row, entry in study.published.items():
+        for name, value in entry.numbers.items():
+            column = by_name.get(str(name), name)
+            label, partial = row, ""
+            if study.choose_setting and str(name).split(" ")[-1] == "chosen":  # the row's setting chosen on validation
+                dataset = str(name).rsplit(" ", 1)[0] if len(study.datasets) > 1 else study.datasets[0]
+                column, _, _ = chosen_setting(study, ok, row, dataset)
+                ran = settings_run(rows, row, dataset)
+                if column is not None:
+                    partial = (f", {study.setting_name} {setting_of(column)} chosen on validation"
+                               + (f", {ran} of {len(study.settings)} run" if ran < len(study.settings) else ""))
+            elif row in study.select:
+                best, have, _ = best_member(study, ok, list(study.select[row]), column)
+                label = names[best] if best else None
+                partial = entries_run(study, list(study.select[row]), column, have)
+            pub_mean, _pub_std = parse_published(value)
+            if label is None or (label, column) not in test:
+                ours, diff = "–", "–"
+            else:
+                mean, std, count = test[(label, column)]
+                ours = f"{mean_std(mean, std, count, study.scale, d)} ({count_of(count, 'seed')}{partial})"
+                diff = f"{mean * study.scale - pub_mean:+.{d}f}"
+            note = "; ".join(x for x in (entry.scale, entry.source) if x)
+            lines.append(f"| {row} | {name} | {ours} | {value} | {diff} | {note} |")
+    return (f"Ours against the published numbers ({study.metric_label or study.metric}; a selected row uses the "
+            f"member chosen on validation):\n\n" + "\n".join(lines))
 
 
 def regenerate(folder: Path, write: bool = True) -> str:
     """The ``results.md`` text of the study in ``folder`` (written, with the plots, unless ``write`` is false)."""
     from ..report import read_csv
-    from .run import write_plots, write_tables
+    from .plots import write_plots
 
     folder = Path(folder)
     study = record_study(folder)

@@ -13,161 +13,18 @@ Every field of a :class:`TrainProtocol` is honoured by the level it applies to a
 from __future__ import annotations
 
 import copy
-import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Mapping, Optional, Tuple
 
 import torch
 
-from .precision import PRECISIONS
+from .build import count_parameters, make_trainer, seeded_build
+from .protocol import FIELD_LEVELS, LEVELS, OPTIMIZERS, SCHEDULERS, TrainProtocol
 
 __all__ = ["TrainProtocol", "DataOptions", "PreparedCell", "FIELD_LEVELS", "LEVELS", "SCHEDULERS", "OPTIMIZERS",
            "rewiring", "graph_datasets", "hidden_within_budget", "build_cell_model", "seeded_build", "make_trainer", "prepare_cell",
-           "fit_cell", "count_parameters"]
-
-#: the two kinds of cell: node classification on one graph, or datasets of graphs in mini-batches
-LEVELS = ("node", "graph")
-#: what :func:`~dgl_ssm.train.make_optimizer` and :func:`~dgl_ssm.train.make_scheduler` build
-OPTIMIZERS = ("adam", "adamw")
-SCHEDULERS = ("none", "cosine", "plateau", "step")
-MONITORS = ("metric", "loss", "loss_and_metric")
-#: the protocol fields that only one level reads; every other field applies to both
-FIELD_LEVELS = {
-    "batch_size": ("graph",),  # a node cell trains on its one graph, full batch
-    "max_hop": ("graph",),  # node cells read no k-hop rings (k-hop presets are refused there)
-    "layer_profile": ("node",),  # per-layer Dirichlet energy of the trained model's node states on its graph
-}
-_WHY_NOT = {
-    ("batch_size", "node"): "a node cell trains on its whole graph at once",
-    ("max_hop", "node"): "node cells are not k-hop rewired (k-hop presets run in graph studies)",
-    ("layer_profile", "graph"): "the per-layer energy profile is recorded for node cells only",
-}
-
-
-@dataclass(frozen=True)
-class TrainProtocol:
-    """How one cell is trained: every value explicit, each honoured by its level or refused (:meth:`check`).
-
-    Parameters
-    ----------
-    hidden : int
-        Width of every layer (graph cells with a parameter budget may get another: :func:`prepare_cell`).
-    optimizer : str
-        ``"adam"`` or ``"adamw"`` (:func:`~dgl_ssm.train.make_optimizer`).
-    lr, weight_decay : float
-        Learning rate (> 0, finite) and weight decay (>= 0).
-    dropout : float
-        In ``[0, 1)``.
-    activation : str
-        The non-linearity of every layer (``"relu"``, ``"tanh"``, ``"gelu"``, ...).
-    epochs, patience : int
-        At most ``epochs`` epochs; stop after ``patience`` epochs without improvement of ``monitor``.
-    scheduler : str
-        One of :data:`SCHEDULERS` (``"cosine"`` runs over ``epochs``).
-    scheduler_options : mapping
-        The schedule's options (:func:`~dgl_ssm.train.make_scheduler`), e.g. ``{factor: 0.5, patience: 20,
-        min_lr: 1.0e-5, watch: loss}`` for LRGB's reduce-on-plateau.
-    monitor : str
-        ``"metric"``, ``"loss"`` or ``"loss_and_metric"`` (:class:`~dgl_ssm.train.Trainer`).
-    weight_decay_groups : mapping
-        ``{parameter-name prefix: weight decay}`` overriding ``weight_decay``.
-    batch_size : int, optional
-        Graphs per mini-batch; graph cells only (required there).
-    max_hop : int, optional
-        The k-hop rewiring radius of presets that read rings; graph cells only (:func:`rewiring`).
-    layer_profile : bool
-        Record every layer's Dirichlet energy of the trained model; node cells only.
-    precision : str
-        ``"32"``, ``"bf16-mixed"`` or ``"16-mixed"`` (CUDA): :class:`~dgl_ssm.train.precision.Precision`.
-
-    Examples
-    --------
-    >>> p = TrainProtocol(hidden=16, optimizer="adam", lr=0.01, weight_decay=5e-4, dropout=0.5, activation="relu",
-    ...                   epochs=200, patience=10)
-    >>> p.check("node")
-    >>> TrainProtocol(**{**p.as_dict(), "batch_size": 64}).check("node")
-    Traceback (most recent call last):
-        ...
-    ValueError: batch_size=64 does not apply to node cells (a node cell trains on its whole graph at once): remove it
-    """
-
-    hidden: int
-    optimizer: str
-    lr: float
-    weight_decay: float
-    dropout: float
-    activation: str
-    epochs: int
-    patience: int
-    scheduler: str = "none"
-    scheduler_options: Mapping[str, object] = field(default_factory=dict)
-    monitor: str = "metric"
-    weight_decay_groups: Mapping[str, float] = field(default_factory=dict)
-    batch_size: Optional[int] = None
-    max_hop: Optional[int] = None
-    layer_profile: bool = False
-    precision: str = "32"
-
-    @classmethod
-    def from_mapping(cls, values: Mapping) -> "TrainProtocol":
-        """A protocol from a mapping (a study's resolved ``train`` section); unknown keys are a ``ValueError``."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown protocol key{'s' * (len(unknown) > 1)} {', '.join(unknown)}; "
-                             f"known: {', '.join(sorted(known))}")
-        return cls(**{k: v for k, v in values.items()})
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    def check(self, level: str) -> None:
-        """Raise ``ValueError`` (one line, naming the key) on a value out of range, or a field set for a level that
-        does not read it.
-
-        Raises
-        ------
-        ValueError
-            E.g. ``batch_size`` in a node cell, ``layer_profile`` in a graph cell, an unknown scheduler, ``lr=inf``.
-        """
-        if level not in LEVELS:
-            raise ValueError(f"level must be 'node' or 'graph', got {level!r}")
-        for key, levels in FIELD_LEVELS.items():
-            value = getattr(self, key)
-            if level not in levels and value is not None and value is not False:  # unset: None (False: a flag off)
-                raise ValueError(f"{key}={value} does not apply to {level} cells ({_WHY_NOT[(key, level)]}): remove it")
-        if level == "graph" and self.batch_size is None:
-            raise ValueError("batch_size is required for graph cells (graphs per mini-batch)")
-        for key in ("hidden", "epochs", "patience", "batch_size", "max_hop"):
-            value = getattr(self, key)
-            if value is not None and not value >= 1:
-                raise ValueError(f"{key} must be >= 1, got {value}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
-        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)) or not 0 <= self.dropout < 1:
-            raise ValueError(f"weight_decay must be a finite number >= 0 and dropout in [0, 1), got "
-                             f"{self.weight_decay}, {self.dropout}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if self.scheduler not in SCHEDULERS:
-            raise ValueError(f"scheduler must be one of {', '.join(SCHEDULERS)}, got {self.scheduler!r}")
-        if self.scheduler_options:
-            from .trainer import make_scheduler
-
-            probe = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
-            try:
-                make_scheduler(probe, self.scheduler, self.epochs, **dict(self.scheduler_options))
-            except (TypeError, ValueError) as err:
-                raise ValueError(f"scheduler_options={dict(self.scheduler_options)}: {err}") from None
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if self.monitor not in MONITORS:
-            raise ValueError(f"monitor must be 'metric', 'loss' or 'loss_and_metric' (what early stopping watches), "
-                             f"got {self.monitor!r}")
-        bad = {k: v for k, v in dict(self.weight_decay_groups).items() if not (v >= 0 and math.isfinite(v))}
-        if bad:
-            raise ValueError(f"weight_decay_groups must map parameter-name prefixes to finite decays >= 0, got {bad}")
+           "fit_cell", "count_parameters", "gradients_at_init", "layer_profile"]
 
 
 @dataclass(frozen=True)
@@ -199,11 +56,6 @@ class DataOptions:
     ring_graphs: int = 2000
     ring_classes: int = 5
     limit: Optional[int] = None
-
-
-def count_parameters(model: torch.nn.Module) -> int:
-    """Trainable parameters of ``model``."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def rewiring(preset: str, options: Optional[Mapping], max_hop: Optional[int]):
@@ -356,50 +208,6 @@ def build_cell_model(preset: str, num_layers: int, seed: int, protocol: TrainPro
     return seeded_build(seed, preset, task_info.in_feats, hidden, task_info.num_targets, num_layers,
                         activation=protocol.activation, dropout=protocol.dropout, readout=task_info.readout,
                         encoder=lambda: task_info.build_encoder(hidden), **extra)
-
-
-def seeded_build(seed: int, preset: str, in_feats: int, hidden: int, out_feats: int, num_layers: int,
-                 **options) -> torch.nn.Module:
-    """Seed everything (:func:`~dgl_ssm.experiment.seed_everything`), then :func:`~dgl_ssm.models.build_model`:
-    where every model of the package is seeded. An ``encoder`` given as a zero-argument callable is built right
-    after the seed, before the model (its draws come first).
-
-    Examples
-    --------
-    >>> a = seeded_build(0, "gcn", 5, 8, 3, 2); b = seeded_build(0, "gcn", 5, 8, 3, 2)
-    >>> all(bool((x == y).all()) for x, y in zip(a.parameters(), b.parameters()))
-    True
-    """
-    from ..experiment import seed_everything
-    from ..models import build_model
-
-    seed_everything(seed)
-    if callable(options.get("encoder")) and not isinstance(options["encoder"], torch.nn.Module):
-        options["encoder"] = options["encoder"]()
-    return build_model(preset, in_feats, hidden, out_feats, num_layers, **options)
-
-
-def make_trainer(model: torch.nn.Module, task, protocol: TrainProtocol, *, run_dir=None, resume: bool = False,
-                 checkpoint_every_s: float = 0.0, progress: bool = False, should_stop=None,
-                 is_main_process: bool = True):
-    """The :class:`~dgl_ssm.train.Trainer` of ``protocol``: its optimizer (with per-group weight decay), its
-    scheduler (over ``protocol.epochs``), epochs, patience, monitor and precision; nothing taken from anywhere else.
-
-    Raises
-    ------
-    ValueError
-        ``precision="16-mixed"`` off CUDA (:class:`~dgl_ssm.train.precision.Precision`).
-    """
-    from .trainer import Trainer, make_optimizer, make_scheduler
-
-    optimizer = make_optimizer(model, protocol.optimizer, lr=protocol.lr, weight_decay=protocol.weight_decay,
-                               weight_decay_groups=dict(protocol.weight_decay_groups))
-    scheduler = make_scheduler(optimizer, protocol.scheduler, max_epochs=protocol.epochs,
-                               **dict(protocol.scheduler_options))
-    return Trainer(model, task, optimizer, scheduler, max_epochs=protocol.epochs, patience=protocol.patience,
-                   run_dir=run_dir, resume=resume, progress=progress, is_main_process=is_main_process,
-                   monitor=protocol.monitor, checkpoint_every_s=checkpoint_every_s, should_stop=should_stop,
-                   precision=protocol.precision)
 
 
 @dataclass

@@ -86,7 +86,7 @@ def build_node_classifier(graph, model_name: str, num_layers: int, seed: int = 0
     (4, 4)
     """
     from ..data import node_task_info
-    from .cell import seeded_build
+    from .build import seeded_build
 
     info = node_task_info(graph)
     return seeded_build(seed, model_name, info.in_feats, hidden, info.num_targets, num_layers, dropout=dropout,
@@ -119,7 +119,7 @@ def fit_node_classifier(
 ):
     """Train a node classifier on one graph (full batch, early stopping on validation accuracy or loss).
 
-    A convenience over :func:`dgl_ssm.train.cell.make_trainer` (the trainer every study cell uses).
+    A convenience over :func:`dgl_ssm.train.build.make_trainer` (the trainer every study cell uses).
 
     Parameters
     ----------
@@ -168,7 +168,8 @@ def fit_node_classifier(
     TrainingInterrupted
         If ``should_stop`` gave a reason (the checkpoint of that epoch is in ``run_dir``).
     """
-    from .cell import TrainProtocol, make_trainer
+    from .build import make_trainer
+    from .protocol import TrainProtocol
 
     protocol = TrainProtocol(hidden=hidden, optimizer=optimizer, lr=lr, weight_decay=weight_decay, dropout=dropout,
                              activation=str(model_options.get("activation", "relu")), epochs=max_epochs,
