@@ -1,6 +1,6 @@
 """Mixed-precision helpers of the layers: where a kernel has no low-precision path, it runs in float32.
 
-Measured on DGL 2.1 / torch 2.2 CPU (``tests/test_precision.py`` runs every preset under bfloat16 autocast):
+Measured on DGL 2.1 / torch 2.2 CPU (``tests/train/test_precision.py`` runs every preset under bfloat16 autocast):
 
 * torch's sparse CSR product (``addmm_out_sparse_csr_impl_mkl``) has no bfloat16 kernel: :class:`~dgl_ssm.nn._csr.SpMM`
   multiplies in float32 and casts back;

@@ -20,7 +20,7 @@ from dgl_ssm.train.graph import GraphTask
 from dgl_ssm.train.metrics import AveragePrecision, Accuracy, Log10MSE, MAE, make_loss, make_metric
 from dgl_ssm.train.trainer import Trainer, make_optimizer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SPLITS = ("train", "val", "test")
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from dgl_ssm.studies.diagnostics import run_diagnostic
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

@@ -201,7 +201,7 @@ def test_kipf_gcn_reaches_its_published_accuracy_on_cora(raw_data, tmp_path):
     from dgl_ssm.train import build_node_classifier, fit_node_classifier
 
     raw_data("planetoid/ind.cora.x")
-    protocol = OmegaConf.load(Path(__file__).resolve().parents[1] / "dgl_ssm/conf/protocol/kipf2017.yaml")
+    protocol = OmegaConf.load(Path(__file__).resolve().parents[2] / "dgl_ssm/conf/protocol/kipf2017.yaml")
     g = load_node_graph("cora", root=tmp_path)
     accs = []
     for seed in range(3):

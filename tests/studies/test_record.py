@@ -1,0 +1,161 @@
+"""The results record: what a record's study is (every sitting's), retired rows, published numbers beside ours, provenance."""
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import dgl_ssm.train
+import dgl_ssm.train.cell
+from dgl_ssm.report import read_csv
+from dgl_ssm.studies import RecordConflict, run_study
+from dgl_ssm.studies.schema import ConfigError
+from dgl_ssm.studies.tables import main as tables_main
+
+ROOT = Path(__file__).resolve().parents[2]
+TEXAS = ("geom_gcn/new_data/texas/out1_graph_edges.txt", "geom_gcn/new_data/texas/out1_node_feature_label.txt")
+TINY = ["study=depth_quick", "study.datasets=[texas]", "study.settings=[2]", "study.train.epochs=2",
+        "study.models.gcn.train.epochs=2", "~study.models.res_gcn"]
+
+
+def test_a_model_dropped_from_the_study_and_retired_is_no_longer_a_row(tmp_path, compose_config):
+    """A model a former sitting ran, since removed from the packaged study: a row while it has results, none once
+    they are all retired (peptides_quick lost its hidden-256 model that way)."""
+    from omegaconf import OmegaConf
+
+    from dgl_ssm.studies.record import record_study
+
+    config = json.loads(json.dumps(OmegaConf.to_container(compose_config("config", "study=depth_quick").study)))
+    old = {**config, "models": {**config["models"], "old": {"preset": "gcn", "label": "Old GCN"}}}
+    (tmp_path / "provenance.json").write_text(json.dumps({"sittings": [{"config": old}, {"config": config}]}))
+    (tmp_path / "results.csv").write_text("model,dataset,depth,seed,test_accuracy\nold,cora,2,0,0.5\ngcn,cora,2,0,0.8\n")
+    assert list(record_study(tmp_path).models) == ["gcn", "res_gcn", "gcn_ssm", "old"]
+    (tmp_path / "results.csv").write_text("model,dataset,depth,seed,test_accuracy\ngcn,cora,2,0,0.8\n")
+    assert list(record_study(tmp_path).models) == ["gcn", "res_gcn", "gcn_ssm"]
+
+def test_a_relabelled_model_takes_the_packaged_label_and_meets_its_published_numbers(tmp_path, compose_config):
+    """Labels are presentation: a sitting recorded under an old label shows the packaged one, which is also the key
+    of the published numbers (peptides' DRew-GCN row was relabelled while its cell ran)."""
+    from omegaconf import OmegaConf
+
+    from dgl_ssm.studies.record import record_study
+    from dgl_ssm.studies.tables import regenerate
+
+    config = json.loads(json.dumps(OmegaConf.to_container(compose_config("config", "study=depth_cora").study)))
+    packaged = config["models"]["gcn"]["label"]
+    assert config["published"][packaged]["numbers"]["2"] == "81.5"
+    config["models"]["gcn"]["label"] = "GCN, as once called"
+    (tmp_path / "provenance.json").write_text(json.dumps({"sittings": [{"config": config}]}))
+    (tmp_path / "results.csv").write_text("model,dataset,depth,seed,status,test_accuracy\ngcn,cora,2,0,ok,0.8\n")
+    assert record_study(tmp_path).models.gcn.label == packaged
+    text = regenerate(tmp_path, write=False)
+    assert "as once called" not in text
+    row = next(line for line in text.splitlines() if line.startswith(f"| {packaged} | 2 |"))
+    assert "| 80.0 (1 seed) | 81.5 | -1.5 |" in row  # ours beside the published number, not "–"
+
+def test_a_study_grown_by_a_dataset_keeps_its_published_comparison(tmp_path, compose_config):
+    """Sittings that ran one dataset, a packaged configuration that now has three and so keys its published numbers
+    "<dataset> <setting>": the one-dataset table's column "<setting>" still meets its number (graphprop_hops ran
+    eccentricity alone before diameter and SSSP joined it)."""
+    from omegaconf import OmegaConf
+
+    from dgl_ssm.studies.tables import regenerate
+
+    config = json.loads(json.dumps(OmegaConf.to_container(compose_config("config", "study=graphprop_hops").study)))
+    assert config["datasets"] == ["diameter", "sssp", "eccentricity"]
+    config.update(datasets=["eccentricity"], models={"kgcn_ssm_hop10": config["models"]["kgcn_ssm_hop10"]},
+                  select={"kGCN-SSM (max_hop ∈ {3, 5, 10})": ["kgcn_ssm_hop10"]})
+    (tmp_path / "provenance.json").write_text(json.dumps({"sittings": [{"config": config}]}))
+    (tmp_path / "results.csv").write_text(
+        "model,dataset,layers,seed,status,val_log10_mse,test_log10_mse\nkgcn_ssm_hop10,eccentricity,10,0,ok,-4.2,-4.0\n")
+    text = regenerate(tmp_path, write=False)
+    published = [line for line in text.splitlines() if line.startswith("| kGCN-SSM (max_hop") and "Arroyo" in line]
+    assert [line.split(" | ")[1] for line in published] == ["diameter 10", "sssp 10", "eccentricity 10"]
+    assert "| -4.000 (1 seed) | -4.2652 ± 0.1776 | +0.265 |" in published[2]
+    assert published[0].split(" | ")[2] == "–"
+
+def test_retired_rows_leave_the_record_and_their_cells_rerun_with_the_fixed_protocol(tmp_path, raw_data, fits, compose_config, capsys):
+    """A protocol fixed after its rows were made: retire them (kept in retired.csv), the next sitting reruns them."""
+    from dgl_ssm.studies.retire import main as record_main
+
+    raw_data(*TEXAS)
+    out = tmp_path / "run"
+    common = ["config", *TINY, f"out={out}", f"data_root={tmp_path / 'data'}"]
+    run_study(compose_config(*common), "t", log=lambda *_: None)
+    fixed = compose_config(*common, "study.models.gcn.train.lr=0.02")
+    with pytest.raises(RecordConflict, match="retire"):
+        run_study(fixed, "t", log=lambda *_: None)
+    kept = [r for r in read_csv(out / "results.csv") if r["model"] != "gcn"]
+    assert record_main([str(out), "--model", "gcnn", "--reason", "x"]) == 2
+    assert "present: {'model': ['gcn', 'gcn_ssm']}" in capsys.readouterr().err
+    assert record_main([str(out), "--model", "gcn", "--reason", "lr fixed"]) == 0
+    assert read_csv(out / "results.csv") == kept
+    retired = read_csv(out / "retired.csv")
+    assert [r["model"] for r in retired] == ["gcn"] and retired[0]["reason"] == "lr fixed"
+    assert {"retired_on", "retired_at_commit", "config_hash"} <= set(retired[0])
+    calls = len(fits)
+    rows, _ = run_study(fixed, "t", log=lambda *_: None)  # only the retired cell reruns, with the fixed protocol
+    assert len(fits) == calls + 1 and sorted(r["model"] for r in rows) == ["gcn", "gcn_ssm"]
+    assert record_main([str(out), "--column", "depth", "--reason", "x"]) == 2  # not NAME=VALUE: one error line
+    assert record_main([str(out), "--column", "seed=0", "--reason", "every row"]) == 0
+    assert read_csv(out / "results.csv") == [] and tables_main([str(out)]) == 0  # an emptied record still tabulates
+
+def test_published_table_sets_ours_beside_the_paper(compose_config):
+    """Issue 19: ours (the member chosen on validation) beside the published value, with the difference and scale."""
+    from omegaconf import OmegaConf, open_dict
+
+    from dgl_ssm.studies.tables import published_table
+    from dgl_ssm.studies.schema import ConfigError, PublishedRow, check_published
+    from dgl_ssm.studies.validation import validate
+
+    cfg = compose_config("config", "study=graphprop_budget")
+    rows = [{"model": label, "column": "diameter 10", "seed": seed, "status": "ok", "val_log10_mse": val,
+             "test_log10_mse": test + 0.01 * seed}
+            for seed in range(3) for label, val, test in (("GCN (h20)", -2.0, -3.0), ("GCN (h30)", -2.5, -2.41))]
+    text = published_table(cfg.study, rows, ["diameter 10", "sssp 10", "eccentricity 10"])
+    assert "| GCN | diameter 10 | -2.400 ± 0.010 (3 seeds) | 0.7424 ± 0.0466 | -3.142 | raw targets" in text
+    assert "| GCN | sssp 10 | – | 0.9499 ± 0.0001 | – |" in text
+    # while some members have not run, ours says so: the choice is not final
+    text = published_table(cfg.study, [r for r in rows if r["model"] == "GCN (h30)"], ["diameter 10"])
+    assert "| GCN | diameter 10 | -2.400 ± 0.010 (3 seeds, 1 of 2 entries run) | 0.7424 ± 0.0466 |" in text
+    for key, value, message in (("GCNN", {"numbers": {"diameter 10": "1"}, "source": "x"}, "no such row"),
+                                ("GCN", {"numbers": {"diameter 9": "1"}, "source": "x"}, "no column 'diameter 9'"),
+                                ("GCN", {"numbers": {"diameter 10": "about 1"}, "source": "x"}, "is not 'mean' or 'mean ± std'")):
+        bad = compose_config("config", "study=graphprop_budget")
+        with open_dict(bad):
+            bad.study.published[key] = OmegaConf.structured(PublishedRow(**value))
+        with pytest.raises(ConfigError, match=message):
+            check_published(bad.study)
+        if "mean ± std" in message:  # the format also at the start of a sitting; rows and columns at report time
+            with pytest.raises(ConfigError, match=message):
+                validate(bad)
+    part = compose_config("config", "study=graphprop_budget", "study.datasets=[diameter]")
+    validate(part)  # a sitting may run a part of the grid: published rows of models it does not run are not errors
+
+def test_a_plumbing_check_sets_no_published_numbers_beside_its_own(compose_config, tmp_path):
+    """peptides_quick inherits the published numbers of study=peptides but, at 2 epochs on 256 graphs, compares with
+    none of them (compare_published: false); peptides_30 does."""
+    from dgl_ssm.studies.tables import write_tables
+
+    rows = [{"model": "gcn", "dataset": "peptides-func", "layers": 17, "seed": 0, "status": "ok", "test_ap": 0.18,
+             "train_time_s": 7.0, "epochs_run": 2}]
+    quick = write_tables(compose_config("config", "study=peptides_quick").study, rows, tmp_path / "q")
+    budget = write_tables(compose_config("config", "study=peptides_30").study, rows, tmp_path / "b")
+    assert "| GCN " in quick and "Ours against the published numbers" not in quick
+    assert "| GCN | 17 | 0.1800 (1 seed) | 0.5930 ± 0.0023 |" in budget
+
+def test_provenance_names_the_math_libraries_code_path(monkeypatch):
+    """The last digit of a short run depends on the CPU's code path (docs/rough_edges.md): the record names it."""
+    import torch
+
+    from dgl_ssm.studies.record import machine_info
+
+    monkeypatch.setenv("MKL_CBWR", "COMPATIBLE")
+    info = machine_info()
+    assert info["mkl_cbwr"] == "COMPATIBLE"
+    assert info["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    monkeypatch.delenv("MKL_CBWR")
+    assert machine_info()["mkl_cbwr"] is None
