@@ -236,17 +236,10 @@ def _run_cell(cfg, study, cell, out, device, info, run_dir: Path, stop=None) -> 
     row = run_cell(study, cell, device, data_root=cfg.data_root, data_dir=cfg.data_dir, run_dir=run_dir,
                    history_path=history, profile_rows=profile, gradient_rows=grads, info=info,
                    checkpoint_every_s=cfg.checkpoint_every_s, progress=cfg.progress, should_stop=stop)
-    if info.is_main and profile:
-        _append_rows(out / "layers.csv", profile)
-    if info.is_main and grads:
-        _append_rows(out / "gradients.csv", grads)
+    if info.is_main:
+        record = ResultsRecord(out, ("model", "dataset", study.setting_name, "seed"))
+        record.append_rows("layers.csv", profile or [])
+        record.append_rows("gradients.csv", grads or [])
     return row
-
-
-def _append_rows(path: Path, rows: list) -> None:
-    from ..experiment import write_csv
-    from ..report import read_csv
-
-    write_csv(path, read_csv(path) + rows)
 
 

@@ -398,3 +398,26 @@ def test_a_cell_another_sitting_left_unrecorded_when_it_died_runs_here(tmp_path,
     assert any("1 cell another sitting held was left unrecorded when it ended; running it here" in x for x in lines)
     assert len(calls) == 2 and len(rows) == 2
     assert {tuple(r[k] for k in held) for r in rows} >= {tuple(held.values())}
+
+
+@pytest.mark.slow
+def test_four_sittings_side_by_side_lose_no_row_of_any_file(tmp_path, raw_data):
+    """Four sittings of one study with per-layer and gradient rows: every row of every file of the record is there
+    exactly once (layers.csv and gradients.csv were read and rewritten without the record's lock and lost rows)."""
+    raw_data(*TEXAS)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "dgl_ssm.studies", "study=depth_quick", "study.datasets=[texas]", "study.protocol=shared",
+           "~study.models.gcn", "study.settings=[1,2,3,4,5,6]", "study.seeds=2", "study.train.epochs=1",
+           "study.train.hidden=8", "study.record_gradients=true", f"out={out}", f"data_root={tmp_path / 'data'}",
+           "checkpoint_every_s=0"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    assert all(p.wait(timeout=600) == 0 for p in procs), [p.stderr.read()[-1500:] for p in procs]
+    results = read_csv(out / "results.csv")
+    cells = {(r["model"], r["depth"], r["seed"]) for r in results}
+    assert len(results) == len(cells) == 2 * 6 * 2
+    expected = {(m, d, s, layer) for m, d, s in cells for layer in range(d + 1)}
+    for name in ("layers.csv", "gradients.csv"):
+        rows = [(r["model"], r["depth"], r["seed"], r["layer"]) for r in read_csv(out / name)]
+        assert len(rows) == len(set(rows)) and set(rows) == expected, name
