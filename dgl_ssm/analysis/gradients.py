@@ -73,6 +73,8 @@ def backward_errors(model, graph, feat: torch.Tensor, loss_fn: Callable[[torch.T
     (4, torch.Size([3, 4]), 3)
     """
     with torch.enable_grad():
+        if feat.is_floating_point() and not feat.requires_grad:  # H_0 is the input itself without an encoder
+            feat = feat.detach().requires_grad_(True)  # (Kipf & Welling's GCN): its error is still defined
         states = model.hidden_states(graph, feat)
         loss = loss_fn(model.readout(graph, states[-1]))
         if loss.dim() != 0:

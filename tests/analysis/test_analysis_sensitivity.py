@@ -120,3 +120,19 @@ def test_gradient_flow_table_per_graph():
     assert (table[table["graph"] == 0]["error_feature_norm"] > 0).all()
     with pytest.raises(ValueError, match="scalar"):
         gradient_flow(model, batch, x, lambda y: y)
+
+
+def test_gradient_flow_of_a_model_whose_first_state_is_its_input():
+    """Kipf & Welling's GCN has no encoder: H_0 is the input features, which need no gradient of their own; the
+    backpropagated error at H_0 is still computed (it failed: "One of the differentiated Tensors does not require
+    grad", so study.record_gradients=true stopped a sitting with kipf-gcn)."""
+    import dgl
+    import torch
+
+    from dgl_ssm.analysis import gradient_flow
+    from dgl_ssm.models import build_model
+
+    g = dgl.add_self_loop(dgl.graph(([0, 1, 2], [1, 2, 0])))
+    x = torch.randn(3, 4)
+    table = gradient_flow(build_model("kipf-gcn", 4, 8, 2, 2), g, x, lambda y: y.pow(2).sum())
+    assert list(table["layer"]) == [0, 1, 2] and table["error_feature_norm"].gt(0).all() and not x.requires_grad
