@@ -9,6 +9,7 @@ give their layers and override only the step that differs.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Callable, Optional, Union
 
 import torch
@@ -82,7 +83,8 @@ class GNNBase(nn.Module):
     Raises
     ------
     ValueError
-        On ``num_layers < 1``, a bad ``checkpoint``, or an unknown activation or readout.
+        On ``num_layers < 1``, a size that is not a positive int, a bad ``checkpoint``, or an unknown activation or
+        readout.
     """
 
     def __init__(
@@ -101,6 +103,9 @@ class GNNBase(nn.Module):
         self.l2norm = bool(l2norm)
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        for name, size in (("in_feats", in_feats), ("hidden", hidden), ("out_feats", out_feats)):
+            if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+                raise ValueError(f"{name} must be a positive int, got {size!r}")
         if not isinstance(checkpoint, bool) and int(checkpoint) < 1:
             raise ValueError(f"checkpoint must be a bool or a segment length >= 1, got {checkpoint!r}")
         pool = None if readout is None else lookup(POOLINGS, "readout", readout)

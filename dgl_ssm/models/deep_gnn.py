@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import numbers
 from typing import Optional, Union
 
 from torch import nn
@@ -105,6 +106,8 @@ class DeepGNN(GNNBase):
         block_options: Optional[dict] = None,
         l2norm: bool = False,
     ):
+        if isinstance(hidden, bool) or not isinstance(hidden, numbers.Integral) or hidden < 1:
+            raise ValueError(f"hidden must be a positive int, got {hidden!r}")  # before Λ and B are built at it
         conv_factory = lookup(CONVS, "conv", conv)
         block_factory = lookup(BLOCKS, "block", block)
         conv_options, block_options = dict(conv_options or {}), dict(block_options or {})

@@ -53,6 +53,8 @@ def _check_max_hop(max_hop) -> Optional[int]:
         raise ValueError(f"max_hop must be a positive int or None, got {max_hop!r}")
     if max_hop < 1:
         raise ValueError(f"max_hop must be >= 1 (or None for all finite distances), got {max_hop}")
+    if max_hop >= 2**31:  # the BFS kernel counts in int64 pairs; no graph in memory has a longer shortest path
+        raise ValueError(f"max_hop must be < 2**31, got {max_hop}; use None for all finite distances")
     return int(max_hop)
 
 

@@ -195,3 +195,20 @@ def test_misspelled_or_misplaced_options_are_errors():
     with pytest.raises(ValueError, match=r"unknown conv option 'head' for conv 'gat'; known: heads"):
         build_model("gat", 4, 8, 2, 2, conv_options={"head": 2})
     assert build_model("gat", 4, 8, 2, 2, conv_options={"heads": 2}) is not None
+
+
+@pytest.mark.parametrize("name", ["gcn", "gcn-ssm", "kgcn-ssm", "gcnii", "kipf-gcn"])
+def test_a_size_that_is_not_a_positive_int_is_one_clear_error(name):
+    from dgl_ssm.models import build_model
+
+    with pytest.raises(ValueError, match=r"hidden must be a positive int, got 0"):
+        build_model(name, 3, 0, 2, 2)
+    with pytest.raises(ValueError, match=r"in_feats must be a positive int, got -1"):
+        build_model(name, -1, 4, 2, 2)
+
+
+def test_a_rewiring_radius_too_large_for_the_kernel_is_one_clear_error():
+    from dgl_ssm.transforms import KHopRewire
+
+    with pytest.raises(ValueError, match=r"max_hop must be < 2\*\*31, got 18446744073709551616; use None"):
+        KHopRewire(2**64)
