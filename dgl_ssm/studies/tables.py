@@ -241,6 +241,13 @@ def main(argv=None) -> int:
                    help="also fill the <!-- results:NAME --> blocks of this Markdown file from results/NAME/results.md")
     args = p.parse_args(argv)
     folders = args.folders or sorted(f.parent for f in Path("results").glob("*/results.csv"))  # studies, not diagnostics
+    for folder in folders:
+        missing = [n for n in ("results.csv", "provenance.json") if not (Path(folder) / n).is_file()]
+        if missing:
+            print(f"error: {folder} is not a study record: it has no {' and no '.join(missing)} (a record holds "
+                  "results.csv, cells.json and provenance.json, as a sitting of python -m dgl_ssm.studies writes them)",
+                  file=sys.stderr)
+            return 2
     stale = []
     for folder in folders:
         text = regenerate(folder, write=not args.check)

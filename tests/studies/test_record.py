@@ -159,3 +159,10 @@ def test_provenance_names_the_math_libraries_code_path(monkeypatch):
     assert info["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     monkeypatch.delenv("MKL_CBWR")
     assert machine_info()["mkl_cbwr"] is None
+
+
+def test_the_tables_command_on_a_folder_that_is_not_a_record_is_one_line(tmp_path, capsys):
+    (tmp_path / "results.csv").write_text("model,dataset,depth,seed\n")
+    assert tables_main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {tmp_path} is not a study record: it has no provenance.json")
