@@ -37,24 +37,50 @@ def seed_everything(seed: int) -> None:
     dgl.seed(seed)
 
 
-def resolve_device(name: str) -> torch.device:
-    """``torch.device(name)``, with a clear error when CUDA is asked for but unusable.
+def resolve_device(name: str, flag: str = "--device ") -> torch.device:
+    """``torch.device(name)``, with a clear error when it cannot run DGL here.
+
+    Parameters
+    ----------
+    name : str
+        ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
+    flag : str
+        How the caller's user spells the option, for the messages: ``"--device "`` (a recipe's command line,
+        default) or ``"device="`` (a study's Hydra option).
 
     Raises
     ------
+    ValueError
+        If ``name`` is not a device, or not a CPU or CUDA one (DGL has no build for ``mps`` and the like).
     RuntimeError
         If ``name`` is a CUDA device and torch or DGL has no CUDA support.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    >>> resolve_device("mps", flag="device=")
+    Traceback (most recent call last):
+        ...
+    ValueError: device=mps: DGL runs on cpu or cuda only; use device=cpu or device=cuda
     """
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"{flag}{name}: not a device ({' '.join(str(err).split())[:120]}); use {flag}cpu or "
+                         f"{flag}cuda") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"{flag}{name}: DGL runs on cpu or cuda only; use {flag}cpu or {flag}cuda")
     if device.type == "cuda":
         import dgl
 
         if not torch.cuda.is_available():
-            raise RuntimeError("--device cuda: torch sees no CUDA device; use --device cpu")
+            raise RuntimeError(f"{flag}{name}: torch sees no CUDA device; use {flag}cpu")
         try:
             dgl.graph(([0], [0])).to(device)
         except Exception as err:  # DGL's CPU wheels raise a DGLError here
-            raise RuntimeError(f"--device cuda: the installed DGL has no CUDA support ({err}); install a CUDA build of DGL") from err
+            raise RuntimeError(f"{flag}{name}: the installed DGL has no CUDA support ({err}); install a CUDA build "
+                               "of DGL") from err
     return device
 
 

@@ -252,7 +252,7 @@ def run_diagnostic(cfg, command: str = "", log=print) -> list:
         out = check_output_folder(Path(cfg.out) if cfg.out else Path("results") / d.name, "out=")
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    device = resolve_device(cfg.device)
+    device = resolve_device(cfg.device, flag="device=")
     configure_threads(cfg.threads)
     seed_everything(d.seed)
     record = ResultsRecord(out, ())

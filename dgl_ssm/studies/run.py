@@ -78,7 +78,7 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     configure_threads(cfg.threads)
     study = cfg.study
     out = output_folder(cfg)
-    resolve_device(cfg.device)
+    resolve_device(cfg.device, flag="device=")
     info = init_distributed(cfg.device)  # under torchrun: one process per rank, gloo on CPU, nccl on CUDA
     if info.enabled and (study.kind != "graph" or cfg.num_shards != 1):
         raise ConfigError("under torchrun (DDP) a study must be graph-level with num_shards=1: the ranks share each cell")

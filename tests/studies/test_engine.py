@@ -115,8 +115,13 @@ def test_output_folder_and_device_errors(tmp_path, compose_config):
     target.write_text("x")
     with pytest.raises(ConfigError, match="is a file"):
         run_study(compose_config("config", "study=depth_quick", f"out={target}"), log=lambda *_: None)
-    with pytest.raises(RuntimeError, match="cuda"):
+    with pytest.raises(RuntimeError, match=r"^device=cuda:0: (torch sees no CUDA device; use device=cpu|the installed DGL)"):
         run_study(compose_config("config", "study=depth_quick", f"out={tmp_path / 'o'}", "device=cuda:0"), log=lambda *_: None)
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(ValueError, match=r"^device=mps: DGL runs on cpu or cuda only; use device=cpu or device=cuda$"):
+        run_study(compose_config("config", "study=depth_quick", f"out={tmp_path / 'o'}", "device=mps"), log=lambda *_: None)
+    with pytest.raises(ValueError, match=r"^device=gpu: not a device"):
+        run_study(compose_config("config", "study=depth_quick", f"out={tmp_path / 'o'}", "device=gpu"), log=lambda *_: None)
     assert not (tmp_path / "o").exists()
     for override, message in (("threads=0", "threads must be >= 1, got 0"),
                               ("checkpoint_every_s=-1", "checkpoint_every_s must be >= 0 seconds")):
