@@ -90,7 +90,8 @@ def check_output_folder(out: os.PathLike, flag: str = "out") -> Path:
     Raises
     ------
     ValueError
-        If ``out`` is a file, or its nearest existing folder is not writable; the message names ``flag``.
+        If ``out`` is a file, lies under a file, or its nearest existing folder is not writable; the message names
+        ``flag``.
     """
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -98,6 +99,8 @@ def check_output_folder(out: os.PathLike, flag: str = "out") -> Path:
     parent = out
     while not parent.exists():
         parent = parent.parent
+    if not parent.is_dir():  # out=<file>/sub: the folder cannot be made under a file
+        raise ValueError(f"{flag} {out}: {parent} is a file, so no folder can be made under it; give a folder")
     if not os.access(parent, os.W_OK):
         raise ValueError(f"{flag} {out}: {parent} is not writable; give a writable folder")
     return out

@@ -115,6 +115,8 @@ def test_output_folder_and_device_errors(tmp_path, compose_config):
     target.write_text("x")
     with pytest.raises(ConfigError, match="is a file"):
         run_study(compose_config("config", "study=depth_quick", f"out={target}"), log=lambda *_: None)
+    with pytest.raises(ConfigError, match=rf"out={target / 'sub'}: {target} is a file, so no folder can be made under it"):
+        run_study(compose_config("config", "study=depth_quick", f"out={target / 'sub'}"), log=lambda *_: None)
     with pytest.raises(RuntimeError, match=r"^device=cuda:0: (torch sees no CUDA device; use device=cpu|the installed DGL)"):
         run_study(compose_config("config", "study=depth_quick", f"out={tmp_path / 'o'}", "device=cuda:0"), log=lambda *_: None)
     assert not (tmp_path / "o").exists()
