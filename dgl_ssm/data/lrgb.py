@@ -22,7 +22,8 @@ from dgl.data import PeptidesFunctionalDataset, PeptidesStructuralDataset
 
 from .base import SPLITS, GraphListDataset
 from .manifest import OFFLINE_FILES, verify_offline_file
-from .paths import MissingDataError, content_key, data_root, raw_path_of, raw_source, require_file, stage_files
+from .paths import (MissingDataError, content_key, data_root, download_or_explain, raw_path_of, raw_source,
+                    require_file, stage_files)
 from .pretransform import save_graphs_atomic
 
 __all__ = ["PeptidesDataset", "PEPTIDES", "CSV_MD5", "atom_encoder"]
@@ -216,7 +217,8 @@ class PeptidesDataset(GraphListDataset):
 
     def process(self):
         raw_dir = _stage(self.dataset_name, data_root(self._root_arg) / "lrgb", self.data_dir)
-        dataset = _load_dgl(self.dataset_name, str(raw_dir))
+        with download_or_explain(self.dataset_name):
+            dataset = _load_dgl(self.dataset_name, str(raw_dir))
         self.graphs, self.labels = list(dataset.graphs), dataset.labels
         self.split_of = torch.full((len(self.graphs),), -1, dtype=torch.long)
         for i, key in enumerate(SPLITS):

@@ -14,7 +14,7 @@ from dgl.data import CiteseerGraphDataset, CoraGraphDataset, CornellDataset, Tex
 from dgl.data.heterophilous_graphs import HeterophilousGraphDataset  # not re-exported by dgl.data in DGL 2.1
 
 from .manifest import CorruptDataError
-from .paths import content_key, data_root, raw_path_of, raw_source, stage_files
+from .paths import content_key, data_root, download_or_explain, raw_path_of, raw_source, stage_files
 
 __all__ = ["load_node_graph", "grid_graph", "NODE_DATASETS", "node_task_info", "num_splits", "split_for_seed"]
 
@@ -231,11 +231,13 @@ def load_node_graph(
     if name == "grid":
         g = grid_graph()
     elif name in _PLANETOID:
-        g = _planetoid(name, root, data_dir)
+        with download_or_explain(name):
+            g = _planetoid(name, root, data_dir)
     elif name in _TEN_SPLITS:
         if not 0 <= split < 10:
             raise ValueError(f"{name} has 10 published splits (0..9), got split={split}")
-        g = (_geom_gcn if name in _GEOM_GCN else _filtered)(name, root, data_dir)
+        with download_or_explain(name):
+            g = (_geom_gcn if name in _GEOM_GCN else _filtered)(name, root, data_dir)
         for key in ("train_mask", "val_mask", "test_mask"):
             g.ndata[key] = g.ndata[key][:, split].bool()
     else:

@@ -15,6 +15,7 @@ and ``DGL_SSM_ROOT=<checkout>/data``.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Mapping, Optional
@@ -25,7 +26,8 @@ from .errors import MissingDataError  # noqa: F401  (re-exported)
 #: the per-user default data root (DGL keeps its own under ``~/.dgl``)
 USER_ROOT = Path("~/.dgl_ssm")
 
-__all__ = ["data_root", "raw_source", "require_file", "stage_files", "raw_path_of", "content_key", "MissingDataError"]
+__all__ = ["data_root", "raw_source", "require_file", "stage_files", "raw_path_of", "content_key", "MissingDataError",
+           "download_or_explain"]
 
 
 def data_root(root: Optional[os.PathLike] = None) -> Path:
@@ -121,3 +123,34 @@ def content_key(files) -> str:
     for rel in sorted(files):
         digest.update(f"{rel}={OFFLINE_FILES.get(rel, ('?', 0))[0]};".encode())
     return digest.hexdigest()[:12]
+
+
+def _network_error(err: BaseException) -> bool:
+    import socket
+    import urllib.error
+
+    import requests
+
+    return isinstance(err, (requests.exceptions.RequestException, urllib.error.URLError, socket.gaierror,
+                            ConnectionError, TimeoutError))
+
+
+@contextlib.contextmanager
+def download_or_explain(what: str):
+    """Around a DGL dataset that downloads its files (no offline copy given): a download that fails for want of a
+    network becomes one :class:`MissingDataError` naming ``DGL_SSM_DATA`` (it was requests' ``ConnectionError``
+    traceback after DGL's retries).
+
+    Raises
+    ------
+    MissingDataError
+        If the body raised a network error.
+    """
+    try:
+        yield
+    except Exception as err:  # noqa: BLE001 - only network errors are translated, the rest re-raised
+        if not _network_error(err):
+            raise
+        raise MissingDataError(f"{what}: no offline copy was given (DGL_SSM_DATA is not set) and DGL could not "
+                               f"download it ({type(err).__name__}); set DGL_SSM_DATA to the offline data folder "
+                               "(e.g. ../shared/data beside the checkout), or connect to the network") from None

@@ -166,3 +166,24 @@ def test_offline_manifest_covers_every_shared_file(raw_data):
         verify_offline_file(source / rel, rel)
     npz = np.load(source / "heterophilous_graphs/chameleon_filtered.npz")
     assert npz["node_features"].shape == (890, 2325)
+
+
+@pytest.mark.parametrize("name", ["cora", "texas"])
+def test_no_offline_data_and_no_network_is_one_line_naming_dgl_ssm_data(tmp_path, monkeypatch, name):
+    """DGL_SSM_DATA unset on an offline machine: DGL's download fails; the error is one line that says what to set
+    (it was requests' ConnectionError traceback after DGL's retries)."""
+    import requests
+
+    from dgl_ssm.data import MissingDataError, load_node_graph
+
+    def offline(*args, **kwargs):
+        raise requests.exceptions.ConnectionError("Failed to resolve 'data.dgl.ai'")
+
+    monkeypatch.delenv("DGL_SSM_DATA", raising=False)
+    monkeypatch.setattr(requests, "get", offline)
+    monkeypatch.setattr("time.sleep", lambda *_: None)  # DGL's retries
+    with pytest.raises(MissingDataError) as err:
+        load_node_graph(name, root=tmp_path)
+    line = str(err.value)
+    assert "\n" not in line and line.startswith(f"{name}: no offline copy was given (DGL_SSM_DATA is not set)")
+    assert "set DGL_SSM_DATA to the offline data folder" in line
