@@ -300,6 +300,26 @@ class ResultsRecord:
             write_csv(self.csv, [r for r in rows if r not in hit])
         return len(hit)
 
+    def check_provenance(self) -> None:
+        """Refuse a record whose rows have lost their provenance: a sitting would write a ``provenance.json`` with
+        only its own entry, and the old rows' commits, commands and machines would be gone without a word.
+
+        Raises
+        ------
+        RecordConflict
+            If ``results.csv`` has rows and ``provenance.json`` is missing or unreadable.
+        """
+        rows = self.rows() if self.csv.is_file() else []
+        if not rows:
+            return
+        try:
+            json.loads(self.provenance.read_text())["sittings"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            state = "is missing" if not self.provenance.is_file() else f"is unreadable ({type(err).__name__})"
+            raise RecordConflict(f"{self.csv} holds {len(rows)} rows but {self.provenance} {state}: a sitting would "
+                                 "record only its own provenance and lose theirs; restore it (git checkout -- "
+                                 f"{self.provenance}) or move the record away") from None
+
     def start_sitting(self, study_config: Mapping, command: str, cells_planned: int) -> str:
         """Record a sitting's provenance before its first cell (commit, command, configuration, date, machine,
         versions); :meth:`update_sitting` adds the cells run and the wall time as they finish, so that a sitting

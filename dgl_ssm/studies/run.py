@@ -88,6 +88,7 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     device, main = info.device, info.is_main
     log = log if main else (lambda *_: None)
     record = ResultsRecord(out, ("model", "dataset", study.setting_name, "seed"))
+    record.check_provenance()  # before anything is written
     if cfg.plan:
         recorded = record.rows()
         pending = _pending(cfg, record, recorded)[0]

@@ -166,3 +166,19 @@ def test_the_tables_command_on_a_folder_that_is_not_a_record_is_one_line(tmp_pat
     assert tables_main([str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"error: {tmp_path} is not a study record: it has no provenance.json")
+
+
+def test_a_record_whose_provenance_is_gone_is_refused_before_anything_is_written(tmp_path, compose_config):
+    """results.csv with rows and no provenance.json: a sitting would have written a provenance with only its own
+    entry, losing the old rows' commits and commands silently."""
+    import shutil
+
+    from dgl_ssm.studies import RecordConflict, run_study
+
+    out = tmp_path / "depth_quick"
+    shutil.copytree(ROOT / "results" / "depth_quick", out)
+    (out / "provenance.json").unlink()
+    before = (out / "results.csv").read_text()
+    with pytest.raises(RecordConflict, match=r"results.csv holds \d+ rows but .*provenance.json is missing: a sitting"):
+        run_study(compose_config("config", "study=depth_quick", f"out={out}"), log=lambda *_: None)
+    assert not (out / "provenance.json").exists() and (out / "results.csv").read_text() == before
