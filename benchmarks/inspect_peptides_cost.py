@@ -88,9 +88,8 @@ def main(argv=None) -> dict:
 
     from dgl.dataloading import GraphDataLoader
 
-    from dgl_ssm.studies.cells import cell_data, cell_protocol
+    from dgl_ssm.studies.cells import cell_arguments, cell_protocol
     from dgl_ssm.studies.record import machine_info
-    from dgl_ssm.studies.schema import to_container
     from dgl_ssm.studies.record import packaged_study as _current_study
     from dgl_ssm.train.cell import count_parameters as _count
     from dgl_ssm.train.cell import prepare_cell
@@ -100,9 +99,8 @@ def main(argv=None) -> dict:
     for key, spec in study.models.items():
         train = cell_protocol(study, key)
         cell = {"model": key, "dataset": "peptides-func", study.setting_name: study.settings[0], "seed": 0}
-        prepared = prepare_cell("peptides-func", spec.preset, study.settings[0], 0, train,
-                                options=to_container(spec.options), data=cell_data(study, cell, args.data_root, args.data_dir),
-                                param_budget=study.param_budget, max_hidden=study.max_hidden)
+        cell_args, options = cell_arguments(study, cell, args.data_root, args.data_dir)
+        prepared = prepare_cell(*cell_args, **options)
         model, task, datasets = prepared.model, prepared.task, prepared.task.datasets
         hidden = prepared.row["hidden"]
         counted, timed = {}, {}

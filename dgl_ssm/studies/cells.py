@@ -7,7 +7,7 @@ from typing import Dict, Optional
 
 from .labels import slug  # noqa: F401  (re-exported)
 
-__all__ = ["run_cell", "cell_protocol", "cell_data", "layers_of"]
+__all__ = ["run_cell", "cell_arguments", "cell_protocol", "cell_data", "layers_of"]
 
 
 def layers_of(study, cell: Dict) -> int:
@@ -34,6 +34,21 @@ def cell_data(study, cell: Dict, data_root=None, data_dir=None):
                        ring_graphs=study.ring_graphs, ring_classes=study.ring_classes, limit=study.limit)
 
 
+def cell_arguments(study, cell: Dict, data_root=None, data_dir=None):
+    """``(args, options)`` of :func:`~dgl_ssm.train.cell.prepare_cell` for one cell of ``study``: dataset, preset,
+    layers, seed and protocol; the preset's options, the data, and the parameter budget (models without their own
+    ``train.hidden`` take the widest width within ``study.param_budget`` unless ``study.fit_width`` is off). The one
+    place a study's cell is read into the training layer's arguments (sittings and ``plan_epochs`` use it)."""
+    from .schema import to_container
+
+    spec = study.models[cell["model"]]
+    args = (cell["dataset"], spec.preset, layers_of(study, cell), int(cell["seed"]), cell_protocol(study, cell["model"]))
+    options = dict(options=to_container(spec.options), data=cell_data(study, cell, data_root, data_dir),
+                   param_budget=study.param_budget, max_hidden=study.max_hidden,
+                   fit_width_to_budget=study.fit_width and "hidden" not in (to_container(spec.train) or {}))
+    return args, options
+
+
 def run_cell(study, cell: Dict, device, *, data_root=None, data_dir=None, run_dir: Optional[Path] = None,
              history_path: Optional[Path] = None, profile_rows: Optional[list] = None,
              gradient_rows: Optional[list] = None, info=None, checkpoint_every_s: float = 0.0,
@@ -46,17 +61,12 @@ def run_cell(study, cell: Dict, device, *, data_root=None, data_dir=None, run_di
     history goes to ``history_path``. A run that diverges is a row with ``status="diverged"``.
     """
     from ..train.cell import fit_cell
-    from .schema import to_container
 
-    spec = study.models[cell["model"]]
     profile, grads = ([] if rows is not None else None for rows in (profile_rows, gradient_rows))
-    row = fit_cell(cell["dataset"], spec.preset, layers_of(study, cell), int(cell["seed"]),
-                   cell_protocol(study, cell["model"]), options=to_container(spec.options),
-                   data=cell_data(study, cell, data_root, data_dir), param_budget=study.param_budget,
-                   fit_width_to_budget=study.fit_width and "hidden" not in (to_container(spec.train) or {}), max_hidden=study.max_hidden,
-                   device=device, run_dir=run_dir, checkpoint_every_s=checkpoint_every_s, progress=progress,
-                   should_stop=should_stop, ddp=info, history_path=history_path, profile_rows=profile,
-                   gradient_rows=grads)
+    args, options = cell_arguments(study, cell, data_root, data_dir)
+    row = fit_cell(*args, **options, device=device, run_dir=run_dir, checkpoint_every_s=checkpoint_every_s,
+                   progress=progress, should_stop=should_stop, ddp=info, history_path=history_path,
+                   profile_rows=profile, gradient_rows=grads)
     for mine, out in ((profile, profile_rows), (grads, gradient_rows)):
         if mine:
             out.extend({**cell, **r} for r in mine)

@@ -38,7 +38,7 @@ def measure_epochs(cfg, study, pending: List[dict], recorded: list, device) -> d
     pass and the validation pass, as the Trainer runs them; nothing written) for each pending group without a
     recorded cell of the same model, dataset and setting (lowest pending seed)."""
     from ..train.cell import prepare_cell
-    from .cells import cell_data, cell_protocol, layers_of
+    from .cells import cell_arguments
 
     timed = {(r["model"], r["dataset"], r[study.setting_name]) for r in recorded}
     out = {}
@@ -46,12 +46,8 @@ def measure_epochs(cfg, study, pending: List[dict], recorded: list, device) -> d
         key = (cell["model"], cell["dataset"], cell[study.setting_name])
         if key in timed or key in out:
             continue
-        spec = study.models[cell["model"]]
-        prepared = prepare_cell(cell["dataset"], spec.preset, layers_of(study, cell), int(cell["seed"]),
-                                cell_protocol(study, cell["model"]), options=to_container(spec.options),
-                                data=cell_data(study, cell, cfg.data_root, cfg.data_dir),
-                                param_budget=study.param_budget, max_hidden=study.max_hidden, device=device,
-                                fit_width_to_budget=study.fit_width and "hidden" not in (to_container(spec.train) or {}))
+        args, options = cell_arguments(study, cell, cfg.data_root, cfg.data_dir)
+        prepared = prepare_cell(*args, **options, device=device)
         trainer, seconds = prepared.trainer, 0.0
         for _ in range(cfg.plan_epochs):
             start = time.perf_counter()

@@ -205,7 +205,7 @@ def _run_cells(cfg, study, pending, record, out, device, info, sitting, start, l
             if cfg.progress:  # the epoch bar that follows belongs to this cell
                 log(f"{study.name} | {label} | started")
             try:
-                row = _run_cell(cfg, study, cell, out, device, info, run_dir, stop)
+                row = _run_cell(cfg, study, cell, out, device, info, run_dir, record, stop)
             except TrainingInterrupted as err:  # its checkpoint is written; the claim is released on the way out
                 stopped = err.reason
                 log(f"{study.name} | {label} | stopped ({err.reason}); the next sitting continues it from epoch "
@@ -225,7 +225,7 @@ def _run_cells(cfg, study, pending, record, out, device, info, sitting, start, l
     return stopped
 
 
-def _run_cell(cfg, study, cell, out, device, info, run_dir: Path, stop=None) -> dict:
+def _run_cell(cfg, study, cell, out, device, info, run_dir: Path, record, stop=None) -> dict:
     """Train one cell (checkpoints in ``run_dir``); its row (profile and gradient rows go to their files).
     ``stop``: asked after every epoch (:class:`~dgl_ssm.train.TrainingInterrupted`)."""
     from .cells import run_cell
@@ -238,7 +238,6 @@ def _run_cell(cfg, study, cell, out, device, info, run_dir: Path, stop=None) -> 
                    history_path=history, profile_rows=profile, gradient_rows=grads, info=info,
                    checkpoint_every_s=cfg.checkpoint_every_s, progress=cfg.progress, should_stop=stop)
     if info.is_main:
-        record = ResultsRecord(out, ("model", "dataset", study.setting_name, "seed"))
         record.append_rows("layers.csv", profile or [])
         record.append_rows("gradients.csv", grads or [])
     return row
