@@ -4,7 +4,9 @@ One rule for every cache of graphs the package writes (dataset pre-transforms,
 k-hop rewirings): the file stores a *content key* (the producer's name and a
 fingerprint of its inputs, :func:`graphs_fingerprint`); a file that is
 unreadable or whose key differs is reported in one warning line, deleted and
-rebuilt by the caller. Writes are atomic (temporary file, then ``os.replace``).
+rebuilt by the caller. Writes are atomic (temporary file, then ``os.replace``), and each file's SHA-256 is written
+beside it and checked before DGL reads the file (:func:`cache_intact`): DGL's loader can crash the process on a
+truncated file instead of raising.
 """
 from __future__ import annotations
 
@@ -21,12 +23,63 @@ from dgl.data.utils import load_graphs, save_graphs
 
 from ._io import atomic_write
 
-__all__ = ["graphs_fingerprint", "load_cache", "save_cache", "save_graphs_atomic"]
+__all__ = ["graphs_fingerprint", "load_cache", "save_cache", "save_graphs_atomic", "cache_intact"]
 
 
 def save_graphs_atomic(path: os.PathLike, graphs, labels: Optional[dict] = None) -> Path:
-    """:func:`dgl.save_graphs` to a temporary file, then ``os.replace``: no partial cache on failure."""
-    return atomic_write(path, lambda tmp: save_graphs(str(tmp), list(graphs), labels))
+    """:func:`dgl.save_graphs` to a temporary file, then ``os.replace``: no partial cache on failure. The file's
+    SHA-256 goes to ``<path>.sha256`` (:func:`cache_intact` checks it before DGL reads the file)."""
+    path = atomic_write(path, lambda tmp: save_graphs(str(tmp), list(graphs), labels))
+    atomic_write(_digest_path(path), lambda tmp: Path(tmp).write_text(_file_digest(path) + "\n"))
+    return Path(path)
+
+
+def _digest_path(path: os.PathLike) -> Path:
+    return Path(path).with_name(Path(path).name + ".sha256")
+
+
+def _file_digest(path: os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_intact(path: os.PathLike) -> bool:
+    """Whether the graph file ``path`` exists and matches the digest written when it was saved
+    (:func:`save_graphs_atomic`); checked before DGL's loader reads it, because :func:`dgl.load_graphs` can crash the
+    process (a segmentation fault, not an exception) on a truncated file.
+
+    A file that differs from its digest, or has none (written before digests, or its save was cut between the two
+    files), is reported in one warning line and deleted with its digest; the caller rebuilds it: ``False``.
+
+    Examples
+    --------
+    >>> import dgl, tempfile, warnings
+    >>> path = Path(tempfile.mkdtemp()) / "graphs.bin"
+    >>> _ = save_graphs_atomic(path, [dgl.graph(([0], [1]))])
+    >>> cache_intact(path)
+    True
+    >>> _ = path.write_bytes(path.read_bytes()[:40])            # truncated
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     cache_intact(path), path.exists(), "differs from the digest" in str(caught[0].message)
+    (False, False, True)
+    """
+    path = Path(path)
+    if not path.is_file():
+        return False
+    sidecar = _digest_path(path)
+    recorded = sidecar.read_text().strip() if sidecar.is_file() else None
+    if recorded is not None and recorded == _file_digest(path):
+        return True
+    reason = ("differs from the digest written when it was saved (truncated or corrupt)" if recorded is not None
+              else "has no digest (written before digests, or its save was cut short)")
+    warnings.warn(f"cache {path} {reason}; deleting and rebuilding it", RuntimeWarning, stacklevel=2)
+    path.unlink(missing_ok=True)
+    sidecar.unlink(missing_ok=True)
+    return False
 
 
 def graphs_fingerprint(graphs: Sequence[dgl.DGLGraph]) -> str:
@@ -66,7 +119,7 @@ def load_cache(path: Path, key: str) -> Optional[List[dgl.DGLGraph]]:
     that the caller rebuilds it: every cache heals.
     """
     path = Path(path)
-    if not path.is_file():
+    if not cache_intact(path):  # before DGL reads it: a truncated file can crash the process
         return None
     try:
         graphs, labels = load_graphs(str(path))
@@ -79,6 +132,7 @@ def load_cache(path: Path, key: str) -> Optional[List[dgl.DGLGraph]]:
         reason = "made from other inputs (content key differs)" if stored else "from an older format (no content key)"
     warnings.warn(f"cache {path} is {reason}; rebuilding it", RuntimeWarning, stacklevel=2)
     path.unlink(missing_ok=True)
+    _digest_path(path).unlink(missing_ok=True)
     return None
 
 

@@ -12,7 +12,7 @@ from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import pandas as pd
 
-__all__ = ["read_csv", "aggregate", "markdown_table", "plot_lines"]
+__all__ = ["read_csv", "parse_rows", "aggregate", "markdown_table", "plot_lines"]
 
 
 def read_csv(path: os.PathLike) -> List[dict]:
@@ -24,8 +24,36 @@ def read_csv(path: os.PathLike) -> List[dict]:
     path = Path(path)
     if not path.is_file() or not path.read_text().strip():  # absent, empty, or no columns (every row retired)
         return []
-    text = pd.read_csv(path, dtype=str, keep_default_na=False)
-    frame = pd.read_csv(path, na_values=["", "nan", "NaN"], keep_default_na=False, float_precision="round_trip")
+    return _parse(path)
+
+
+def parse_rows(header: Sequence[str], rows: Iterable[Mapping]) -> List[dict]:
+    """Rows given as text (``csv.DictReader``'s) parsed as :func:`read_csv` parses a file's rows.
+
+    Examples
+    --------
+    >>> parse_rows(["m", "v"], [{"m": "a", "v": "1"}, {"m": "b", "v": ""}])
+    [{'m': 'a', 'v': 1}, {'m': 'b', 'v': None}]
+    """
+    import csv
+    import io
+
+    rows = list(rows)
+    if not rows:
+        return []
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(header), extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    buffer.seek(0)
+    return _parse(buffer)
+
+
+def _parse(source) -> List[dict]:
+    text = pd.read_csv(source, dtype=str, keep_default_na=False)
+    if hasattr(source, "seek"):
+        source.seek(0)
+    frame = pd.read_csv(source, na_values=["", "nan", "NaN"], keep_default_na=False, float_precision="round_trip")
     numbers = frame.select_dtypes("number").columns  # integer columns with gaps read back as integers
     frame[numbers] = frame[numbers].convert_dtypes(convert_string=False, convert_boolean=False)
     frame = frame.astype(object).where(text != "", None).where(~((text == "nan") | (text == "NaN")), float("nan"))

@@ -1,5 +1,6 @@
 """Datasets of dgl_ssm, read through DGL's dataset machinery from the data root."""
 from .base import GraphListDataset, TaskInfo, collate
+from .check import check_dataset_files
 from .graph_property import GRAPH_PROPERTY_TASKS, GraphPropertyDataset
 from .lrgb import PEPTIDES, PeptidesDataset, atom_encoder
 from .node import NODE_DATASETS, grid_graph, load_node_graph, node_task_info, num_splits, split_for_seed
@@ -10,6 +11,7 @@ from .ring import RingTransferDataset, ring_graph
 
 __all__ = [
     "load_node_graph",
+    "check_dataset_files",
     "node_task_info",
     "num_splits",
     "split_for_seed",

@@ -10,6 +10,7 @@ import torch
 from dgl.data import DGLDataset
 
 from .paths import data_root
+from ..graphcache import cache_intact
 from .pretransform import apply_pre_transform, save_graphs_atomic
 
 __all__ = ["GraphListDataset", "TaskInfo", "collate", "SPLITS"]
@@ -137,7 +138,7 @@ class GraphListDataset(DGLDataset):
         return self.cache_dir / "graphs.bin"
 
     def has_cache(self) -> bool:
-        return self.cache_file.is_file()
+        return cache_intact(self.cache_file)  # a damaged cache is deleted (one warning) and rebuilt
 
     def cached_labels(self) -> dict:
         """The label tensors saved with the graphs (subclasses define them)."""

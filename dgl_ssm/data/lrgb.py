@@ -24,9 +24,10 @@ from .base import SPLITS, GraphListDataset
 from .manifest import OFFLINE_FILES, verify_offline_file
 from .paths import (MissingDataError, content_key, data_root, download_or_explain, raw_path_of, raw_source,
                     require_file, stage_files)
+from ..graphcache import cache_intact
 from .pretransform import save_graphs_atomic
 
-__all__ = ["PeptidesDataset", "PEPTIDES", "CSV_MD5", "atom_encoder"]
+__all__ = ["PeptidesDataset", "PEPTIDES", "CSV_MD5", "atom_encoder", "stage_peptides"]
 
 _FUNC_SPLIT = "splits_random_stratified_peptide.pickle"
 
@@ -61,6 +62,9 @@ class _Checked:
 
     def save(self):
         save_graphs_atomic(self.graph_path, self.graphs, {"labels": self.labels})
+
+    def has_cache(self):  # DGL's checks only that the file exists; a truncated one can crash its loader
+        return cache_intact(self.graph_path)
 
 
 class _Func(_Checked, PeptidesFunctionalDataset):
@@ -133,6 +137,12 @@ def _stage(name: str, raw_dir: Path, data_dir) -> Path:
     keyed = raw_dir / content_key(rel.values())  # DGL's processed cache lives here: it follows the raw files
     stage_files(files, raw_path_of(cls, keyed))
     return keyed
+
+
+def stage_peptides(name: str, root=None, data_dir=None) -> Path:
+    """Check the offline files of ``"peptides-func"`` / ``"peptides-struct"`` and stage them for DGL (no processing);
+    the ``raw_dir`` to load from. Raises :class:`~dgl_ssm.data.errors.MissingDataError` naming a missing file, its MD5 and where it goes."""
+    return _stage(name, data_root(root) / "lrgb", data_dir)
 
 
 @functools.lru_cache(maxsize=1)

@@ -16,7 +16,7 @@ from dgl.data.heterophilous_graphs import HeterophilousGraphDataset  # not re-ex
 from .manifest import CorruptDataError
 from .paths import content_key, data_root, download_or_explain, raw_path_of, raw_source, stage_files
 
-__all__ = ["load_node_graph", "grid_graph", "NODE_DATASETS", "node_task_info", "num_splits", "split_for_seed"]
+__all__ = ["load_node_graph", "stage_node_dataset", "grid_graph", "NODE_DATASETS", "node_task_info", "num_splits", "split_for_seed"]
 
 _PLANETOID = {"cora": (CoraGraphDataset, "cora_v2", "cora"), "citeseer": (CiteseerGraphDataset, "citeseer", "citeseer")}
 _GEOM_GCN = {"texas": TexasDataset, "cornell": CornellDataset, "wisconsin": WisconsinDataset}
@@ -59,38 +59,63 @@ def _counts(g) -> tuple:
     return g.num_nodes(), g.num_edges(), int(g.ndata["feat"].shape[1]), int(g.ndata["label"].max()) + 1
 
 
-def _planetoid(name: str, root, data_dir):
-    cls, dgl_name, file_name = _PLANETOID[name]
-    source = raw_source(data_dir)
-    if source is None:  # DGL downloads (and checks) the data itself
-        return cls(raw_dir=str(data_root(root) / "planetoid"), verbose=False)[0]
-    rel = {f"ind.{dgl_name}.{p}": f"planetoid/ind.{file_name}.{p}" for p in _PLANETOID_PARTS}
-    # DGL's processed cache lives in raw_dir: a folder per content of the raw files, so a fix is never masked by it
-    raw_dir = data_root(root) / "planetoid" / content_key(rel.values())
-    stage_files({k: source / v for k, v in rel.items()}, raw_path_of(cls, raw_dir), source)
-    return _checked_load(name, cls, raw_dir, True)
+def _planetoid_files(name: str) -> dict:
+    _, dgl_name, file_name = _PLANETOID[name]
+    return {f"ind.{dgl_name}.{p}": f"planetoid/ind.{file_name}.{p}" for p in _PLANETOID_PARTS}
 
 
-def _geom_gcn(name: str, root, data_dir):
-    cls = _GEOM_GCN[name]
-    source = raw_source(data_dir)
-    if source is None:
-        return cls(raw_dir=str(data_root(root) / "geom_gcn"), verbose=False)[0]
+def _geom_gcn_files(name: str) -> dict:
     rel = {f: f"geom_gcn/new_data/{name}/{f}" for f in ("out1_graph_edges.txt", "out1_node_feature_label.txt")}
     rel.update({f"{name}_split_0.6_0.2_{i}.npz": f"geom_gcn/splits/{name}_split_0.6_0.2_{i}.npz" for i in range(10)})
-    raw_dir = data_root(root) / "geom_gcn" / content_key(rel.values())
-    stage_files({k: source / v for k, v in rel.items()}, raw_path_of(cls, raw_dir), source)
-    return _checked_load(name, cls, raw_dir, True)
+    return rel
 
 
-def _filtered(name: str, root, data_dir):
-    cls = functools.partial(HeterophilousGraphDataset, name)
+def _filtered_files(name: str) -> dict:
+    return {f"{_FILTERED[name]}.npz": f"heterophilous_graphs/{_FILTERED[name]}.npz"}
+
+
+def _spec(name: str):
+    """(folder under the data root, DGL class, raw files {name in DGL's raw_path: path in the offline copy}, the
+    class's keyword arguments for :func:`raw_path_of`) of an offline node dataset."""
+    if name in _PLANETOID:
+        return "planetoid", _PLANETOID[name][0], _planetoid_files(name), {}
+    if name in _GEOM_GCN:
+        return "geom_gcn", _GEOM_GCN[name], _geom_gcn_files(name), {}
+    return ("heterophilous_graphs", functools.partial(HeterophilousGraphDataset, name), _filtered_files(name),
+            {"name": name})
+
+
+def stage_node_dataset(name: str, root=None, data_dir=None) -> Optional[Path]:
+    """Check the offline raw files of node dataset ``name`` (present, recorded size and SHA-256) and link them where
+    DGL reads them; the ``raw_dir`` to load from (one per content of the files), or ``None`` without offline copies
+    (DGL downloads). Cheap and idempotent: a study sitting calls it for its datasets before it starts, so a missing or
+    damaged file is an error before anything is written.
+
+    Raises
+    ------
+    dgl_ssm.data.errors.MissingDataError
+        If a file is missing or empty (or ``data_dir`` does not exist).
+    dgl_ssm.data.errors.CorruptDataError
+        If a file differs from the recorded one.
+    """
+    if name not in (*_PLANETOID, *_GEOM_GCN, *_FILTERED):
+        return None  # generated (grid) or unknown (load_node_graph names it)
+    folder, cls, rel, extra = _spec(name)
     source = raw_source(data_dir)
     if source is None:
-        return cls(raw_dir=str(data_root(root) / "heterophilous_graphs"), verbose=False)[0]
-    rel = {f"{_FILTERED[name]}.npz": f"heterophilous_graphs/{_FILTERED[name]}.npz"}
-    raw_dir = data_root(root) / "heterophilous_graphs" / content_key(rel.values())
-    stage_files({k: source / v for k, v in rel.items()}, raw_path_of(HeterophilousGraphDataset, raw_dir, name=name), source)
+        return None
+    # DGL's processed cache lives in raw_dir: a folder per content of the raw files, so a fix is never masked by it
+    raw_dir = data_root(root) / folder / content_key(rel.values())
+    stage_files({k: source / v for k, v in rel.items()}, raw_path_of(HeterophilousGraphDataset if extra else cls,
+                                                                     raw_dir, **extra), source)
+    return raw_dir
+
+
+def _load_staged(name: str, root, data_dir):
+    folder, cls, _, _ = _spec(name)
+    raw_dir = stage_node_dataset(name, root, data_dir)
+    if raw_dir is None:  # DGL downloads (and checks) the data itself
+        return cls(raw_dir=str(data_root(root) / folder), verbose=False)[0]
     return _checked_load(name, cls, raw_dir, True)
 
 
@@ -232,12 +257,12 @@ def load_node_graph(
         g = grid_graph()
     elif name in _PLANETOID:
         with download_or_explain(name):
-            g = _planetoid(name, root, data_dir)
+            g = _load_staged(name, root, data_dir)
     elif name in _TEN_SPLITS:
         if not 0 <= split < 10:
             raise ValueError(f"{name} has 10 published splits (0..9), got split={split}")
         with download_or_explain(name):
-            g = (_geom_gcn if name in _GEOM_GCN else _filtered)(name, root, data_dir)
+            g = _load_staged(name, root, data_dir)
         for key in ("train_mask", "val_mask", "test_mask"):
             g.ndata[key] = g.ndata[key][:, split].bool()
     else:

@@ -15,22 +15,43 @@ from .selection import selection_choices, setting_choices
 __all__ = ["plan_text", "checkpointed_cells", "measure_epochs"]
 
 
-def checkpointed_cells(study, pending: List[dict], out: Path) -> dict:
+def checkpointed_cells(study, pending: List[dict], out: Path, strict: bool = False) -> dict:
     """``{(model, dataset, setting, seed): (next epoch, seconds trained)}`` of the pending cells that an interrupted
-    sitting left a checkpoint of (:func:`checkpoint_dir`; a sitting resumes them there); an unreadable checkpoint
-    counts as none (the sitting that runs the cell reports it)."""
+    sitting left a checkpoint of (:func:`checkpoint_dir`; a sitting resumes them there).
+
+    Without ``strict`` (``plan=true``) an unreadable checkpoint, or one of another cell, counts as none. With it (a
+    sitting, before its first cell) either is one error naming the file.
+
+    Raises
+    ------
+    dgl_ssm.studies.record.RecordConflict
+        (``strict``) If a checkpoint is unreadable, or records another cell's identity (it was copied or moved into
+        this cell's folder): resuming it would record another run's result under this cell's configuration.
+    """
     from ..train.trainer import Trainer, load_checkpoint
+    from .record import RecordConflict
 
     found = {}
     for cell in pending:
-        path = checkpoint_dir(out, cell, cell_config(study, cell)) / Trainer.CHECKPOINT
-        if path.is_file():
-            try:
-                state = load_checkpoint(path)
-            except (OSError, RuntimeError, ValueError):
-                continue
-            found[cell_key(study, cell)] = (
-                int(state["next_epoch"]), float(state["elapsed"]))
+        folder = checkpoint_dir(out, cell, cell_config(study, cell))
+        path = folder / Trainer.CHECKPOINT
+        if not path.is_file():
+            continue
+        try:
+            state = load_checkpoint(path)
+        except (OSError, RuntimeError, ValueError, EOFError) as err:
+            if strict:
+                raise RecordConflict(f"the checkpoint {path} is unreadable ({' '.join(str(err).split())[:160]}); "
+                                     "delete it to start that cell afresh") from None
+            continue
+        theirs = state.get("identity")  # absent from checkpoints written before identities: the folder names the cell
+        if theirs is not None and theirs != folder.name:
+            if strict:
+                raise RecordConflict(f"the checkpoint {path} is the checkpoint of run {theirs!r}, not of cell "
+                                     f"{folder.name!r}: it was copied or moved here; delete it to start that cell "
+                                     "afresh, or put it back in its own folder")
+            continue
+        found[cell_key(study, cell)] = (int(state["next_epoch"]), float(state["elapsed"]))
     return found
 
 def measure_epochs(cfg, study, pending: List[dict], recorded: list, device) -> dict:

@@ -7,15 +7,20 @@
   hash of the cell's resolved configuration);
 * ``cells.json``: ``config_hash -> resolved cell configuration``;
 * ``provenance.json``: one entry per sitting (git commit, exact command,
-  resolved study configuration, date, machine, versions, wall time, cells run);
+  resolved study configuration, date, machine, versions, wall time, cells run),
+  and ``row_digests``, each row's digest (:mod:`~dgl_ssm.studies.integrity`: a row
+  edited by hand, cut short or missing is named and rerun, never counted);
 * ``retired.csv``: rows taken out of the record by :meth:`ResultsRecord.retire`
   (a protocol fixed after they were made), each with the date, commit and reason.
 
 A cell is identified by its key (model, dataset, setting, seed) *and* its
 configuration: a rerun skips the cells whose row has the same configuration
 hash, runs the missing ones, and refuses a cell whose key is recorded with
-another configuration, naming the keys that differ. Rows are appended under a
-file lock, so that parallel workers (a sweep) can share one record. To rerun
+another configuration, naming the keys that differ. Every file is written under
+the record's lock (``flock``) as a temporary file renamed into place, so that
+parallel workers (a sweep) can share one record; a sitting announces its cells
+while it runs (:meth:`ResultsRecord.sitting_registered`), and one that would run
+a cell of another running sitting with another configuration is refused at its start. To rerun
 cells with a corrected configuration in the same record, retire their rows
 first (``python -m dgl_ssm.studies.retire FOLDER --model KEY --reason
 TEXT``): they move to ``retired.csv``, nothing is deleted.
@@ -39,6 +44,7 @@ from omegaconf import OmegaConf
 
 from .._io import atomic_write, write_csv
 from .identity import IMPLICIT_PROTOCOL
+from .integrity import DIGESTS, Integrity, digests_of, inspect_rows, read_raw
 from .schema import StudyConfig, check_published
 
 __all__ = ["ResultsRecord", "config_hash", "RecordConflict", "machine_info", "record_study", "packaged_study"]
@@ -156,16 +162,32 @@ class ResultsRecord:
 
     # ------------------------------------------------------------------ reading
     def rows(self) -> List[dict]:
-        """Every recorded row (values as read from the CSV: numbers parsed)."""
-        from ..report import read_csv
+        """Every intact recorded row (values as read from the CSV: numbers parsed); a damaged row
+        (:mod:`~dgl_ssm.studies.integrity`: edited, cut short, unparsable) is left out, so it never counts as done."""
+        from ..report import parse_rows
 
-        return read_csv(self.csv)
+        header, _ = read_raw(self.csv)
+        return parse_rows(header, self.integrity().intact)
+
+    def integrity(self) -> Integrity:
+        """The record's rows sorted into intact and damaged, and the recorded rows the file no longer has
+        (:func:`~dgl_ssm.studies.integrity.inspect_rows`)."""
+        header, raw = read_raw(self.csv)
+        return inspect_rows(header, raw, self._configs(), self._document().get(DIGESTS, {}))
 
     def _configs(self) -> dict:
         return json.loads(self.cells_json.read_text()) if self.cells_json.is_file() else {}
 
+    def _document(self) -> dict:
+        """``provenance.json`` (``{}`` if absent or unreadable: :meth:`check_provenance` refuses that before a write)."""
+        with contextlib.suppress(OSError, ValueError):
+            doc = json.loads(self.provenance.read_text())
+            if isinstance(doc, dict):
+                return doc
+        return {}
+
     def _key(self, row: Mapping) -> tuple:
-        return tuple(str(row[k]) for k in self.keys)
+        return tuple(str(row.get(k)).strip() for k in self.keys)
 
     def status(self, cell: Mapping, config: Mapping, rows: Optional[List[dict]] = None) -> str:
         """``"done"`` if the cell is recorded with this configuration, ``"pending"`` if not recorded.
@@ -247,18 +269,101 @@ class ResultsRecord:
 
         return self.folder / ".claims" / f"{slug({k: cell[k] for k in self.keys})}.lock"
 
+    @contextlib.contextmanager
+    def sitting_registered(self, cells: Mapping[str, str], study_config: Mapping, command: str):
+        """Announce a sitting's cells (``{cell label: config_hash}``) for as long as it runs, refusing to start when
+        a running sitting of this record would run one of them with another configuration.
+
+        Sittings that split one grid (``~study.models.gcn``, ``study.settings=[64]``) or run the same grid side by
+        side share the record; two that would record one cell under two configurations do not: without this check
+        both ran their cells, the record held a mix (seed 0 at one learning rate, seed 1 at another) averaged into
+        one row, and the clash was found only when they recorded. The announcement is
+        ``<folder>/.sittings/<pid>.json``, held with an ``flock`` that the operating system releases when the
+        process ends: a killed sitting's announcement is stale and is removed by the next sitting.
+
+        Raises
+        ------
+        RecordConflict
+            Naming the first clashing cell, the other sitting's command and the study keys that differ.
+        """
+        registry = self.folder / ".sittings"
+        mine = registry / f"{os.getpid()}-{time.time_ns()}.json"
+        with self._locked():
+            registry.mkdir(parents=True, exist_ok=True)
+            for path in sorted(registry.glob("*.json")):
+                with open(path) as handle:
+                    if _try_lock(handle):  # nobody holds it: that sitting ended without removing it
+                        path.unlink(missing_ok=True)
+                        continue
+                    try:
+                        other = json.loads(handle.read() or "{}")
+                    except ValueError:  # being written: a sitting writes its announcement under the record's lock
+                        continue
+                    clash = next((label for label, h in other.get("cells", {}).items()
+                                  if label in cells and cells[label] != h), None)
+                    if clash:
+                        a, b = _flatten(other.get("study", {})), _flatten(dict(study_config))
+                        changed = ", ".join(f"{k}: {a.get(k)} -> {b.get(k)}" for k in sorted({*a, *b})
+                                            if a.get(k) != b.get(k) and k != "name")
+                        raise RecordConflict(
+                            f"another sitting (pid {other.get('pid')}: {other.get('command')}) is running {self.folder} "
+                            f"with another configuration of cell {clash} ({changed or 'cells differ'}); wait for it "
+                            "to end, or run this configuration into another folder (out=...)")
+            handle = open(mine, "w")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.write(json.dumps({"pid": os.getpid(), "command": command, "study": dict(study_config),
+                                     "cells": dict(cells)}, default=str))
+            handle.flush()
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                mine.unlink()
+            handle.close()
+
     def append(self, cell: Mapping, config: Mapping, metrics: Mapping) -> None:
-        """Add the row of a finished cell (never overwriting another) and its configuration, under the lock."""
+        """Add the row of a finished cell (never overwriting another), its configuration and its digest, under the
+        lock. Damaged rows (:meth:`integrity`) move to ``retired.csv`` with the reason, and intact rows without a
+        digest (written before digests) get theirs."""
         digest = config_hash(config)
         with self._locked():
-            rows = self.rows()
-            if any(self._key(r) == self._key(cell) and str(r.get("config_hash")) == digest for r in rows):
-                return
-            rows.append({**cell, **metrics, "config_hash": digest})
-            write_csv(self.csv, rows)
             configs = self._configs()
             configs[digest] = dict(config)
             atomic_write(self.cells_json, lambda tmp: Path(tmp).write_text(json.dumps(configs, indent=1, sort_keys=True, default=str)))
+            found = self.integrity()
+            if any(self._key(r) == self._key(cell) and (r.get("config_hash") or "").strip() == digest for r in found.intact):
+                return
+            row = {k: "" if v is None else str(v) for k, v in {**cell, **metrics, "config_hash": digest}.items()}
+            self._rewrite(found, found.intact + [row])
+
+    def _rewrite(self, found: Integrity, keep: List[dict], retired: Sequence[tuple] = ()) -> None:
+        """Under the lock: write ``keep`` (rows as text) to ``results.csv``; move ``retired`` (``(row, reason)``) and
+        every damaged row to ``retired.csv``; set the digests of the rows kept and drop those of the rows moved."""
+        moved = [(row, f"damaged: {why}") for row, why in found.damaged] + list(retired)
+        if moved:
+            stamp = {"retired_on": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "retired_at_commit": _git("rev-parse", "HEAD")}
+            path = self.folder / "retired.csv"
+            old = read_raw(path)[1]
+            write_csv(path, old + [{**{k: v for k, v in row.items() if k is not None}, **stamp, "reason": why}
+                                   for row, why in moved])
+        write_csv(self.csv, keep)
+        doc = self._document()
+        digests = {h: d for h, d in doc.get(DIGESTS, {}).items()
+                   if h not in {(r.get("config_hash") or "").strip() for r, _ in retired}}
+        digests.update(digests_of(keep))
+        doc = {"sittings": doc.get("sittings", []), **{k: v for k, v in doc.items() if k != "sittings"}, DIGESTS: digests}
+        atomic_write(self.provenance, lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=1, default=str)))
+
+    def seal(self) -> int:
+        """Record the digest of every intact row that has none (rows written before digests existed); returns how
+        many. A sitting does this at each write; committed records were sealed once from their committed files."""
+        with self._locked():
+            found = self.integrity()
+            digests = self._document().get(DIGESTS, {})
+            new = [r for r in found.intact if (r.get("config_hash") or "").strip() not in digests]
+            if new or found.damaged:
+                self._rewrite(found, found.intact)
+            return len(new)
 
     def append_rows(self, name: str, rows: List[Mapping]) -> None:
         """Append ``rows`` to the record's side table ``<folder>/<name>`` (``layers.csv``, ``gradients.csv``) under the
@@ -286,18 +391,13 @@ class ResultsRecord:
         if not reason.strip() or not match:
             raise ValueError("retire needs a reason and at least one column to match (e.g. model='gat')")
         with self._locked():
-            rows = self.rows()
-            hit = [r for r in rows if all(str(r.get(k)) == str(v) for k, v in match.items())]
+            found = self.integrity()
+            rows = found.intact
+            hit = [r for r in rows if all(str(r.get(k)).strip() == str(v) for k, v in match.items())]
             if not hit:
                 present = {k: sorted({str(r.get(k)) for r in rows}) for k in match}
                 raise ValueError(f"no row of {self.csv} matches {match}; present: {present}")
-            stamp = {"retired_on": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "retired_at_commit": _git("rev-parse", "HEAD"),
-                     "reason": reason.strip()}
-            retired = self.folder / "retired.csv"
-            from ..report import read_csv
-
-            write_csv(retired, (read_csv(retired) if retired.is_file() else []) + [{**r, **stamp} for r in hit])
-            write_csv(self.csv, [r for r in rows if r not in hit])
+            self._rewrite(found, [r for r in rows if r not in hit], [(r, reason.strip()) for r in hit])
         return len(hit)
 
     def check_provenance(self) -> None:
@@ -351,9 +451,9 @@ class ResultsRecord:
 
     def _edit_sittings(self, change) -> None:
         with self._locked():
-            sittings = json.loads(self.provenance.read_text())["sittings"] if self.provenance.is_file() else []
-            change(sittings)
-            atomic_write(self.provenance, lambda tmp: Path(tmp).write_text(json.dumps({"sittings": sittings}, indent=1, default=str)))
+            doc = json.loads(self.provenance.read_text()) if self.provenance.is_file() else {"sittings": []}
+            change(doc["sittings"])  # the other keys (the row digests) as they are
+            atomic_write(self.provenance, lambda tmp: Path(tmp).write_text(json.dumps(doc, indent=1, default=str)))
 
 
 def record_study(folder: Path):
@@ -370,6 +470,8 @@ def record_study(folder: Path):
     from ..report import read_csv
 
     sittings = json.loads((folder / "provenance.json").read_text())["sittings"]
+    if not sittings:
+        raise FileNotFoundError(f"{folder / 'provenance.json'} records no sitting: it is not the record of a study")
     config = dict(sittings[-1]["config"])
     models, datasets, settings, seeds = {}, [], set(), 1
     for sitting in sittings:

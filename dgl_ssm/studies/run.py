@@ -89,6 +89,9 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     log = log if main else (lambda *_: None)
     record = ResultsRecord(out, ("model", "dataset", study.setting_name, "seed"))
     record.check_provenance()  # before anything is written
+    damage = record.integrity().report(record.csv, record.keys)
+    if damage and main:  # those cells are pending: this sitting reruns them (their rows move to retired.csv)
+        log(f"warning: {damage}")
     if cfg.plan:
         recorded = record.rows()
         pending = _pending(cfg, record, recorded)[0]
@@ -96,9 +99,16 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
         measured = measure_epochs(cfg, study, pending, recorded, device) if cfg.plan_epochs else None
         return recorded, plan_text(study, pending, recorded, checkpointed_cells(study, pending, out), running,
                                    measured)  # printed by the caller
+    pending = _pending(cfg, record, record.rows())[0]
+    checkpointed_cells(study, pending, out, strict=True)  # a foreign or broken checkpoint: refused
+    from ..data import check_dataset_files
+
+    for dataset in dict.fromkeys(c["dataset"] for c in pending):  # a missing or damaged data file: refused
+        check_dataset_files(dataset, cfg.data_root, cfg.data_dir)
     start, stop, stopped = time.time(), SittingStop(cfg.time_limit_s), None
     try:
-        with contextlib.nullcontext() if info.enabled else stop.on_signals():
+        with _announced(study, record, command, main), \
+                contextlib.nullcontext() if info.enabled else stop.on_signals():
             stopped = _run_stages(cfg, study, record, out, device, info, start, log, stop, main, command)
     finally:
         cleanup_distributed()
@@ -111,6 +121,18 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     if stopped:
         raise StudyStopped(f"{study.name}: sitting stopped ({stopped}); rerun the same command to continue", stopped)
     return rows, table
+
+
+def _announced(study, record: ResultsRecord, command: str, main: bool):
+    """:meth:`ResultsRecord.sitting_registered` with every cell of the study (not only this shard's or the pending
+    ones: a cell another sitting runs may be recorded meanwhile) by its label and configuration hash."""
+    if not main:
+        return contextlib.nullcontext()
+    from .record import config_hash
+
+    cells = {", ".join(f"{k}={v}" for k, v in c.items()): config_hash(cell_config(study, c))
+             for c in study_cells(study, record.rows())}
+    return record.sitting_registered(cells, to_container(study), command)
 
 
 def _run_stages(cfg, study, record, out, device, info, start, log, stop, main, command) -> Optional[str]:
@@ -236,7 +258,8 @@ def _run_cell(cfg, study, cell, out, device, info, run_dir: Path, record, stop=N
     history = out / "histories" / f"{slug(cell)}.csv" if study.kind == "graph" else None
     row = run_cell(study, cell, device, data_root=cfg.data_root, data_dir=cfg.data_dir, run_dir=run_dir,
                    history_path=history, profile_rows=profile, gradient_rows=grads, info=info,
-                   checkpoint_every_s=cfg.checkpoint_every_s, progress=cfg.progress, should_stop=stop)
+                   checkpoint_every_s=cfg.checkpoint_every_s, progress=cfg.progress, should_stop=stop,
+                   identity=run_dir.name)
     if info.is_main:
         record.append_rows("layers.csv", profile or [])
         record.append_rows("gradients.csv", grads or [])

@@ -204,14 +204,37 @@ def published_table(study, rows: list, columns: list) -> str:
             f"member chosen on validation):\n\n" + "\n".join(lines))
 
 
-def regenerate(folder: Path, write: bool = True) -> str:
-    """The ``results.md`` text of the study in ``folder`` (written, with the plots, unless ``write`` is false)."""
-    from ..report import read_csv
-    from .plots import write_plots
+def regenerate(folder: Path, write: bool = True, warn=None) -> str:
+    """The ``results.md`` text of the study in ``folder`` (written, with the plots, unless ``write`` is false).
 
-    folder = Path(folder)
-    study = record_study(folder)
-    rows = read_csv(folder / "results.csv")
+    Damaged rows (:mod:`~dgl_ssm.studies.integrity`) are left out and named in one line given to ``warn``; a record
+    without ``provenance.json`` is tabulated with its packaged configuration (``dgl_ssm/conf/study/<folder
+    name>.yaml``), and ``warn`` says that the rows' provenance is missing.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``provenance.json`` is missing and no packaged study has the folder's name.
+    """
+    from .plots import write_plots
+    from .record import ResultsRecord, packaged_study
+
+    folder, warn = Path(folder), warn or (lambda line: None)
+    if (folder / "provenance.json").is_file():
+        study = record_study(folder)
+    else:
+        study = packaged_study(folder.name)
+        if study is None:
+            raise FileNotFoundError(f"{folder / 'provenance.json'} is missing and no packaged study is named "
+                                    f"{folder.name!r}: restore it (git checkout -- {folder / 'provenance.json'})")
+        warn(f"{folder / 'provenance.json'} is missing: the rows' commits, commands and machines are unknown; "
+             f"tables made with the packaged configuration {folder.name!r} (restore it: git checkout -- "
+             f"{folder / 'provenance.json'})")
+    record = ResultsRecord(folder, ("model", "dataset", study.setting_name, "seed"))
+    damage = record.integrity().report(record.csv, ("model", "dataset", study.setting_name, "seed"))
+    if damage:
+        warn(damage)
+    rows = record.rows()
     if write:
         write_plots(study, rows, folder)
         return write_tables(study, rows, folder)
@@ -242,15 +265,18 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     folders = args.folders or sorted(f.parent for f in Path("results").glob("*/results.csv"))  # studies, not diagnostics
     for folder in folders:
-        missing = [n for n in ("results.csv", "provenance.json") if not (Path(folder) / n).is_file()]
-        if missing:
-            print(f"error: {folder} is not a study record: it has no {' and no '.join(missing)} (a record holds "
-                  "results.csv, cells.json and provenance.json, as a sitting of python -m dgl_ssm.studies writes them)",
+        if not (Path(folder) / "results.csv").is_file():
+            print(f"error: {folder} is not a study record: it has no results.csv (a record holds results.csv, "
+                  "cells.json and provenance.json, as a sitting of python -m dgl_ssm.studies writes them)",
                   file=sys.stderr)
             return 2
     stale = []
     for folder in folders:
-        text = regenerate(folder, write=not args.check)
+        try:
+            text = regenerate(folder, write=not args.check, warn=lambda line: print(f"warning: {line}", file=sys.stderr))
+        except FileNotFoundError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         committed = folder / "results.md"
         if args.check and (not committed.is_file() or committed.read_text() != text):
             stale.append(str(folder))

@@ -33,9 +33,10 @@ def seeded_build(seed: int, preset: str, in_feats: int, hidden: int, out_feats: 
 
 def make_trainer(model: torch.nn.Module, task, protocol: TrainProtocol, *, run_dir=None, resume: bool = False,
                  checkpoint_every_s: float = 0.0, progress: bool = False, should_stop=None,
-                 is_main_process: bool = True):
+                 is_main_process: bool = True, identity=None):
     """The :class:`~dgl_ssm.train.Trainer` of ``protocol``: its optimizer (with per-group weight decay), its
     scheduler (over ``protocol.epochs``), epochs, patience, monitor and precision; nothing taken from anywhere else.
+    ``identity``: the run's name in its checkpoint (:class:`~dgl_ssm.train.Trainer`).
 
     Raises
     ------
@@ -51,4 +52,4 @@ def make_trainer(model: torch.nn.Module, task, protocol: TrainProtocol, *, run_d
     return Trainer(model, task, optimizer, scheduler, max_epochs=protocol.epochs, patience=protocol.patience,
                    run_dir=run_dir, resume=resume, progress=progress, is_main_process=is_main_process,
                    monitor=protocol.monitor, checkpoint_every_s=checkpoint_every_s, should_stop=should_stop,
-                   precision=protocol.precision)
+                   precision=protocol.precision, identity=identity)

@@ -243,7 +243,8 @@ def _level_of(dataset: str) -> str:
 def prepare_cell(dataset: str, preset: str, num_layers: int, seed: int, protocol: TrainProtocol, *,
                  options: Optional[Mapping] = None, data: DataOptions = DataOptions(), param_budget: Optional[int] = None,
                  fit_width_to_budget: bool = True, max_hidden: int = 512, device="cpu", run_dir=None,
-                 checkpoint_every_s: float = 0.0, progress: bool = False, should_stop=None, ddp=None) -> PreparedCell:
+                 checkpoint_every_s: float = 0.0, progress: bool = False, should_stop=None, ddp=None,
+                 identity: Optional[str] = None) -> PreparedCell:
     """Build one cell: data, seed, model, optimizer and scheduler, trainer, in that order.
 
     Parameters
@@ -264,8 +265,9 @@ def prepare_cell(dataset: str, preset: str, num_layers: int, seed: int, protocol
     param_budget : int, optional
         Graph cells: with ``fit_width_to_budget`` the width is the widest within the budget (up to ``max_hidden``;
         :func:`hidden_within_budget`); the row says whether the model is over it.
-    device, run_dir, checkpoint_every_s, progress, should_stop
-        As for the :class:`~dgl_ssm.train.Trainer`; with a ``run_dir`` an interrupted cell resumes exactly.
+    device, run_dir, checkpoint_every_s, progress, should_stop, identity
+        As for the :class:`~dgl_ssm.train.Trainer`; with a ``run_dir`` an interrupted cell resumes exactly (from a
+        checkpoint of the same ``identity`` only).
     ddp : dgl_ssm.train.distributed.DistInfo, optional
         Under torchrun: the model is wrapped and each rank trains on its shard (graph cells only).
 
@@ -286,7 +288,7 @@ def prepare_cell(dataset: str, preset: str, num_layers: int, seed: int, protocol
         if ddp is not None and ddp.enabled:
             raise ValueError("node cells train on one graph in one process: DDP is for graph cells")
         return _prepare_node(dataset, preset, num_layers, seed, protocol, options, data, device, run_dir,
-                             checkpoint_every_s, progress, should_stop)
+                             checkpoint_every_s, progress, should_stop, identity)
     from .graph import GraphTask
 
     rewire, options = rewiring(preset, options, protocol.max_hop)
@@ -311,12 +313,12 @@ def prepare_cell(dataset: str, preset: str, num_layers: int, seed: int, protocol
     task = GraphTask.for_datasets(datasets, batch_size=protocol.batch_size, device=device, ddp=use_ddp)
     trainer = make_trainer(model, task, protocol, run_dir=run_dir, resume=run_dir is not None,
                            checkpoint_every_s=checkpoint_every_s, progress=progress, should_stop=should_stop,
-                           is_main_process=ddp is None or ddp.is_main)
+                           is_main_process=ddp is None or ddp.is_main, identity=identity)
     return PreparedCell(model, task, trainer, {"params": params, **row})
 
 
 def _prepare_node(dataset, preset, num_layers, seed, protocol, options, data, device, run_dir, checkpoint_every_s,
-                  progress, should_stop) -> PreparedCell:
+                  progress, should_stop, identity) -> PreparedCell:
     from ..data import load_node_graph, node_task_info, split_for_seed
     from .node import NodeClassificationTask
 
@@ -326,7 +328,8 @@ def _prepare_node(dataset, preset, num_layers, seed, protocol, options, data, de
                              level="node").to(device)
     task = NodeClassificationTask(graph, device)
     trainer = make_trainer(model, task, protocol, run_dir=run_dir, resume=run_dir is not None,
-                           checkpoint_every_s=checkpoint_every_s, progress=progress, should_stop=should_stop)
+                           checkpoint_every_s=checkpoint_every_s, progress=progress, should_stop=should_stop,
+                           identity=identity)
     return PreparedCell(model, task, trainer, {"params": count_parameters(model)}, graph=task.graph)
 
 

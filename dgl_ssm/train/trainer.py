@@ -327,6 +327,11 @@ class Trainer:
         ``"32"`` (default), ``"bf16-mixed"`` (bfloat16 autocast, CPU and CUDA) or ``"16-mixed"`` (float16 with a
         gradient scaler, CUDA only): :class:`~dgl_ssm.train.precision.Precision`. Parameters, optimizer state,
         losses and metrics stay in float32. The checkpoint records it; a resume with another precision is refused.
+    identity : str, optional
+        What run this is (a study passes its cell's key and configuration hash). The checkpoint records it, and a
+        resume from a checkpoint that records another identity is refused (a checkpoint copied into another run's
+        folder would otherwise continue silently under that run's name). Checkpoints written without one (before
+        this option, or with ``identity=None``) resume as before.
 
     Raises
     ------
@@ -373,6 +378,7 @@ class Trainer:
         checkpoint_every_s: float = 0.0,
         should_stop: Optional[Callable[[], Optional[str]]] = None,
         precision: str = "32",
+        identity: Optional[str] = None,
     ):
         if max_epochs < 1 or patience < 1:
             raise ValueError(f"max_epochs and patience must be >= 1, got {max_epochs}, {patience}")
@@ -394,6 +400,7 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.resume, self.progress, self.is_main = resume, progress, is_main_process
         self.on_epoch_end, self.should_stop = on_epoch_end, should_stop
+        self.identity = None if identity is None else str(identity)
         self.history: List[dict] = []
         self.best_value: Optional[float] = None
         self.best_seen: Optional[tuple] = None  # (lowest validation loss, best validation metric) so far
@@ -438,6 +445,7 @@ class Trainer:
         """
         return {
             "format": CHECKPOINT_FORMAT,
+            **({"identity": self.identity} if self.identity is not None else {}),  # absent: written without one
             **self.precision.state_dict(),  # "precision" (absent from checkpoints written before it: "32")
             "model": unwrap(self.model).state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -460,8 +468,13 @@ class Trainer:
         Raises
         ------
         ValueError
-            If the state was written with another ``precision`` (one without it was written at ``"32"``).
+            If the state was written with another ``precision`` (one without it was written at ``"32"``), or by a
+            run of another ``identity`` (a state without one is taken as it is).
         """
+        theirs = state.get("identity")
+        if theirs is not None and self.identity is not None and theirs != self.identity:
+            raise ValueError(f"{where} is the checkpoint of run {theirs!r}, not of this run {self.identity!r}: it was "
+                             "copied or moved here; delete it to start this run afresh, or put it back in its own folder")
         self.precision.load_state_dict(state, where)
         unwrap(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])

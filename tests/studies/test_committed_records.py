@@ -171,3 +171,20 @@ def test_every_committed_record_keeps_its_cell_hashes():
             assert config_hash(cell_config(study, cell)) == str(row["config_hash"]), (folder.name, cell)
             checked += 1
     assert checked > 1400
+
+
+def test_every_committed_row_is_intact_and_sealed():
+    """Every committed row matches the digest kept for it in provenance.json, and no recorded row is missing: a value
+    edited by hand in results/ fails here, in CI, as it would be named and rerun by the next sitting."""
+    from dgl_ssm.studies.integrity import DIGESTS
+    from dgl_ssm.studies.record import ResultsRecord
+
+    folders = [f.parent for f in sorted((ROOT / "results").glob("*/cells.json")) if (f.parent / "provenance.json").is_file()]
+    rows = 0
+    for folder in folders:
+        found = ResultsRecord(folder, ()).integrity()
+        assert not found.damaged and not found.missing, found.report(folder / "results.csv")
+        digests = json.loads((folder / "provenance.json").read_text()).get(DIGESTS, {})
+        assert {r["config_hash"] for r in found.intact} <= set(digests), f"{folder.name}: rows without a digest"
+        rows += len(found.intact)
+    assert rows > 1400

@@ -162,10 +162,13 @@ def test_provenance_names_the_math_libraries_code_path(monkeypatch):
 
 
 def test_the_tables_command_on_a_folder_that_is_not_a_record_is_one_line(tmp_path, capsys):
+    assert tables_main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {tmp_path} is not a study record: it has no results.csv")
     (tmp_path / "results.csv").write_text("model,dataset,depth,seed\n")
     assert tables_main([str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"error: {tmp_path} is not a study record: it has no provenance.json")
+    assert len(err) == 1 and err[0].startswith(f"error: {tmp_path / 'provenance.json'} is missing and no packaged study")
 
 
 def test_a_record_whose_provenance_is_gone_is_refused_before_anything_is_written(tmp_path, compose_config):
