@@ -2,9 +2,17 @@
 from .graph import GraphTask
 from .metrics import Accuracy, AveragePrecision, Log10MSE, MAE, Metric, make_loss, make_metric
 from .node import NodeClassificationTask, build_node_classifier, fit_node_classifier
+from .protocol import TrainProtocol, default_protocol, load_protocol
+from .cell import DataOptions, fit_cell, prepare_cell
 from .trainer import FitResult, Task, Trainer, TrainingDiverged, TrainingInterrupted, load_checkpoint, make_optimizer, make_scheduler, unwrap
 
 __all__ = [
+    "TrainProtocol",
+    "load_protocol",
+    "default_protocol",
+    "DataOptions",
+    "prepare_cell",
+    "fit_cell",
     "Trainer",
     "Task",
     "FitResult",

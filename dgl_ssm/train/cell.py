@@ -136,8 +136,10 @@ def graph_datasets(name: str, data: DataOptions, rewire=None) -> Tuple[dict, "ob
         key = (name, data.limit, max_hop, str(root), str(data.data_dir))
 
         def make():
-            cached = None if data.limit else pre  # a limited run transforms only the graphs it uses, uncached
-            sets = {s: PeptidesDataset(name, s, root=root, data_dir=data.data_dir, pre_transform=cached).head(data.limit)
+            # a limited run makes only the graphs it uses, from the CSV (PeptidesDataset's limit), and transforms
+            # them uncached
+            cached = None if data.limit else pre
+            sets = {s: PeptidesDataset(name, s, root=root, data_dir=data.data_dir, pre_transform=cached, limit=data.limit)
                     for s in splits}
             if data.limit:
                 for ds in sets.values():

@@ -10,7 +10,7 @@ import torch
 
 from .precision import PRECISIONS
 
-__all__ = ["TrainProtocol", "FIELD_LEVELS", "LEVELS", "OPTIMIZERS", "SCHEDULERS", "MONITORS"]
+__all__ = ["TrainProtocol", "load_protocol", "default_protocol", "packaged_protocols", "FIELD_LEVELS", "LEVELS", "OPTIMIZERS", "SCHEDULERS", "MONITORS"]
 
 #: the two kinds of cell: node classification on one graph, or datasets of graphs in mini-batches
 LEVELS = ("node", "graph")
@@ -158,3 +158,81 @@ class TrainProtocol:
         bad = {k: v for k, v in dict(self.weight_decay_groups).items() if not (v >= 0 and math.isfinite(v))}
         if bad:
             raise ValueError(f"weight_decay_groups must map parameter-name prefixes to finite decays >= 0, got {bad}")
+
+
+def packaged_protocols() -> list:
+    """The names of the packaged protocol files (``dgl_ssm/conf/protocol/<name>.yaml``)."""
+    from importlib.resources import files
+
+    return sorted(p.name[:-5] for p in files("dgl_ssm.conf").joinpath("protocol").iterdir() if p.name.endswith(".yaml"))
+
+
+def load_protocol(name: str, **overrides) -> TrainProtocol:
+    """The packaged protocol ``name`` (``dgl_ssm/conf/protocol/<name>.yaml``, each value with its source in the
+    file's comments), with ``overrides`` (e.g. ``epochs=2``) applied.
+
+    Raises
+    ------
+    ValueError
+        On an unknown name (the message lists the packaged ones) or an unknown key.
+
+    Examples
+    --------
+    >>> p = load_protocol("kipf2017")
+    >>> p.hidden, p.lr, p.epochs
+    (16, 0.01, 200)
+    >>> load_protocol("kipf2017", epochs=2).epochs
+    2
+    """
+    from importlib.resources import files
+
+    import yaml  # plain YAML: the files use no interpolation (Hydra composes them into the studies)
+
+    if name not in packaged_protocols():
+        raise ValueError(f"unknown protocol {name!r}; packaged: {', '.join(packaged_protocols())}")
+    values = yaml.safe_load(files("dgl_ssm.conf").joinpath("protocol", f"{name}.yaml").read_text())
+    return TrainProtocol.from_mapping({**values, **overrides})
+
+
+def default_protocol(preset: str, dataset: str) -> str:
+    """The protocol the packaged studies train ``preset`` with on ``dataset``: the protocol file a study names for
+    that model (``/protocol/<name>@models.<key>.train``), else the one of the study's ``train`` section.
+
+    Raises
+    ------
+    ValueError
+        If no packaged study trains ``preset`` on ``dataset``, or they use several protocols (the message names them:
+        choose one).
+
+    Examples
+    --------
+    >>> default_protocol("kipf-gcn", "cora"), default_protocol("gcnii", "texas")
+    ('kipf2017', 'chen2020_gcnii_texas')
+    """
+    from importlib.resources import files
+
+    import yaml
+
+    own, shared = set(), set()
+    for path in sorted(files("dgl_ssm.conf").joinpath("study").iterdir()):
+        if not path.name.endswith(".yaml"):
+            continue
+        study = yaml.safe_load(path.read_text())
+        if dataset not in list(study.get("datasets") or []):
+            continue
+        defaults = [str(d) for d in study.get("defaults") or [] if isinstance(d, str) and d.startswith("/protocol/")]
+        targets = {d.split("@", 1)[1]: d.split("/")[2].split("@")[0] for d in defaults if "@" in d}
+        for key, entry in (study.get("models") or {}).items():
+            if entry.get("preset") != preset or (entry.get("datasets") and dataset not in entry.get("datasets")):
+                continue
+            if f"models.{key}.train" in targets:
+                own.add(targets[f"models.{key}.train"])
+            elif "train" in targets:
+                shared.add(targets["train"])
+    found = own or shared
+    if len(found) == 1:
+        return found.pop()
+    if not found:
+        raise ValueError(f"no packaged study trains {preset!r} on {dataset!r}: give a protocol (one of "
+                         f"{', '.join(packaged_protocols())})")
+    raise ValueError(f"the packaged studies train {preset!r} on {dataset!r} with {', '.join(sorted(found))}: choose one")
