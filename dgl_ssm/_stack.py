@@ -70,6 +70,11 @@ def check_stack() -> None:
             f"'Cannot find DGL C++ graphbolt library'). Fix: {FIX}"
         )
     torchdata_v = _installed("torchdata")
+    if torchdata_v is not None and Version("0.8.0") <= _base(torchdata_v) < Version("0.10.0") \
+            and _base(torch_v) < Version("2.3.0"):
+        raise ImportError(
+            f"torchdata=={torchdata_v} needs torch >= 2.3 (it imports torch.utils._import_utils), but torch=={torch_v} "
+            f"is installed, the newest torch dgl=={dgl_v} is built for being older. Fix: pip install \"torchdata==0.7.1\"")
     if torchdata_v is not None and _base(torchdata_v) >= Version("0.10.0"):
         raise ImportError(
             f"torchdata=={torchdata_v} no longer provides torchdata.datapipes, which "

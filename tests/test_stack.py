@@ -32,6 +32,15 @@ def test_torchdata_without_datapipes(monkeypatch):
         _stack.check_stack()
 
 
+def test_torchdata_08_with_torch_22_names_the_fix(monkeypatch):
+    """pip resolved torchdata 0.9 next to torch 2.2.1 and dgl 2.1.0: `import dgl_ssm` died with ModuleNotFoundError
+    'torch.utils._import_utils' (issue 44)."""
+    for torchdata in ("0.8.0", "0.9.0"):
+        fake_versions(monkeypatch, torch="2.2.1", dgl="2.1.0", torchdata=torchdata)
+        with pytest.raises(ImportError, match=r'torch.utils._import_utils.*pip install "torchdata==0.7.1"'):
+            _stack.check_stack()
+
+
 def test_missing_dgl(monkeypatch):
     fake_versions(monkeypatch, torch="2.2.1")
     with pytest.raises(ImportError, match="needs dgl"):

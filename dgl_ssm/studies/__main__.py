@@ -75,6 +75,11 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    if "--version" in sys.argv[1:]:
+        from .. import __version__
+
+        print(__version__)
+        return
     try:
         _check_composition(sys.argv[1:])
     except Exception as err:  # noqa: BLE001 - Hydra/OmegaConf raise several types; one line for all

@@ -256,6 +256,7 @@ def run_diagnostic(cfg, command: str = "", log=print) -> list:
     configure_threads(cfg.threads)
     seed_everything(d.seed)
     record = ResultsRecord(out, ())
+    log(f"{d.name}: writing into {out.resolve()} (out=<folder> to choose)")
     sitting = record.start_sitting(to_container(d), command, 1)
     start = time.time()
     kinds = {"oversmoothing": _oversmoothing, "jacobian": _jacobian, "gradients": _gradients}
@@ -387,9 +388,15 @@ def main() -> None:
     from .cli import fail as _fail
 
     argv = sys.argv[1:]
+    if "--version" in argv:
+        from .. import __version__
+
+        print(__version__)
+        return
     try:
-        with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
-            compose("diagnostics", overrides=[a for a in argv if not a.startswith("hydra")])
+        if not any(a.startswith("-") for a in argv):  # Hydra's own flags (--help, --cfg job, ...) go to Hydra
+            with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
+                compose("diagnostics", overrides=[a for a in argv if not a.startswith("hydra")])
     except Exception as err:  # noqa: BLE001 - Hydra/OmegaConf raise several types
         _fail(err)
 

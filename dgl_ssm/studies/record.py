@@ -424,9 +424,11 @@ class ResultsRecord:
         """Record a sitting's provenance before its first cell (commit, command, configuration, date, machine,
         versions); :meth:`update_sitting` adds the cells run and the wall time as they finish, so that a sitting
         that is interrupted still explains its rows. Returns the sitting's id."""
+        commit = _git("rev-parse", "HEAD")
         entry = {
             "id": f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}",
-            "commit": _git("rev-parse", "HEAD"),
+            # an installed package has no checkout: its version (machine.dgl_ssm) is what identifies the code
+            "commit": commit or f"none: installed package dgl_ssm {_package_version()}, not a git checkout",
             "uncommitted_changes": bool(_git("status", "--porcelain", "--untracked-files=no")),
             "command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "wall_time_s": 0.0,
             "cells_planned": cells_planned, "cells_run": 0, "finished": False, "machine": machine_info(),
