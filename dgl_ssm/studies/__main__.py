@@ -26,8 +26,11 @@ from __future__ import annotations
 import shlex
 import sys
 
-import hydra
-from omegaconf import DictConfig
+try:
+    import hydra
+    from omegaconf import DictConfig
+except ModuleNotFoundError as _missing:  # the studies extra is not installed: one line, not a traceback
+    sys.exit(f'error: the study engine needs {_missing.name}: pip install "dgl_ssm[studies]"')
 
 from ..train.distributed import exit_distributed
 from . import schema  # noqa: F401  (registers the schema of conf/config.yaml)
