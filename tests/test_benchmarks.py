@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-QUICK = [  # run_all.BENCHMARKS' quick flags, and the precision benchmark
+QUICK = [  # the smallest run of each benchmark's own code path (it checks the code, not the speed: CI time)
     ("bench_ssm_overhead.py", "ssm_overhead", ["--quick"]),
-    ("bench_openmp.py", "openmp", ["--quick", "--repeats", "1"]),
-    ("bench_depth_memory.py", "depth_memory", ["--quick", "--repeats", "1"]),
+    ("bench_openmp.py", "openmp", ["--quick", "--repeats", "1", "--iters", "1"]),
+    ("bench_depth_memory.py", "depth_memory", ["--quick", "--repeats", "1", "--iters", "1", "--layers", "16"]),
     ("bench_khop.py", "bench_khop", ["--limit", "200", "--skip-peptides"]),
     ("bench_khop_conv.py", "khop_conv", ["--quick", "--repeats", "1"]),
     ("bench_graph_loading.py", "data_loading", ["--quick"]),
-    ("bench_peer_pyg.py", "peer_pyg", ["--quick"]),
+    ("bench_peer_pyg.py", "peer_pyg", ["--quick", "--iters", "1"]),
     ("bench_precision.py", "precision", ["--quick", "--models", "gcn", "kgcn-ssm"]),
 ]
 
