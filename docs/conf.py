@@ -23,7 +23,7 @@ autodoc_typehints = "none"
 autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": True}
 myst_enable_extensions = ["dollarmath"]
 myst_heading_anchors = 3
-html_theme = "alabaster"
+html_theme = "furo"  # a maintained theme with readable tables (issue 44)
 html_title = f"dgl_ssm {release}"
 # docstrings cross-reference torch, DGL and numpy objects that are not documented here
 nitpicky = False
