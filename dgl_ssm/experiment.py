@@ -14,7 +14,8 @@ import torch
 
 from ._io import atomic_write, write_csv, write_json  # noqa: F401  (re-exported)
 
-__all__ = ["seed_everything", "resolve_device", "check_output_folder", "write_csv", "write_json", "atomic_write"]
+__all__ = ["seed_everything", "resolve_device", "check_output_folder", "write_csv", "write_json", "atomic_write",
+           "exit_on_error"]
 
 
 def seed_everything(seed: int) -> None:
@@ -104,3 +105,24 @@ def check_output_folder(out: os.PathLike, flag: str = "out") -> Path:
     if not os.access(parent, os.W_OK):
         raise ValueError(f"{flag} {out}: {parent} is not writable; give a writable folder")
     return out
+
+
+def exit_on_error(main, *args, **kwargs):
+    """Run a script's ``main``; an expected failure (a bad value, missing data or extra, no CUDA) ends the process
+    with one ``error:`` line and exit status 1 instead of a traceback. For scripts (the recipes); the library raises.
+
+    Examples
+    --------
+    >>> exit_on_error(lambda: 3)
+    3
+    >>> exit_on_error(lambda: resolve_device("mps"))
+    Traceback (most recent call last):
+        ...
+    SystemExit: error: --device mps: DGL runs on cpu or cuda only; use --device cpu or --device cuda
+    """
+    import sys
+
+    try:
+        return main(*args, **kwargs)
+    except (ValueError, RuntimeError, FileNotFoundError, ImportError) as err:
+        sys.exit(f"error: {' '.join(str(err).split())}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 import matplotlib
 
@@ -27,7 +26,7 @@ import torch.nn.functional as F
 
 from dgl_ssm.analysis import dirichlet_energy, estimate_singular_values, gradient_flow
 from dgl_ssm.data import NODE_DATASETS, load_node_graph, node_task_info
-from dgl_ssm.experiment import check_output_folder, resolve_device, seed_everything
+from dgl_ssm.experiment import check_output_folder, exit_on_error, resolve_device, seed_everything
 from dgl_ssm.models import build_model
 
 
@@ -103,7 +102,4 @@ def main(argv=None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, RuntimeError, FileNotFoundError) as err:  # a bad value, missing data, no CUDA: one line
-        sys.exit(f"error: {' '.join(str(err).split())}")
+    exit_on_error(main)  # a bad value, missing data, no CUDA: one line

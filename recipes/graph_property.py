@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 import matplotlib
 
@@ -25,7 +24,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from dgl_ssm.data import GRAPH_PROPERTY_TASKS
-from dgl_ssm.experiment import check_output_folder, resolve_device
+from dgl_ssm.experiment import check_output_folder, exit_on_error, resolve_device
 from dgl_ssm.models import PRESETS
 from dgl_ssm.train import DataOptions, fit_cell, load_protocol
 from dgl_ssm.train.cell import graph_datasets, rewiring
@@ -86,7 +85,4 @@ def main(argv=None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, RuntimeError, FileNotFoundError) as err:  # a bad value, missing data, no CUDA: one line
-        sys.exit(f"error: {' '.join(str(err).split())}")
+    exit_on_error(main)  # a bad value, missing data, no CUDA: one line

@@ -15,7 +15,6 @@ Parameters are counted against LRGB's 500k budget and printed. Each cell is ``dg
 from __future__ import annotations
 
 import argparse
-import sys
 
 import matplotlib
 
@@ -24,7 +23,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from dgl_ssm.data import PEPTIDES, check_dataset_files
-from dgl_ssm.experiment import check_output_folder, resolve_device
+from dgl_ssm.experiment import check_output_folder, exit_on_error, resolve_device
 from dgl_ssm.train import DataOptions, fit_cell, load_protocol
 
 BUDGET = 500_000  # LRGB's parameter budget (Dwivedi et al. 2022, Sec. 4)
@@ -83,7 +82,4 @@ def main(argv=None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, RuntimeError, FileNotFoundError) as err:  # a bad value, missing data, no CUDA: one line
-        sys.exit(f"error: {' '.join(str(err).split())}")
+    exit_on_error(main)  # a bad value, missing data, no CUDA: one line

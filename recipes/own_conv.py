@@ -14,7 +14,6 @@ Writes ``results.csv`` and ``accuracy.png`` into ``--out``.
 from __future__ import annotations
 
 import argparse
-import sys
 
 import dgl.function as fn
 import matplotlib
@@ -27,7 +26,7 @@ from dgl.nn import GINConv, SAGEConv
 from torch import nn
 
 from dgl_ssm.data import load_node_graph, node_task_info
-from dgl_ssm.experiment import check_output_folder, resolve_device, seed_everything
+from dgl_ssm.experiment import check_output_folder, exit_on_error, resolve_device, seed_everything
 from dgl_ssm.nn import SSMConv, StateSpaceMatrices
 from dgl_ssm.train import NodeClassificationTask, Trainer, load_protocol, make_optimizer
 
@@ -124,7 +123,4 @@ def main(argv=None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, RuntimeError, FileNotFoundError) as err:  # a bad value, missing data, no CUDA: one line
-        sys.exit(f"error: {' '.join(str(err).split())}")
+    exit_on_error(main)  # a bad value, missing data, no CUDA: one line

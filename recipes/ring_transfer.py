@@ -12,7 +12,6 @@ edge of chaos; λ = 0.5: the state decays). B = ``--input-matrix`` (the preset's
 from __future__ import annotations
 
 import argparse
-import sys
 
 import matplotlib
 
@@ -21,7 +20,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from tqdm import tqdm
 
-from dgl_ssm.experiment import check_output_folder, resolve_device
+from dgl_ssm.experiment import check_output_folder, exit_on_error, resolve_device
 from dgl_ssm.train import DataOptions, fit_cell, load_protocol
 
 
@@ -70,7 +69,4 @@ def main(argv=None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, RuntimeError, FileNotFoundError) as err:  # a bad value, missing data, no CUDA: one line
-        sys.exit(f"error: {' '.join(str(err).split())}")
+    exit_on_error(main)  # a bad value, missing data, no CUDA: one line
