@@ -88,6 +88,23 @@ STRUCT_TARGETS = ["Inertia_mass_a", "Inertia_mass_b", "Inertia_mass_c", "Inertia
                   "Inertia_valence_c", "length_a", "length_b", "length_c", "Spherocity", "Plane_best_fit"]
 
 
+def _molecule(graph: dict):
+    """A DGL graph from ogb's ``smiles2graph`` output, as DGL's Peptides ``process`` makes it: int64 atom features
+    ``ndata['feat']`` and bond features ``edata['feat']``."""
+    import dgl
+
+    g = dgl.graph((graph["edge_index"][0], graph["edge_index"][1]), num_nodes=graph["num_nodes"])
+    g.edata["feat"] = torch.from_numpy(graph["edge_feat"]).long()
+    g.ndata["feat"] = torch.from_numpy(graph["node_feat"]).long()
+    return g
+
+
+def _struct_targets(frame):
+    """Peptides-struct's 11 targets, standardised over the whole file (zero mean, unit std), as DGL and LRGB do."""
+    targets = frame.loc[:, STRUCT_TARGETS].astype("float64")
+    return (targets - targets.mean()) / targets.std()
+
+
 class _Struct(_Checked, PeptidesStructuralDataset):
     """DGL's Peptides-struct with its ``process`` redone: DGL 2.1's collects each molecule's targets as a pandas
     ``Series`` and then fails in ``F.tensor(list of Series)`` ("could not determine the shape of object type
@@ -97,22 +114,13 @@ class _Struct(_Checked, PeptidesStructuralDataset):
     dataset_name = "peptides-struct"
 
     def process(self):
-        import dgl
         import numpy as np
         import pandas as pd
 
         self.check_md5()
         frame = pd.read_csv(self.raw_data_path)
-        targets = frame.loc[:, STRUCT_TARGETS].astype("float64")
-        targets = (targets - targets.mean()) / targets.std()
-        self.graphs = []
-        for smiles in frame["smiles"]:
-            graph = self.smiles2graph(smiles)
-            g = dgl.graph((graph["edge_index"][0], graph["edge_index"][1]), num_nodes=graph["num_nodes"])
-            g.edata["feat"] = torch.from_numpy(graph["edge_feat"]).long()
-            g.ndata["feat"] = torch.from_numpy(graph["node_feat"]).long()
-            self.graphs.append(g)
-        self.labels = torch.tensor(np.asarray(targets, dtype=np.float64), dtype=torch.float32)
+        self.graphs = [_molecule(self.smiles2graph(smiles)) for smiles in frame["smiles"]]
+        self.labels = torch.tensor(np.asarray(_struct_targets(frame), dtype=np.float64), dtype=torch.float32)
 
 
 #: name -> (DGL class, offline folder, CSV file name, split file name in DGL's raw_path, loss, metric)
@@ -263,7 +271,6 @@ class PeptidesDataset(GraphListDataset):
         import ast
         import pickle
 
-        import dgl
         import numpy as np
         import pandas as pd
 
@@ -290,16 +297,9 @@ class PeptidesDataset(GraphListDataset):
         if self.dataset_name == "peptides-func":
             labels = [ast.literal_eval(frame["labels"].iloc[r]) for r in rows]
         else:
-            targets = frame.loc[:, STRUCT_TARGETS].astype("float64")
-            labels = ((targets - targets.mean()) / targets.std()).iloc[rows].to_numpy()
+            labels = _struct_targets(frame).iloc[rows].to_numpy()
         self.labels = torch.tensor(np.asarray(labels, dtype=np.float64), dtype=torch.float32)
-        self.graphs = []
-        for r in rows:
-            graph = smiles2graph(frame["smiles"].iloc[r])
-            g = dgl.graph((graph["edge_index"][0], graph["edge_index"][1]), num_nodes=graph["num_nodes"])
-            g.edata["feat"] = torch.from_numpy(graph["edge_feat"]).long()
-            g.ndata["feat"] = torch.from_numpy(graph["node_feat"]).long()
-            self.graphs.append(g)
+        self.graphs = [_molecule(smiles2graph(frame["smiles"].iloc[r])) for r in rows]
 
     def item_label(self, index: int) -> torch.Tensor:
         return self.labels[index]

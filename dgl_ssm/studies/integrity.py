@@ -85,12 +85,13 @@ def read_raw(path: Path) -> Tuple[List[str], List[dict]]:
 
 @dataclass
 class Integrity:
-    """What :func:`inspect_rows` found: the intact rows (as text), the damaged ones with the reason, and the
-    ``config_hash`` of every recorded row that the file no longer has."""
+    """What :func:`inspect_rows` found: the intact rows (as text), the damaged ones with the reason, the
+    ``config_hash`` of every recorded row that the file no longer has, and the file's header."""
 
     intact: List[dict] = field(default_factory=list)
     damaged: List[Tuple[dict, str]] = field(default_factory=list)
     missing: List[str] = field(default_factory=list)
+    header: List[str] = field(default_factory=list)
 
     def report(self, csv_path: Path, keys=("model", "dataset", "seed")) -> Optional[str]:
         """One line naming the damaged and missing rows and what happens to them; ``None`` if there are none."""
@@ -138,7 +139,7 @@ def inspect_rows(header: List[str], rows: List[dict], configs: Mapping, digests:
     for column in header:
         values = [r.get(column) for r in rows if r.get(column) not in (None, "")]
         numeric[column] = column != "config_hash" and any(isinstance(v, str) and _is_number(v) for v in values)
-    found, seen = Integrity(), set()
+    found, seen = Integrity(header=list(header)), set()
     for row in rows:
         why = _damage(row, header, configs, digests, numeric, seen)
         if why:

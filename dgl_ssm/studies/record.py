@@ -107,8 +107,8 @@ class ResultsRecord:
         (:mod:`~dgl_ssm.studies.integrity`: edited, cut short, unparsable) is left out, so it never counts as done."""
         from ..report import parse_rows
 
-        header, _ = read_raw(self.csv)
-        return parse_rows(header, self.integrity().intact)
+        found = self.integrity()  # one read of the file
+        return parse_rows(found.header, found.intact)
 
     def integrity(self) -> Integrity:
         """The record's rows sorted into intact and damaged, and the recorded rows the file no longer has

@@ -99,7 +99,8 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
         measured = measure_epochs(cfg, study, pending, recorded, device) if cfg.plan_epochs else None
         return recorded, plan_text(study, pending, recorded, checkpointed_cells(study, pending, out), running,
                                    measured)  # printed by the caller
-    pending = _pending(cfg, record, record.rows())[0]
+    recorded = record.rows()
+    pending = _pending(cfg, record, recorded)[0]
     checkpointed_cells(study, pending, out, strict=True)  # a foreign or broken checkpoint: refused
     from ..data import check_dataset_files
 
@@ -107,7 +108,7 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
         check_dataset_files(dataset, cfg.data_root, cfg.data_dir)
     start, stop, stopped = time.time(), SittingStop(cfg.time_limit_s), None
     try:
-        with _announced(study, record, command, main), \
+        with _announced(study, record, recorded, command, main), \
                 contextlib.nullcontext() if info.enabled else stop.on_signals():
             stopped = _run_stages(cfg, study, record, out, device, info, start, log, stop, main, command)
     finally:
@@ -123,7 +124,7 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     return rows, table
 
 
-def _announced(study, record: ResultsRecord, command: str, main: bool):
+def _announced(study, record: ResultsRecord, recorded: list, command: str, main: bool):
     """:meth:`ResultsRecord.sitting_registered` with every cell of the study (not only this shard's or the pending
     ones: a cell another sitting runs may be recorded meanwhile) by its label and configuration hash."""
     if not main:
@@ -131,7 +132,7 @@ def _announced(study, record: ResultsRecord, command: str, main: bool):
     from .record import config_hash
 
     cells = {", ".join(f"{k}={v}" for k, v in c.items()): config_hash(cell_config(study, c))
-             for c in study_cells(study, record.rows())}
+             for c in study_cells(study, recorded)}
     return record.sitting_registered(cells, to_container(study), command)
 
 

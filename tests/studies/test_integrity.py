@@ -220,7 +220,7 @@ def test_a_sitting_that_would_run_a_cell_another_sitting_runs_otherwise_is_refus
     out = tmp_path / "out"
     record = ResultsRecord(out, ("model", "dataset", "depth", "seed"))
     running = compose_config("config", *TINY, f"out={out}").study
-    with _announced(running, record, "python -m dgl_ssm.studies study=depth_quick (the first sitting)", True):
+    with _announced(running, record, [], "python -m dgl_ssm.studies study=depth_quick (the first sitting)", True):
         with pytest.raises(RecordConflict, match=r"another sitting \(pid \d+: python -m dgl_ssm.studies study=depth_quick "
                                                  r"\(the first sitting\)\) is running .* with another configuration of "
                                                  r"cell model=gcn, dataset=texas, depth=2, seed=0 \(train.lr: 0.01 -> 0.005\)"):
