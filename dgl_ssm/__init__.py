@@ -43,11 +43,10 @@ def _import_ogb_without_version_check() -> None:
 
 _import_ogb_without_version_check()
 
-from ._stack import check_stack as _check_stack  # noqa: E402
+from ._stack import check_stack as _check_stack, import_dgl as _import_dgl  # noqa: E402
 
 _check_stack()
-
-import dgl  # noqa: E402,F401  (after the version check: a bad pair dies with our message)
+_import_dgl()  # after the version check: a bad pair dies with our message, and so does any other ImportError of DGL
 
 from . import runtime  # noqa: E402
 from .runtime import configure_threads  # noqa: E402

@@ -14,9 +14,13 @@ from importlib import metadata
 from packaging.version import Version
 
 _GRAPHBOLT = re.compile(r"libgraphbolt_pytorch_([0-9.]+)\.so")
+# plain pip, never `make` (a researcher's environment has no repository): the CPU pair from PyTorch's CPU index, and
+# a CUDA pair from DGL's own wheel index (DGL's CUDA builds are not on PyPI)
 FIX = (
-    'pip install "torch==2.2.1" "dgl==2.1.0" "torchdata==0.7.1" "numpy<2" packaging '
-    "(or run `make install`, which builds the pinned environment in .venv)"
+    'CPU: pip install "torch==2.2.1" --index-url https://download.pytorch.org/whl/cpu && '
+    'pip install "dgl==2.1.0" "torchdata==0.7.1" "numpy<2"; '
+    'CUDA 12.4: pip install "torch==2.4.0" --index-url https://download.pytorch.org/whl/cu124 && '
+    'pip install "dgl==2.4.0" -f https://data.dgl.ai/wheels/torch-2.4/cu124/repo.html "torchdata==0.7.1" "numpy<2"'
 )
 
 
@@ -80,3 +84,21 @@ def check_stack() -> None:
             f"torchdata=={torchdata_v} no longer provides torchdata.datapipes, which "
             f"dgl=={dgl_v} imports. Fix: {FIX}"
         )
+
+
+def import_dgl():
+    """Import DGL, turning any :class:`ImportError` it raises into one that names the installed versions and the fix.
+
+    :func:`check_stack` catches the pairs known to break; this catches the rest (a DGL source build, a wheel without
+    its native libraries, a dependency DGL imports but does not declare).
+
+    Raises
+    ------
+    ImportError
+        With DGL's own message, the installed torch, DGL, torchdata and NumPy versions, and :data:`FIX`.
+    """
+    try:
+        import dgl  # noqa: F401
+    except ImportError as err:
+        found = ", ".join(f"{n}=={_installed(n)}" for n in ("torch", "dgl", "torchdata", "numpy"))
+        raise ImportError(f"import dgl failed ({err}) with {found}. Fix: {FIX}") from err

@@ -85,3 +85,110 @@ def test_installed_wheel_runs_a_study_outside_the_repository(wheel, tmp_path):
     assert (home / ".dgl_ssm" / "graph_property").is_dir(), "the default data root is the per-user ~/.dgl_ssm"
     created = {p for p in site.rglob("*")} - before
     assert not [p for p in created if "__pycache__" not in p.parts], created
+
+
+# --- issue 44: a plain `pip install <path>` next to an installed torch 2.2.1 + dgl 2.1.0, no constraints file ------
+
+EXTRAS = ("ogb", "rdkit", "hydra-core", "omegaconf", "hydra-joblib-launcher", "matplotlib", "tabulate")
+
+
+def _farm(folder: Path, dists, keep: bool = False) -> Path:
+    """A folder of symlinks to the pinned stack's site-packages: without ``dists`` (and without dgl_ssm itself), or
+    ``keep=True``: only ``dists``. Put on a venv's path with a ``.pth`` line, it is an environment where exactly
+    those distributions are (not) installed: pip sees them through ``importlib.metadata``, Python imports them."""
+    from importlib import metadata
+
+    stack = next(p for p in map(Path, sys.path) if p.name == "site-packages" and (p / "dgl").is_dir())
+    names = {f.parts[0] for d in dists for f in metadata.distribution(d).files or []} - {"__pycache__", ".."}
+    folder.mkdir()
+    for entry in stack.iterdir():
+        if entry.suffix == ".pth" or entry.name.startswith(("dgl_ssm", "__editable__")) or (entry.name in names) != keep:
+            continue
+        (folder / entry.name).symlink_to(entry)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def bare_venv(tmp_path_factory):
+    """A fresh venv (with pip) whose only packages are the pinned torch 2.2.1 + dgl 2.1.0 stack minus torchdata,
+    ogb, rdkit and the studies extra: the researcher's environment of issue 44 before `pip install <path>`."""
+    root = tmp_path_factory.mktemp("bare")
+    farm = _farm(root / "stack", ("torchdata",) + EXTRAS)
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    (site / "stack.pth").write_text(f"{farm}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON", "DGL_SSM_"))}
+    env.update(PIP_CONSTRAINT="", PIP_DISABLE_PIP_VERSION_CHECK="1", OMP_NUM_THREADS="1")
+    return venv, site, env
+
+
+def _pip(venv, env, *args):
+    return subprocess.run([str(venv / "bin" / "python"), "-m", "pip", *args], env=env, capture_output=True, text=True,
+                          timeout=600)
+
+
+def _would_install(venv, env, target, tmp_path) -> dict:
+    report = tmp_path / "report.json"
+    run = _pip(venv, env, "install", "--dry-run", "--only-binary", ":all:", "--report", str(report), target)
+    assert run.returncode == 0, run.stderr[-3000:]
+    import json
+
+    return {i["metadata"]["name"].lower(): i["metadata"]["version"] for i in json.loads(report.read_text())["install"]}
+
+
+@pytest.mark.index
+def test_pip_resolves_a_torchdata_that_imports_next_to_torch_22_and_dgl_21(wheel, bare_venv, tmp_path):
+    """Issue 44: with torch 2.2.1 + dgl 2.1.0 installed, `pip install <path>` resolved torchdata 0.9 (which needs
+    torch >= 2.3) and `import dgl_ssm` died. The dry run resolves against the package index and downloads metadata
+    only; it must keep torch and DGL and pick a torchdata < 0.8."""
+    from packaging.version import Version
+
+    venv, _, env = bare_venv
+    plan = _would_install(venv, env, str(wheel), tmp_path)
+    assert set(plan) == {"dgl-ssm", "torchdata"}, f"pip would install {plan}: it must leave torch, DGL and NumPy alone"
+    assert Version(plan["torchdata"]) < Version("0.8"), plan
+
+
+@pytest.mark.index
+@pytest.mark.slow
+def test_a_plain_install_imports_the_lean_core_and_the_extras_run_a_study_outside_the_repository(
+        wheel, bare_venv, tmp_path):
+    """Issue 44's "done when": `pip install <path>` (no constraints file) into the venv above, then
+    `import dgl_ssm.nn` imports nothing beyond `import dgl` and the core, in an environment where ogb and rdkit are
+    really absent; then `pip install "<path>[studies,lrgb]"` (the extras found installed, as a researcher's would be)
+    and `dgl-ssm-study study=depth_quick` runs from a folder outside the repository on the offline Cora."""
+    venv, site, env = bare_venv
+    plan = _would_install(venv, env, str(wheel), tmp_path)
+    assert not {"torch", "dgl"} & set(plan) and not any(n.startswith("nvidia") for n in plan), plan
+    run = _pip(venv, env, "install", "-q", "--only-binary", ":all:", str(wheel))
+    assert run.returncode == 0, run.stderr[-3000:]
+    python = str(venv / "bin" / "python")
+    lean = subprocess.run([python, "-c", """
+import importlib.util, sys
+assert importlib.util.find_spec("ogb") is None and importlib.util.find_spec("rdkit") is None
+import dgl
+base = set(sys.modules)
+import dgl_ssm.nn
+print(sorted({m.split('.')[0] for m in set(sys.modules) - base}))
+print(dgl_ssm.__file__)
+"""], env=env, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert lean.returncode == 0, lean.stderr[-3000:]
+    added, where = lean.stdout.strip().splitlines()
+    assert set(eval(added)) <= {"dgl_ssm", "numba", "llvmlite", "timeit"}, added
+    assert where.startswith(str(site)), where
+
+    (site / "extras.pth").write_text(f"{_farm(tmp_path / 'extras', EXTRAS, keep=True)}\n")
+    plan = _would_install(venv, env, f"{wheel}[studies,lrgb]", tmp_path)
+    assert plan == {}, f"the extras are installed, yet pip would install {plan}"
+    work = tmp_path / "work"
+    work.mkdir()
+    data = Path(os.environ.get("DGL_SSM_DATA", ROOT.parent / "shared" / "data")).resolve()
+    study = subprocess.run(
+        [str(venv / "bin" / "dgl-ssm-study"), "study=depth_quick", "study.settings=[2]", "threads=1",
+         f"data_root={tmp_path / 'root'}"],
+        cwd=work, env={**env, "DGL_SSM_DATA": str(data), "HOME": str(tmp_path / "home")},
+        capture_output=True, text=True, timeout=600)
+    assert study.returncode == 0, study.stderr[-3000:]
+    assert (work / "results" / "depth_quick" / "results.csv").is_file()
+    assert "GCN (Kipf & Welling)" in study.stdout, study.stdout[-2000:]

@@ -114,3 +114,22 @@ def test_seed_everything_seeds_dgl_sampling():
         seed_everything(3)
         draws.append(dgl.sampling.sample_neighbors(g, list(range(10)), 2).edges()[0])
     assert all(bool((d == draws[0]).all()) for d in draws)
+
+
+def test_the_fix_is_plain_pip_for_cpu_and_cuda_never_make():
+    """Issue 44: a researcher's environment has no repository, so the fix cannot be `make install`."""
+    assert "make" not in _stack.FIX
+    assert 'pip install "torch==2.2.1" --index-url https://download.pytorch.org/whl/cpu' in _stack.FIX
+    assert "-f https://data.dgl.ai/wheels/torch-2.4/cu124/repo.html" in _stack.FIX
+
+
+def test_any_import_error_of_dgl_names_the_versions_and_the_fix():
+    """Fault injection: DGL fails to import for a reason the version check does not know (here: hidden)."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-c", "import sys; sys.modules['dgl'] = None\nimport dgl_ssm"],
+                         capture_output=True, text=True, timeout=300)
+    last = run.stderr.strip().splitlines()[-1]
+    assert run.returncode == 1 and last.startswith("ImportError: import dgl failed ("), run.stderr[-2000:]
+    assert "torch==2.2.1" in last and "dgl==2.1.0" in last and "Fix: CPU: pip install" in last
