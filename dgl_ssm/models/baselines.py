@@ -15,7 +15,8 @@ Presets registered here (``build_model(name, ...)``):
 ``lip-res-gcn``     :math:`H + \\alpha\\,\\sigma(\\hat{A} H W)`, :math:`\\|W\\|_2 = c`,
                     :math:`\\alpha = 1/L` (our implementation of the principle of
                     Park & Kim 2024, arXiv:2410.04824)
-``gcnii``           GCNII (Chen et al. 2020, ICML), as the authors' code builds it
+``gcnii``           GCNII (Chen et al. 2020, ICML), as the authors' code builds it;
+                    ``variant=True``: GCNII* (their Eq. 6, ``--variant``)
 ==================  ===========================================================
 
 The presets ``gcn``, ``gat``, ... of :mod:`dgl_ssm.models` are *LRGB-style*
@@ -218,6 +219,17 @@ def lipschitz_bound(model: nn.Module) -> float:
     return bound
 
 
+class _Scaled(nn.Module):
+    """A parametrization ``W = W_raw / scale``: the raw weight is the one trained, initialised and weight-decayed."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.scale = scale
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        return raw / self.scale
+
+
 class _GCNIIConv(GCN2Conv):
     """DGL's ``GCN2Conv`` initialised and parametrised as the authors' code (chennnM/GCNII, ``model.py``).
 
@@ -225,14 +237,35 @@ class _GCNIIConv(GCN2Conv):
     authors draw :math:`U(-1/\\sqrt{d}, 1/\\sqrt{d})` and have no bias. With
     :math:`\\mathcal{N}(0, 1)` weights a 64-layer GCNII on Cora started from a
     much larger :math:`\\beta_\\ell W` term and trained to 80 % instead of 85 %.
+
+    ``variant=True`` is GCNII* (the authors' ``--variant``): separate weights for
+    the propagated and the initial features. DGL (``project_initial_features=False``,
+    the paper's Eq. 6) multiplies :math:`(1-\\alpha)\\hat{A}H` by :math:`W_1` and
+    :math:`\\alpha H^{(0)}` by :math:`W_2`; the authors' code multiplies
+    :math:`\\hat{A}H` and :math:`H^{(0)}` unscaled. The trained weights are
+    therefore the authors' (:math:`W_1 = W_1^{\\text{raw}}/(1-\\alpha)`,
+    :math:`W_2 = W_2^{\\text{raw}}/\\alpha`, a ``torch.nn.utils.parametrize``
+    parametrization), so that initialisation and weight decay act as in their code.
     """
 
-    def __init__(self, dim: int, layer: int, alpha: float, lambda_: float):
-        super().__init__(dim, layer=layer, alpha=alpha, lambda_=lambda_, bias=False)
+    def __init__(self, dim: int, layer: int, alpha: float, lambda_: float, variant: bool = False):
+        if variant and not 0.0 < alpha < 1.0:
+            raise ValueError(f"GCNII* (variant=True) needs 0 < alpha < 1 (it scales its two weights by 1/(1-alpha) "
+                             f"and 1/alpha), got alpha={alpha}; use the plain GCNII for alpha 0 or 1")
+        super().__init__(dim, layer=layer, alpha=alpha, lambda_=lambda_, bias=False,
+                         project_initial_features=not variant)
+        if variant:
+            parametrize.register_parametrization(self, "weight1", _Scaled(1.0 - alpha))
+            parametrize.register_parametrization(self, "weight2", _Scaled(alpha))
+            self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        bound = 1.0 / math.sqrt(self.weight1.shape[1])
-        nn.init.uniform_(self.weight1, -bound, bound)
+        bound = 1.0 / math.sqrt(self._in_feats)  # the weights are square (d, d); the authors' bound is 1/sqrt(d)
+        for name in ("weight1", "weight2"):
+            if getattr(self, "parametrizations", None) is not None and name in self.parametrizations:
+                nn.init.uniform_(self.parametrizations[name].original, -bound, bound)
+            elif name == "weight1" or not self._project_initial_features:
+                nn.init.uniform_(getattr(self, name), -bound, bound)
 
 
 class GCNII(GNNBase):
@@ -244,8 +277,18 @@ class GCNII(GNNBase):
         \big((1-\beta_\ell) I + \beta_\ell W^{(\ell)}\big)\Big), \qquad
         \beta_\ell = \log(\lambda / \ell + 1)
 
+    With ``variant=True`` it is GCNII* (Eq. 6; the authors' ``--variant``), with separate weights for the two terms:
+
+    .. math::
+        H^{(\ell+1)} = \sigma\Big(\beta_\ell\big(\hat{A} H^{(\ell)} W_1^{(\ell)} + H^{(0)} W_2^{(\ell)}\big)
+        + (1-\beta_\ell)\big((1-\alpha)\hat{A} H^{(\ell)} + \alpha H^{(0)}\big)\Big)
+
+    as the authors' ``model.py`` computes it (the paper's Eq. 6 scales the two
+    inputs of :math:`W_1, W_2` by :math:`1-\alpha` and :math:`\alpha`: the same
+    family of functions, another parametrisation).
+
     Source: Chen, Wei, Huang, Ding, Li (2020), "Simple and Deep Graph
-    Convolutional Networks", ICML, Eq. 5. Each layer is DGL's
+    Convolutional Networks", ICML, Eq. 5 and 6. Each layer is DGL's
     :class:`dgl.nn.GCN2Conv` (layer index :math:`\ell = 1, \dots, L`). As in
     the authors' code, dropout is applied to the input, before every layer
     and before the decoder.
@@ -262,6 +305,8 @@ class GCNII(GNNBase):
         Initial-residual weight :math:`\alpha` (paper: 0.1).
     lambda_ : float
         :math:`\lambda` of the identity-mapping strength :math:`\beta_\ell` (paper: 0.5 on Cora).
+    variant : bool
+        ``True``: GCNII* (two weights per layer, ``2 d^2`` parameters instead of ``d^2``).
     activation : str or callable
         :math:`\sigma` (``"relu"`` in the paper).
     dropout : float
@@ -279,7 +324,7 @@ class GCNII(GNNBase):
     Raises
     ------
     ValueError
-        If ``num_layers < 1``, or on an unknown activation or readout.
+        If ``num_layers < 1``, on an unknown activation or readout, or if ``variant`` and not ``0 < alpha < 1``.
     TypeError
         On an option GCNII does not have.
 
@@ -298,6 +343,7 @@ class GCNII(GNNBase):
         *,
         alpha: float = 0.1,
         lambda_: float = 0.5,
+        variant: bool = False,
         activation="relu",
         dropout: float = 0.0,
         checkpoint: bool = False,
@@ -306,7 +352,7 @@ class GCNII(GNNBase):
     ):
         super().__init__(
             in_feats, hidden, out_feats, num_layers,
-            lambda i: _GCNIIConv(hidden, layer=i + 1, alpha=alpha, lambda_=lambda_),
+            lambda i: _GCNIIConv(hidden, layer=i + 1, alpha=alpha, lambda_=lambda_, variant=variant),
             activation=activation, dropout=dropout, checkpoint=checkpoint, readout=readout, encoder=encoder,
         )
 

@@ -180,11 +180,13 @@ def test_gcnii_graph_readout_and_rejected_options():
         build_model("gcnii", 4, 8, 2, num_layers=3, block_options={"alpha": 0.1})
 
 
-@pytest.mark.parametrize("name", ["gat", "gat-ssm", "gin", "gin-ssm", "lip-res-gcn", "gcnii"])
+@pytest.mark.parametrize("name", ["gat", "gat-ssm", "gin", "gin-ssm", "lip-res-gcn", "gcnii", "gcnii*"])
 def test_preset_trains_on_toy_graph(name):
     g = community_graph()
     seed_everything(0)
     options = {"block_options": {"input_matrix": 0.1}} if name.endswith("ssm") else {}
+    if name == "gcnii*":
+        name, options = "gcnii", {"variant": True}
     model = build_model(name, 3, 16, 3, num_layers=4, dropout=0.0, **options)
     result = Trainer(model, NodeClassificationTask(g), make_optimizer(model, lr=0.01), max_epochs=60, patience=60, progress=False).fit()
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
@@ -211,3 +213,34 @@ def test_kipf_gcn_reaches_its_published_accuracy_on_cora(raw_data, tmp_path):
                                      patience=protocol.patience, monitor=protocol.monitor)
         accs.append(fit.test["accuracy"])
     assert sum(accs) / 3 >= 0.80, accs
+
+
+def test_gcnii_star_is_the_authors_variant_in_float64():
+    """GCNII* (Chen et al. 2020, Eq. 6; chennnM/GCNII model.py with --variant) against the authors' formula in dense
+    float64: theta * (Â H W1 + H0 W2) + (1 - theta) * ((1-a) Â H + a H0), with the raw (trained) weights W1, W2."""
+    g, x = small_undirected_graph(d=5)
+    model = build_model("gcnii", 5, 8, 3, num_layers=3, alpha=0.3, lambda_=1.0, variant=True).double().eval()
+    layer = model.layers[0]
+    raw1, raw2 = layer.parametrizations.weight1.original, layer.parametrizations.weight2.original
+    assert {n for n, _ in model.named_parameters() if "layers.0." in n} == {
+        "layers.0.parametrizations.weight1.original", "layers.0.parametrizations.weight2.original"}
+    assert float(raw1.abs().max()) <= 8 ** -0.5 and float(raw2.abs().max()) <= 8 ** -0.5  # U(-1/sqrt(d), 1/sqrt(d))
+    states = model.hidden_states(g, x.double())
+    deg = g.in_degrees().double().clamp(min=1) ** -0.5
+    adj = torch.zeros(6, 6, dtype=torch.float64)
+    src, dst = g.edges()
+    adj.index_put_((dst, src), torch.ones(len(src), dtype=torch.float64), accumulate=True)
+    a_hat = deg[:, None] * adj * deg[None, :]
+    h0 = states[0]
+    theta = math.log(1.0 / 1 + 1)
+    expected = torch.relu(theta * (a_hat @ h0 @ raw1 + h0 @ raw2) + (1 - theta) * (0.7 * a_hat @ h0 + 0.3 * h0))
+    torch.testing.assert_close(states[1], expected, rtol=1e-10, atol=1e-12)
+    plain = build_model("gcnii", 5, 8, 3, num_layers=3)
+    count = lambda m: sum(p.numel() for p in m.layers.parameters())  # noqa: E731
+    assert count(model) == 2 * count(plain) == 2 * 3 * 64
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_gcnii_star_refuses_an_alpha_that_removes_a_term(alpha):
+    with pytest.raises(ValueError, match="0 < alpha < 1"):
+        build_model("gcnii", 5, 8, 3, num_layers=2, alpha=alpha, variant=True)
