@@ -4,6 +4,7 @@
 :func:`dirichlet_energy`                :math:`\\frac1N\\sum_{(u,v)\\in\\mathcal E}\\lVert h_u-h_v\\rVert^2` (or normalized)
 :func:`feature_norm`,                   :math:`\\lVert H\\rVert_F` and :math:`\\mu(H)=\\lVert H-\\mathbf 1\\gamma^\\top\\rVert_F`
 :func:`mean_deviation`
+:func:`orthogonal_ratio`                share of a signal outside :math:`\\hat A`'s dominant eigenspace :math:`D^{1/2}\\mathbf 1`
 :func:`layer_jacobian`                  dense :math:`(Nd_{out})\\times(Nd_{in})` Jacobian of one layer
 :func:`jacobian_singular_values`,       its spectrum; :func:`edge_of_chaos_distance` :math:`=\\mathrm{mean}|1-\\sigma|`
 :func:`jacobian_eigenvalues`
@@ -18,6 +19,7 @@
 Every measurement takes a (possibly batched) ``dgl.DGLGraph`` and runs on the
 device of its tensors.
 """
+from .dominant import dominant_eigenvectors, orthogonal_part, orthogonal_ratio
 from .energy import dirichlet_energy, feature_norm, mean_deviation, node_graph_ids, signal_stats
 from .gradients import backward_errors, gradient_flow
 from .jacobian import (
@@ -38,6 +40,9 @@ from .spectral import (
 
 __all__ = [
     "dirichlet_energy",
+    "dominant_eigenvectors",
+    "orthogonal_part",
+    "orthogonal_ratio",
     "feature_norm",
     "mean_deviation",
     "signal_stats",

@@ -7,6 +7,7 @@ Presets (``build_model(name, ...)``):
 ``gin``, ``sage``
 ``res-gcn``, ...        residual :math:`H + \\sigma(F(H))`
 ``gcn-ssm``, ...        GNN-SSM :math:`H\\Lambda^\\top + \\sigma(F(H))B^\\top`
+``mlp``                 the ``gcn`` model without message passing (conv ``linear``), a control
 ``lip-res-gcn``,        baselines, see :mod:`dgl_ssm.models.baselines`
 ``gcnii``
 ======================  ==========================================================

@@ -67,3 +67,35 @@ def gin(dim: int, *, learn_eps: bool = False, **_) -> nn.Module:
     mlp = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, dim))
     return GINConv(mlp, aggregator_type="sum", learn_eps=learn_eps)
 
+
+
+class NoMessagePassing(nn.Module):
+    """:math:`H W + b`, the graph ignored: the control of "the same model without message passing" (an MLP).
+
+    Initialised as DGL's ``GraphConv`` (Glorot-uniform weight, zero bias), so
+    that a ``linear`` model differs from a ``gcn`` one only by :math:`\\hat{A}`.
+    Keriven (2025, arXiv:2505.16736) uses such an MLP as the counter-example
+    to backward over-smoothing.
+    """
+
+    def __init__(self, dim: int, bias: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(dim, dim))  # (in, out), as GraphConv's
+        self.bias = nn.Parameter(torch.zeros(dim)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.xavier_uniform_(self.weight)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def forward(self, graph, feat, *_, **__) -> torch.Tensor:
+        """``(N, dim) -> (N, dim)``; ``graph`` is not read."""
+        out = feat @ self.weight
+        return out if self.bias is None else out + self.bias
+
+
+@register_conv("linear")
+def linear(dim: int, *, bias: bool = True, **_) -> nn.Module:
+    """No message passing, :class:`NoMessagePassing` (the ``mlp`` preset)."""
+    return NoMessagePassing(dim, bias=bias)

@@ -191,3 +191,5 @@ for _conv in ("gcn", "gat", "gin", "sage"):  # the standard presets: plain, resi
     register_preset(_conv, family="plain", factory=DeepGNN, conv=_conv, block="plain")
     register_preset(f"res-{_conv}", family="residual", factory=DeepGNN, conv=_conv, block="residual")
     register_preset(f"{_conv}-ssm", family="ssm", factory=DeepGNN, conv=_conv, block="ssm")
+# the control without message passing: the plain GCN model with each GraphConv replaced by a linear layer
+register_preset("mlp", family="plain", factory=DeepGNN, conv="linear", block="plain")

@@ -25,7 +25,7 @@ from .record import record_study
 from .schema import check_published  # noqa: F401
 from .selection import best_member, chosen_setting, first_stage_seeds, members_in, settings_run
 
-__all__ = ["write_tables", "selection_table", "chosen_setting_table", "published_table", "regenerate", "readme_blocks", "main"]
+__all__ = ["write_tables", "repeats_phrase", "selection_table", "chosen_setting_table", "published_table", "regenerate", "readme_blocks", "main"]
 
 
 def write_tables(study, rows: list, out: Path) -> str:
@@ -49,6 +49,7 @@ def write_tables(study, rows: list, out: Path) -> str:
         lines = [ln + (f" {column} |" if i == 0 else "---|" if i == 1 else f" {why} |") for i, ln in enumerate(lines)]
         table = "\n".join(lines)
     seeds = sorted({r["seed"] for r in rows})
+    over = repeats_phrase(study, seeds)
     own = [k for k, spec in study.models.items() if to_container(spec.train)]
     if study.protocol == "shared":
         protocol = "shared protocol (every model: the study's train section)"
@@ -59,8 +60,6 @@ def write_tables(study, rows: list, out: Path) -> str:
     else:
         protocol = (f"published protocol ({', '.join(names[k] for k in own)}: their own configurations; "
                     "the others: the study's train section)")
-    over = (f"one seed ({seeds[0]})" if len(seeds) == 1
-            else f"mean ± std over {len(seeds)} seeds ({', '.join(map(str, seeds))})")
     text = (f"{study.description or study.name}: {study.metric_label or study.metric}, {over}; {protocol}. "
             f"Generated from the record "
             f"(results.csv) by `python -m dgl_ssm.studies.tables`.\n\n{table}\n")
@@ -88,6 +87,33 @@ def write_tables(study, rows: list, out: Path) -> str:
                                   col_order=order + seen, row_label="model") + "\n")
     atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
     return text
+
+def repeats_phrase(study, seeds: list) -> str:
+    """What a table's mean is over: seeds, or, for node graphs with published splits (Geom-GCN, the filtered graphs),
+    the splits the seeds select (run ``s`` uses split ``s % 10``, :func:`dgl_ssm.data.node.split_for_seed`).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> repeats_phrase(SimpleNamespace(kind="node", datasets=["texas"]), list(range(10)))
+    'mean ± std over 10 splits (one run per split; run s uses split s % 10)'
+    >>> repeats_phrase(SimpleNamespace(kind="node", datasets=["cora"]), [0, 1])
+    'mean ± std over 2 seeds (0, 1)'
+    """
+    listed = ", ".join(map(str, seeds))
+    splits = None
+    if study.kind == "node":
+        from ..data.node import num_splits
+
+        counts = {num_splits(d) for d in study.datasets}
+        splits = next(iter(counts)) if len(counts) == 1 and next(iter(counts)) > 1 else None
+    if splits and len({s % splits for s in seeds}) == len(seeds):
+        if len(seeds) == 1:
+            return f"one split ({seeds[0] % splits}, run {seeds[0]})"
+        which = "" if seeds == list(range(len(seeds))) else f": runs {listed}"
+        return f"mean ± std over {len(seeds)} splits (one run per split; run s uses split s % {splits}{which})"
+    return f"one seed ({seeds[0]})" if len(seeds) == 1 else f"mean ± std over {len(seeds)} seeds ({listed})"
+
 
 def chosen_setting_table(study, rows: list, models: list) -> str:
     """Per model row and dataset, the setting chosen on validation (:func:`chosen_setting`) and its test metric."""

@@ -212,3 +212,24 @@ def test_a_rewiring_radius_too_large_for_the_kernel_is_one_clear_error():
 
     with pytest.raises(ValueError, match=r"max_hop must be < 2\*\*31, got 18446744073709551616; use None"):
         KHopRewire(2**64)
+
+
+def test_the_mlp_control_is_the_gcn_model_without_message_passing():
+    """Keriven (2025)'s counter-example: same encoder, blocks, decoder and initialisation as `gcn`; Â replaced by I."""
+    import dgl
+    import torch
+
+    from dgl_ssm.models import build_model
+
+    g = dgl.add_self_loop(dgl.rand_graph(12, 40))
+    x = torch.randn(12, 5)
+    torch.manual_seed(0)
+    mlp = build_model("mlp", 5, 8, 3, 4).eval()
+    torch.manual_seed(0)
+    gcn = build_model("gcn", 5, 8, 3, 4).eval()
+    assert [p.shape for p in mlp.parameters()] == [p.shape for p in gcn.parameters()]
+    for p, q in zip(mlp.parameters(), gcn.parameters()):
+        torch.testing.assert_close(p, q)
+    loops_only = dgl.add_self_loop(dgl.graph(([], []), num_nodes=12))  # Â = I
+    torch.testing.assert_close(mlp(g, x), gcn(loops_only, x))
+    torch.testing.assert_close(mlp(g, x), mlp(dgl.add_self_loop(dgl.rand_graph(12, 5)), x))

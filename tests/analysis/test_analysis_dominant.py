@@ -1,0 +1,82 @@
+"""The part of a node signal outside Â's dominant eigenspace, against a dense float64 eigendecomposition (oracle)."""
+import dgl
+import networkx as nx
+import numpy as np
+import pytest
+import torch
+from dgl import DGLError
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dgl_ssm.analysis import dominant_eigenvectors, orthogonal_part, orthogonal_ratio
+
+
+def graph_of(nx_graph) -> dgl.DGLGraph:
+    g = dgl.from_networkx(nx.Graph(nx_graph).to_directed())
+    return dgl.add_self_loop(dgl.remove_self_loop(g))
+
+
+def dense_orthogonal_part(g: dgl.DGLGraph, h: np.ndarray) -> np.ndarray:
+    """(I - Π) H with Π the projector on the eigenvalue-1 eigenvectors of D^-1/2 A D^-1/2 (numpy eigh)."""
+    a = g.adj_external(scipy_fmt="csr").toarray().astype(np.float64)
+    d = a.sum(1)
+    a_hat = a / np.sqrt(d)[:, None] / np.sqrt(d)[None, :]
+    values, vectors = np.linalg.eigh(a_hat)
+    top = vectors[:, np.abs(values - 1.0) < 1e-9]
+    return h - top @ (top.T @ h)
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(2, 14), p=st.floats(0.05, 0.6), seed=st.integers(0, 10_000), width=st.integers(1, 4))
+def test_matches_the_dense_eigendecomposition_on_random_graphs(n, p, seed, width):
+    g = graph_of(nx.gnp_random_graph(n, p, seed=seed))  # often several components, isolated nodes included
+    h = np.random.default_rng(seed).normal(size=(n, width))
+    ours = orthogonal_part(g, torch.from_numpy(h)).numpy()
+    np.testing.assert_allclose(ours, dense_orthogonal_part(g, h), atol=1e-10)
+    assert orthogonal_ratio(g, torch.from_numpy(h)) == pytest.approx(
+        np.linalg.norm(dense_orthogonal_part(g, h)) / np.linalg.norm(h), abs=1e-10)
+
+
+def test_repeated_propagation_drives_the_ratio_to_zero_and_is_not_the_distance_from_the_mean():
+    """Â^k H keeps only the D^1/2 1 component: the ratio falls to 0, while on an irregular graph the distance from the
+    mean row (mean_deviation) stays away from 0 relative to the norm."""
+    from dgl_ssm.analysis import mean_deviation
+
+    g = graph_of(nx.barabasi_albert_graph(40, 2, seed=1))  # connected, irregular
+    a = torch.from_numpy(g.adj_external(scipy_fmt="csr").toarray()).double()
+    d = a.sum(1)
+    a_hat = a / d.sqrt()[:, None] / d.sqrt()[None, :]
+    h = torch.randn(40, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    for _ in range(400):
+        h = a_hat @ h
+    assert orthogonal_ratio(g, h) < 1e-6
+    assert float(mean_deviation(g, h)) / float(h.norm()) > 0.1
+
+
+def test_a_batch_is_its_graphs_and_the_basis_is_orthonormal():
+    g1, g2 = graph_of(nx.path_graph(4)), graph_of(nx.cycle_graph(5))
+    batch = dgl.batch([g1, g2])
+    labels, u = dominant_eigenvectors(batch)
+    assert labels.tolist() == [0] * 4 + [1] * 5
+    assert float((u[:4] ** 2).sum()) == pytest.approx(1.0) and float((u[4:] ** 2).sum()) == pytest.approx(1.0)
+    h = torch.randn(9, 2, dtype=torch.float64)
+    torch.testing.assert_close(orthogonal_part(batch, h), torch.cat([orthogonal_part(g1, h[:4]), orthogonal_part(g2, h[4:])]))
+
+
+def test_equivariant_under_node_permutation():
+    g = graph_of(nx.gnp_random_graph(12, 0.3, seed=3))
+    h = torch.randn(12, 3, dtype=torch.float64)
+    perm = torch.randperm(12, generator=torch.Generator().manual_seed(0))
+    inverse = torch.argsort(perm)
+    src, dst = g.edges()
+    permuted = dgl.graph((inverse[src], inverse[dst]), num_nodes=12)
+    torch.testing.assert_close(orthogonal_part(permuted, h[perm]), orthogonal_part(g, h)[perm])
+
+
+def test_documented_errors():
+    g = dgl.graph(([0, 1], [1, 0]))
+    with pytest.raises(DGLError, match="no self-loop.*dgl.add_self_loop"):
+        orthogonal_ratio(g, torch.randn(2, 1))
+    with pytest.raises(DGLError, match="one row per node"):
+        orthogonal_part(dgl.add_self_loop(g), torch.randn(3, 1))
+    assert np.isnan(orthogonal_ratio(dgl.add_self_loop(g), torch.zeros(2, 1)))
