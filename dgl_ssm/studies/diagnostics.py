@@ -14,6 +14,10 @@ of ``dgl_ssm/conf/diagnostic/`` and writes ``results/<name>/`` (CSV, PNG,
   Lemma 3.1 for a linear GCN), eigenvalues and ρ(J) for every model
   (``singular_values.csv``, ``eigenvalues.csv``, ``summary.csv`` and PNGs);
   with ``large_graph``, σ_max, σ_min and ρ(J) matrix-free (``matrix_free.csv``).
+* ``gradients``: gradient flow at initialization (``gradients.csv``).
+* ``backward_smoothing`` and ``stationary_points``: Keriven (2025)'s backward
+  over-smoothing, at initialization and during training, and its spurious
+  stationary points (:mod:`dgl_ssm.studies.backward`).
 
 Models: GCN, GAT, (GIN), residual GCN and GCN-SSM with Λ = λI and B = βI
 (``input_scale``).
@@ -26,7 +30,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -52,7 +56,7 @@ class DiagnosticConfig:
     """One diagnostic: what to measure, on which graphs, with which widths and depths."""
 
     name: str = "oversmoothing"
-    kind: str = "oversmoothing"  #: ``"oversmoothing"``, ``"jacobian"`` or ``"gradients"``
+    kind: str = "oversmoothing"  #: a key of :data:`KINDS`
     graphs: List[str] = field(default_factory=lambda: ["cora", "texas", "grid"])
     layers: int = 80  #: oversmoothing: depth
     hidden: int = 16
@@ -66,8 +70,15 @@ class DiagnosticConfig:
     large_hidden: int = 64
     #: ``"float32"`` or ``"float64"``: in float32 a deep GAT's energy underflows to 0 (Arroyo et al. 2025, Fig. 8)
     dtype: str = "float32"
-    #: gradients: the depths at which each model's gradient flow is measured
+    #: gradients, backward_smoothing, stationary_points: the depths at which each model is measured
     depths: List[int] = field(default_factory=lambda: [32, 128])
+    #: backward_smoothing, stationary_points: the optimiser section (a protocol of conf/protocol/, e.g. planetoid_shared)
+    train: Dict[str, Any] = field(default_factory=dict)
+    #: backward_smoothing: the epochs after which the errors are measured (0: at initialisation)
+    measure_epochs: List[int] = field(default_factory=lambda: [0, 1, 5, 20, 50, 100, 200])
+    #: stationary_points: L-BFGS iterations at most for the last layer, and epochs of the all-layers comparison
+    last_layer_iterations: int = 2000
+    full_epochs: int = 500
 
 
 @dataclass
@@ -93,9 +104,21 @@ def validate(cfg) -> None:
         Naming the bad key and what is accepted.
     """
     d = cfg.diagnostic
-    if d.kind not in ("oversmoothing", "jacobian", "gradients"):
-        raise ConfigError(f"diagnostic.kind must be oversmoothing, jacobian or gradients, got {d.kind!r}")
-    if d.kind == "gradients" and (not d.depths or min(d.depths) < 1):
+    if d.kind not in KINDS:
+        raise ConfigError(f"diagnostic.kind must be one of {', '.join(KINDS)}, got {d.kind!r}")
+    if d.kind in ("backward_smoothing", "stationary_points"):
+        if "lr" not in d.train:
+            raise ConfigError(f"diagnostic.train must give at least lr for kind {d.kind} (e.g. the defaults entry "
+                              "/protocol/planetoid_shared@train), got {dict(d.train)}")
+        if "hidden" in d.train and d.train.hidden != d.hidden:
+            raise ConfigError(f"diagnostic.hidden ({d.hidden}) and diagnostic.train.hidden ({d.train.hidden}) differ: "
+                              "the width is diagnostic.hidden; set both to one value")
+        if not d.measure_epochs or min(d.measure_epochs) < 0:
+            raise ConfigError(f"diagnostic.measure_epochs must be a non-empty list of epochs >= 0, got {list(d.measure_epochs)}")
+        if d.last_layer_iterations < 1 or d.full_epochs < 1:
+            raise ConfigError("diagnostic.last_layer_iterations and diagnostic.full_epochs must be >= 1, got "
+                              f"{d.last_layer_iterations} and {d.full_epochs}")
+    if d.kind in ("gradients", "backward_smoothing", "stationary_points") and (not d.depths or min(d.depths) < 1):
         raise ConfigError(f"diagnostic.depths must be a non-empty list of depths >= 1, got {list(d.depths)}")
     if d.dtype not in ("float32", "float64"):
         raise ConfigError(f"diagnostic.dtype must be float32 or float64, got {d.dtype!r}")
@@ -259,8 +282,7 @@ def run_diagnostic(cfg, command: str = "", log=print) -> list:
     log(f"{d.name}: writing into {out.resolve()} (out=<folder> to choose)")
     sitting = record.start_sitting(to_container(d), command, 1)
     start = time.time()
-    kinds = {"oversmoothing": _oversmoothing, "jacobian": _jacobian, "gradients": _gradients}
-    rows = kinds[d.kind](d, out, device, cfg.data_root, cfg.data_dir, log)
+    rows = KINDS[d.kind](d, out, device, cfg.data_root, cfg.data_dir, log)
     record.update_sitting(sitting, 1, time.time() - start, finished=True)
     return rows
 
@@ -369,6 +391,13 @@ def _jacobian(d, out: Path, device, data_root, data_dir, log) -> list:
         rows = matrix_free(jacobian_models(d.lambdas, d.input_scale), large, d.large_hidden, d.activation, d.seed, device)
         write_csv(out / "matrix_free.csv", rows)
     return summary
+
+
+from .backward import run_backward_smoothing, run_stationary_points  # noqa: E402
+
+#: diagnostic.kind -> runner(d, out, device, data_root, data_dir, log) -> rows
+KINDS = {"oversmoothing": _oversmoothing, "jacobian": _jacobian, "gradients": _gradients,
+         "backward_smoothing": run_backward_smoothing, "stationary_points": run_stationary_points}
 
 
 def register() -> None:

@@ -4,6 +4,7 @@ from .metrics import Accuracy, AveragePrecision, Log10MSE, MAE, Metric, make_los
 from .node import NodeClassificationTask, build_node_classifier, fit_node_classifier
 from .protocol import TrainProtocol, default_protocol, load_protocol
 from .cell import DataOptions, fit_cell, prepare_cell
+from .last_layer import train_last_layer
 from .trainer import FitResult, Task, Trainer, TrainingDiverged, TrainingInterrupted, load_checkpoint, make_optimizer, make_scheduler, unwrap
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "DataOptions",
     "prepare_cell",
     "fit_cell",
+    "train_last_layer",
     "Trainer",
     "Task",
     "FitResult",

@@ -96,3 +96,58 @@ def test_gradients_diagnostic(tmp_path, raw_data, compose_config):
     by = {m: [r["grad_norm"] for r in rows if r["model"] == m and r["layer"] > 0] for m in ("GCN", "GCN-SSM λ=1.0")}
     assert by["GCN"][0] < 1e-3 * by["GCN"][-1]  # vanishing towards the first layer
     assert 0.1 < by["GCN-SSM λ=1.0"][0] / by["GCN-SSM λ=1.0"][-1] < 10
+
+
+def test_backward_smoothing_diagnostic(tmp_path, raw_data, compose_config):
+    """Keriven (2025), claim 1: every model, measured epoch and layer has finite ratios in [0, 1]; the ratios are
+    the orthogonal_ratio of the errors (recomputed here for the GCN at initialisation)."""
+    raw_data("geom_gcn/new_data/texas/out1_graph_edges.txt")
+    out = tmp_path / "run"
+    rows = run_diagnostic(compose_config("diagnostics", "diagnostic=backward_smoothing", "diagnostic.graphs=[texas]",
+                                         "diagnostic.depths=[6]", "diagnostic.hidden=8", "diagnostic.train.hidden=8",
+                                         "diagnostic.measure_epochs=[0,3]", f"out={out}",
+                                         f"data_root={tmp_path / 'data'}"), log=lambda *_: None)
+    assert len(rows) == 4 * 2 * 7 and (out / "backward.png").read_bytes()[:8] == PNG
+    assert {r["epoch"] for r in rows} == {0, 3}
+    assert all(0.0 <= r["error_ratio"] <= 1.0 and 0.0 <= r["state_ratio"] <= 1.0 for r in rows)
+    assert numbers(out / "backward.csv", ["error_ratio", "state_ratio", "train_loss"])
+
+    import torch
+    import torch.nn.functional as F
+
+    from dgl_ssm.analysis import backward_errors, orthogonal_ratio
+    from dgl_ssm.data import load_node_graph
+    from dgl_ssm.models import build_model
+
+    graph = load_node_graph("texas", root=tmp_path / "data")
+    mask, label = graph.ndata["train_mask"].bool(), graph.ndata["label"]
+    torch.manual_seed(0)
+    model = build_model("gcn", graph.ndata["feat"].shape[1], 8, int(label.max()) + 1, 6, dropout=0.5).eval()
+    _, errors, _ = backward_errors(model, graph, graph.ndata["feat"], lambda o: F.cross_entropy(o[mask], label[mask]))
+    ours = [r["error_ratio"] for r in rows if r["model"] == "GCN (ReLU)" and r["epoch"] == 0]
+    assert ours == pytest.approx([orthogonal_ratio(graph, e) for e in errors], rel=1e-6)
+
+
+def test_stationary_points_diagnostic(tmp_path, raw_data, compose_config):
+    """Keriven (2025), claim 2: the last layer alone is trained to a stationary point (decoder gradient ~0 in
+    float64); every other weight is as at initialisation (same block gradients would follow from the same weights)."""
+    raw_data("geom_gcn/new_data/texas/out1_graph_edges.txt")
+    out = tmp_path / "run"
+    rows = run_diagnostic(compose_config("diagnostics", "diagnostic=stationary_points", "diagnostic.graphs=[texas]",
+                                         "diagnostic.depths=[6]", "diagnostic.hidden=8", "diagnostic.train.hidden=8",
+                                         "diagnostic.full_epochs=5", f"out={out}", f"data_root={tmp_path / 'data'}"),
+                          log=lambda *_: None)
+    assert [r["model"] for r in rows] == ["GCN (ReLU)", "MLP (ReLU)", "GCN-SSM λ=1.0"]
+    assert all(r["decoder_grad_max"] < 1e-5 and r["loss_last_layer"] <= r["loss_init"] for r in rows)
+    assert (out / "stationary.png").read_bytes()[:8] == PNG
+    layers = numbers(out / "stationary_layers.csv", ["error_ratio", "grad_norm"][1:])
+    assert len(layers) == 3 * 2 * 7
+
+
+def test_the_diagnostics_of_training_refuse_two_widths(tmp_path, compose_config):
+    from dgl_ssm.studies.schema import ConfigError
+
+    with pytest.raises(ConfigError, match="diagnostic.hidden .* and diagnostic.train.hidden .* differ"):
+        run_diagnostic(compose_config("diagnostics", "diagnostic=stationary_points", "diagnostic.hidden=8",
+                                      f"out={tmp_path / 'run'}"), log=lambda *_: None)
+    assert not (tmp_path / "run").exists()

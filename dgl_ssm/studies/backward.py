@@ -1,0 +1,210 @@
+r"""Backward over-smoothing (Keriven 2025) as two experiments of ``python -m dgl_ssm.studies.diagnostics``.
+
+Source: Keriven (2025), "Backward Oversmoothing: why is it hard to train deep
+Graph Neural Networks?", arXiv:2505.16736. Its abstract states the two claims
+tested here (the theorem numbers were not checked offline):
+
+1. ``kind: backward_smoothing``: "backward errors are subjected to a linear
+   oversmoothing even in the presence of non-linear activation function",
+   unlike the forward features. Per layer :math:`\ell`, the share of the
+   backpropagated error :math:`B_\ell = \partial\mathcal L/\partial H_\ell` and of
+   the forward state :math:`H_\ell` outside :math:`\hat A`'s dominant eigenvector
+   (:func:`~dgl_ssm.analysis.orthogonal_ratio`), at initialisation and during
+   training, for GCN (ReLU and tanh), GCN-SSM (λ = 1) and the MLP control
+   (``backward.csv``, ``backward.png``).
+2. ``kind: stationary_points``: "as soon as the last layer is trained, the whole
+   GNN is at a stationary point", so gradients are near zero while the loss stays
+   high; the MLP is the counter-example. Per model and depth: every layer's
+   gradient norm at initialisation and after the last layer alone is trained to
+   its stationary point (:func:`~dgl_ssm.train.train_last_layer`, in ``dtype``: float64), the
+   training loss there, and the training loss the whole model reaches when all
+   its layers train (``stationary_layers.csv``, ``stationary.csv``, ``stationary.png``).
+
+The training cross-entropy is on the graph's training nodes; training uses
+the diagnostic's ``train`` section (by default the shared Planetoid protocol).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..analysis import backward_errors, orthogonal_ratio
+from ..data import load_node_graph
+from ..experiment import write_csv
+from ..models import build_model
+
+__all__ = ["backward_models", "stationary_models", "run_backward_smoothing", "run_stationary_points"]
+
+
+def backward_models(input_scale: float) -> dict:
+    """Display name -> (preset, builder options) of the backward-smoothing experiment."""
+    ssm = {"block_options": {"state_transition": 1.0, "input_matrix": input_scale}}
+    return {"GCN (ReLU)": ("gcn", {"activation": "relu"}), "GCN (tanh)": ("gcn", {"activation": "tanh"}),
+            "GCN-SSM λ=1.0": ("gcn-ssm", {"activation": "relu", **ssm}), "MLP (ReLU)": ("mlp", {"activation": "relu"})}
+
+
+def stationary_models(input_scale: float) -> dict:
+    """Display name -> (preset, builder options) of the stationary-point experiment."""
+    table = backward_models(input_scale)
+    return {name: table[name] for name in ("GCN (ReLU)", "MLP (ReLU)", "GCN-SSM λ=1.0")}
+
+
+def _node_task(d, device, data_root, data_dir):
+    graph = load_node_graph(d.graphs[0], root=data_root, data_dir=data_dir).to(device)
+    mask, label = graph.ndata["train_mask"].bool(), graph.ndata["label"]
+    return graph, mask, label, int(label.max()) + 1
+
+
+def _measure(model, graph, feat, loss_fn) -> tuple:
+    """Eval-mode loss, per-layer (error ratio, error norm, state ratio, state norm) and block gradient norms."""
+    was_training = model.training
+    model.eval()
+    try:
+        loss, errors, norms = backward_errors(model, graph, feat, loss_fn)
+        with torch.no_grad():
+            states = model.hidden_states(graph, feat)
+    finally:
+        model.train(was_training)
+    layers = [{"layer": i, "error_ratio": orthogonal_ratio(graph, e), "error_norm": float(e.norm()),
+               "state_ratio": orthogonal_ratio(graph, s), "state_norm": float(s.norm()),
+               "grad_norm": norms[i - 1] if i > 0 else float("nan")} for i, (e, s) in enumerate(zip(errors, states))]
+    return float(loss), layers
+
+
+def _optimizer(model, train):
+    from ..train import make_optimizer
+
+    return make_optimizer(model, name=train.get("optimizer", "adam"), lr=train["lr"],
+                          weight_decay=train.get("weight_decay", 0.0),
+                          weight_decay_groups=dict(train.get("weight_decay_groups") or {}))
+
+
+def run_backward_smoothing(d, out: Path, device, data_root, data_dir, log) -> list:
+    """Experiment 1 (see the module docstring); returns the rows of ``backward.csv``."""
+    from ..train import NodeClassificationTask, Trainer
+
+    graph, mask, label, classes = _node_task(d, device, data_root, data_dir)
+    feat = graph.ndata["feat"]
+    loss_fn = lambda o: F.cross_entropy(o[mask], label[mask])  # noqa: E731
+    train = dict(d.train)
+    wanted = sorted(set(d.measure_epochs))
+    rows = []
+    for depth in d.depths:
+        for name, (preset, options) in backward_models(d.input_scale).items():
+            torch.manual_seed(d.seed)
+            model = build_model(preset, feat.shape[1], d.hidden, classes, depth, dropout=train.get("dropout", 0.0),
+                                **options).to(device)
+
+            def record(epoch: int) -> None:
+                loss, layers = _measure(model, graph, feat, loss_fn)
+                rows.extend({"graph": d.graphs[0], "depth": depth, "model": name, "epoch": epoch, "train_loss": loss,
+                             **r} for r in layers)
+
+            if 0 in wanted:
+                record(0)
+            trainer = Trainer(model, NodeClassificationTask(graph), _optimizer(model, train),
+                              max_epochs=max(wanted), patience=max(wanted) + 1, progress=False,
+                              monitor=train.get("monitor", "metric"),
+                              on_epoch_end=lambda epoch, _: record(epoch + 1) if epoch + 1 in wanted else None)
+            trainer.fit(on_divergence="record")
+            first = [r for r in rows if r["model"] == name and r["depth"] == depth and r["layer"] == 1]
+            log(f"  L={depth:3d} {name:16s} error ratio at layer 1: " +
+                ", ".join(f"epoch {r['epoch']} {r['error_ratio']:.3g}" for r in first))
+    write_csv(out / "backward.csv", rows)
+    _plot_backward(rows, d, out / "backward.png")
+    return rows
+
+
+def _plot_backward(rows: list, d, path: Path) -> None:
+    from .diagnostics import _plt
+
+    plt = _plt()
+    names = list(backward_models(d.input_scale))
+    for depth in d.depths:
+        fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), sharey=True)
+        for ax, name in zip(axes, names):
+            part = [r for r in rows if r["model"] == name and r["depth"] == depth]
+            epochs = sorted({r["epoch"] for r in part})
+            colours = plt.cm.viridis([i / max(1, len(epochs) - 1) for i in range(len(epochs))])
+            for colour, epoch in zip(colours, epochs):
+                at = [r for r in part if r["epoch"] == epoch]
+                ax.plot([r["layer"] for r in at], [r["error_ratio"] for r in at], color=colour, label=f"∂L/∂H, epoch {epoch}")
+                ax.plot([r["layer"] for r in at], [r["state_ratio"] for r in at], color=colour, ls="--", alpha=0.7)
+            ax.set_yscale("log")
+            ax.set_title(f"{name}, {depth} layers", fontsize=9)
+            ax.set_xlabel("layer ℓ")
+        axes[0].set_ylabel("‖(I − Π)X‖ / ‖X‖  (solid: backward error, dashed: state)")
+        axes[-1].legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(path.with_name(f"{path.stem}_{depth}{path.suffix}") if len(d.depths) > 1 else path, dpi=110)
+        plt.close(fig)
+
+
+def run_stationary_points(d, out: Path, device, data_root, data_dir, log) -> list:
+    """Experiment 2 (see the module docstring); returns the rows of ``stationary.csv`` (one per model and depth)."""
+    from ..train import NodeClassificationTask, Trainer, train_last_layer
+
+    graph, mask, label, classes = _node_task(d, device, data_root, data_dir)
+    dtype = getattr(torch, d.dtype)  # stationary_points.yaml: float64 (float32 stalls L-BFGS near a 1e-5 gradient)
+    graph.ndata["feat"] = graph.ndata["feat"].to(dtype)
+    feat = graph.ndata["feat"]
+    loss_fn = lambda o: F.cross_entropy(o[mask], label[mask])  # noqa: E731
+    train = dict(d.train)
+    layers_rows, rows = [], []
+    for depth in d.depths:
+        for name, (preset, options) in stationary_models(d.input_scale).items():
+            torch.manual_seed(d.seed)
+            model = build_model(preset, feat.shape[1], d.hidden, classes, depth, **options).to(device, dtype)
+            loss_init, at_init = _measure(model, graph, feat, loss_fn)
+            fit = train_last_layer(model, graph, feat, loss_fn, max_iter=d.last_layer_iterations)
+            loss_fit, at_fit = _measure(model, graph, feat, loss_fn)
+            for stage, layers in (("init", at_init), ("last layer trained", at_fit)):
+                layers_rows.extend({"graph": d.graphs[0], "depth": depth, "model": name, "stage": stage, **r}
+                                   for r in layers)
+            torch.manual_seed(d.seed)  # the same initial model, every layer trained (no dropout, no decay)
+            full = build_model(preset, feat.shape[1], d.hidden, classes, depth, **options).to(device, dtype)
+            trainer = Trainer(full, NodeClassificationTask(graph), _optimizer(full, {**train, "weight_decay": 0.0, "weight_decay_groups": {}}),
+                              max_epochs=d.full_epochs, patience=d.full_epochs + 1, progress=False, monitor="loss")
+            trainer.fit(on_divergence="record")
+            loss_full, _ = _measure(full, graph, feat, loss_fn)
+            grads_init = [r["grad_norm"] for r in at_init if r["layer"] > 0]
+            grads_fit = [r["grad_norm"] for r in at_fit if r["layer"] > 0]
+            row = {"graph": d.graphs[0], "depth": depth, "model": name, "loss_init": loss_init,
+                   "loss_last_layer": loss_fit, "loss_all_layers": loss_full, "chance_loss": math.log(classes),
+                   "decoder_grad_max": fit["decoder_grad_max"], "lbfgs_iterations": fit["iterations"],
+                   "grad_max_init": max(grads_init), "grad_max_last_layer": max(grads_fit),
+                   "grad_ratio": max(grads_fit) / max(grads_init),
+                   "error_ratio_layer1_init": at_init[1]["error_ratio"], "error_ratio_layer1_last_layer": at_fit[1]["error_ratio"]}
+            rows.append(row)
+            log(f"  L={depth:3d} {name:16s} loss {loss_init:.3f} -> {loss_fit:.3f} (last layer) / {loss_full:.3f} "
+                f"(all layers); max block gradient {row['grad_max_init']:.2e} -> {row['grad_max_last_layer']:.2e}")
+    write_csv(out / "stationary_layers.csv", layers_rows)
+    write_csv(out / "stationary.csv", rows)
+    _plot_stationary(layers_rows, d, out / "stationary.png")
+    return rows
+
+
+def _plot_stationary(rows: list, d, path: Path) -> None:
+    from .diagnostics import _plt
+
+    plt = _plt()
+    names = list(stationary_models(d.input_scale))
+    fig, axes = plt.subplots(1, len(d.depths), figsize=(5.0 * len(d.depths), 3.8), squeeze=False)
+    for ax, depth in zip(axes[0], d.depths):
+        for i, name in enumerate(names):
+            for stage, style in (("init", ":"), ("last layer trained", "-")):
+                part = [r for r in rows if r["model"] == name and r["depth"] == depth and r["stage"] == stage
+                        and r["layer"] > 0]
+                ax.plot([r["layer"] for r in part], [max(r["grad_norm"], 1e-300) for r in part], ls=style,
+                        color=f"C{i}", label=f"{name}, {stage}")
+        ax.set_yscale("log")
+        ax.set_xlabel("layer ℓ")
+        ax.set_ylabel("‖∂L/∂W_ℓ‖")
+        ax.set_title(f"{d.graphs[0]}, {depth} layers", fontsize=9)
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
