@@ -119,9 +119,8 @@ def run_backward_smoothing(d, out: Path, device, data_root, data_dir, log) -> li
 
 
 def _plot_backward(rows: list, d, path: Path) -> None:
-    from .diagnostics import _plt
+    import matplotlib.pyplot as plt  # the caller chooses the backend; files only here
 
-    plt = _plt()
     names = list(backward_models(d.input_scale))
     for depth in d.depths:
         fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), sharey=True)
@@ -188,9 +187,8 @@ def run_stationary_points(d, out: Path, device, data_root, data_dir, log) -> lis
 
 
 def _plot_stationary(rows: list, d, path: Path) -> None:
-    from .diagnostics import _plt
+    import matplotlib.pyplot as plt  # the caller chooses the backend; files only here
 
-    plt = _plt()
     names = list(stationary_models(d.input_scale))
     fig, axes = plt.subplots(1, len(d.depths), figsize=(5.0 * len(d.depths), 3.8), squeeze=False)
     for ax, depth in zip(axes[0], d.depths):
