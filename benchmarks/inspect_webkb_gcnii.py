@@ -1,4 +1,5 @@
-"""Why GCNII misses its published WebKB numbers: the same GCNII (authors' configuration, 10 Geom-GCN splits, one
+"""Plain GCNII on WebKB under the authors' preprocessings (history: written to explain a "miss" that was a citation
+error: the published WebKB numbers are GCNII*'s, which study=webkb reproduces; docs/results.md). The same GCNII (authors' configuration, 10 Geom-GCN splits, one
 run per split) on the graph as ``load_node_graph`` gives it and on three preprocessings.
 
 - ``as_loaded``: the Geom-GCN edge file as DGL reads it (a node aggregates its in-neighbours), raw 0/1 features;

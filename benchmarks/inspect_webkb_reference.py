@@ -1,8 +1,8 @@
-"""Is the WebKB GCNII gap ours? A dense re-implementation of the authors' full-supervised pipeline, independent of us.
+"""A dense re-implementation of the authors' full-supervised plain-GCNII pipeline, independent of us.
 
-``docs/results.md`` reports our GCNII 8-10 points below its published full-supervised numbers on Texas and
-Wisconsin (Chen et al. 2020, full-supervised table: 77.84 and 81.57), with every preprocessing variant of
-``inspect_webkb_gcnii.py`` tried. This script rebuilds the whole pipeline without the package and without DGL,
+Written when ``docs/results.md`` set our plain GCNII against 77.84 and 81.57 on Texas and Wisconsin, 8-10 points
+above it. Those are GCNII*'s numbers (the authors' README reports the better variant; ``study=webkb`` runs GCNII* and
+reaches them); this plain-GCNII re-implementation agrees with our plain GCNII. This script rebuilds the whole pipeline without the package and without DGL,
 from the raw Geom-GCN files and the paper's equations, so that it can tell "our implementation differs" from
 "the published number does not come out of the published recipe here":
 
