@@ -11,7 +11,8 @@ tested here (the theorem numbers were not checked offline):
    the forward state :math:`H_\ell` outside :math:`\hat A`'s dominant eigenvector
    (:func:`~dgl_ssm.analysis.orthogonal_ratio`), at initialisation and during
    training, for GCN (ReLU and tanh), GCN-SSM (λ = 1) and the MLP control
-   (``backward.csv``, ``backward.png``).
+   (``backward.csv``, ``backward.png``), in ``dtype`` (float64: in float32 a
+   deep GCN's errors underflow to exactly 0 near the input, where the ratio is undefined).
 2. ``kind: stationary_points``: "as soon as the last layer is trained, the whole
    GNN is at a stationary point", so gradients are near zero while the loss stays
    high; the MLP is the counter-example. Per model and depth: every layer's
@@ -87,6 +88,8 @@ def run_backward_smoothing(d, out: Path, device, data_root, data_dir, log) -> li
     from ..train import NodeClassificationTask, Trainer
 
     graph, mask, label, classes = _node_task(d, device, data_root, data_dir)
+    dtype = getattr(torch, d.dtype)  # backward_smoothing.yaml: float64 (in float32 the errors underflow to exactly 0)
+    graph.ndata["feat"] = graph.ndata["feat"].to(dtype)
     feat = graph.ndata["feat"]
     loss_fn = lambda o: F.cross_entropy(o[mask], label[mask])  # noqa: E731
     train = dict(d.train)
@@ -96,7 +99,7 @@ def run_backward_smoothing(d, out: Path, device, data_root, data_dir, log) -> li
         for name, (preset, options) in backward_models(d.input_scale).items():
             torch.manual_seed(d.seed)
             model = build_model(preset, feat.shape[1], d.hidden, classes, depth, dropout=train.get("dropout", 0.0),
-                                **options).to(device)
+                                **options).to(device, dtype)
 
             def record(epoch: int) -> None:
                 loss, layers = _measure(model, graph, feat, loss_fn)
@@ -176,7 +179,14 @@ def run_stationary_points(d, out: Path, device, data_root, data_dir, log) -> lis
                    "decoder_grad_max": fit["decoder_grad_max"], "lbfgs_iterations": fit["iterations"],
                    "grad_max_init": max(grads_init), "grad_max_last_layer": max(grads_fit),
                    "grad_ratio": max(grads_fit) / max(grads_init),
-                   "error_ratio_layer1_init": at_init[1]["error_ratio"], "error_ratio_layer1_last_layer": at_fit[1]["error_ratio"]}
+                   "error_ratio_layer1_init": at_init[1]["error_ratio"], "error_ratio_layer1_last_layer": at_fit[1]["error_ratio"],
+                   # scale-free: the backpropagated error at the first block relative to the last (the decoder's
+                   # weights grow while it is fitted, and every error with them), and the share of the last block's
+                   # error along D^1/2 1, the part that survives backward smoothing
+                   "error_first_over_last_init": at_init[1]["error_norm"] / at_init[-1]["error_norm"],
+                   "error_first_over_last_last_layer": at_fit[1]["error_norm"] / at_fit[-1]["error_norm"],
+                   "dominant_share_last_init": math.sqrt(max(0.0, 1.0 - at_init[-1]["error_ratio"] ** 2)),
+                   "dominant_share_last_last_layer": math.sqrt(max(0.0, 1.0 - at_fit[-1]["error_ratio"] ** 2))}
             rows.append(row)
             log(f"  L={depth:3d} {name:16s} loss {loss_init:.3f} -> {loss_fit:.3f} (last layer) / {loss_full:.3f} "
                 f"(all layers); max block gradient {row['grad_max_init']:.2e} -> {row['grad_max_last_layer']:.2e}")
