@@ -223,7 +223,7 @@ def published_table(study, rows: list, columns: list) -> str:
             else:
                 mean, std, count = test[(label, column)]
                 ours = f"{mean_std(mean, std, count, study.scale, d)} ({count_of(count, 'seed')}{partial})"
-                diff = f"{mean * study.scale - pub_mean:+.{d}f}"
+                diff = f"{round(mean * study.scale - pub_mean, d) + 0.0:+.{d}f}"  # + 0.0: "+0.0", never "-0.0"
             note = "; ".join(x for x in (entry.scale, entry.source) if x)
             lines.append(f"| {row} | {name} | {ours} | {value} | {diff} | {note} |")
     return (f"Ours against the published numbers ({study.metric_label or study.metric}; a selected row uses the "
