@@ -138,8 +138,10 @@ def _plot_backward(rows: list, d, path: Path) -> None:
             ax.set_yscale("log")
             ax.set_title(f"{name}, {depth} layers", fontsize=9)
             ax.set_xlabel("layer ℓ")
-        axes[0].set_ylabel("‖(I − Π)X‖ / ‖X‖  (solid: backward error, dashed: state)")
+        axes[0].set_ylabel("‖(I − Π)X‖ / ‖X‖")
         axes[-1].legend(fontsize=7)
+        fig.suptitle("share outside Â's dominant eigenvector D^1/2 1; solid: backward error ∂L/∂H_ℓ, dashed: state H_ℓ",
+                     fontsize=9)
         fig.tight_layout()
         fig.savefig(path.with_name(f"{path.stem}_{depth}{path.suffix}") if len(d.depths) > 1 else path, dpi=110)
         plt.close(fig)
