@@ -29,7 +29,7 @@ def _components(graph) -> tuple:
     return connected_components(adj, directed=True, connection="weak")
 
 
-def dominant_eigenvectors(graph) -> tuple:
+def dominant_eigenvectors(graph, propagation: str = "symmetric") -> tuple:
     r"""Orthonormal basis of :math:`\hat A`'s eigenvalue-1 eigenspace, one vector per connected component.
 
     Parameters
@@ -38,6 +38,11 @@ def dominant_eigenvectors(graph) -> tuple:
         Symmetric (every edge in both directions), with a self-loop on every
         node, as GCN's propagation takes it (a batch is fine: its graphs are
         components).
+    propagation : str
+        ``"symmetric"``: GCN's :math:`D^{-1/2} A D^{-1/2}`, eigenvector
+        :math:`D^{1/2}\mathbf 1_c`; ``"stochastic"``: a symmetric stochastic
+        propagation (e.g. :class:`~dgl_ssm.models.convs.DoublyStochasticConv`,
+        Keriven 2025's assumption), eigenvector :math:`\mathbf 1_c`.
 
     Returns
     -------
@@ -53,6 +58,8 @@ def dominant_eigenvectors(graph) -> tuple:
         If a node has no self-loop (then :math:`\hat A` of a bipartite component
         also has eigenvalue :math:`-1`, and the basis above is incomplete): add
         them with ``dgl.add_self_loop(graph)``.
+    ValueError
+        On another ``propagation``.
 
     Examples
     --------
@@ -62,6 +69,8 @@ def dominant_eigenvectors(graph) -> tuple:
     >>> labels.tolist(), [round(float(x) ** 2 * 7, 6) for x in u]
     ([0, 0, 0], [2.0, 3.0, 2.0])
     """
+    if propagation not in ("symmetric", "stochastic"):
+        raise ValueError(f"propagation must be 'symmetric' or 'stochastic', got {propagation!r}")
     src, dst = graph.edges()
     loops = torch.zeros(graph.num_nodes(), dtype=torch.bool)
     loops[src[src == dst].cpu()] = True
@@ -72,11 +81,13 @@ def dominant_eigenvectors(graph) -> tuple:
     count, labels = _components(graph)
     labels = torch.from_numpy(labels.astype(np.int64))
     degrees = graph.in_degrees().cpu().to(torch.float64)
+    if propagation == "stochastic":
+        degrees = torch.ones_like(degrees)
     totals = torch.zeros(count, dtype=torch.float64).index_add_(0, labels, degrees)
     return labels, degrees.sqrt() / totals[labels].sqrt()
 
 
-def orthogonal_part(graph, feat: torch.Tensor) -> torch.Tensor:
+def orthogonal_part(graph, feat: torch.Tensor, propagation: str = "symmetric") -> torch.Tensor:
     r""":math:`(I - \Pi) H`, the part of the node signal :math:`H` outside :math:`\hat A`'s dominant eigenspace.
 
     :math:`\Pi = \sum_c u_c u_c^\top` with :math:`u_c` the unit dominant
@@ -88,6 +99,8 @@ def orthogonal_part(graph, feat: torch.Tensor) -> torch.Tensor:
         As in :func:`dominant_eigenvectors`.
     feat : torch.Tensor
         Node signal, shape ``(N, *)`` (trailing dimensions are flattened).
+    propagation : str
+        As in :func:`dominant_eigenvectors`.
 
     Returns
     -------
@@ -101,7 +114,7 @@ def orthogonal_part(graph, feat: torch.Tensor) -> torch.Tensor:
     """
     if feat.shape[0] != graph.num_nodes():
         raise DGLError(f"feat has {feat.shape[0]} rows but the graph has {graph.num_nodes()} nodes: pass one row per node")
-    labels, u = dominant_eigenvectors(graph)
+    labels, u = dominant_eigenvectors(graph, propagation)
     h = feat.reshape(feat.shape[0], -1)
     labels, u = labels.to(h.device), u.to(device=h.device, dtype=h.dtype)
     count = int(labels.max()) + 1 if len(labels) else 0
@@ -109,7 +122,7 @@ def orthogonal_part(graph, feat: torch.Tensor) -> torch.Tensor:
     return h - u[:, None] * coeff[labels]
 
 
-def orthogonal_ratio(graph, feat: torch.Tensor) -> float:
+def orthogonal_ratio(graph, feat: torch.Tensor, propagation: str = "symmetric") -> float:
     r""":math:`\lVert (I - \Pi) H \rVert_F / \lVert H \rVert_F`: how much of :math:`H` is not yet smoothed.
 
     1 for a signal orthogonal to every :math:`D^{1/2}\mathbf 1_c` (and, in
@@ -126,6 +139,8 @@ def orthogonal_ratio(graph, feat: torch.Tensor) -> float:
         As in :func:`dominant_eigenvectors`.
     feat : torch.Tensor
         Node signal (features, or a backpropagated error :math:`\partial\mathcal L/\partial H_\ell`), shape ``(N, *)``.
+    propagation : str
+        As in :func:`dominant_eigenvectors`.
 
     Returns
     -------
@@ -148,4 +163,4 @@ def orthogonal_ratio(graph, feat: torch.Tensor) -> float:
     norm = float(torch.linalg.vector_norm(feat.detach().to(torch.float64)))
     if norm == 0.0:
         return float("nan")
-    return float(torch.linalg.vector_norm(orthogonal_part(graph, feat.detach().to(torch.float64)))) / norm
+    return float(torch.linalg.vector_norm(orthogonal_part(graph, feat.detach().to(torch.float64), propagation))) / norm

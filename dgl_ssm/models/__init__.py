@@ -8,6 +8,7 @@ Presets (``build_model(name, ...)``):
 ``res-gcn``, ...        residual :math:`H + \\sigma(F(H))`
 ``gcn-ssm``, ...        GNN-SSM :math:`H\\Lambda^\\top + \\sigma(F(H))B^\\top`
 ``mlp``                 the ``gcn`` model without message passing (conv ``linear``), a control
+``ds-gcn``              the ``gcn`` model with a symmetric stochastic :math:`P = I - L/(d_{max}+1)`
 ``lip-res-gcn``,        baselines, see :mod:`dgl_ssm.models.baselines`
 ``gcnii``
 ======================  ==========================================================

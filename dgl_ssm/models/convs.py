@@ -99,3 +99,59 @@ class NoMessagePassing(nn.Module):
 def linear(dim: int, *, bias: bool = True, **_) -> nn.Module:
     """No message passing, :class:`NoMessagePassing` (the ``mlp`` preset)."""
     return NoMessagePassing(dim, bias=bias)
+
+
+class DoublyStochasticConv(nn.Module):
+    """:math:`P H W + b` with :math:`P = I - L / (d_{max} + 1)`, symmetric and stochastic (a lazy max-degree walk).
+
+    :math:`L = D - A` is the Laplacian of the graph without its self-loops,
+    :math:`d_{max}` its largest degree: :math:`P_{ij} = 1/(d_{max}+1)` on an edge,
+    :math:`P_{ii} = 1 - d_i/(d_{max}+1) > 0`. Rows and columns sum to 1, so its
+    dominant eigenvector is the constant vector on each connected component: the
+    propagation matrix Keriven (2025, arXiv:2505.16736) assumes (symmetric,
+    stochastic, dominant eigenvalue 1), where GCN's :math:`\\hat{A}` has
+    :math:`D^{1/2}\\mathbf 1` instead. DGL's ``GraphConv(norm="none")`` with these
+    edge weights does the product (and its Glorot initialisation).
+
+    The graph must be symmetric with exactly one self-loop per node (the
+    datasets' graphs are); the weights are computed from it at each call.
+
+    Raises
+    ------
+    DGLError
+        If a node does not have exactly one self-loop.
+    """
+
+    def __init__(self, dim: int, bias: bool = True):
+        super().__init__()
+        self.conv = GraphConv(dim, dim, norm="none", bias=bias, allow_zero_in_degree=True)
+
+    def reset_parameters(self) -> None:
+        self.conv.reset_parameters()
+
+    @staticmethod
+    def edge_weights(graph) -> torch.Tensor:
+        """``(E,)`` float64 weights of :math:`P` on the graph's edges (self-loops included)."""
+        from dgl import DGLError
+
+        src, dst = graph.edges()
+        loop = src == dst
+        loops = torch.zeros(graph.num_nodes(), dtype=torch.long, device=src.device).index_add_(
+            0, dst[loop], torch.ones_like(dst[loop]))
+        if not bool((loops == 1).all()):
+            raise DGLError("DoublyStochasticConv needs exactly one self-loop per node; "
+                           "fix: graph = dgl.add_self_loop(dgl.remove_self_loop(graph))")
+        degree = torch.zeros(graph.num_nodes(), dtype=torch.float64, device=src.device).index_add_(
+            0, dst[~loop], torch.ones(int((~loop).sum()), dtype=torch.float64, device=src.device))
+        scale = 1.0 / (float(degree.max()) + 1.0) if graph.num_nodes() else 1.0
+        return torch.where(loop, 1.0 - degree[dst] * scale, torch.full_like(degree[dst], scale))
+
+    def forward(self, graph, feat, *_, **__) -> torch.Tensor:
+        """``(N, dim) -> (N, dim)``."""
+        return self.conv(graph, feat, edge_weight=self.edge_weights(graph).to(feat.dtype))
+
+
+@register_conv("doubly_stochastic")
+def doubly_stochastic(dim: int, *, bias: bool = True, **_) -> nn.Module:
+    """:class:`DoublyStochasticConv` (the ``ds-gcn`` preset)."""
+    return DoublyStochasticConv(dim, bias=bias)

@@ -193,3 +193,5 @@ for _conv in ("gcn", "gat", "gin", "sage"):  # the standard presets: plain, resi
     register_preset(f"{_conv}-ssm", family="ssm", factory=DeepGNN, conv=_conv, block="ssm")
 # the control without message passing: the plain GCN model with each GraphConv replaced by a linear layer
 register_preset("mlp", family="plain", factory=DeepGNN, conv="linear", block="plain")
+# the gcn model with a symmetric stochastic propagation P = I - L/(d_max + 1) instead of D^-1/2 (A + I) D^-1/2
+register_preset("ds-gcn", family="plain", factory=DeepGNN, conv="doubly_stochastic", block="plain")

@@ -17,7 +17,8 @@ tested here (the theorem numbers were not checked offline):
    GNN is at a stationary point", so gradients are near zero while the loss stays
    high; the MLP is the counter-example. Per model and depth: every layer's
    gradient norm at initialisation and after the last layer alone is trained to
-   its stationary point (:func:`~dgl_ssm.train.train_last_layer`, in ``dtype``: float64), the
+   its stationary point (:func:`~dgl_ssm.train.train_last_layer`, in ``dtype``: float64), for GCN,
+   the MLP, GCN-SSM and GCN with the paper's own symmetric stochastic propagation (``ds-gcn``), the
    training loss there, and the training loss the whole model reaches when all
    its layers train (``stationary_layers.csv``, ``stationary.csv``, ``stationary.png``).
 
@@ -48,9 +49,15 @@ def backward_models(input_scale: float) -> dict:
 
 
 def stationary_models(input_scale: float) -> dict:
-    """Display name -> (preset, builder options) of the stationary-point experiment."""
+    """Display name -> (preset, builder options) of the stationary-point experiment: those of
+    :func:`backward_models` and GCN with the paper's symmetric stochastic propagation (``ds-gcn``)."""
     table = backward_models(input_scale)
-    return {name: table[name] for name in ("GCN (ReLU)", "MLP (ReLU)", "GCN-SSM λ=1.0")}
+    return {**{name: table[name] for name in ("GCN (ReLU)", "MLP (ReLU)", "GCN-SSM λ=1.0")},
+            "GCN, stochastic P (ReLU)": ("ds-gcn", {"activation": "relu"})}
+
+
+#: the dominant eigenvector a preset's propagation keeps (dgl_ssm.analysis.dominant_eigenvectors); default symmetric
+PROPAGATION = {"ds-gcn": "stochastic"}
 
 
 def _node_task(d, device, data_root, data_dir):
@@ -59,8 +66,9 @@ def _node_task(d, device, data_root, data_dir):
     return graph, mask, label, int(label.max()) + 1
 
 
-def _measure(model, graph, feat, loss_fn) -> tuple:
-    """Eval-mode loss, per-layer (error ratio, error norm, state ratio, state norm) and block gradient norms."""
+def _measure(model, graph, feat, loss_fn, propagation: str = "symmetric") -> tuple:
+    """Eval-mode loss, per-layer (error ratio, error norm, state ratio, state norm) and block gradient norms; the
+    ratios against the dominant eigenvector of ``propagation``."""
     was_training = model.training
     model.eval()
     try:
@@ -69,8 +77,8 @@ def _measure(model, graph, feat, loss_fn) -> tuple:
             states = model.hidden_states(graph, feat)
     finally:
         model.train(was_training)
-    layers = [{"layer": i, "error_ratio": orthogonal_ratio(graph, e), "error_norm": float(e.norm()),
-               "state_ratio": orthogonal_ratio(graph, s), "state_norm": float(s.norm()),
+    layers = [{"layer": i, "error_ratio": orthogonal_ratio(graph, e, propagation), "error_norm": float(e.norm()),
+               "state_ratio": orthogonal_ratio(graph, s, propagation), "state_norm": float(s.norm()),
                "grad_norm": norms[i - 1] if i > 0 else float("nan")} for i, (e, s) in enumerate(zip(errors, states))]
     return float(loss), layers
 
@@ -162,9 +170,10 @@ def run_stationary_points(d, out: Path, device, data_root, data_dir, log) -> lis
         for name, (preset, options) in stationary_models(d.input_scale).items():
             torch.manual_seed(d.seed)
             model = build_model(preset, feat.shape[1], d.hidden, classes, depth, **options).to(device, dtype)
-            loss_init, at_init = _measure(model, graph, feat, loss_fn)
+            propagation = PROPAGATION.get(preset, "symmetric")
+            loss_init, at_init = _measure(model, graph, feat, loss_fn, propagation)
             fit = train_last_layer(model, graph, feat, loss_fn, max_iter=d.last_layer_iterations)
-            loss_fit, at_fit = _measure(model, graph, feat, loss_fn)
+            loss_fit, at_fit = _measure(model, graph, feat, loss_fn, propagation)
             for stage, layers in (("init", at_init), ("last layer trained", at_fit)):
                 layers_rows.extend({"graph": d.graphs[0], "depth": depth, "model": name, "stage": stage, **r}
                                    for r in layers)
@@ -173,7 +182,7 @@ def run_stationary_points(d, out: Path, device, data_root, data_dir, log) -> lis
             trainer = Trainer(full, NodeClassificationTask(graph), _optimizer(full, {**train, "weight_decay": 0.0, "weight_decay_groups": {}}),
                               max_epochs=d.full_epochs, patience=d.full_epochs + 1, progress=False, monitor="loss")
             trainer.fit(on_divergence="record")
-            loss_full, _ = _measure(full, graph, feat, loss_fn)
+            loss_full, _ = _measure(full, graph, feat, loss_fn, propagation)
             grads_init = [r["grad_norm"] for r in at_init if r["layer"] > 0]
             grads_fit = [r["grad_norm"] for r in at_fit if r["layer"] > 0]
             row = {"graph": d.graphs[0], "depth": depth, "model": name, "loss_init": loss_init,

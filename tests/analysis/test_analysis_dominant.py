@@ -80,3 +80,38 @@ def test_documented_errors():
     with pytest.raises(DGLError, match="one row per node"):
         orthogonal_part(dgl.add_self_loop(g), torch.randn(3, 1))
     assert np.isnan(orthogonal_ratio(dgl.add_self_loop(g), torch.zeros(2, 1)))
+
+
+def dense_p(g: dgl.DGLGraph) -> np.ndarray:
+    """P = I - L/(d_max + 1) of the graph without its self-loops, dense float64 (the oracle)."""
+    a = dgl.remove_self_loop(g).adj_external(scipy_fmt="csr").toarray().astype(np.float64)
+    d = a.sum(1)
+    return np.eye(len(d)) - (np.diag(d) - a) / (d.max() + 1.0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(2, 12), p=st.floats(0.05, 0.6), seed=st.integers(0, 10_000))
+def test_the_doubly_stochastic_conv_is_its_dense_matrix_and_its_dominant_vector_is_constant(n, p, seed):
+    from dgl_ssm.models.convs import DoublyStochasticConv
+
+    g = graph_of(nx.gnp_random_graph(n, p, seed=seed))
+    dense = dense_p(g)
+    np.testing.assert_allclose(dense, dense.T) and np.testing.assert_allclose(dense.sum(1), 1.0)
+    conv = DoublyStochasticConv(3).double()
+    h = torch.from_numpy(np.random.default_rng(seed).normal(size=(n, 3)))
+    expected = dense @ h.numpy() @ conv.conv.weight.detach().numpy() + conv.conv.bias.detach().numpy()
+    np.testing.assert_allclose(conv(g, h).detach().numpy(), expected, atol=1e-12)
+    values, vectors = np.linalg.eigh(dense)
+    top = vectors[:, np.abs(values - 1.0) < 1e-9]
+    x = np.random.default_rng(seed + 1).normal(size=(n, 2))
+    np.testing.assert_allclose(orthogonal_part(g, torch.from_numpy(x), "stochastic").numpy(), x - top @ (top.T @ x),
+                               atol=1e-10)
+
+
+def test_the_doubly_stochastic_conv_needs_one_self_loop_per_node():
+    from dgl_ssm.models.convs import DoublyStochasticConv
+
+    with pytest.raises(DGLError, match="exactly one self-loop"):
+        DoublyStochasticConv(2)(dgl.graph(([0, 1], [1, 0])), torch.randn(2, 2))
+    with pytest.raises(ValueError, match="propagation must be"):
+        orthogonal_ratio(graph_of(nx.path_graph(3)), torch.randn(3, 1), "random_walk")

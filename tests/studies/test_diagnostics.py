@@ -137,11 +137,11 @@ def test_stationary_points_diagnostic(tmp_path, raw_data, compose_config):
                                          "diagnostic.depths=[6]", "diagnostic.hidden=8", "diagnostic.train.hidden=8",
                                          "diagnostic.full_epochs=5", f"out={out}", f"data_root={tmp_path / 'data'}"),
                           log=lambda *_: None)
-    assert [r["model"] for r in rows] == ["GCN (ReLU)", "MLP (ReLU)", "GCN-SSM λ=1.0"]
+    assert [r["model"] for r in rows] == ["GCN (ReLU)", "MLP (ReLU)", "GCN-SSM λ=1.0", "GCN, stochastic P (ReLU)"]
     assert all(r["decoder_grad_max"] < 1e-5 and r["loss_last_layer"] <= r["loss_init"] for r in rows)
     assert (out / "stationary.png").read_bytes()[:8] == PNG
     layers = numbers(out / "stationary_layers.csv", ["error_ratio", "grad_norm"][1:])
-    assert len(layers) == 3 * 2 * 7
+    assert len(layers) == 4 * 2 * 7
 
 
 def test_the_diagnostics_of_training_refuse_two_widths(tmp_path, compose_config):
