@@ -110,45 +110,42 @@ class DoublyStochasticConv(nn.Module):
     dominant eigenvector is the constant vector on each connected component: the
     propagation matrix Keriven (2025, arXiv:2505.16736) assumes (symmetric,
     stochastic, dominant eigenvalue 1), where GCN's :math:`\\hat{A}` has
-    :math:`D^{1/2}\\mathbf 1` instead. DGL's ``GraphConv(norm="none")`` with these
-    edge weights does the product (and its Glorot initialisation).
-
-    The graph must be symmetric with exactly one self-loop per node (the
-    datasets' graphs are); the weights are computed from it at each call.
-
-    Raises
-    ------
-    DGLError
-        If a node does not have exactly one self-loop.
+    :math:`D^{1/2}\\mathbf 1` instead. Self-loops of the graph are ignored (the
+    diagonal is :math:`P_{ii}`); the graph must be symmetric. Weight and bias are
+    initialised as DGL's ``GraphConv`` (Glorot, zeros). Under autocast the
+    aggregation runs in float32 (DGL 2.1's message kernels on the CPU).
     """
 
     def __init__(self, dim: int, bias: bool = True):
         super().__init__()
-        self.conv = GraphConv(dim, dim, norm="none", bias=bias, allow_zero_in_degree=True)
+        self.weight = nn.Parameter(torch.empty(dim, dim))
+        self.bias = nn.Parameter(torch.zeros(dim)) if bias else None
+        self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        self.conv.reset_parameters()
+        nn.init.xavier_uniform_(self.weight)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
 
     @staticmethod
-    def edge_weights(graph) -> torch.Tensor:
-        """``(E,)`` float64 weights of :math:`P` on the graph's edges (self-loops included)."""
-        from dgl import DGLError
+    def propagate(graph, feat: torch.Tensor) -> torch.Tensor:
+        """:math:`P H`, shape ``(N, d)`` (the weights in float64, then in ``feat``'s dtype)."""
+        import dgl.function as fn
 
-        src, dst = graph.edges()
-        loop = src == dst
-        loops = torch.zeros(graph.num_nodes(), dtype=torch.long, device=src.device).index_add_(
-            0, dst[loop], torch.ones_like(dst[loop]))
-        if not bool((loops == 1).all()):
-            raise DGLError("DoublyStochasticConv needs exactly one self-loop per node; "
-                           "fix: graph = dgl.add_self_loop(dgl.remove_self_loop(graph))")
-        degree = torch.zeros(graph.num_nodes(), dtype=torch.float64, device=src.device).index_add_(
-            0, dst[~loop], torch.ones(int((~loop).sum()), dtype=torch.float64, device=src.device))
-        scale = 1.0 / (float(degree.max()) + 1.0) if graph.num_nodes() else 1.0
-        return torch.where(loop, 1.0 - degree[dst] * scale, torch.full_like(degree[dst], scale))
+        with graph.local_scope():
+            src, dst = graph.edges()
+            off = (src != dst).to(torch.float64)
+            degree = torch.zeros(graph.num_nodes(), dtype=torch.float64, device=src.device).index_add_(0, dst, off)
+            scale = 1.0 / (float(degree.max()) + 1.0) if graph.num_nodes() else 1.0
+            graph.edata["_w"] = (off * scale).to(feat.dtype)[:, None]
+            graph.ndata["_h"] = feat
+            graph.update_all(fn.u_mul_e("_h", "_w", "_m"), fn.sum("_m", "_h"))
+            return graph.ndata["_h"] + feat * (1.0 - degree * scale).to(feat.dtype)[:, None]
 
     def forward(self, graph, feat, *_, **__) -> torch.Tensor:
         """``(N, dim) -> (N, dim)``."""
-        return self.conv(graph, feat, edge_weight=self.edge_weights(graph).to(feat.dtype))
+        out = in_float32(self.propagate, graph, feat) @ self.weight
+        return out if self.bias is None else out + self.bias
 
 
 @register_conv("doubly_stochastic")
