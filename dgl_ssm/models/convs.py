@@ -101,7 +101,7 @@ def linear(dim: int, *, bias: bool = True, **_) -> nn.Module:
     return NoMessagePassing(dim, bias=bias)
 
 
-class DoublyStochasticConv(nn.Module):
+class DoublyStochasticConv(NoMessagePassing):
     """:math:`P H W + b` with :math:`P = I - L / (d_{max} + 1)`, symmetric and stochastic (a lazy max-degree walk).
 
     :math:`L = D - A` is the Laplacian of the graph without its self-loops,
@@ -111,21 +111,10 @@ class DoublyStochasticConv(nn.Module):
     propagation matrix Keriven (2025, arXiv:2505.16736) assumes (symmetric,
     stochastic, dominant eigenvalue 1), where GCN's :math:`\\hat{A}` has
     :math:`D^{1/2}\\mathbf 1` instead. Self-loops of the graph are ignored (the
-    diagonal is :math:`P_{ii}`); the graph must be symmetric. Weight and bias are
-    initialised as DGL's ``GraphConv`` (Glorot, zeros). Under autocast the
+    diagonal is :math:`P_{ii}`); the graph must be symmetric. Weight, bias and
+    their initialisation are :class:`NoMessagePassing`'s (DGL ``GraphConv``'s). Under autocast the
     aggregation runs in float32 (DGL 2.1's message kernels on the CPU).
     """
-
-    def __init__(self, dim: int, bias: bool = True):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(dim, dim))
-        self.bias = nn.Parameter(torch.zeros(dim)) if bias else None
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        nn.init.xavier_uniform_(self.weight)
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
 
     @staticmethod
     def propagate(graph, feat: torch.Tensor) -> torch.Tensor:
@@ -143,9 +132,8 @@ class DoublyStochasticConv(nn.Module):
             return graph.ndata["_h"] + feat * (1.0 - degree * scale).to(feat.dtype)[:, None]
 
     def forward(self, graph, feat, *_, **__) -> torch.Tensor:
-        """``(N, dim) -> (N, dim)``."""
-        out = in_float32(self.propagate, graph, feat) @ self.weight
-        return out if self.bias is None else out + self.bias
+        """``(N, dim) -> (N, dim)``: :math:`(P H) W + b`, the linear part being :class:`NoMessagePassing`'s."""
+        return super().forward(graph, in_float32(self.propagate, graph, feat))
 
 
 @register_conv("doubly_stochastic")
