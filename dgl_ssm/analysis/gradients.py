@@ -26,7 +26,8 @@ def _unique_params(module) -> list:
     return list({id(p): p for p in module.parameters() if p.requires_grad}.values())
 
 
-def backward_errors(model, graph, feat: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.Tensor]) -> tuple:
+def backward_errors(model, graph, feat: torch.Tensor, loss_fn: Callable[[torch.Tensor], torch.Tensor],
+                    return_states: bool = False) -> tuple:
     r"""Backpropagated errors :math:`B_0, \dots, B_L` and per-layer weight-gradient norms of a deep GNN.
 
     Runs ``model.hidden_states`` (so gradient checkpointing is honoured),
@@ -55,7 +56,7 @@ def backward_errors(model, graph, feat: torch.Tensor, loss_fn: Callable[[torch.T
         floats :math:`\lVert \partial\mathcal{L}/\partial W_\ell \rVert_2`
         over all trainable parameters of block :math:`\ell = 1, \dots, L`
         (``model.layers[l - 1]``; with shared weights, the total gradient of
-        the shared parameters).
+        the shared parameters). With ``return_states``, a fourth item: the list of states.
 
     Raises
     ------
@@ -88,6 +89,8 @@ def backward_errors(model, graph, feat: torch.Tensor, loss_fn: Callable[[torch.T
     for group in groups:
         squares = [next(param_grads) for _ in group]
         norms.append(float(sum(g.detach().pow(2).sum() for g in squares if g is not None) ** 0.5) if group else 0.0)
+    if return_states:
+        return loss.detach(), errors, norms, [s.detach() for s in states]
     return loss.detach(), errors, norms
 
 

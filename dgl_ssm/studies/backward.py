@@ -23,7 +23,9 @@ tested here (the theorem numbers were not checked offline):
    its layers train (``stationary_layers.csv``, ``stationary.csv``, ``stationary.png``).
 
 The training cross-entropy is on the graph's training nodes; training uses
-the diagnostic's ``train`` section (by default the shared Planetoid protocol).
+the diagnostic's ``train`` section (by default the shared Planetoid protocol): its optimiser, learning rate,
+weight decay, dropout and epochs; not its early stopping (the measurements are at fixed epochs) nor its
+activation (each model row names its own).
 """
 from __future__ import annotations
 
@@ -38,7 +40,40 @@ from ..data import load_node_graph
 from ..experiment import write_csv
 from ..models import build_model
 
-__all__ = ["backward_models", "stationary_models", "run_backward_smoothing", "run_stationary_points"]
+__all__ = ["backward_models", "stationary_models", "run_backward_smoothing", "run_stationary_points", "validate_training"]
+
+
+def validate_training(d) -> None:
+    """Check the keys the two experiments read (called by :func:`~dgl_ssm.studies.diagnostics.validate`).
+
+    Raises
+    ------
+    ConfigError
+        Naming the key: no ``train.lr``; two widths; more than one graph; a schedule; measurements beyond
+        ``train.epochs``; no measured epoch; iterations or epochs below 1.
+    """
+    from .schema import ConfigError
+
+    if "lr" not in d.train:
+        raise ConfigError(f"diagnostic.train must give at least lr for kind {d.kind} (e.g. the defaults entry "
+                          f"/protocol/planetoid_shared@train), got {dict(d.train)}")
+    if len(d.graphs) != 1:
+        raise ConfigError(f"diagnostic.graphs: kind {d.kind} trains on one graph, got {list(d.graphs)}; "
+                          "pass one, e.g. diagnostic.graphs=[cora]")
+    if d.train.get("scheduler", "none") != "none":
+        raise ConfigError(f"diagnostic.train.scheduler: kind {d.kind} trains without a schedule, got "
+                          f"{d.train.scheduler!r}; set diagnostic.train.scheduler=none")
+    if not d.measure_epochs or min(d.measure_epochs) < 0:
+        raise ConfigError(f"diagnostic.measure_epochs must be a non-empty list of epochs >= 0, got {list(d.measure_epochs)}")
+    if d.kind == "backward_smoothing" and max(d.measure_epochs) > d.train.get("epochs", max(d.measure_epochs)):
+        raise ConfigError(f"diagnostic.measure_epochs goes to {max(d.measure_epochs)} but diagnostic.train.epochs "
+                          f"is {d.train.epochs}; measure within the training or train longer")
+    if "hidden" in d.train and d.train.hidden != d.hidden:
+        raise ConfigError(f"diagnostic.hidden ({d.hidden}) and diagnostic.train.hidden ({d.train.hidden}) differ: "
+                          "the width is diagnostic.hidden; set both to one value")
+    if d.last_layer_iterations < 1 or d.full_epochs < 1:
+        raise ConfigError("diagnostic.last_layer_iterations and diagnostic.full_epochs must be >= 1, got "
+                          f"{d.last_layer_iterations} and {d.full_epochs}")
 
 
 def backward_models(input_scale: float) -> dict:
@@ -72,9 +107,7 @@ def _measure(model, graph, feat, loss_fn, propagation: str = "symmetric") -> tup
     was_training = model.training
     model.eval()
     try:
-        loss, errors, norms = backward_errors(model, graph, feat, loss_fn)
-        with torch.no_grad():
-            states = model.hidden_states(graph, feat)
+        loss, errors, norms, states = backward_errors(model, graph, feat, loss_fn, return_states=True)
     finally:
         model.train(was_training)
     layers = [{"layer": i, "error_ratio": orthogonal_ratio(graph, e, propagation), "error_norm": float(e.norm()),
@@ -102,6 +135,8 @@ def run_backward_smoothing(d, out: Path, device, data_root, data_dir, log) -> li
     loss_fn = lambda o: F.cross_entropy(o[mask], label[mask])  # noqa: E731
     train = dict(d.train)
     wanted = sorted(set(d.measure_epochs))
+    # train.epochs is honoured; early stopping is off (train.patience unused): the errors are measured at fixed epochs
+    epochs = int(train.get("epochs", max(wanted)))
     rows = []
     for depth in d.depths:
         for name, (preset, options) in backward_models(d.input_scale).items():
@@ -117,7 +152,7 @@ def run_backward_smoothing(d, out: Path, device, data_root, data_dir, log) -> li
             if 0 in wanted:
                 record(0)
             trainer = Trainer(model, NodeClassificationTask(graph), _optimizer(model, train),
-                              max_epochs=max(wanted), patience=max(wanted) + 1, progress=False,
+                              max_epochs=epochs, patience=epochs + 1, progress=False,
                               monitor=train.get("monitor", "metric"),
                               on_epoch_end=lambda epoch, _: record(epoch + 1) if epoch + 1 in wanted else None)
             trainer.fit(on_divergence="record")

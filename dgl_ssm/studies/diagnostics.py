@@ -107,17 +107,9 @@ def validate(cfg) -> None:
     if d.kind not in KINDS:
         raise ConfigError(f"diagnostic.kind must be one of {', '.join(KINDS)}, got {d.kind!r}")
     if d.kind in ("backward_smoothing", "stationary_points"):
-        if "lr" not in d.train:
-            raise ConfigError(f"diagnostic.train must give at least lr for kind {d.kind} (e.g. the defaults entry "
-                              "/protocol/planetoid_shared@train), got {dict(d.train)}")
-        if "hidden" in d.train and d.train.hidden != d.hidden:
-            raise ConfigError(f"diagnostic.hidden ({d.hidden}) and diagnostic.train.hidden ({d.train.hidden}) differ: "
-                              "the width is diagnostic.hidden; set both to one value")
-        if not d.measure_epochs or min(d.measure_epochs) < 0:
-            raise ConfigError(f"diagnostic.measure_epochs must be a non-empty list of epochs >= 0, got {list(d.measure_epochs)}")
-        if d.last_layer_iterations < 1 or d.full_epochs < 1:
-            raise ConfigError("diagnostic.last_layer_iterations and diagnostic.full_epochs must be >= 1, got "
-                              f"{d.last_layer_iterations} and {d.full_epochs}")
+        from .backward import validate_training
+
+        validate_training(d)
     if d.kind in ("gradients", "backward_smoothing", "stationary_points") and (not d.depths or min(d.depths) < 1):
         raise ConfigError(f"diagnostic.depths must be a non-empty list of depths >= 1, got {list(d.depths)}")
     if d.dtype not in ("float32", "float64"):

@@ -105,7 +105,7 @@ def test_backward_smoothing_diagnostic(tmp_path, raw_data, compose_config):
     out = tmp_path / "run"
     rows = run_diagnostic(compose_config("diagnostics", "diagnostic=backward_smoothing", "diagnostic.graphs=[texas]",
                                          "diagnostic.depths=[6]", "diagnostic.hidden=8", "diagnostic.train.hidden=8",
-                                         "diagnostic.measure_epochs=[0,3]", f"out={out}",
+                                         "diagnostic.measure_epochs=[0,3]", "diagnostic.train.epochs=3", f"out={out}",
                                          f"data_root={tmp_path / 'data'}"), log=lambda *_: None)
     assert len(rows) == 4 * 2 * 7 and (out / "backward.png").read_bytes()[:8] == PNG
     assert {r["epoch"] for r in rows} == {0, 3}
@@ -149,5 +149,19 @@ def test_the_diagnostics_of_training_refuse_two_widths(tmp_path, compose_config)
 
     with pytest.raises(ConfigError, match="diagnostic.hidden .* and diagnostic.train.hidden .* differ"):
         run_diagnostic(compose_config("diagnostics", "diagnostic=stationary_points", "diagnostic.hidden=8",
+                                      f"out={tmp_path / 'run'}"), log=lambda *_: None)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("diagnostic.graphs=[cora,texas]", "trains on one graph"),
+    ("diagnostic.measure_epochs=[0,500]", "diagnostic.measure_epochs goes to 500"),
+    ("diagnostic.train.scheduler=cosine", "trains without a schedule"),
+])
+def test_the_diagnostics_of_training_refuse_what_they_would_drop(tmp_path, compose_config, override, message):
+    from dgl_ssm.studies.schema import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        run_diagnostic(compose_config("diagnostics", "diagnostic=backward_smoothing", override,
                                       f"out={tmp_path / 'run'}"), log=lambda *_: None)
     assert not (tmp_path / "run").exists()
