@@ -1,5 +1,8 @@
 """Depth memory: peak activation memory of training a 256-layer GCN-SSM on Cora, with and without checkpointing.
 
+``--preset lip-res-gcn --layers 512`` (or ``res-gcn``, ``gcnii``) measures the deepest rows of
+``study=depth_lipschitz`` instead (Park & Kim's hundreds of layers, issue 46).
+
 Each variant runs in a fresh subprocess. Activation memory = peak during one
 training step minus the memory in use just before it, from two sources:
 the CPU allocator as seen by ``torch.profiler(profile_memory=True)`` (running
@@ -27,7 +30,11 @@ VARIANTS = {
 }
 
 
-def child(checkpoint, layers: int, iters: int) -> None:
+#: builder options per preset (GCN-SSM: λ = 0.5 as before; GCNII: its Cora options)
+OPTIONS = {"gcn-ssm": {"block_options": {"state_transition": 0.5}}, "gcnii": {"alpha": 0.1, "lambda_": 0.5}}
+
+
+def child(checkpoint, layers: int, iters: int, preset: str = "gcn-ssm") -> None:
     import resource
     import time
 
@@ -42,8 +49,8 @@ def child(checkpoint, layers: int, iters: int) -> None:
     g = load_node_graph("cora")
     x, y = g.ndata["feat"], g.ndata["label"]
     torch.manual_seed(0)
-    model = build_model("gcn-ssm", x.shape[1], 64, int(y.max()) + 1, layers, checkpoint=checkpoint,
-                        block_options={"state_transition": 0.5})
+    model = build_model(preset, x.shape[1], 64, int(y.max()) + 1, layers, checkpoint=checkpoint,
+                        **OPTIONS.get(preset, {}))
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 
     def step():
@@ -71,18 +78,19 @@ def main(argv=None):
 
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--layers", type=int, default=256)
+    p.add_argument("--preset", default="gcn-ssm", help="the model (a build_model preset with a checkpoint option)")
     p.add_argument("--child", choices=list(VARIANTS), help=argparse.SUPPRESS)
     p.add_argument("--iters", type=int, default=None)
     args = p.parse_args(argv)
     iters = args.iters or (2 if args.quick else 4)
     if args.child:
-        return child(VARIANTS[args.child][0], args.layers, iters)
+        return child(VARIANTS[args.child][0], args.layers, iters, args.preset)
     rounds = args.repeats or (1 if args.quick else 2)
     runs = {v: [] for v in VARIANTS}
     for r in range(rounds):
         names = list(VARIANTS)
         for v in names[r % len(names):] + names[: r % len(names)]:
-            cmd = [__file__, "--child", v, "--layers", str(args.layers), "--iters", str(iters)]
+            cmd = [__file__, "--child", v, "--layers", str(args.layers), "--iters", str(iters), "--preset", args.preset]
             runs[v].append(run_python(cmd, env=python_env(**VARIANTS[v][1])))
 
     def med(v, key):
@@ -94,7 +102,7 @@ def main(argv=None):
     def slow(v):
         return ratio([median(r["cpu_s"]) for r in runs[v]], [median(r["cpu_s"]) for r in runs["none"]])
 
-    name = f"{args.layers}-layer GCN-SSM, Cora"
+    name = f"{args.layers}-layer {args.preset}, Cora"
     rows = [
         target("depth_memory", f"activation memory, none / checkpoint=True ({name}, allocator peak)", mem("auto"),
                at_least=4.0),
@@ -116,7 +124,7 @@ def main(argv=None):
              "first step from ru_maxrss, which also counts pages glibc keeps after frees):\n\n"
              "| variant | allocator peak | first-step RSS growth |\n|---|---|---|\n" + "\n".join(
                  f"| {v} | {m['profiler_peak_bytes']} | {m['rss_growth_first_step_bytes']} |" for v, m in mib.items()))
-    write_results(args.out, "depth_memory", rows, {"rounds": rounds, "iters": iters, "MiB": mib, "runs": runs}, notes)
+    write_results(args.out, "depth_memory" if args.preset == "gcn-ssm" else f"depth_memory_{args.preset}", rows, {"rounds": rounds, "iters": iters, "MiB": mib, "runs": runs}, notes)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@
 :func:`calibrate_edge_of_chaos`         scale :math:`\\Lambda` or :math:`B` of a GNN-SSM layer so that :math:`\\rho(J)\\approx1`
 :func:`sensitivity`                     :math:`\\lVert\\partial h_v^{(L)}/\\partial x_u\\rVert_F` and its mean by hop distance
 :func:`gradient_flow`                   per-layer weight gradients and backpropagated errors :math:`B_\\ell`
+:func:`node_gradient_similarity`        mean cosine similarity of the per-node weight gradients :math:`m_i\\delta_i^\\top`
+:func:`layer_node_gradients`            their factors :math:`(\\hat A X_\\ell, \\partial\\mathcal L/\\partial Y_\\ell)` per GCN layer
 :class:`SignalProbe`                    all of the forward/backward statistics per layer and step, via hooks
 ======================================  ==================================================================
 
@@ -22,6 +24,7 @@ device of its tensors.
 from .dominant import dominant_eigenvectors, orthogonal_part, orthogonal_ratio
 from .energy import dirichlet_energy, feature_norm, mean_deviation, node_graph_ids, signal_stats
 from .gradients import backward_errors, gradient_flow
+from .node_gradients import layer_node_gradients, node_gradient_similarity
 from .jacobian import (
     edge_of_chaos_distance,
     jacobian_eigenvalues,
@@ -61,5 +64,7 @@ __all__ = [
     "hop_distances",
     "backward_errors",
     "gradient_flow",
+    "node_gradient_similarity",
+    "layer_node_gradients",
     "SignalProbe",
 ]

@@ -40,7 +40,8 @@ from ..data import load_node_graph
 from ..experiment import write_csv
 from ..models import build_model
 
-__all__ = ["backward_models", "stationary_models", "run_backward_smoothing", "run_stationary_points", "validate_training"]
+__all__ = ["backward_models", "stationary_models", "run_backward_smoothing", "run_stationary_points", "validate_training",
+           "train_measuring", "node_task"]
 
 
 def validate_training(d) -> None:
@@ -49,7 +50,7 @@ def validate_training(d) -> None:
     Raises
     ------
     ConfigError
-        Naming the key: no ``train.lr``; two widths; more than one graph; a schedule; measurements beyond
+        Naming the key: no ``train.lr``; two widths (or two activations for gradient_oversmoothing); more than one graph; a schedule; measurements beyond
         ``train.epochs``; no measured epoch; iterations or epochs below 1.
     """
     from .schema import ConfigError
@@ -65,12 +66,15 @@ def validate_training(d) -> None:
                           f"{d.train.scheduler!r}; set diagnostic.train.scheduler=none")
     if not d.measure_epochs or min(d.measure_epochs) < 0:
         raise ConfigError(f"diagnostic.measure_epochs must be a non-empty list of epochs >= 0, got {list(d.measure_epochs)}")
-    if d.kind == "backward_smoothing" and max(d.measure_epochs) > d.train.get("epochs", max(d.measure_epochs)):
+    if d.kind in ("backward_smoothing", "gradient_oversmoothing") and max(d.measure_epochs) > d.train.get("epochs", max(d.measure_epochs)):
         raise ConfigError(f"diagnostic.measure_epochs goes to {max(d.measure_epochs)} but diagnostic.train.epochs "
                           f"is {d.train.epochs}; measure within the training or train longer")
     if "hidden" in d.train and d.train.hidden != d.hidden:
         raise ConfigError(f"diagnostic.hidden ({d.hidden}) and diagnostic.train.hidden ({d.train.hidden}) differ: "
                           "the width is diagnostic.hidden; set both to one value")
+    if d.kind == "gradient_oversmoothing" and d.train.get("activation", d.activation) != d.activation:
+        raise ConfigError(f"diagnostic.activation ({d.activation}) and diagnostic.train.activation "
+                          f"({d.train.activation}) differ: the activation is diagnostic.activation; set both to one value")
     if d.last_layer_iterations < 1 or d.full_epochs < 1:
         raise ConfigError("diagnostic.last_layer_iterations and diagnostic.full_epochs must be >= 1, got "
                           f"{d.last_layer_iterations} and {d.full_epochs}")
@@ -95,7 +99,7 @@ def stationary_models(input_scale: float) -> dict:
 PROPAGATION = {"ds-gcn": "stochastic"}
 
 
-def _node_task(d, device, data_root, data_dir):
+def node_task(d, device, data_root, data_dir):
     graph = load_node_graph(d.graphs[0], root=data_root, data_dir=data_dir).to(device)
     mask, label = graph.ndata["train_mask"].bool(), graph.ndata["label"]
     return graph, mask, label, int(label.max()) + 1
@@ -124,11 +128,23 @@ def _optimizer(model, train):
                           weight_decay_groups=dict(train.get("weight_decay_groups") or {}))
 
 
-def run_backward_smoothing(d, out: Path, device, data_root, data_dir, log) -> list:
-    """Experiment 1 (see the module docstring); returns the rows of ``backward.csv``."""
+def train_measuring(model, graph, train: dict, epochs: int, wanted: list, record) -> None:
+    """Train ``model`` on ``graph``'s node task for ``epochs`` epochs with the optimiser of ``train`` (no early
+    stopping, divergence recorded), calling ``record(epoch)`` at each epoch of ``wanted`` (0: before training)."""
     from ..train import NodeClassificationTask, Trainer
 
-    graph, mask, label, classes = _node_task(d, device, data_root, data_dir)
+    if 0 in wanted:
+        record(0)
+    trainer = Trainer(model, NodeClassificationTask(graph), _optimizer(model, train),
+                      max_epochs=epochs, patience=epochs + 1, progress=False,
+                      monitor=train.get("monitor", "metric"),
+                      on_epoch_end=lambda epoch, _: record(epoch + 1) if epoch + 1 in wanted else None)
+    trainer.fit(on_divergence="record")
+
+
+def run_backward_smoothing(d, out: Path, device, data_root, data_dir, log) -> list:
+    """Experiment 1 (see the module docstring); returns the rows of ``backward.csv``."""
+    graph, mask, label, classes = node_task(d, device, data_root, data_dir)
     dtype = getattr(torch, d.dtype)  # backward_smoothing.yaml: float64 (in float32 the errors underflow to exactly 0)
     graph.ndata["feat"] = graph.ndata["feat"].to(dtype)
     feat = graph.ndata["feat"]
@@ -149,13 +165,7 @@ def run_backward_smoothing(d, out: Path, device, data_root, data_dir, log) -> li
                 rows.extend({"graph": d.graphs[0], "depth": depth, "model": name, "epoch": epoch, "train_loss": loss,
                              **r} for r in layers)
 
-            if 0 in wanted:
-                record(0)
-            trainer = Trainer(model, NodeClassificationTask(graph), _optimizer(model, train),
-                              max_epochs=epochs, patience=epochs + 1, progress=False,
-                              monitor=train.get("monitor", "metric"),
-                              on_epoch_end=lambda epoch, _: record(epoch + 1) if epoch + 1 in wanted else None)
-            trainer.fit(on_divergence="record")
+            train_measuring(model, graph, train, epochs, wanted, record)
             first = [r for r in rows if r["model"] == name and r["depth"] == depth and r["layer"] == 1]
             log(f"  L={depth:3d} {name:16s} error ratio at layer 1: " +
                 ", ".join(f"epoch {r['epoch']} {r['error_ratio']:.3g}" for r in first))
@@ -194,7 +204,7 @@ def run_stationary_points(d, out: Path, device, data_root, data_dir, log) -> lis
     """Experiment 2 (see the module docstring); returns the rows of ``stationary.csv`` (one per model and depth)."""
     from ..train import NodeClassificationTask, Trainer, train_last_layer
 
-    graph, mask, label, classes = _node_task(d, device, data_root, data_dir)
+    graph, mask, label, classes = node_task(d, device, data_root, data_dir)
     dtype = getattr(torch, d.dtype)  # stationary_points.yaml: float64 (float32 stalls L-BFGS near a 1e-5 gradient)
     graph.ndata["feat"] = graph.ndata["feat"].to(dtype)
     feat = graph.ndata["feat"]

@@ -18,6 +18,8 @@ of ``dgl_ssm/conf/diagnostic/`` and writes ``results/<name>/`` (CSV, PNG,
 * ``backward_smoothing`` and ``stationary_points``: Keriven (2025)'s backward
   over-smoothing, at initialization and during training, and its spurious
   stationary points (:mod:`dgl_ssm.studies.backward`).
+* ``gradient_oversmoothing``: Park & Kim (2024)'s gradient over-smoothing and
+  expansion during training (:mod:`dgl_ssm.studies.gradient_expansion`).
 
 Models: GCN, GAT, (GIN), residual GCN and GCN-SSM with Λ = λI and B = βI
 (``input_scale``).
@@ -70,11 +72,11 @@ class DiagnosticConfig:
     large_hidden: int = 64
     #: ``"float32"`` or ``"float64"``: in float32 a deep GAT's energy underflows to 0 (Arroyo et al. 2025, Fig. 8)
     dtype: str = "float32"
-    #: gradients, backward_smoothing, stationary_points: the depths at which each model is measured
+    #: gradients and the training kinds: the depths at which each model is measured
     depths: List[int] = field(default_factory=lambda: [32, 128])
-    #: backward_smoothing, stationary_points: the optimiser section (a protocol of conf/protocol/, e.g. planetoid_shared)
+    #: the training kinds (backward_smoothing, stationary_points, gradient_oversmoothing): the optimiser section (a protocol of conf/protocol/, e.g. planetoid_shared)
     train: Dict[str, Any] = field(default_factory=dict)
-    #: backward_smoothing: the epochs after which the errors are measured (0: at initialisation)
+    #: backward_smoothing, gradient_oversmoothing: the epochs after which the gradients are measured (0: at initialisation)
     measure_epochs: List[int] = field(default_factory=lambda: [0, 1, 5, 20, 50, 100, 200])
     #: stationary_points: L-BFGS iterations at most for the last layer, and epochs of the all-layers comparison
     last_layer_iterations: int = 2000
@@ -106,11 +108,11 @@ def validate(cfg) -> None:
     d = cfg.diagnostic
     if d.kind not in KINDS:
         raise ConfigError(f"diagnostic.kind must be one of {', '.join(KINDS)}, got {d.kind!r}")
-    if d.kind in ("backward_smoothing", "stationary_points"):
+    if d.kind in TRAINING_KINDS:
         from .backward import validate_training
 
         validate_training(d)
-    if d.kind in ("gradients", "backward_smoothing", "stationary_points") and (not d.depths or min(d.depths) < 1):
+    if d.kind in ("gradients", *TRAINING_KINDS) and (not d.depths or min(d.depths) < 1):
         raise ConfigError(f"diagnostic.depths must be a non-empty list of depths >= 1, got {list(d.depths)}")
     if d.dtype not in ("float32", "float64"):
         raise ConfigError(f"diagnostic.dtype must be float32 or float64, got {d.dtype!r}")
@@ -386,10 +388,14 @@ def _jacobian(d, out: Path, device, data_root, data_dir, log) -> list:
 
 
 from .backward import run_backward_smoothing, run_stationary_points  # noqa: E402
+from .gradient_expansion import run_gradient_oversmoothing  # noqa: E402
 
 #: diagnostic.kind -> runner(d, out, device, data_root, data_dir, log) -> rows
 KINDS = {"oversmoothing": _oversmoothing, "jacobian": _jacobian, "gradients": _gradients,
-         "backward_smoothing": run_backward_smoothing, "stationary_points": run_stationary_points}
+         "backward_smoothing": run_backward_smoothing, "stationary_points": run_stationary_points,
+         "gradient_oversmoothing": run_gradient_oversmoothing}
+#: the kinds that train (their train section and measurements checked by studies.backward.validate_training)
+TRAINING_KINDS = ("backward_smoothing", "stationary_points", "gradient_oversmoothing")
 
 
 def register() -> None:

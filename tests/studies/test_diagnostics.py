@@ -165,3 +165,48 @@ def test_the_diagnostics_of_training_refuse_what_they_would_drop(tmp_path, compo
         run_diagnostic(compose_config("diagnostics", "diagnostic=backward_smoothing", override,
                                       f"out={tmp_path / 'run'}"), log=lambda *_: None)
     assert not (tmp_path / "run").exists()
+
+
+def test_gradient_oversmoothing_diagnostic(tmp_path, raw_data, compose_config):
+    """Park & Kim (2024): per model, measured epoch and layer, the per-node gradient similarity in [-1, 1] and the
+    weight-gradient norm; for the GCN at initialisation the norm is autograd's ‖∂L/∂W‖ and the similarity that of
+    the same model built here (seed, width, dtype and eval mode as the diagnostic's)."""
+    raw_data("geom_gcn/new_data/texas/out1_graph_edges.txt")
+    out = tmp_path / "run"
+    rows = run_diagnostic(compose_config("diagnostics", "diagnostic=gradient_oversmoothing", "diagnostic.graphs=[texas]",
+                                         "diagnostic.depths=[5]", "diagnostic.hidden=8", "diagnostic.train.hidden=8",
+                                         "diagnostic.measure_epochs=[0,2]", "diagnostic.train.epochs=2", f"out={out}",
+                                         f"data_root={tmp_path / 'data'}"), log=lambda *_: None)
+    assert len(rows) == 4 * 2 * 5 and (out / "node_gradients_5.png").read_bytes()[:8] == PNG
+    assert {r["model"] for r in rows} == {"GCN", "ResGCN", "LipResGCN", "GCN-SSM λ=1.0"}
+    assert all(-1.0 <= r["similarity"] <= 1.0 and r["nodes"] >= 2 for r in rows)
+    assert numbers(out / "node_gradients.csv", ["similarity", "weight_grad_norm", "train_loss"])
+
+    import torch
+    import torch.nn.functional as F
+
+    from dgl_ssm.analysis import layer_node_gradients, node_gradient_similarity
+    from dgl_ssm.data import load_node_graph
+    from dgl_ssm.models import build_model
+
+    graph = load_node_graph("texas", root=tmp_path / "data")
+    feat = graph.ndata["feat"].double()
+    mask, label = graph.ndata["train_mask"].bool(), graph.ndata["label"]
+    torch.manual_seed(0)
+    model = build_model("gcn", feat.shape[1], 8, int(label.max()) + 1, 5, dropout=0.5).double().eval()
+    F.cross_entropy(model(graph, feat)[mask], label[mask]).backward()
+    ours = [r for r in rows if r["model"] == "GCN" and r["epoch"] == 0]
+    assert [r["weight_grad_norm"] for r in ours] == pytest.approx(
+        [float(layer.conv.weight.grad.norm()) for layer in model.layers], rel=1e-9)
+    _, factors = layer_node_gradients(model, graph, feat, lambda o: F.cross_entropy(o[mask], label[mask]))
+    assert [r["similarity"] for r in ours] == pytest.approx([node_gradient_similarity(m, e)[0] for m, e in factors],
+                                                            rel=1e-9)
+
+
+def test_gradient_oversmoothing_refuses_a_second_activation(tmp_path, compose_config):
+    from dgl_ssm.studies.schema import ConfigError
+
+    with pytest.raises(ConfigError, match="diagnostic.activation .* and diagnostic.train.activation .* differ"):
+        run_diagnostic(compose_config("diagnostics", "diagnostic=gradient_oversmoothing", "diagnostic.train.activation=tanh",
+                                      f"out={tmp_path / 'run'}"), log=lambda *_: None)
+    assert not (tmp_path / "run").exists()
