@@ -168,8 +168,13 @@ def mean_deviation(graph, feat: torch.Tensor, per_graph: bool = False) -> torch.
 
     The distance of the features from the space of node-constant features;
     it is 0 exactly when all nodes of a graph carry the same vector. Source:
-    Park & Kim (2024), "Taming Gradient Oversmoothing and Expansion in Graph
-    Neural Networks", arXiv:2410.04824.
+    attributed to Park & Kim (2024), "Taming Gradient Oversmoothing and
+    Expansion in Graph Neural Networks", arXiv:2410.04824, when this function
+    was written; not checked (issue 46): only the paper's abstract is in this
+    project's offline sources. For GCN's :math:`\hat A` the smoothed signal is
+    :math:`D^{1/2}\mathbf 1`, not a constant, so :math:`\mu` does not vanish
+    under over-smoothing on a graph with unequal degrees: use
+    :func:`~dgl_ssm.analysis.orthogonal_ratio` there.
 
     For a batch, :math:`\gamma` is the mean row of **each graph** (the
     features are centered graph by graph); the total is
