@@ -39,6 +39,7 @@ from ..analysis import backward_errors, orthogonal_ratio
 from ..data import load_node_graph
 from ..experiment import write_csv
 from ..models import build_model
+from ..transforms import LargestComponent
 
 __all__ = ["backward_models", "stationary_models", "run_backward_smoothing", "run_stationary_points", "validate_training",
            "train_measuring", "node_task"]
@@ -100,7 +101,12 @@ PROPAGATION = {"ds-gcn": "stochastic"}
 
 
 def node_task(d, device, data_root, data_dir):
-    graph = load_node_graph(d.graphs[0], root=data_root, data_dir=data_dir).to(device)
+    """The graph of ``d.graphs[0]`` (its largest connected component with ``d.largest_component``), its training
+    mask, labels and number of classes."""
+    graph = load_node_graph(d.graphs[0], root=data_root, data_dir=data_dir)
+    if d.largest_component:
+        graph = LargestComponent()(graph)
+    graph = graph.to(device)
     mask, label = graph.ndata["train_mask"].bool(), graph.ndata["label"]
     return graph, mask, label, int(label.max()) + 1
 

@@ -78,6 +78,8 @@ class DiagnosticConfig:
     train: Dict[str, Any] = field(default_factory=dict)
     #: backward_smoothing, gradient_oversmoothing: the epochs after which the gradients are measured (0: at initialisation)
     measure_epochs: List[int] = field(default_factory=lambda: [0, 1, 5, 20, 50, 100, 200])
+    #: the training kinds: keep only the graph's largest connected component (transforms.LargestComponent)
+    largest_component: bool = False
     #: stationary_points: L-BFGS iterations at most for the last layer, and epochs of the all-layers comparison
     last_layer_iterations: int = 2000
     full_epochs: int = 500
@@ -114,6 +116,9 @@ def validate(cfg) -> None:
         validate_training(d)
     if d.kind in ("gradients", *TRAINING_KINDS) and (not d.depths or min(d.depths) < 1):
         raise ConfigError(f"diagnostic.depths must be a non-empty list of depths >= 1, got {list(d.depths)}")
+    if d.largest_component and d.kind not in TRAINING_KINDS:
+        raise ConfigError(f"diagnostic.largest_component: kind {d.kind} measures whole graphs; it applies to "
+                          f"{', '.join(TRAINING_KINDS)} only (drop it)")
     if d.dtype not in ("float32", "float64"):
         raise ConfigError(f"diagnostic.dtype must be float32 or float64, got {d.dtype!r}")
     for key in ("layers", "hidden", "max_size", "large_hidden"):

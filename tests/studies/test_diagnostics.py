@@ -210,3 +210,44 @@ def test_gradient_oversmoothing_refuses_a_second_activation(tmp_path, compose_co
         run_diagnostic(compose_config("diagnostics", "diagnostic=gradient_oversmoothing", "diagnostic.train.activation=tanh",
                                       f"out={tmp_path / 'run'}"), log=lambda *_: None)
     assert not (tmp_path / "run").exists()
+
+
+def test_stationary_points_on_the_largest_component(tmp_path, raw_data, compose_config):
+    """stationary_points_lcc composes stationary_points and keeps one connected component of the graph."""
+    raw_data("geom_gcn/new_data/texas/out1_graph_edges.txt")
+    out = tmp_path / "run"
+    cfg = compose_config("diagnostics", "diagnostic=stationary_points_lcc", "diagnostic.graphs=[texas]",
+                         "diagnostic.depths=[3]", "diagnostic.hidden=8", "diagnostic.train.hidden=8",
+                         "diagnostic.full_epochs=2", "diagnostic.last_layer_iterations=5", f"out={out}",
+                         f"data_root={tmp_path / 'data'}")
+    assert cfg.diagnostic.largest_component and cfg.diagnostic.last_layer_iterations == 5
+    run_diagnostic(cfg, log=lambda *_: None)
+    layers = numbers(out / "stationary_layers.csv", ["error_ratio"])
+    assert len(layers) == 4 * 2 * 4
+
+
+def test_the_training_kinds_take_the_largest_component_with_its_masks(monkeypatch, compose_config):
+    """Texas is connected: a graph of two components (5 and 2 nodes) stands in for the loader."""
+    import dgl
+    import torch
+
+    from dgl_ssm.studies import backward
+
+    g = dgl.graph(([0, 1, 2, 3, 5], [1, 2, 3, 4, 6]), num_nodes=7)
+    g.ndata["train_mask"] = torch.tensor([1, 0, 1, 0, 0, 1, 1], dtype=torch.bool)
+    g.ndata["label"] = torch.tensor([0, 1, 2, 0, 1, 2, 3])
+    monkeypatch.setattr(backward, "load_node_graph", lambda *a, **k: g)
+    d = compose_config("diagnostics", "diagnostic=stationary_points_lcc").diagnostic
+    graph, mask, label, classes = backward.node_task(d, "cpu", None, None)
+    assert graph.ndata[dgl.NID].tolist() == [0, 1, 2, 3, 4]
+    assert mask.tolist() == [True, False, True, False, False] and label.tolist() == [0, 1, 2, 0, 1] and classes == 3
+    whole = backward.node_task(compose_config("diagnostics", "diagnostic=stationary_points").diagnostic, "cpu", None, None)
+    assert whole[0].num_nodes() == 7
+
+
+def test_largest_component_is_refused_where_it_would_be_ignored(tmp_path, compose_config):
+    from dgl_ssm.studies.schema import ConfigError
+
+    with pytest.raises(ConfigError, match="diagnostic.largest_component: kind oversmoothing"):
+        run_diagnostic(compose_config("diagnostics", "diagnostic=oversmoothing_quick", "diagnostic.largest_component=true",
+                                      f"out={tmp_path / 'run'}"), log=lambda *_: None)
