@@ -42,7 +42,7 @@ from ..models import build_model
 from ..transforms import LargestComponent
 
 __all__ = ["backward_models", "stationary_models", "run_backward_smoothing", "run_stationary_points", "validate_training",
-           "train_measuring", "node_task"]
+           "train_measuring", "node_task", "measured_epochs"]
 
 
 def validate_training(d) -> None:
@@ -100,15 +100,26 @@ def stationary_models(input_scale: float) -> dict:
 PROPAGATION = {"ds-gcn": "stochastic"}
 
 
-def node_task(d, device, data_root, data_dir):
-    """The graph of ``d.graphs[0]`` (its largest connected component with ``d.largest_component``), its training
-    mask, labels and number of classes."""
+def node_task(d, device, data_root, data_dir) -> tuple:
+    """The training kinds' task: ``(graph, feat, loss_fn, classes)``. The graph of ``d.graphs[0]`` (its largest
+    connected component with ``d.largest_component``) on ``device``, its features in ``d.dtype`` (the three
+    configurations say float64: in float32 a deep GCN's errors underflow to exactly 0 near the input, and L-BFGS
+    stalls near a 1e-5 gradient), and the training cross-entropy of an output ``(N, classes)``."""
     graph = load_node_graph(d.graphs[0], root=data_root, data_dir=data_dir)
     if d.largest_component:
         graph = LargestComponent()(graph)
     graph = graph.to(device)
+    graph.ndata["feat"] = graph.ndata["feat"].to(getattr(torch, d.dtype))
     mask, label = graph.ndata["train_mask"].bool(), graph.ndata["label"]
-    return graph, mask, label, int(label.max()) + 1
+    return graph, graph.ndata["feat"], lambda out: F.cross_entropy(out[mask], label[mask]), int(label.max()) + 1
+
+
+def measured_epochs(d) -> tuple:
+    """``(train, wanted, epochs)``: the optimiser section as a dict, the sorted epochs to measure at, and the epochs
+    to train (``train.epochs``, honoured; early stopping is off, ``train.patience`` unused)."""
+    train = dict(d.train)
+    wanted = sorted(set(d.measure_epochs))
+    return train, wanted, int(train.get("epochs", max(wanted)))
 
 
 def _measure(model, graph, feat, loss_fn, propagation: str = "symmetric") -> tuple:
@@ -150,21 +161,14 @@ def train_measuring(model, graph, train: dict, epochs: int, wanted: list, record
 
 def run_backward_smoothing(d, out: Path, device, data_root, data_dir, log) -> list:
     """Experiment 1 (see the module docstring); returns the rows of ``backward.csv``."""
-    graph, mask, label, classes = node_task(d, device, data_root, data_dir)
-    dtype = getattr(torch, d.dtype)  # backward_smoothing.yaml: float64 (in float32 the errors underflow to exactly 0)
-    graph.ndata["feat"] = graph.ndata["feat"].to(dtype)
-    feat = graph.ndata["feat"]
-    loss_fn = lambda o: F.cross_entropy(o[mask], label[mask])  # noqa: E731
-    train = dict(d.train)
-    wanted = sorted(set(d.measure_epochs))
-    # train.epochs is honoured; early stopping is off (train.patience unused): the errors are measured at fixed epochs
-    epochs = int(train.get("epochs", max(wanted)))
+    graph, feat, loss_fn, classes = node_task(d, device, data_root, data_dir)
+    train, wanted, epochs = measured_epochs(d)
     rows = []
     for depth in d.depths:
         for name, (preset, options) in backward_models(d.input_scale).items():
             torch.manual_seed(d.seed)
             model = build_model(preset, feat.shape[1], d.hidden, classes, depth, dropout=train.get("dropout", 0.0),
-                                **options).to(device, dtype)
+                                **options).to(device, feat.dtype)
 
             def record(epoch: int) -> None:
                 loss, layers = _measure(model, graph, feat, loss_fn)
@@ -210,17 +214,13 @@ def run_stationary_points(d, out: Path, device, data_root, data_dir, log) -> lis
     """Experiment 2 (see the module docstring); returns the rows of ``stationary.csv`` (one per model and depth)."""
     from ..train import NodeClassificationTask, Trainer, train_last_layer
 
-    graph, mask, label, classes = node_task(d, device, data_root, data_dir)
-    dtype = getattr(torch, d.dtype)  # stationary_points.yaml: float64 (float32 stalls L-BFGS near a 1e-5 gradient)
-    graph.ndata["feat"] = graph.ndata["feat"].to(dtype)
-    feat = graph.ndata["feat"]
-    loss_fn = lambda o: F.cross_entropy(o[mask], label[mask])  # noqa: E731
+    graph, feat, loss_fn, classes = node_task(d, device, data_root, data_dir)
     train = dict(d.train)
     layers_rows, rows = [], []
     for depth in d.depths:
         for name, (preset, options) in stationary_models(d.input_scale).items():
             torch.manual_seed(d.seed)
-            model = build_model(preset, feat.shape[1], d.hidden, classes, depth, **options).to(device, dtype)
+            model = build_model(preset, feat.shape[1], d.hidden, classes, depth, **options).to(device, feat.dtype)
             propagation = PROPAGATION.get(preset, "symmetric")
             loss_init, at_init = _measure(model, graph, feat, loss_fn, propagation)
             fit = train_last_layer(model, graph, feat, loss_fn, max_iter=d.last_layer_iterations)
@@ -229,7 +229,7 @@ def run_stationary_points(d, out: Path, device, data_root, data_dir, log) -> lis
                 layers_rows.extend({"graph": d.graphs[0], "depth": depth, "model": name, "stage": stage, **r}
                                    for r in layers)
             torch.manual_seed(d.seed)  # the same initial model, every layer trained (no dropout, no decay)
-            full = build_model(preset, feat.shape[1], d.hidden, classes, depth, **options).to(device, dtype)
+            full = build_model(preset, feat.shape[1], d.hidden, classes, depth, **options).to(device, feat.dtype)
             trainer = Trainer(full, NodeClassificationTask(graph), _optimizer(full, {**train, "weight_decay": 0.0, "weight_decay_groups": {}}),
                               max_epochs=d.full_epochs, patience=d.full_epochs + 1, progress=False, monitor="loss")
             trainer.fit(on_divergence="record")

@@ -27,12 +27,11 @@ import math
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ..analysis import layer_node_gradients, node_gradient_similarity
 from ..experiment import write_csv
 from ..models import build_model
-from .backward import node_task, train_measuring
+from .backward import measured_epochs, node_task, train_measuring
 
 __all__ = ["expansion_models", "run_gradient_oversmoothing"]
 
@@ -66,20 +65,14 @@ def _measure(model, graph, feat, loss_fn) -> tuple:
 
 def run_gradient_oversmoothing(d, out: Path, device, data_root, data_dir, log) -> list:
     """The experiment of the module docstring; returns the rows of ``node_gradients.csv``."""
-    graph, mask, label, classes = node_task(d, device, data_root, data_dir)
-    dtype = getattr(torch, d.dtype)  # gradient_oversmoothing.yaml: float64 (a deep GCN's errors underflow in float32)
-    graph.ndata["feat"] = graph.ndata["feat"].to(dtype)
-    feat = graph.ndata["feat"]
-    loss_fn = lambda o: F.cross_entropy(o[mask], label[mask])  # noqa: E731
-    train = dict(d.train)
-    wanted = sorted(set(d.measure_epochs))
-    epochs = int(train.get("epochs", max(wanted)))
+    graph, feat, loss_fn, classes = node_task(d, device, data_root, data_dir)
+    train, wanted, epochs = measured_epochs(d)
     rows = []
     for depth in d.depths:
         for name, (preset, options) in expansion_models(d.input_scale).items():
             torch.manual_seed(d.seed)
             model = build_model(preset, feat.shape[1], d.hidden, classes, depth, activation=d.activation,
-                                dropout=train.get("dropout", 0.0), **options).to(device, dtype)
+                                dropout=train.get("dropout", 0.0), **options).to(device, feat.dtype)
 
             def record(epoch: int) -> None:
                 loss, layers = _measure(model, graph, feat, loss_fn)

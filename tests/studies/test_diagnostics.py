@@ -238,9 +238,11 @@ def test_the_training_kinds_take_the_largest_component_with_its_masks(monkeypatc
     g.ndata["label"] = torch.tensor([0, 1, 2, 0, 1, 2, 3])
     monkeypatch.setattr(backward, "load_node_graph", lambda *a, **k: g)
     d = compose_config("diagnostics", "diagnostic=stationary_points_lcc").diagnostic
-    graph, mask, label, classes = backward.node_task(d, "cpu", None, None)
-    assert graph.ndata[dgl.NID].tolist() == [0, 1, 2, 3, 4]
-    assert mask.tolist() == [True, False, True, False, False] and label.tolist() == [0, 1, 2, 0, 1] and classes == 3
+    g.ndata["feat"] = torch.randn(7, 2)
+    graph, feat, loss_fn, classes = backward.node_task(d, "cpu", None, None)
+    assert graph.ndata[dgl.NID].tolist() == [0, 1, 2, 3, 4] and feat.dtype == torch.float64 and classes == 3
+    out = torch.randn(5, 3, dtype=torch.float64)  # the loss is on training nodes 0 and 2 of the component
+    assert float(loss_fn(out)) == pytest.approx(float(torch.nn.functional.cross_entropy(out[[0, 2]], torch.tensor([0, 2]))))
     whole = backward.node_task(compose_config("diagnostics", "diagnostic=stationary_points").diagnostic, "cpu", None, None)
     assert whole[0].num_nodes() == 7
 
