@@ -19,8 +19,14 @@ def write_plots(study, rows: list, out: Path) -> List[str]:
     names = labels(study)
     written = []
     for dataset in study.datasets:
-        if len({r[study.setting_name] for r in rows if r["dataset"] == dataset}) == 1 and (out / "histories").is_dir():
-            curves = _plot_validation_curves(study, rows, out, dataset)  # one setting: a curve says more than a dot
+        settings = {}
+        for r in rows:
+            if r["dataset"] == dataset:
+                settings.setdefault(r["model"], set()).add(r[study.setting_name])
+        if settings and all(len(s) == 1 for s in settings.values()) and (out / "histories").is_dir():
+            # one setting per model (the rows of lrgb_seed: 5 layers for LRGB's GCN, 17 for the others): a curve
+            # says more than a dot
+            curves = _plot_validation_curves(study, rows, out, dataset)
             if curves:
                 (out / f"{study.metric}_{dataset}.png").unlink(missing_ok=True)
                 written.append(curves)
