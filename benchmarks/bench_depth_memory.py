@@ -14,6 +14,7 @@ Target: checkpointing cuts peak activation memory >= 4x at <= 1.5x the time.
 """
 from __future__ import annotations
 
+import math
 import sys
 
 from _common import emit, median, parser, profiler_peak, python_env, ratio, run_python, target, write_results  # isort: skip
@@ -118,7 +119,8 @@ def main(argv=None):
     ]
     mib = {v: {k: round(med(v, k) / 2**20, 1) for k in ("profiler_peak_bytes", "rss_growth_first_step_bytes")}
            for v in runs}
-    notes = ("checkpoint=True checkpoints segments of ceil(sqrt(L)) blocks (16 for L=256); 'per-layer' "
+    notes = (f"checkpoint=True checkpoints segments of ceil(sqrt(L)) blocks ({math.ceil(math.sqrt(args.layers))} for "
+             f"L={args.layers}); 'per-layer' "
              "(checkpoint=1) is what checkpoint=True did before this benchmark. Peak activation memory in MiB "
              "(allocator peak above the pre-step level, from torch.profiler memory events; RSS growth of the "
              "first step from ru_maxrss, which also counts pages glibc keeps after frees):\n\n"
