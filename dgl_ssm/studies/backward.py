@@ -42,7 +42,7 @@ from ..models import build_model
 from ..transforms import LargestComponent
 
 __all__ = ["backward_models", "stationary_models", "run_backward_smoothing", "run_stationary_points", "validate_training",
-           "train_measuring", "node_task", "measured_epochs"]
+           "measured_training", "node_task", "in_eval_mode"]
 
 
 def validate_training(d) -> None:
@@ -114,23 +114,11 @@ def node_task(d, device, data_root, data_dir) -> tuple:
     return graph, graph.ndata["feat"], lambda out: F.cross_entropy(out[mask], label[mask]), int(label.max()) + 1
 
 
-def measured_epochs(d) -> tuple:
-    """``(train, wanted, epochs)``: the optimiser section as a dict, the sorted epochs to measure at, and the epochs
-    to train (``train.epochs``, honoured; early stopping is off, ``train.patience`` unused)."""
-    train = dict(d.train)
-    wanted = sorted(set(d.measure_epochs))
-    return train, wanted, int(train.get("epochs", max(wanted)))
-
-
 def _measure(model, graph, feat, loss_fn, propagation: str = "symmetric") -> tuple:
     """Eval-mode loss, per-layer (error ratio, error norm, state ratio, state norm) and block gradient norms; the
     ratios against the dominant eigenvector of ``propagation``."""
-    was_training = model.training
-    model.eval()
-    try:
-        loss, errors, norms, states = backward_errors(model, graph, feat, loss_fn, return_states=True)
-    finally:
-        model.train(was_training)
+    loss, errors, norms, states = in_eval_mode(model, lambda: backward_errors(model, graph, feat, loss_fn,
+                                                                             return_states=True))
     layers = [{"layer": i, "error_ratio": orthogonal_ratio(graph, e, propagation), "error_norm": float(e.norm()),
                "state_ratio": orthogonal_ratio(graph, s, propagation), "state_norm": float(s.norm()),
                "grad_norm": norms[i - 1] if i > 0 else float("nan")} for i, (e, s) in enumerate(zip(errors, states))]
@@ -145,40 +133,65 @@ def _optimizer(model, train):
                           weight_decay_groups=dict(train.get("weight_decay_groups") or {}))
 
 
-def train_measuring(model, graph, train: dict, epochs: int, wanted: list, record) -> None:
-    """Train ``model`` on ``graph``'s node task for ``epochs`` epochs with the optimiser of ``train`` (no early
-    stopping, divergence recorded), calling ``record(epoch)`` at each epoch of ``wanted`` (0: before training)."""
+def measured_training(d, table: dict, task: tuple, device, measure, log_model) -> list:
+    """Train every model of ``table`` at every depth of ``d`` and measure it along the way; the rows of all.
+
+    Per depth and model: seed ``d.seed``, build at width ``d.hidden`` with ``train.dropout`` in the features' dtype,
+    train ``train.epochs`` epochs with the optimiser of ``d.train`` (no early stopping: ``train.patience`` unused;
+    divergence recorded), and after each epoch of ``d.measure_epochs`` (0: before training) add
+    ``{graph, depth, model, epoch, train_loss, **layer}`` for every ``layer`` of ``measure(model) -> (loss,
+    layers)``. ``log_model(depth, name, rows)`` reports each model when it is done."""
     from ..train import NodeClassificationTask, Trainer
 
-    if 0 in wanted:
-        record(0)
-    trainer = Trainer(model, NodeClassificationTask(graph), _optimizer(model, train),
-                      max_epochs=epochs, patience=epochs + 1, progress=False,
-                      monitor=train.get("monitor", "metric"),
-                      on_epoch_end=lambda epoch, _: record(epoch + 1) if epoch + 1 in wanted else None)
-    trainer.fit(on_divergence="record")
-
-
-def run_backward_smoothing(d, out: Path, device, data_root, data_dir, log) -> list:
-    """Experiment 1 (see the module docstring); returns the rows of ``backward.csv``."""
-    graph, feat, loss_fn, classes = node_task(d, device, data_root, data_dir)
-    train, wanted, epochs = measured_epochs(d)
+    graph, feat, _, classes = task
+    train = dict(d.train)
+    wanted = sorted(set(d.measure_epochs))
+    epochs = int(train.get("epochs", max(wanted)))
     rows = []
     for depth in d.depths:
-        for name, (preset, options) in backward_models(d.input_scale).items():
+        for name, (preset, options) in table.items():
             torch.manual_seed(d.seed)
             model = build_model(preset, feat.shape[1], d.hidden, classes, depth, dropout=train.get("dropout", 0.0),
                                 **options).to(device, feat.dtype)
 
             def record(epoch: int) -> None:
-                loss, layers = _measure(model, graph, feat, loss_fn)
+                loss, layers = measure(model)
                 rows.extend({"graph": d.graphs[0], "depth": depth, "model": name, "epoch": epoch, "train_loss": loss,
                              **r} for r in layers)
 
-            train_measuring(model, graph, train, epochs, wanted, record)
-            first = [r for r in rows if r["model"] == name and r["depth"] == depth and r["layer"] == 1]
-            log(f"  L={depth:3d} {name:16s} error ratio at layer 1: " +
-                ", ".join(f"epoch {r['epoch']} {r['error_ratio']:.3g}" for r in first))
+            if 0 in wanted:
+                record(0)
+            trainer = Trainer(model, NodeClassificationTask(graph), _optimizer(model, train),
+                              max_epochs=epochs, patience=epochs + 1, progress=False,
+                              monitor=train.get("monitor", "metric"),
+                              on_epoch_end=lambda epoch, _: record(epoch + 1) if epoch + 1 in wanted else None)
+            trainer.fit(on_divergence="record")
+            log_model(depth, name, rows)
+    return rows
+
+
+def in_eval_mode(model, fn):
+    """``fn()`` with ``model`` in eval mode (no dropout), its mode restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        return fn()
+    finally:
+        model.train(was_training)
+
+
+def run_backward_smoothing(d, out: Path, device, data_root, data_dir, log) -> list:
+    """Experiment 1 (see the module docstring); returns the rows of ``backward.csv``."""
+    task = node_task(d, device, data_root, data_dir)
+    graph, feat, loss_fn, _ = task
+
+    def log_model(depth, name, rows):
+        first = [r for r in rows if r["model"] == name and r["depth"] == depth and r["layer"] == 1]
+        log(f"  L={depth:3d} {name:16s} error ratio at layer 1: " +
+            ", ".join(f"epoch {r['epoch']} {r['error_ratio']:.3g}" for r in first))
+
+    rows = measured_training(d, backward_models(d.input_scale), task, device,
+                             lambda model: _measure(model, graph, feat, loss_fn), log_model)
     write_csv(out / "backward.csv", rows)
     _plot_backward(rows, d, out / "backward.png")
     return rows

@@ -26,30 +26,23 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import torch
-
 from ..analysis import layer_node_gradients, node_gradient_similarity
 from ..experiment import write_csv
-from ..models import build_model
-from .backward import measured_epochs, node_task, train_measuring
+from .backward import in_eval_mode, measured_training, node_task
 
 __all__ = ["expansion_models", "run_gradient_oversmoothing"]
 
 
-def expansion_models(input_scale: float) -> dict:
-    """Display name -> (preset, builder options): every model a GCN convolution per layer, ReLU."""
+def expansion_models(input_scale: float, activation: str = "relu") -> dict:
+    """Display name -> (preset, builder options): every model a GCN convolution per layer, with ``activation``."""
     ssm = {"block_options": {"state_transition": 1.0, "input_matrix": input_scale}}
-    return {"GCN": ("gcn", {}), "ResGCN": ("res-gcn", {}), "LipResGCN": ("lip-res-gcn", {}),
-            "GCN-SSM λ=1.0": ("gcn-ssm", ssm)}
+    return {name: (preset, {"activation": activation, **options}) for name, (preset, options) in
+            {"GCN": ("gcn", {}), "ResGCN": ("res-gcn", {}), "LipResGCN": ("lip-res-gcn", {}),
+             "GCN-SSM λ=1.0": ("gcn-ssm", ssm)}.items()}
 
 
 def _measure(model, graph, feat, loss_fn) -> tuple:
-    was_training = model.training
-    model.eval()
-    try:
-        loss, factors = layer_node_gradients(model, graph, feat, loss_fn)
-    finally:
-        model.train(was_training)
+    loss, factors = in_eval_mode(model, lambda: layer_node_gradients(model, graph, feat, loss_fn))
     grads = [(m.T @ delta).flatten() for m, delta in factors]  # ∂L/∂W_ℓ
     layers = []
     for layer, (m, delta) in enumerate(factors, start=1):
@@ -65,24 +58,16 @@ def _measure(model, graph, feat, loss_fn) -> tuple:
 
 def run_gradient_oversmoothing(d, out: Path, device, data_root, data_dir, log) -> list:
     """The experiment of the module docstring; returns the rows of ``node_gradients.csv``."""
-    graph, feat, loss_fn, classes = node_task(d, device, data_root, data_dir)
-    train, wanted, epochs = measured_epochs(d)
-    rows = []
-    for depth in d.depths:
-        for name, (preset, options) in expansion_models(d.input_scale).items():
-            torch.manual_seed(d.seed)
-            model = build_model(preset, feat.shape[1], d.hidden, classes, depth, activation=d.activation,
-                                dropout=train.get("dropout", 0.0), **options).to(device, feat.dtype)
+    task = node_task(d, device, data_root, data_dir)
+    graph, feat, loss_fn, _ = task
 
-            def record(epoch: int) -> None:
-                loss, layers = _measure(model, graph, feat, loss_fn)
-                rows.extend({"graph": d.graphs[0], "depth": depth, "model": name, "epoch": epoch,
-                             "train_loss": loss, **r} for r in layers)
+    def log_model(depth, name, rows):
+        at = {r["epoch"]: r for r in rows if r["model"] == name and r["depth"] == depth and r["layer"] == 1}
+        log(f"  L={depth:3d} {name:14s} layer 1: similarity / ‖∂L/∂W‖ " +
+            ", ".join(f"epoch {e} {r['similarity']:.3f} / {r['weight_grad_norm']:.2e}" for e, r in at.items()))
 
-            train_measuring(model, graph, train, epochs, wanted, record)
-            at = {r["epoch"]: r for r in rows if r["model"] == name and r["depth"] == depth and r["layer"] == 1}
-            log(f"  L={depth:3d} {name:14s} layer 1: similarity / ‖∂L/∂W‖ " +
-                ", ".join(f"epoch {e} {r['similarity']:.3f} / {r['weight_grad_norm']:.2e}" for e, r in at.items()))
+    rows = measured_training(d, expansion_models(d.input_scale, d.activation), task, device,
+                             lambda model: _measure(model, graph, feat, loss_fn), log_model)
     write_csv(out / "node_gradients.csv", rows)
     _plot(rows, d, out)
     return rows
