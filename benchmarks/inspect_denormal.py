@@ -7,37 +7,59 @@ float32's smallest normal number (1.2·10⁻³⁸), and x86 cores handle subnorm
 sets them to 0, which changes results below that magnitude; the project does not use it (an option would have to
 be part of a cell's identity, and diagnostics that measure vanishing gradients must keep the subnormals).
 
-``python benchmarks/inspect_denormal.py results/depth_lipschitz/.checkpoints/gcnii-cora-512-0-<hash>/checkpoint.pt``
-(the cell's configuration is GCNII at 512 layers, alpha 0.1, lambda 0.5, GCNII's Cora protocol; the checkpoint
-folder exists only on the machine that trains the cell, and only until it is recorded). Prints, for the model as
-initialised and as checkpointed: the largest share of subnormal entries among the parameters' gradients, and the
-seconds per training step (forward and backward on the training nodes), FTZ off and on, median of 3 steps each,
-alternating.
+``python benchmarks/inspect_denormal.py [--study depth_lipschitz --model gcnii --depth 512 --seed 0]``: the cell
+is built from its packaged study configuration (the sittings' own :func:`~dgl_ssm.studies.cells.cell_arguments`)
+and its state read from the checkpoint a running or interrupted sitting keeps in
+``results/<study>/.checkpoints/`` (it exists only on the machine that trains the cell, and only until the cell is
+recorded). Prints, for the model as initialised and as checkpointed: the largest share of subnormal entries among
+the parameters' gradients, and the CPU seconds per training step (forward and backward on the training nodes),
+flush-to-zero off and on, median of 3 steps each, alternating.
 """
 from __future__ import annotations
 
+import argparse
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
-import yaml
 
-import dgl_ssm
-from dgl_ssm.train.cell import DataOptions, TrainProtocol, prepare_cell
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def subnormal_share(t: torch.Tensor) -> float:
+    """Share of the entries of ``t`` that are subnormal (non-zero and below the dtype's smallest normal number)."""
     a = t.detach().abs()
     return ((a > 0) & (a < torch.finfo(t.dtype).tiny)).float().mean().item()
 
 
-def main(path: str, layers: int = 512) -> None:
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--study", default="depth_lipschitz")
+    p.add_argument("--model", default="gcnii")
+    p.add_argument("--depth", type=int, default=512)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+
+    import dgl_ssm
+    from dgl_ssm.studies.cells import cell_arguments
+    from dgl_ssm.studies.grid import checkpoint_dir
+    from dgl_ssm.studies.identity import cell_config
+    from dgl_ssm.studies.record import packaged_study
+    from dgl_ssm.train.cell import prepare_cell
+
     dgl_ssm.configure_threads(1)
-    protocol = TrainProtocol.from_mapping(yaml.safe_load(open(dgl_ssm.__path__[0] + "/conf/protocol/chen2020_gcnii_cora.yaml")))
-    cell = prepare_cell("cora", "gcnii", layers, 0, protocol, options={"alpha": 0.1, "lambda_": 0.5, "checkpoint": True},
-                        data=DataOptions())
-    model, graph = cell.model, cell.graph
+    study = packaged_study(args.study)
+    if study is None:
+        sys.exit(f"error: no packaged study {args.study!r}; see dgl_ssm/conf/study/")
+    cell = {"model": args.model, "dataset": study.datasets[0], study.setting_name: args.depth, "seed": args.seed}
+    path = checkpoint_dir(ROOT / "results" / study.name, cell, cell_config(study, cell)) / "checkpoint.pt"
+    if not path.is_file():
+        sys.exit(f"error: no checkpoint of {cell} at {path}; run the study's cell until it has one (or copy its folder)")
+    cell_args, options = cell_arguments(study, cell)
+    prepared = prepare_cell(*cell_args, **options)
+    model, graph = prepared.model, prepared.graph
     mask = graph.ndata["train_mask"]
 
     def step():
@@ -58,11 +80,11 @@ def main(path: str, layers: int = 512) -> None:
                 times[ftz].append(time.process_time() - t0)
         torch.set_flush_denormal(False)
         step()
-        share = max(subnormal_share(p.grad) for p in model.parameters() if p.grad is not None)
+        share = max(subnormal_share(q.grad) for q in model.parameters() if q.grad is not None)
         ieee, ftz = statistics.median(times[False]), statistics.median(times[True])
         print(f"{name}: subnormal share of gradient entries {share:.3f}; step {ieee:.2f} s (IEEE) / {ftz:.2f} s "
               f"(flush-to-zero) = {ieee / ftz:.2f}x", flush=True)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main()
