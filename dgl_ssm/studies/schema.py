@@ -174,7 +174,8 @@ class StudyConfig:
     #: set ``False`` where the budget makes the comparison meaningless (a plumbing check that inherits a full
     #: study's ``published``): no third table
     compare_published: bool = True
-    #: add a table of training seconds per epoch (train_time_s / epochs_run), e.g. to cost a longer protocol
+    #: add a table of training seconds per epoch (CPU: train_cpu_s / epochs_run; rows recorded before CPU time: the
+    #: median wall-clock epoch of their history), e.g. to cost a longer protocol
     epoch_time_table: bool = False
     #: datasets the study would have but that cannot be run here: ``{column: why}``, a column of the first table
     #: that says why on every row (``lrgb_seed``: Peptides-struct, whose CSV is not in the offline data).

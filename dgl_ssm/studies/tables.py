@@ -17,10 +17,11 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Optional
 
 from omegaconf import OmegaConf
 
-from .labels import labelled, labels, setting_of
+from .labels import column_of, labelled, labels, setting_of
 from .record import record_study
 from .schema import check_published  # noqa: F401
 from .selection import best_member, chosen_setting, first_stage_seeds, members_in, settings_run
@@ -28,8 +29,9 @@ from .selection import best_member, chosen_setting, first_stage_seeds, members_i
 __all__ = ["write_tables", "repeats_phrase", "selection_table", "chosen_setting_table", "published_table", "regenerate", "readme_blocks", "main"]
 
 
-def write_tables(study, rows: list, out: Path) -> str:
-    """``results.md``: mean ± std of the study's metric (diverged cells counted apart), rows by model."""
+def write_tables(study, rows: list, out: Path, histories: Optional[Path] = None) -> str:
+    """``results.md``: mean ± std of the study's metric (diverged cells counted apart), rows by model.
+    ``histories``: the record's per-epoch histories (default ``out / "histories"``), for the epoch time table."""
     from .._io import atomic_write
     from ..report import markdown_table
     from .schema import to_container
@@ -80,13 +82,76 @@ def write_tables(study, rows: list, out: Path) -> str:
     if study.published and study.compare_published:
         text += "\n" + published_table(study, named, order + seen) + "\n"
     if study.epoch_time_table:
-        timed = [{**r, "s_per_epoch": r["train_time_s"] / r["epochs_run"]} for r in named
-                 if r.get("train_time_s") is not None and r.get("epochs_run")]
-        text += ("\nTraining time per epoch (s; `train_time_s / epochs_run`, this machine, see provenance.json):\n\n"
-                 + markdown_table(timed, "model", "column", "s_per_epoch", digits=2, row_order=models,
-                                  col_order=order + seen, row_label="model") + "\n")
+        text += "\n" + epoch_time_table(study, rows, histories or out / "histories", models, order + seen, multi)
     atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
     return text
+
+def seconds_per_epoch(row: dict, history: list) -> tuple:
+    """A cell's seconds per epoch and how they were measured: ``(seconds, "cpu")``, the process's CPU seconds
+    (``train_cpu_s / epochs_run``); for a row recorded without them, ``(seconds, "median")``, the median
+    wall-clock epoch of its ``history`` (robust to the few epochs in which the process was paused); else
+    ``(seconds, "mean")``, ``train_time_s / epochs_run``; ``(None, "")`` without any.
+
+    Examples
+    --------
+    >>> seconds_per_epoch({"train_cpu_s": 30.0, "train_time_s": 900.0, "epochs_run": 3}, [])
+    (10.0, 'cpu')
+    >>> seconds_per_epoch({"train_time_s": 900.0, "epochs_run": 3}, [{"time_s": 9.0}, {"time_s": 11.0}, {"time_s": 880.0}])
+    (11.0, 'median')
+    >>> seconds_per_epoch({"train_time_s": 900.0, "epochs_run": 3}, [])
+    (300.0, 'mean')
+    """
+    import statistics
+
+    epochs = row.get("epochs_run")
+    if not epochs:
+        return None, ""
+    if row.get("train_cpu_s") is not None:
+        return row["train_cpu_s"] / epochs, "cpu"
+    walls = [h["time_s"] for h in history if h.get("time_s") is not None]
+    if walls:
+        return float(statistics.median(walls)), "median"
+    if row.get("train_time_s") is not None:
+        return row["train_time_s"] / epochs, "mean"
+    return None, ""
+
+
+def epoch_time_table(study, rows: list, histories: Path, models: list, columns: list, multi: bool) -> str:
+    """Seconds per training epoch (with its validation pass) of each row and column, mean ± std over seeds, by
+    :func:`seconds_per_epoch`. A row with a cell recorded without CPU time is marked (``†``: its median
+    wall-clock epoch from ``histories``; ``*``: its mean wall-clock epoch), and the note says so."""
+    from ..report import markdown_table, read_csv
+    from .labels import slug
+
+    marks = {"cpu": "", "median": " †", "mean": " *"}
+    names = labels(study)
+    timed = []
+    for r in rows:
+        key = {k: r[k] for k in ("model", "dataset", study.setting_name, "seed")}
+        seconds, how = seconds_per_epoch(r, read_csv(histories / f"{slug(key)}.csv"))
+        if seconds is not None:
+            timed.append({**r, "model": names.get(r["model"], r["model"]), "column": column_of(study, r, multi),
+                          "seconds": seconds, "how": how})
+    weakest = {}
+    for t in timed:
+        weakest[t["model"]] = max(weakest.get(t["model"], "cpu"), t["how"], key=list(marks).index)
+    for t in timed:
+        t["model"] += marks[weakest[t["model"]]]
+    order = [m + marks[weakest[m]] for m in models if m in weakest]
+    notes = []
+    if "cpu" in weakest.values():
+        notes.append("CPU seconds of the training process per epoch (`train_cpu_s / epochs_run`: time paused or "
+                     "waiting for a shared core does not count)")
+    if "median" in weakest.values():
+        notes.append("†: recorded without CPU time, the median wall-clock epoch of its history (`histories/`; a few "
+                     "paused epochs do not move it, a core shared for long does)")
+    if "mean" in weakest.values():
+        notes.append("*: recorded without CPU time or history, `train_time_s / epochs_run` (wall-clock: it counts "
+                     "pauses)")
+    table = markdown_table(timed, "model", "column", "seconds", digits=2, row_order=order, col_order=columns,
+                           row_label="model")
+    return f"Training time per epoch (s, this machine, see provenance.json; {'; '.join(notes)}):\n\n{table}\n"
+
 
 def repeats_phrase(study, seeds: list) -> str:
     """What a table's mean is over: seeds, or, for node graphs with published splits (Geom-GCN, the filtered graphs),
@@ -267,7 +332,7 @@ def regenerate(folder: Path, write: bool = True, warn=None) -> str:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        return write_tables(study, rows, Path(tmp))
+        return write_tables(study, rows, Path(tmp), histories=folder / "histories")
 
 
 def readme_blocks(readme: Path, results: Path) -> str:

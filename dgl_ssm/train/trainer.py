@@ -197,6 +197,11 @@ class FitResult:
     ``status`` is ``"ok"``, or ``"diverged"`` (``fit(on_divergence="record")``):
     then ``diverged_epoch``, ``last_finite_loss`` and ``divergence`` (what was
     non-finite) say what happened and the metrics are NaN.
+
+    ``train_time_s`` is wall-clock seconds summed over the epochs: it counts the time the process was paused
+    (``SIGSTOP``) or waited for a shared core. ``train_cpu_s`` is the CPU seconds of the training process over the
+    same epochs (:func:`time.process_time`, every thread; on a GPU it is the host's share only), or ``None`` when an
+    epoch of the history has none (a run resumed from a checkpoint written before CPU time was recorded).
     """
 
     best_epoch: int
@@ -209,11 +214,13 @@ class FitResult:
     diverged_epoch: Optional[int] = None
     last_finite_loss: Optional[float] = None
     divergence: str = ""
+    train_cpu_s: Optional[float] = None
 
     def summary(self, prefix: str = "") -> dict:
         """A flat dict (``status``, ``val_<metric>``, ``test_<metric>``, ...) for CSV rows."""
         row = {"status": self.status, "diverged_epoch": self.diverged_epoch, "last_finite_loss": self.last_finite_loss,
-               "best_epoch": self.best_epoch, "epochs_run": self.epochs_run, "train_time_s": round(self.train_time_s, 3)}
+               "best_epoch": self.best_epoch, "epochs_run": self.epochs_run, "train_time_s": round(self.train_time_s, 3),
+               "train_cpu_s": None if self.train_cpu_s is None else round(self.train_cpu_s, 3)}
         row.update({f"val_{k}": v for k, v in self.val.items()})
         row.update({f"test_{k}": v for k, v in self.test.items()})
         return {f"{prefix}{k}": v for k, v in row.items()}
@@ -437,6 +444,14 @@ class Trainer:
             self.best_value = loss
         return True, loss_ok and metric_ok
 
+    @property
+    def cpu_elapsed(self) -> Optional[float]:
+        """CPU seconds of the epochs run so far (the history's ``cpu_s``), or ``None`` if an epoch has none (it
+        was run before CPU time was recorded, and the run resumed from its checkpoint)."""
+        if any("cpu_s" not in h for h in self.history):
+            return None
+        return float(sum(h["cpu_s"] for h in self.history))
+
     def state_dict(self) -> dict:
         """Everything needed to continue the run exactly: tensors and plain values only.
 
@@ -582,7 +597,7 @@ class Trainer:
             return FitResult(
                 best_epoch=self.best_epoch, epochs_run=err.epoch + 1, val=dict(nan), test=dict(nan),
                 train_time_s=self.elapsed, history=self.history, status="diverged", diverged_epoch=err.epoch,
-                last_finite_loss=err.last_finite_loss, divergence=err.reason,
+                last_finite_loss=err.last_finite_loss, divergence=err.reason, train_cpu_s=self.cpu_elapsed,
             )
 
     def _fit(self) -> FitResult:
@@ -599,6 +614,7 @@ class Trainer:
             if self.bad_epochs >= self.patience:
                 break
             start, lr = time.perf_counter(), self.optimizer.param_groups[0]["lr"]  # this epoch's learning rate
+            cpu_start = time.process_time()
             loss = float(self.task.train_epoch(self._task_model, self._task_optimizer))
             if not math.isfinite(loss):
                 raise self._diverged(epoch, f"training loss is {loss}")
@@ -615,10 +631,10 @@ class Trainer:
                 self.best_epoch = epoch
                 self.best_state = copy.deepcopy(unwrap(self.model).state_dict())
             self.bad_epochs = 0 if improved else self.bad_epochs + 1
-            seconds = time.perf_counter() - start
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
             self.elapsed += seconds
             record = {"epoch": epoch, "train_loss": loss, **{f"val_{k}": v for k, v in val.items()},
-                      "lr": lr, "time_s": round(seconds, 3)}
+                      "lr": lr, "time_s": round(seconds, 3), "cpu_s": round(cpu, 3)}
             self.history.append(record)
             self.next_epoch = epoch + 1
             self._save()
@@ -642,6 +658,7 @@ class Trainer:
             test=final["test"],
             train_time_s=self.elapsed,
             history=self.history,
+            train_cpu_s=self.cpu_elapsed,
         )
 
     def _save_history_only(self) -> None:

@@ -147,6 +147,27 @@ def test_a_plumbing_check_sets_no_published_numbers_beside_its_own(compose_confi
     assert "| GCN " in quick and "Ours against the published numbers" not in quick
     assert "| GCN | 17 | 0.1800 (1 seed) | 0.5930 ± 0.0023 |" in budget
 
+def test_epoch_time_table_counts_cpu_time_and_marks_what_it_could_not(compose_config, tmp_path):
+    """An epoch in which the process was paused (SIGSTOP) inflates the wall-clock mean: the table shows CPU seconds
+    per epoch; a row recorded without them shows its history's median epoch (†), or its wall-clock mean (*)."""
+    from dgl_ssm._io import write_csv
+    from dgl_ssm.studies.tables import write_tables
+
+    study = compose_config("config", "study=peptides_30").study
+    base = {"dataset": "peptides-func", "layers": 17, "seed": 0, "status": "ok", "test_ap": 0.3, "epochs_run": 3}
+    rows = [{**base, "model": "gcn", "train_time_s": 3000.0, "train_cpu_s": 30.0},
+            {**base, "model": "gcn_ssm", "train_time_s": 3000.0},
+            {**base, "model": "kgcn_ssm", "train_time_s": 3000.0}]
+    write_csv(tmp_path / "histories" / "gcn_ssm-peptides-func-17-0.csv",
+              [{"epoch": e, "time_s": t} for e, t in enumerate((20.0, 22.0, 2958.0))])
+    text = write_tables(study, rows, tmp_path)
+    table = text[text.index("Training time per epoch"):]
+    assert "| GCN " in table and "10.00" in table.split("| GCN ")[1].splitlines()[0]
+    assert "| GCN-SSM (λ = 1, B = 0.1 I) † " in table and "22.00" in table
+    assert "| kGCN-SSM (λ = 1, B = 0.1 I) * " in table and "1000.00" in table
+    assert "CPU seconds" in table and "†: recorded without CPU time" in table and "*: recorded without" in table
+
+
 def test_provenance_names_the_math_libraries_code_path(monkeypatch):
     """The last digit of a short run depends on the CPU's code path (docs/rough_edges.md): the record names it."""
     import torch

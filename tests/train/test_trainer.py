@@ -310,3 +310,37 @@ def test_stop_request_checkpoints_the_epoch_and_resume_is_exact(tmp_path):
         result = Trainer(model, NodeClassificationTask(g), opt, max_epochs=max_epochs, patience=patience, progress=False,
                          should_stop=lambda: asked.append(1) or ("too late" if len(asked) == last else None)).fit()
         assert result.epochs_run == last and len(asked) == last
+
+
+def test_cpu_time_excludes_a_pause_and_is_unknown_after_an_older_checkpoint(tmp_path):
+    """An epoch's wall-clock time counts a paused process (SIGSTOP) or a wait; its CPU time does not, so the record's
+    ``train_cpu_s`` is what an epoch costs. A run resumed from a checkpoint without CPU times says it has none."""
+    import time
+
+    g = toy_graph()
+    model, opt, sched = make()
+    task = NodeClassificationTask(g)
+    real_eval, pause = task.evaluate, 0.3
+
+    def paused(model, splits):
+        if splits == ("val",) and len(calls) == 1:
+            time.sleep(pause)  # the process waits: wall-clock time passes, no CPU time does
+        calls.append(1)
+        return real_eval(model, splits)
+
+    calls = []
+    task.evaluate = paused
+    result = Trainer(model, task, opt, sched, max_epochs=3, patience=50, run_dir=tmp_path, progress=False).fit()
+    epoch = result.history[1]
+    assert epoch["time_s"] >= pause > epoch["cpu_s"] + 0.1
+    assert result.train_cpu_s == pytest.approx(sum(h["cpu_s"] for h in result.history))
+    assert result.summary()["train_cpu_s"] == round(result.train_cpu_s, 3) < result.train_time_s
+    assert "cpu_s" in read_csv(tmp_path / "history.csv")[0]
+
+    state = torch.load(tmp_path / "checkpoint.pt")  # as a checkpoint written before CPU time was recorded
+    state["history"] = [{k: v for k, v in h.items() if k != "cpu_s"} for h in state["history"]]
+    torch.save(state, tmp_path / "checkpoint.pt")
+    model, opt, sched = make()
+    resumed = Trainer(model, NodeClassificationTask(g), opt, sched, max_epochs=5, patience=50, run_dir=tmp_path,
+                      resume=True, progress=False).fit()
+    assert "cpu_s" in resumed.history[-1] and resumed.train_cpu_s is None and resumed.summary()["train_cpu_s"] is None
