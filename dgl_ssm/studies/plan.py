@@ -12,7 +12,7 @@ from .identity import cell_config
 from .schema import protocol_for, to_container
 from .selection import selection_choices, setting_choices
 
-__all__ = ["plan_text", "checkpointed_cells", "measure_epochs"]
+__all__ = ["plan_text", "checkpointed_cells", "measure_epochs", "cell_seconds"]
 
 
 def checkpointed_cells(study, pending: List[dict], out: Path, strict: bool = False) -> dict:
@@ -20,7 +20,8 @@ def checkpointed_cells(study, pending: List[dict], out: Path, strict: bool = Fal
     sitting left a checkpoint of (:func:`checkpoint_dir`; a sitting resumes them there).
 
     Without ``strict`` (``plan=true``) an unreadable checkpoint, or one of another cell, counts as none. With it (a
-    sitting, before its first cell) either is one error naming the file.
+    sitting, before its first cell) either is one error naming the file. The seconds trained are CPU seconds when
+    every epoch of the checkpoint's history has them, else its wall-clock ``elapsed``.
 
     Raises
     ------
@@ -51,8 +52,23 @@ def checkpointed_cells(study, pending: List[dict], out: Path, strict: bool = Fal
                                      f"{folder.name!r}: it was copied or moved here; delete it to start that cell "
                                      "afresh, or put it back in its own folder")
             continue
-        found[cell_key(study, cell)] = (int(state["next_epoch"]), float(state["elapsed"]))
+        history = state.get("history") or []
+        cpu = [h.get("cpu_s") for h in history]
+        spent = float(sum(cpu)) if history and None not in cpu else float(state["elapsed"])
+        found[cell_key(study, cell)] = (int(state["next_epoch"]), spent)
     return found
+
+
+def cell_seconds(row: dict) -> Optional[float]:
+    """What a recorded cell cost: its CPU seconds (``train_cpu_s``), else its wall-clock ``train_time_s`` (rows
+    recorded before CPU time; it counts the time a paused or waiting process spent).
+
+    Examples
+    --------
+    >>> cell_seconds({"train_time_s": 900.0, "train_cpu_s": 300.0}), cell_seconds({"train_time_s": 900.0})
+    (300.0, 900.0)
+    """
+    return row.get("train_cpu_s") if row.get("train_cpu_s") is not None else row.get("train_time_s")
 
 def measure_epochs(cfg, study, pending: List[dict], recorded: list, device) -> dict:
     """``{(model, dataset, setting): seconds per epoch}``, timed here over ``cfg.plan_epochs`` epochs (the training
@@ -80,8 +96,8 @@ def measure_epochs(cfg, study, pending: List[dict], recorded: list, device) -> d
 
 def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional[dict] = None,
               running: Optional[set] = None, measured: Optional[dict] = None) -> str:
-    """What a sitting would run: pending cells by model, dataset and setting, each with the mean ``train_time_s`` of
-    the recorded cells of the same model, dataset and setting (else of the model and setting on other datasets, else,
+    """What a sitting would run: pending cells by model, dataset and setting, each with the mean cost
+    (:func:`cell_seconds`: CPU seconds, else wall-clock seconds) of the recorded cells of the same model, dataset and setting (else of the model and setting on other datasets, else,
     for depth, of the nearest recorded depth scaled linearly, else of the other entries with the same preset, setting
     and ``train`` entries other than ``hidden``, e.g. one model per task; an entry that changes the rewiring radius
     or the epochs is not estimated from one that does not; times under this machine's load then: an estimate), the
@@ -108,11 +124,12 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
     from ..report import aggregate
 
     checkpointed, running = checkpointed or {}, running or set()
-    times = aggregate(recorded, ("model", "dataset", study.setting_name), "train_time_s")
-    elsewhere = aggregate(recorded, ("model", study.setting_name), "train_time_s")  # the model on other datasets
+    recorded = [{**r, "cost_s": cell_seconds(r)} for r in recorded]
+    times = aggregate(recorded, ("model", "dataset", study.setting_name), "cost_s")
+    elsewhere = aggregate(recorded, ("model", study.setting_name), "cost_s")  # the model on other datasets
     cost = {key: _cost_key(spec) for key, spec in study.models.items()}
     siblings = aggregate([{**r, "cost": cost[r["model"]]} for r in recorded if r["model"] in cost],
-                         ("cost", study.setting_name), "train_time_s")  # other entries alike but for their width
+                         ("cost", study.setting_name), "cost_s")  # other entries alike but for their width
     groups: dict = {}
     for c in pending:
         groups.setdefault((c["model"], c["dataset"], c[study.setting_name]), []).append(c["seed"])

@@ -71,3 +71,17 @@ def test_plan_estimates_an_entry_without_records_from_entries_of_its_preset():
                              for m in ("k_h20", "k_hop10_h20")], rows)
     assert "| k_h20 | eccentricity | 10 | 0 | 1000 (2 of preset kgcn-ssm) |" in text
     assert "| k_hop10_h20 | eccentricity | 10 | 0 | 3000 (1 of preset kgcn-ssm, max_hop=10) |" in text
+
+
+def test_plan_costs_a_cell_by_its_cpu_time_when_recorded():
+    """A cell whose worker was paused for an hour recorded an hour of wall-clock time it did not spend: the plan
+    estimates from CPU seconds (``train_cpu_s``) where the row has them."""
+    from types import SimpleNamespace as NS
+
+    from dgl_ssm.studies.plan import plan_text
+
+    study = NS(name="s", setting_name="layers", select_seeds=0, choose_seeds=0, select={}, models={})
+    rows = [{"model": "k", "dataset": "d", "layers": 17, "seed": 0, "train_time_s": 4600.0, "train_cpu_s": 1000.0},
+            {"model": "k", "dataset": "d", "layers": 17, "seed": 1, "train_time_s": 1100.0}]
+    text = plan_text(study, [{"model": "k", "dataset": "d", "layers": 17, "seed": 2}], rows)
+    assert "| k | d | 17 | 2 | 1050 (2) |" in text
