@@ -14,6 +14,12 @@ and its state read from the checkpoint a running or interrupted sitting keeps in
 recorded). Prints, for the model as initialised and as checkpointed: the largest share of subnormal entries among
 the parameters' gradients, and the CPU seconds per training step (forward and backward on the training nodes),
 flush-to-zero off and on, median of 3 steps each, alternating.
+
+``--thread-reach N``: no cell; the share of a tensor of subnormals that one multiply flushes to zero after
+``torch.set_flush_denormal(True)`` with N intra-op threads whose pool already ran. The flag is a per-thread CPU
+register (MXCSR), set only in the calling thread (threads created later inherit it; the pool's existing threads do
+not), so with N threads the others keep IEEE subnormals. Flush-to-zero as a run option would hold only at one
+thread (``threads=1``) or if set before the pool starts.
 """
 from __future__ import annotations
 
@@ -34,13 +40,37 @@ def subnormal_share(t: torch.Tensor) -> float:
     return ((a > 0) & (a < torch.finfo(t.dtype).tiny)).float().mean().item()
 
 
+def thread_reach(threads: int, n: int = 4_000_000) -> float:
+    """Share of ``n`` float32 subnormals (10⁻³⁹) that ``x * 1`` flushes to zero after ``torch.set_flush_denormal(True)``
+    with ``threads`` intra-op threads (1.0: every thread flushes)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    x = torch.full((n,), 1e-39)
+    try:
+        x.mul(1.0)  # the pool's threads exist before the flag is set, as in a process that has trained already
+        if not torch.set_flush_denormal(True):
+            raise SystemExit("error: this CPU has no flush-to-zero mode torch can set (it needs SSE3 on x86)")
+        return (x.mul(1.0) == 0).float().mean().item()
+    finally:
+        torch.set_flush_denormal(False)
+        torch.set_num_threads(before)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--study", default="depth_lipschitz")
     p.add_argument("--model", default="gcnii")
     p.add_argument("--depth", type=int, default=512)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--thread-reach", type=int, metavar="N", help="only: the share flushed with N intra-op threads")
     args = p.parse_args(argv)
+    if args.thread_reach is not None:
+        if args.thread_reach < 1:
+            sys.exit(f"error: --thread-reach must be at least 1, got {args.thread_reach}")
+        for threads in sorted({1, args.thread_reach}):
+            print(f"{threads} intra-op thread{'s' * (threads > 1)}: flush-to-zero reaches "
+                  f"{thread_reach(threads):.3f} of the entries", flush=True)
+        return
 
     import dgl_ssm
     from dgl_ssm.studies.cells import cell_arguments

@@ -54,3 +54,17 @@ def test_a_benchmark_without_offline_data_says_what_to_set(tmp_path):
                           env=_env(DGL_SSM_DATA=None), capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("error: no offline data folder: set DGL_SSM_DATA")
+
+
+def test_inspect_denormal_thread_reach_and_its_errors():
+    """inspect_denormal (not a bench_ script: it reads a running cell's checkpoint): its checkpoint-free mode runs, its
+    one-thread flush is complete, and a bad argument or a missing checkpoint is one error line."""
+    script = [sys.executable, str(ROOT / "benchmarks" / "inspect_denormal.py")]
+    done = subprocess.run(script + ["--thread-reach", "1"], capture_output=True, text=True, env=_env(), cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1 intra-op thread: flush-to-zero reaches 1.000 of the entries"
+    bad = subprocess.run(script + ["--thread-reach", "0"], capture_output=True, text=True, env=_env(), cwd=ROOT)
+    assert bad.returncode == 1 and bad.stderr.strip() == "error: --thread-reach must be at least 1, got 0"
+    none = subprocess.run(script + ["--seed", "97"], capture_output=True, text=True, env=_env(), cwd=ROOT)
+    assert none.returncode == 1 and none.stderr.strip().startswith("error: no checkpoint of ")
+    assert len(none.stderr.strip().splitlines()) == 1
