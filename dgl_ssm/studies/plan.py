@@ -16,12 +16,12 @@ __all__ = ["plan_text", "checkpointed_cells", "measure_epochs", "cell_seconds"]
 
 
 def checkpointed_cells(study, pending: List[dict], out: Path, strict: bool = False) -> dict:
-    """``{(model, dataset, setting, seed): (next epoch, seconds trained)}`` of the pending cells that an interrupted
-    sitting left a checkpoint of (:func:`checkpoint_dir`; a sitting resumes them there).
+    """``{(model, dataset, setting, seed): (next epoch, seconds trained, seconds per epoch or None)}`` of the pending
+    cells that an interrupted sitting left a checkpoint of (:func:`checkpoint_dir`; a sitting resumes them there).
 
     Without ``strict`` (``plan=true``) an unreadable checkpoint, or one of another cell, counts as none. With it (a
-    sitting, before its first cell) either is one error naming the file. The seconds trained are CPU seconds when
-    every epoch of the checkpoint's history has them, else its wall-clock ``elapsed``.
+    sitting, before its first cell) either is one error naming the file. The seconds are CPU seconds when every
+    epoch of the checkpoint's history has them, else wall-clock ones (:func:`_trained`).
 
     Raises
     ------
@@ -52,11 +52,23 @@ def checkpointed_cells(study, pending: List[dict], out: Path, strict: bool = Fal
                                      f"{folder.name!r}: it was copied or moved here; delete it to start that cell "
                                      "afresh, or put it back in its own folder")
             continue
-        history = state.get("history") or []
-        cpu = [h.get("cpu_s") for h in history]
-        spent = float(sum(cpu)) if history and None not in cpu else float(state["elapsed"])
-        found[cell_key(study, cell)] = (int(state["next_epoch"]), spent)
+        found[cell_key(study, cell)] = (int(state["next_epoch"]), *_trained(state))
     return found
+
+
+def _trained(state: dict) -> tuple:
+    """``(seconds trained, seconds per epoch)`` of a checkpoint: CPU seconds when every epoch of its history has
+    them (their sum and median); else its median wall-clock epoch (robust to the epochs of a paused process) times its
+    epochs; else its wall-clock ``elapsed`` and ``None``."""
+    import statistics
+
+    history = state.get("history") or []
+    for column in ("cpu_s", "time_s"):
+        values = [h.get(column) for h in history]
+        if values and None not in values:
+            per = float(statistics.median(values))
+            return (float(sum(values)) if column == "cpu_s" else per * len(values)), per
+    return float(state["elapsed"]), None
 
 
 def cell_seconds(row: dict) -> Optional[float]:
@@ -97,17 +109,20 @@ def measure_epochs(cfg, study, pending: List[dict], recorded: list, device) -> d
 def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional[dict] = None,
               running: Optional[set] = None, measured: Optional[dict] = None) -> str:
     """What a sitting would run: pending cells by model, dataset and setting, each with the mean cost
-    (:func:`cell_seconds`: CPU seconds, else wall-clock seconds) of the recorded cells of the same model, dataset and setting (else of the model and setting on other datasets, else,
-    for depth, of the nearest recorded depth scaled linearly, else of the other entries with the same preset, setting
-    and ``train`` entries other than ``hidden``, e.g. one model per task; an entry that changes the rewiring radius
-    or the epochs is not estimated from one that does not; times under this machine's load then: an estimate), the
-    known total, and with ``study.select_seeds`` (``study.choose_seeds``) the cells that wait for a selection. ``checkpointed`` (from
-    :func:`checkpointed_cells`) marks the seeds that resume from a checkpoint, ``seed (from epoch e)``, and takes the
-    time they have trained off the total (down to 0 per cell). ``running`` (keys ``(model, dataset, setting, seed)``
-    whose claim another sitting holds now, :meth:`ResultsRecord.held`) marks the seeds being run, ``seed (running)``;
-    they stay in the total, which is what the study still needs. ``measured`` (``{(model, dataset, setting): seconds
-    per epoch}``, ``plan_epochs``) estimates a group with no recorded time: the seconds per epoch times its
-    protocol's epochs (an upper bound for a cell that early stopping ends sooner).
+    (:func:`cell_seconds`: CPU seconds, else wall-clock seconds) of the recorded cells of the same model, dataset
+    and setting (else of the model and setting on other datasets, else, for depth, of the nearest recorded depth
+    scaled linearly, else of the other entries with the same preset, setting and ``train`` entries other than
+    ``hidden``, e.g. one model per task; an entry that changes the rewiring radius or the epochs is not estimated
+    from one that does not; times under this machine's load then: an estimate), the known total, and with
+    ``study.select_seeds`` (``study.choose_seeds``) the cells that wait for a selection. ``checkpointed`` (from
+    :func:`checkpointed_cells`) marks the seeds that resume from a checkpoint, ``seed (from epoch e)``, and takes
+    the time they have trained off the total (down to 0 per cell). ``running`` (keys ``(model, dataset, setting,
+    seed)`` whose claim another sitting holds now, :meth:`ResultsRecord.held`) marks the seeds being run, ``seed
+    (running)``; they stay in the total, which is what the study still needs. ``measured`` (``{(model, dataset,
+    setting): seconds per epoch}``, ``plan_epochs``) estimates a group with no recorded time: the seconds per
+    epoch times its protocol's epochs (an upper bound for a cell that early stopping ends sooner); else a group
+    whose cells under way left checkpoints is estimated from their own seconds per epoch (:func:`_trained`) times
+    its protocol's epochs.
 
     Examples
     --------
@@ -152,6 +167,10 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
             mean, count, note = measured[key] * epochs, 0, f": measured {measured[key]:.1f} s/epoch × {epochs} epochs"
         resumed = {s: checkpointed.get((*key, s)) for s in seeds}
         resuming += sum(bool(r) for r in resumed.values())
+        per_epoch = [r[2] for r in resumed.values() if r and len(r) > 2 and r[2]]
+        if mean is None and per_epoch:  # a cell under way times itself
+            per, epochs = sorted(per_epoch)[len(per_epoch) // 2], protocol_for(study, key[0]).epochs
+            mean, count, note = per * epochs, 0, f": its checkpoint's {per:.1f} s/epoch × {epochs} epochs"
         if mean is not None:
             known, seconds = known + len(seeds), seconds + mean * len(seeds)
             seconds -= sum(min(r[1], mean) for r in resumed.values() if r)

@@ -3,6 +3,7 @@ signals and time limits; sittings side by side."""
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -275,7 +276,10 @@ def test_interrupted_cell_resumes_exactly_and_never_from_another_configuration(t
     monkeypatch.setattr(NodeClassificationTask, "train_epoch", real)
     assert len(list((tmp_path / "resumed" / ".checkpoints").glob("*/checkpoint.pt"))) == 1
     _, plan = run_study(compose_config(*base, f"out={tmp_path / 'resumed'}", "plan=true"), "t", log=lambda *_: None)
-    assert "| gcn | texas | 2 | 0 (from epoch 2) | unknown |" in plan and "1 of them resume from a checkpoint" in plan
+    assert "1 of them resume from a checkpoint" in plan and "1 with a recorded time" in plan
+    # the cell under way times itself: its checkpoint's median CPU seconds per epoch times the protocol's 5 epochs
+    per = re.search(r"\| gcn \| texas \| 2 \| 0 \(from epoch 2\) \| (\d+) \(its checkpoint's ([\d.]+) s/epoch × 5 epochs\) \|", plan)
+    assert per and abs(int(per[1]) - 5 * float(per[2])) <= 1
     assert run("resumed") == reference
     assert not list((tmp_path / "resumed" / ".checkpoints").glob("*/checkpoint.pt")), "a recorded cell keeps no checkpoint"
     calls.clear()
