@@ -97,3 +97,24 @@ def test_a_graph_epoch_under_16_mixed_on_cuda(tmp_path):
     result = Trainer(model, task, make_optimizer(model, lr=1e-3), max_epochs=2, patience=2, progress=False,
                      precision="16-mixed").fit()
     assert result.status == "ok"
+
+
+@needs_torch_cuda
+def test_a_run_on_cuda_records_no_cpu_time():
+    """On a GPU the host's CPU seconds are not what an epoch costs: the history has no ``cpu_s``, ``train_cpu_s`` is
+    None, and tables fall back to the wall-clock epoch."""
+    from dgl_ssm.train import Trainer
+
+    class Task:
+        metric, higher_is_better = "accuracy", True
+
+        def train_epoch(self, model, optimizer):
+            return float(model(torch.ones(1, 2, device="cuda")).sum())
+
+        def evaluate(self, model, splits):
+            return {s: {"loss": 0.5, "accuracy": 0.5} for s in splits}
+
+    model = torch.nn.Linear(2, 1).cuda()
+    result = Trainer(model, Task(), torch.optim.SGD(model.parameters(), lr=0.1), max_epochs=2, progress=False).fit()
+    assert all("cpu_s" not in h for h in result.history) and result.train_cpu_s is None
+    assert result.summary()["train_cpu_s"] is None and result.train_time_s > 0

@@ -200,8 +200,9 @@ class FitResult:
 
     ``train_time_s`` is wall-clock seconds summed over the epochs: it counts the time the process was paused
     (``SIGSTOP``) or waited for a shared core. ``train_cpu_s`` is the CPU seconds of the training process over the
-    same epochs (:func:`time.process_time`, every thread; on a GPU it is the host's share only), or ``None`` when an
-    epoch of the history has none (a run resumed from a checkpoint written before CPU time was recorded).
+    same epochs (:func:`time.process_time`, every thread), or ``None`` when an epoch of the history has none: a model
+    on a GPU (there the host's CPU time is not the cost; ``train_time_s`` is), or a run resumed from a checkpoint
+    written before CPU time was recorded.
     """
 
     best_epoch: int
@@ -400,6 +401,8 @@ class Trainer:
         self.model, self.task, self.optimizer, self.scheduler = model, task, optimizer, scheduler
         param = next(model.parameters(), None)
         self.precision = Precision(precision, param.device if param is not None else "cpu")
+        # CPU seconds measure an epoch's cost where the model runs on the CPU; on a GPU they are the host's share only
+        self._cpu_timed = param is None or param.device.type == "cpu"
         # what the task calls and steps: the model under autocast (its output in float32), the optimizer (scaled)
         self._task_model = self.precision.wrap(model)
         self._task_optimizer = self.precision.wrap_optimizer(optimizer)
@@ -634,7 +637,7 @@ class Trainer:
             seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
             self.elapsed += seconds
             record = {"epoch": epoch, "train_loss": loss, **{f"val_{k}": v for k, v in val.items()},
-                      "lr": lr, "time_s": round(seconds, 3), "cpu_s": round(cpu, 3)}
+                      "lr": lr, "time_s": round(seconds, 3), **({"cpu_s": round(cpu, 3)} if self._cpu_timed else {})}
             self.history.append(record)
             self.next_epoch = epoch + 1
             self._save()
