@@ -3,7 +3,8 @@
 ``results/<study>/`` holds
 
 * ``results.csv``: one row per cell and seed (the cell's key columns, ``status``,
-  best epoch, epochs run, train time, every metric, and ``config_hash``, the
+  best epoch, epochs run, training time (``train_time_s``, wall-clock; ``train_cpu_s``,
+  CPU seconds, empty in rows recorded before it), every metric, and ``config_hash``, the
   hash of the cell's resolved configuration);
 * ``cells.json``: ``config_hash -> resolved cell configuration``;
 * ``provenance.json``: one entry per sitting (git commit, exact command,
