@@ -45,6 +45,17 @@ __all__ = ["backward_models", "stationary_models", "run_backward_smoothing", "ru
            "measured_training", "node_task", "in_eval_mode"]
 
 
+#: the keys of ``diagnostic.train`` the training kinds read (``patience`` is read as "no early stopping": they train
+#: every epoch; ``activation`` only by gradient_oversmoothing, which checks it against ``diagnostic.activation``)
+TRAIN_READ = ("lr", "optimizer", "weight_decay", "weight_decay_groups", "dropout", "epochs", "monitor", "hidden",
+              "scheduler", "patience")
+#: protocol keys the training kinds do not read, at the values that change nothing (a protocol file may name them)
+TRAIN_NEUTRAL = {"precision": "32", "scheduler_options": {}, "batch_size": None, "max_hop": None,
+                 "layer_profile": False}
+_WHY_UNREAD = {"precision": "they train in the features' dtype, diagnostic.dtype",
+               "activation": "each model row has its own activation"}
+
+
 def validate_training(d) -> None:
     """Check the keys the two experiments read (called by :func:`~dgl_ssm.studies.diagnostics.validate`).
 
@@ -52,10 +63,19 @@ def validate_training(d) -> None:
     ------
     ConfigError
         Naming the key: no ``train.lr``; two widths (or two activations for gradient_oversmoothing); more than one graph; a schedule; measurements beyond
-        ``train.epochs``; no measured epoch; iterations or epochs below 1.
+        ``train.epochs``; no measured epoch; iterations or epochs below 1; a ``train`` key they do not read, set to
+        a value that would change a run that read it (``precision: bf16-mixed``, a typo such as ``learnig_rate``).
     """
-    from .schema import ConfigError
+    from .schema import ConfigError, to_container
 
+    neutral = {**TRAIN_NEUTRAL, **({} if d.kind == "gradient_oversmoothing" else {"activation": "relu"})}
+    read = TRAIN_READ + (("activation",) if d.kind == "gradient_oversmoothing" else ())
+    for key, value in (to_container(d.train) or {}).items():
+        if key in read or (key in neutral and value == neutral[key]):
+            continue
+        why = _WHY_UNREAD.get(key, "it is not a key they read")
+        raise ConfigError(f"diagnostic.train.{key}={value!r}: kind {d.kind} does not read it ({why}), so it would "
+                          f"be ignored; remove it (it reads {', '.join(read)})")
     if "lr" not in d.train:
         raise ConfigError(f"diagnostic.train must give at least lr for kind {d.kind} (e.g. the defaults entry "
                           f"/protocol/planetoid_shared@train), got {dict(d.train)}")

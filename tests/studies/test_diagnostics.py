@@ -157,6 +157,11 @@ def test_the_diagnostics_of_training_refuse_two_widths(tmp_path, compose_config)
     ("diagnostic.graphs=[cora,texas]", "trains on one graph"),
     ("diagnostic.measure_epochs=[0,500]", "diagnostic.measure_epochs goes to 500"),
     ("diagnostic.train.scheduler=cosine", "trains without a schedule"),
+    ("+diagnostic.train.precision=bf16-mixed", r"diagnostic.train.precision='bf16-mixed': kind backward_smoothing does "
+                                              r"not read it \(they train in the features' dtype"),
+    ("+diagnostic.train.learnig_rate=0.1", r"diagnostic.train.learnig_rate=0.1: .* not a key they read.*remove it"),
+    ("diagnostic.train.activation=tanh", r"each model row has its own activation"),
+    ("+diagnostic.train.batch_size=32", r"diagnostic.train.batch_size=32: kind backward_smoothing does not read it"),
 ])
 def test_the_diagnostics_of_training_refuse_what_they_would_drop(tmp_path, compose_config, override, message):
     from dgl_ssm.studies.schema import ConfigError
