@@ -36,6 +36,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
 from ..analysis import (
     SignalProbe,
@@ -48,7 +49,7 @@ from ..analysis import (
 from ..data import NODE_DATASETS, load_node_graph
 from ..experiment import write_csv
 from ..models import build_model
-from .schema import ConfigError
+from .schema import ConfigError, to_container
 
 __all__ = ["DiagnosticConfig", "DiagnosticRun", "run_diagnostic"]
 
@@ -131,6 +132,37 @@ def validate(cfg) -> None:
         raise ConfigError(f"diagnostic.graphs: unknown or no node dataset(s) {', '.join(unknown)}; known: {', '.join(NODE_DATASETS)}")
     if cfg.threads < 1:
         raise ConfigError(f"threads must be >= 1, got {cfg.threads}")
+    if d.kind in ONE_GRAPH and len(d.graphs) != 1:
+        raise ConfigError(f"diagnostic.graphs: kind {d.kind} measures one graph, got {list(d.graphs)}; pass one, "
+                          f"e.g. diagnostic.graphs=[{d.graphs[0]}]")
+    defaults = OmegaConf.structured(DiagnosticConfig)
+    for key in DiagnosticConfig.__dataclass_fields__:
+        if key in COMMON_READS or key in READS[d.kind]:
+            continue
+        value, default = to_container(d[key]), to_container(defaults[key])
+        if value != default:
+            raise ConfigError(f"diagnostic.{key}={value!r}: kind {d.kind} does not read it, so it would be ignored; "
+                              f"drop it (kind {d.kind} reads {', '.join(sorted(READS[d.kind]))})")
+
+
+#: the fields of :class:`DiagnosticConfig` every kind reads
+COMMON_READS = ("name", "kind", "graphs", "seed")
+#: the other fields each kind reads; :func:`validate` refuses any other field set to other than its default (it
+#: would be ignored: e.g. ``dtype`` for the jacobian, ``layers`` for gradients, which reads ``depths``)
+READS = {
+    "oversmoothing": {"layers", "hidden", "activation", "input_scale", "dtype"},
+    "jacobian": {"hidden", "lambdas", "input_scale", "activation", "max_nodes", "max_size", "large_graph",
+                 "large_hidden"},
+    "gradients": {"depths", "hidden", "activation", "input_scale"},
+    "backward_smoothing": {"depths", "hidden", "input_scale", "dtype", "train", "measure_epochs",
+                           "largest_component"},
+    "stationary_points": {"depths", "hidden", "input_scale", "dtype", "train", "largest_component",
+                          "last_layer_iterations", "full_epochs"},
+    "gradient_oversmoothing": {"depths", "hidden", "activation", "input_scale", "dtype", "train", "measure_epochs",
+                               "largest_component"},
+}
+#: the kinds that measure the first graph only (the training kinds refuse several graphs in validate_training)
+ONE_GRAPH = ("jacobian", "gradients")
 
 
 def oversmoothing_models(input_scale: float) -> dict:
@@ -266,7 +298,6 @@ def run_diagnostic(cfg, command: str = "", log=print) -> list:
     from ..experiment import check_output_folder, resolve_device, seed_everything
     from ..runtime import configure_threads
     from .record import ResultsRecord
-    from .schema import to_container
 
     validate(cfg)
     d = cfg.diagnostic

@@ -2,6 +2,7 @@
 import csv
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -83,6 +84,25 @@ def test_explicit_values_are_honoured_or_rejected_in_one_line(tmp_path, override
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
     assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr[-1500:]
     assert "Traceback" not in proc.stderr and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("config, override, message", [
+    ("jacobian", "diagnostic.dtype=float64", "diagnostic.dtype='float64': kind jacobian does not read it"),
+    ("gradients", "diagnostic.layers=40", "diagnostic.layers=40: kind gradients does not read it"),
+    ("gradients", "diagnostic.graphs=[cora,texas]", "kind gradients measures one graph"),
+    ("stationary_points", "diagnostic.measure_epochs=[0,5]", "kind stationary_points does not read it"),
+    ("oversmoothing_quick", "diagnostic.depths=[8]", "kind oversmoothing reads activation, dtype, hidden"),
+])
+def test_a_diagnostic_refuses_a_field_its_kind_would_ignore(tmp_path, compose_config, config, override, message):
+    """Each kind reads some of the diagnostic's fields (READS): any other one, set to other than its default, is one
+    error naming the fields the kind reads, before anything is written (``layers`` for gradients used to run at
+    ``depths`` silently)."""
+    from dgl_ssm.studies.schema import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        run_diagnostic(compose_config("diagnostics", f"diagnostic={config}", override, f"out={tmp_path / 'run'}"),
+                       log=lambda *_: None)
+    assert not (tmp_path / "run").exists()
 
 
 def test_gradients_diagnostic(tmp_path, raw_data, compose_config):
