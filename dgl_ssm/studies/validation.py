@@ -54,6 +54,46 @@ def check_overrides_reach(study, overrides) -> None:
                               f"{own} ({'its' if len(missed) == 1 else 'their'} published configuration); add {fix}, "
                               "or train every model with study.train alone: study.protocol=shared")
 
+def _fields_applied(study) -> dict:
+    """``{field: (applies, to what)}`` of the study fields that only some datasets or kinds read."""
+    from ..data.graph_property import GRAPH_PROPERTY_TASKS
+
+    peptides = any(d.startswith("peptides") for d in study.datasets)
+    graph = study.kind == "graph"
+    return {
+        "sizes": (graph and any(d in GRAPH_PROPERTY_TASKS for d in study.datasets),
+                  f"the generated graph property datasets ({', '.join(GRAPH_PROPERTY_TASKS)})"),
+        "ring_graphs": ("ring" in study.datasets, "the RingTransfer dataset (ring)"),
+        "ring_classes": ("ring" in study.datasets, "the RingTransfer dataset (ring)"),
+        "limit": (peptides, "the LRGB Peptides datasets"),
+        "param_budget": (graph, "graph-level studies (kind: graph)"),
+        "fit_width": (graph, "graph-level studies (kind: graph)"),
+        "max_hidden": (graph, "graph-level studies (kind: graph)"),
+        "record_gradients": (not graph, "node classification studies (kind: node)"),
+    }
+
+
+def _check_fields_apply(study) -> None:
+    """Refuse a study field that none of the study's cells reads, set to other than its default: the sitting would
+    run as if it were not set (``study.limit=100`` on Cora, ``study.sizes`` on Peptides).
+
+    Raises
+    ------
+    ConfigError
+        Naming the field, what reads it, and the fix (remove it).
+    """
+    from omegaconf import OmegaConf
+
+    from .schema import StudyConfig
+
+    defaults = OmegaConf.structured(StudyConfig)
+    for key, (applies, readers) in _fields_applied(study).items():
+        value, default = to_container(study[key]), to_container(defaults[key])
+        if not applies and value != default:
+            raise ConfigError(f"study.{key}={value!r}: only {readers} read it, and study {study.name} "
+                              f"({study.kind}: {', '.join(study.datasets)}) has none: it would be ignored; remove it")
+
+
 def validate(cfg) -> None:
     """Check the values of a resolved :class:`RunConfig` (types are checked by OmegaConf already).
 
@@ -123,6 +163,7 @@ def validate(cfg) -> None:
         raise ConfigError(f"study.limit must be >= 1 or null (all graphs), got {study.limit}")
     if study.param_budget is not None and study.param_budget < 1:
         raise ConfigError(f"study.param_budget must be >= 1 or null, got {study.param_budget}")
+    _check_fields_apply(study)
     if cfg.threads < 1:
         raise ConfigError(f"threads must be >= 1, got {cfg.threads}")
     if not cfg.checkpoint_every_s >= 0:

@@ -82,6 +82,10 @@ def test_study_records_resumes_and_refuses_other_settings(tmp_path, raw_data, fi
     ("study.datasets=cora", "study.datasets"),
     ("study.models.gcn.train.hidden=0", "study.models.gcn.train.hidden must be >= 1, got 0"),
     ("time_limit_s=-1", "time_limit_s must be a finite number of seconds >= 0 (0: no limit), got -1"),
+    ("study.limit=100", "study.limit=100: only the LRGB Peptides datasets read it"),
+    ("study.sizes=[10,10,10]", "study.sizes=[10, 10, 10]: only the generated graph property datasets"),
+    ("study.ring_graphs=50", "study.ring_graphs=50: only the RingTransfer dataset (ring) read it"),
+    ("study.param_budget=1000", "study.param_budget=1000: only graph-level studies (kind: graph) read it"),
 ])
 def test_bad_configuration_is_one_error_line_and_writes_nothing(tmp_path, override, message):
     out = tmp_path / "out"
