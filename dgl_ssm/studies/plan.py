@@ -130,7 +130,7 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
     >>> study = SimpleNamespace(name="s", setting_name="depth", select_seeds=0, choose_seeds=0, select={}, models={})
     >>> rows = [{"model": "gcn", "dataset": "cora", "depth": 2, "seed": 0, "train_time_s": 30.0}]
     >>> print(plan_text(study, [{"model": "gcn", "dataset": "cora", "depth": 2, "seed": s} for s in (1, 2)], rows))
-    s: 2 cells pending; 0.0 CPU-hours for the 2 with a recorded time (1 core each), 0 without one
+    s: 2 cells pending; 0.0 CPU-hours for the 2 with an estimate (1 core each), 0 without one
     <BLANKLINE>
     | model | dataset | depth | seeds | s per cell (recorded cells) |
     |---|---|---|---|---|
@@ -179,8 +179,8 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
         shown = [f"{s} ({', '.join(notes[s])})" if notes[s] else str(s) for s in seeds]
         lines.append(f"| {' | '.join(map(str, key))} | {', '.join(shown)} | "
                      f"{'unknown' if mean is None else f'{mean:.0f} ({count}{note})' if count else f'{mean:.0f} ({note[2:]})'} |")
-    text = (f"{study.name}: {len(pending)} cells pending; {seconds / 3600:.1f} CPU-hours for the {known} with a "
-            f"recorded time (1 core each), {len(pending) - known} without one")
+    text = (f"{study.name}: {len(pending)} cells pending; {seconds / 3600:.1f} CPU-hours for the {known} with an "
+            f"estimate (1 core each), {len(pending) - known} without one")
     if resuming:
         text += f"; {resuming} of them resume from a checkpoint (the time trained there is taken off)"
     if running:

@@ -280,7 +280,7 @@ def test_interrupted_cell_resumes_exactly_and_never_from_another_configuration(t
     monkeypatch.setattr(NodeClassificationTask, "train_epoch", real)
     assert len(list((tmp_path / "resumed" / ".checkpoints").glob("*/checkpoint.pt"))) == 1
     _, plan = run_study(compose_config(*base, f"out={tmp_path / 'resumed'}", "plan=true"), "t", log=lambda *_: None)
-    assert "1 of them resume from a checkpoint" in plan and "1 with a recorded time" in plan
+    assert "1 of them resume from a checkpoint" in plan and "1 with an estimate" in plan
     # the cell under way times itself: its checkpoint's median CPU seconds per epoch times the protocol's 5 epochs
     per = re.search(r"\| gcn \| texas \| 2 \| 0 \(from epoch 2\) \| (\d+) \(its checkpoint's ([\d.]+) s/epoch × 5 epochs\) \|", plan)
     assert per and abs(int(per[1]) - 5 * float(per[2])) <= 1

@@ -258,5 +258,5 @@ def test_plan_estimates_a_new_study_from_measured_epochs(tmp_path, raw_data, com
                          "~study.models.res_gcn", f"out={out}", f"data_root={tmp_path / 'data'}", "plan=true",
                          "plan_epochs=1")
     _, text = run_study(cfg, "t", log=lambda *_: None)
-    assert "2 cells pending" in text and "for the 2 with a recorded time" in text and not out.exists()
+    assert "2 cells pending" in text and "for the 2 with an estimate" in text and not out.exists()
     assert "measured" in text and "s/epoch × 200 epochs" in text and "s/epoch × 100 epochs" in text
