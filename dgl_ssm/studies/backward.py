@@ -51,9 +51,10 @@ TRAIN_READ = ("lr", "optimizer", "weight_decay", "weight_decay_groups", "dropout
               "scheduler", "patience")
 #: protocol keys the training kinds do not read, at the values that change nothing (a protocol file may name them)
 TRAIN_NEUTRAL = {"precision": "32", "scheduler_options": {}, "batch_size": None, "max_hop": None,
-                 "layer_profile": False}
+                 "layer_profile": False, "denormals": "ieee"}
 _WHY_UNREAD = {"precision": "they train in the features' dtype, diagnostic.dtype",
-               "activation": "each model row has its own activation"}
+               "activation": "each model row has its own activation",
+               "denormals": "they measure vanishing gradients, which flush-to-zero would set to 0 below 1.2e-38"}
 
 
 def validate_training(d) -> None:

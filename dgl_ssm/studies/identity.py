@@ -13,7 +13,8 @@ __all__ = ["IMPLICIT_PROTOCOL", "NODE_IDENTITY_CONSTANTS", "cell_config"]
 
 #: protocol keys added after records existed, with the value that reproduces the behaviour before them: a cell
 #: config leaves them out at that value, so that older records keep their hashes (and are not re-run or refused)
-IMPLICIT_PROTOCOL = {"monitor": "metric", "weight_decay_groups": {}, "precision": "32", "scheduler_options": {}}
+IMPLICIT_PROTOCOL = {"monitor": "metric", "weight_decay_groups": {}, "precision": "32", "scheduler_options": {},
+                     "denormals": "ieee"}
 
 #: node protocols named ``batch_size: 128`` and ``max_hop: 3`` (never read by a node cell) until those keys were
 #: refused for node studies; every committed node cell's identity has them at these values, so every node cell's

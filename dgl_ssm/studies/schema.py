@@ -109,6 +109,9 @@ class Protocol:
     #: ``"32"`` (float32: every record before the option), ``"bf16-mixed"`` or ``"16-mixed"`` (CUDA): the
     #: protocol file that uses another says why (dgl_ssm.train.precision)
     precision: str = "32"
+    #: ``"ieee"`` (subnormal floats as IEEE 754 has them: every record before the option) or ``"flush"``
+    #: (flush-to-zero, CPU and threads=1 only; faster where vanishing gradients turn subnormal; dgl_ssm.train.denormals)
+    denormals: str = "ieee"
 
 
 @dataclass

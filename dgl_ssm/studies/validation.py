@@ -175,6 +175,13 @@ def validate(cfg) -> None:
                           f"plan={cfg.plan}")
     if not 0 <= cfg.shard < cfg.num_shards:
         raise ConfigError(f"shard must be in [0, num_shards={cfg.num_shards}), got {cfg.shard}")
+    flush = [m for m in study.models if to_container(protocol_for(study, m)).get("denormals") == "flush"]
+    if flush and (cfg.threads != 1 or not str(cfg.device).startswith("cpu")):
+        where = f"study.models.{flush[0]}.train.denormals=flush" if study.protocol == "published" and \
+            to_container(study.train).get("denormals") != "flush" else "study.train.denormals=flush"
+        raise ConfigError(f"{where} needs threads=1 and device=cpu (flush-to-zero reaches only the calling thread, "
+                          f"and only CPU arithmetic), got threads={cfg.threads}, device={cfg.device}; set them, or "
+                          "use denormals=ieee")
     for label, spec in study.models.items():
         off = [x for x in (spec.settings or []) if x not in list(study.settings)]
         if off:

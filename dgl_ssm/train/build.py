@@ -35,13 +35,15 @@ def make_trainer(model: torch.nn.Module, task, protocol: TrainProtocol, *, run_d
                  checkpoint_every_s: float = 0.0, progress: bool = False, should_stop=None,
                  is_main_process: bool = True, identity=None):
     """The :class:`~dgl_ssm.train.Trainer` of ``protocol``: its optimizer (with per-group weight decay), its
-    scheduler (over ``protocol.epochs``), epochs, patience, monitor and precision; nothing taken from anywhere else.
+    scheduler (over ``protocol.epochs``), epochs, patience, monitor, precision and denormals; nothing taken from
+    anywhere else.
     ``identity``: the run's name in its checkpoint (:class:`~dgl_ssm.train.Trainer`).
 
     Raises
     ------
     ValueError
-        ``precision="16-mixed"`` off CUDA (:class:`~dgl_ssm.train.precision.Precision`).
+        ``precision="16-mixed"`` off CUDA (:class:`~dgl_ssm.train.precision.Precision`); ``denormals="flush"``
+        off the CPU (:func:`~dgl_ssm.train.denormals.check_denormals`).
     """
     from .trainer import Trainer, make_optimizer, make_scheduler
 
@@ -52,4 +54,4 @@ def make_trainer(model: torch.nn.Module, task, protocol: TrainProtocol, *, run_d
     return Trainer(model, task, optimizer, scheduler, max_epochs=protocol.epochs, patience=protocol.patience,
                    run_dir=run_dir, resume=resume, progress=progress, is_main_process=is_main_process,
                    monitor=protocol.monitor, checkpoint_every_s=checkpoint_every_s, should_stop=should_stop,
-                   precision=protocol.precision, identity=identity)
+                   precision=protocol.precision, denormals=protocol.denormals, identity=identity)

@@ -8,6 +8,7 @@ from typing import Mapping, Optional
 
 import torch
 
+from .denormals import DENORMALS
 from .precision import PRECISIONS
 
 __all__ = ["TrainProtocol", "load_protocol", "default_protocol", "packaged_protocols", "FIELD_LEVELS", "LEVELS", "OPTIMIZERS", "SCHEDULERS", "MONITORS"]
@@ -70,6 +71,9 @@ class TrainProtocol:
         Record every layer's Dirichlet energy of the trained model; node cells only.
     precision : str
         ``"32"``, ``"bf16-mixed"`` or ``"16-mixed"`` (CUDA): :class:`~dgl_ssm.train.precision.Precision`.
+    denormals : str
+        ``"ieee"`` (subnormal floats as IEEE 754 has them) or ``"flush"`` (flush-to-zero on the CPU, one intra-op
+        thread only): :mod:`dgl_ssm.train.denormals`.
 
     Examples
     --------
@@ -98,6 +102,7 @@ class TrainProtocol:
     max_hop: Optional[int] = None
     layer_profile: bool = False
     precision: str = "32"
+    denormals: str = "ieee"
 
     @classmethod
     def from_mapping(cls, values: Mapping) -> "TrainProtocol":
@@ -152,6 +157,8 @@ class TrainProtocol:
                 raise ValueError(f"scheduler_options={dict(self.scheduler_options)}: {err}") from None
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.denormals not in DENORMALS:
+            raise ValueError(f"denormals must be one of {', '.join(DENORMALS)}, got {self.denormals!r}")
         if self.monitor not in MONITORS:
             raise ValueError(f"monitor must be 'metric', 'loss' or 'loss_and_metric' (what early stopping watches), "
                              f"got {self.monitor!r}")

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from .._io import atomic_write, write_csv
 from ..runtime import warn_if_slow
+from .denormals import check_denormals, denormal_mode
 from .precision import Precision
 
 __all__ = ["Task", "Trainer", "FitResult", "TrainingDiverged", "make_optimizer", "make_scheduler", "load_checkpoint", "unwrap"]
@@ -335,6 +336,10 @@ class Trainer:
         ``"32"`` (default), ``"bf16-mixed"`` (bfloat16 autocast, CPU and CUDA) or ``"16-mixed"`` (float16 with a
         gradient scaler, CUDA only): :class:`~dgl_ssm.train.precision.Precision`. Parameters, optimizer state,
         losses and metrics stay in float32. The checkpoint records it; a resume with another precision is refused.
+    denormals : str
+        ``"ieee"`` (default: subnormal floats as IEEE 754 has them) or ``"flush"``: flush-to-zero on the CPU while
+        :meth:`fit` runs, restored after it (:mod:`dgl_ssm.train.denormals`; one intra-op thread only, checked when
+        ``fit`` starts). The checkpoint records it; a resume with the other mode is refused.
     identity : str, optional
         What run this is (a study passes its cell's key and configuration hash). The checkpoint records it, and a
         resume from a checkpoint that records another identity is refused (a checkpoint copied into another run's
@@ -386,6 +391,7 @@ class Trainer:
         checkpoint_every_s: float = 0.0,
         should_stop: Optional[Callable[[], Optional[str]]] = None,
         precision: str = "32",
+        denormals: str = "ieee",
         identity: Optional[str] = None,
     ):
         if max_epochs < 1 or patience < 1:
@@ -402,7 +408,10 @@ class Trainer:
         param = next(model.parameters(), None)
         self.precision = Precision(precision, param.device if param is not None else "cpu")
         # CPU seconds measure an epoch's cost where the model runs on the CPU; on a GPU they are the host's share only
-        self._cpu_timed = param is None or param.device.type == "cpu"
+        self._device = param.device if param is not None else torch.device("cpu")
+        self._cpu_timed = self._device.type == "cpu"
+        check_denormals(denormals, self._device)  # its value and device now; the thread count when fit starts
+        self.denormals = denormals
         # what the task calls and steps: the model under autocast (its output in float32), the optimizer (scaled)
         self._task_model = self.precision.wrap(model)
         self._task_optimizer = self.precision.wrap_optimizer(optimizer)
@@ -465,6 +474,7 @@ class Trainer:
             "format": CHECKPOINT_FORMAT,
             **({"identity": self.identity} if self.identity is not None else {}),  # absent: written without one
             **self.precision.state_dict(),  # "precision" (absent from checkpoints written before it: "32")
+            "denormals": self.denormals,  # absent from checkpoints written before it: "ieee"
             "model": unwrap(self.model).state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
@@ -494,6 +504,10 @@ class Trainer:
             raise ValueError(f"{where} is the checkpoint of run {theirs!r}, not of this run {self.identity!r}: it was "
                              "copied or moved here; delete it to start this run afresh, or put it back in its own folder")
         self.precision.load_state_dict(state, where)
+        found = state.get("denormals", "ieee")
+        if found != self.denormals:
+            raise ValueError(f"{where} was written with denormals={found!r}, this run asks for denormals="
+                             f"{self.denormals!r}; resume with denormals={found!r}, or delete it to start the run afresh")
         unwrap(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
@@ -592,7 +606,8 @@ class Trainer:
         if on_divergence not in ("raise", "record"):
             raise ValueError(f"on_divergence must be 'raise' or 'record', got {on_divergence!r}")
         try:
-            return self._fit()
+            with denormal_mode(self.denormals, self._device):
+                return self._fit()
         except TrainingDiverged as err:
             if on_divergence == "raise":
                 raise

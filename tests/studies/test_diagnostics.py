@@ -182,6 +182,7 @@ def test_the_diagnostics_of_training_refuse_two_widths(tmp_path, compose_config)
     ("+diagnostic.train.learnig_rate=0.1", r"diagnostic.train.learnig_rate=0.1: .* not a key they read.*remove it"),
     ("diagnostic.train.activation=tanh", r"each model row has its own activation"),
     ("+diagnostic.train.batch_size=32", r"diagnostic.train.batch_size=32: kind backward_smoothing does not read it"),
+    ("+diagnostic.train.denormals=flush", r"they measure vanishing gradients, which flush-to-zero would set to 0"),
 ])
 def test_the_diagnostics_of_training_refuse_what_they_would_drop(tmp_path, compose_config, override, message):
     from dgl_ssm.studies.schema import ConfigError

@@ -86,6 +86,7 @@ def test_study_records_resumes_and_refuses_other_settings(tmp_path, raw_data, fi
     ("study.sizes=[10,10,10]", "study.sizes=[10, 10, 10]: only the generated graph property datasets"),
     ("study.ring_graphs=50", "study.ring_graphs=50: only the RingTransfer dataset (ring) read it"),
     ("study.param_budget=1000", "study.param_budget=1000: only graph-level studies (kind: graph) read it"),
+    ("study.train.denormals=ftz", "study.train.denormals must be one of ieee, flush, got 'ftz'"),
 ])
 def test_bad_configuration_is_one_error_line_and_writes_nothing(tmp_path, override, message):
     out = tmp_path / "out"
@@ -107,6 +108,22 @@ def test_normalize_features_is_for_node_studies_and_keeps_old_hashes(compose_con
     cell = {"model": "gcn", "dataset": "cora", "depth": 2, "seed": 0}
     assert "normalize_features" not in cell_config(plain, cell)  # the default leaves every recorded hash as it was
     assert cell_config(normed, cell)["normalize_features"] is True
+
+
+def test_flush_to_zero_is_a_cell_identity_and_needs_one_thread(compose_config):
+    """denormals: flush changes results below 1.2e-38, so it is part of a cell's identity (ieee, the default, is left
+    out: every recorded hash stays); it holds in one thread on the CPU, so a sitting with more is refused."""
+    from dgl_ssm.studies.identity import cell_config
+    from dgl_ssm.studies.validation import validate
+
+    cell = {"model": "gcn_ssm", "dataset": "cora", "depth": 2, "seed": 0}
+    plain = cell_config(compose_config("config", "study=depth_quick").study, cell)
+    ieee = cell_config(compose_config("config", "study=depth_quick", "study.train.denormals=ieee").study, cell)
+    flush = cell_config(compose_config("config", "study=depth_quick", "study.train.denormals=flush").study, cell)
+    assert plain == ieee and "denormals" not in plain["train"] and flush["train"]["denormals"] == "flush"
+    validate(compose_config("config", "study=depth_quick", "study.train.denormals=flush"))
+    with pytest.raises(ConfigError, match="study.train.denormals=flush needs threads=1 and device=cpu.*threads=2"):
+        validate(compose_config("config", "study=depth_quick", "study.train.denormals=flush", "threads=2"))
 
 
 def test_values_keep_their_type(compose_config):

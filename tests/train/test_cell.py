@@ -60,6 +60,8 @@ HONOURED = {
     "precision": ("bf16-mixed", lambda c, b: c.trainer.precision.name == "bf16-mixed"
                   and _out(c, True).dtype == torch.float32 and not torch.equal(_out(c, True), _out(b, True))),
     "layer_profile": (True, None),  # an output: checked by test_layer_profile_is_recorded_for_node_cells_only
+    # the mode fit runs under: checked by tests/train/test_trainer.py::test_flush_to_zero_holds_during_fit_only
+    "denormals": ("flush", lambda c, b: c.trainer.denormals == "flush" and b.trainer.denormals == "ieee"),
 }
 
 

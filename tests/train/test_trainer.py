@@ -344,3 +344,49 @@ def test_cpu_time_excludes_a_pause_and_is_unknown_after_an_older_checkpoint(tmp_
     resumed = Trainer(model, NodeClassificationTask(g), opt, sched, max_epochs=5, patience=50, run_dir=tmp_path,
                       resume=True, progress=False).fit()
     assert "cpu_s" in resumed.history[-1] and resumed.train_cpu_s is None and resumed.summary()["train_cpu_s"] is None
+
+
+def test_flush_to_zero_holds_during_fit_only(tmp_path):
+    """denormals='flush': a subnormal float32 operand is 0 inside fit (every epoch, on_epoch_end included) and IEEE
+    again after it, also when fit raises; more than one intra-op thread is refused when fit starts; a checkpoint of
+    the other mode is refused; one written before the option resumes as 'ieee'."""
+    tiny = torch.tensor([1e-39])  # subnormal in float32
+    seen = []
+    g = toy_graph()
+    model, opt, sched = make()
+    trainer = Trainer(model, NodeClassificationTask(g), opt, sched, max_epochs=3, patience=50, run_dir=tmp_path,
+                      progress=False, denormals="flush", on_epoch_end=lambda e, r: seen.append((tiny * 1.0).item()))
+    trainer.fit()
+    assert seen == [0.0, 0.0, 0.0] and (tiny * 1.0).item() > 0
+    assert torch.load(tmp_path / "checkpoint.pt")["denormals"] == "flush"
+
+    model, opt, sched = make()
+    with pytest.raises(ValueError, match="denormals='flush'.*denormals='ieee'"):
+        Trainer(model, NodeClassificationTask(g), opt, sched, max_epochs=4, run_dir=tmp_path, resume=True,
+                progress=False).fit()
+    assert (tiny * 1.0).item() > 0
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(ValueError, match="reaches only the calling thread.*runs 2 intra-op threads"):
+            Trainer(model, NodeClassificationTask(g), opt, max_epochs=1, progress=False, denormals="flush").fit()
+    finally:
+        torch.set_num_threads(before)
+    class Dies(_Scripted):
+        def train_epoch(self, model, optimizer):
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        Trainer(model, Dies([]), opt, max_epochs=2, progress=False, denormals="flush").fit()
+    assert (tiny * 1.0).item() > 0, "fit left flush-to-zero on after it raised"
+    with pytest.raises(ValueError, match="denormals must be one of ieee, flush, got 'ftz'"):
+        Trainer(model, NodeClassificationTask(g), opt, progress=False, denormals="ftz")
+
+    state = torch.load(tmp_path / "checkpoint.pt")  # as written before the option, at IEEE arithmetic
+    del state["denormals"]
+    torch.save(state, tmp_path / "checkpoint.pt")
+    model, opt, sched = make()
+    resumed = Trainer(model, NodeClassificationTask(g), opt, sched, max_epochs=4, patience=50, run_dir=tmp_path,
+                      resume=True, progress=False).fit()
+    assert resumed.epochs_run == 4
