@@ -25,6 +25,7 @@ BENCHMARKS = [
     ("bench_graph_loading.py", "data_loading", [], ["--quick"]),
     ("bench_peer_pyg.py", "peer_pyg", [], ["--quick"]),
     ("bench_precision.py", "precision", ["--profile"], ["--quick"]),
+    ("bench_denormal.py", "denormal", [], ["--quick"]),
 ]
 
 # bench_khop.py (khop branch) writes its own rows: KHopRewire speed-up over networkx per collection

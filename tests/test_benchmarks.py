@@ -19,6 +19,7 @@ QUICK = [  # the smallest run of each benchmark's own code path (it checks the c
     ("bench_graph_loading.py", "data_loading", ["--quick"]),
     ("bench_peer_pyg.py", "peer_pyg", ["--quick", "--iters", "1"]),
     ("bench_precision.py", "precision", ["--quick", "--models", "gcn", "kgcn-ssm"]),
+    ("bench_denormal.py", "denormal", ["--quick", "--layers", "4", "--repeats", "1"]),
 ]
 
 
