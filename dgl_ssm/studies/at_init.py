@@ -26,6 +26,7 @@ from ..models import build_model
 __all__ = ["run_oversmoothing", "run_jacobian", "run_gradients", "oversmoothing_models", "jacobian_models",
            "gradient_models", "propagate", "bfs_subgraph", "matrix_free"]
 
+
 def oversmoothing_models(input_scale: float) -> dict:
     """Display name -> (preset, builder options)."""
     ssm = {
