@@ -111,6 +111,14 @@ def profiler_peak(step: Callable[[], object]) -> float:
     return float(peak)
 
 
+def subnormal_share(t) -> float:
+    """Share of the entries of tensor ``t`` that are subnormal (non-zero and below the dtype's smallest normal)."""
+    import torch
+
+    a = t.detach().abs()
+    return ((a > 0) & (a < torch.finfo(t.dtype).tiny)).float().mean().item()
+
+
 def summarize(times: Mapping[str, Mapping[str, List[float]]]) -> dict:
     """Median milliseconds per variant and clock."""
     return {name: {clk: round(median(v) * 1e3, 3) for clk, v in t.items() if v} for name, t in times.items()}
@@ -230,7 +238,7 @@ def read_targets(path: os.PathLike) -> List[Target]:
 
 
 __all__ = [
-    "ROOT", "BENCH_DIR", "parser", "machine", "interleaved", "median", "ratio", "profiler_peak", "summarize", "python_env", "emit",
+    "ROOT", "BENCH_DIR", "parser", "machine", "interleaved", "median", "ratio", "profiler_peak", "subnormal_share", "summarize", "python_env", "emit",
     "run_python", "busy_process", "Target", "target", "table", "write_results", "read_targets", "property_graphs",
     "peptides_subset", "ListDataset", "graph_workload",
 ]

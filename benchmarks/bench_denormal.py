@@ -12,18 +12,11 @@ is the faster (IEEE / flush >= 2).
 """
 from __future__ import annotations
 
-from _common import interleaved, parser, ratio, summarize, target, write_results  # isort: skip  (sets env first)
+from _common import interleaved, parser, ratio, subnormal_share, summarize, target, write_results  # isort: skip  (sets env first)
 
 import torch
 
 import dgl_ssm
-
-
-def subnormal_share(model: torch.nn.Module) -> float:
-    """The share of the parameters' gradient entries that are subnormal (non-zero, below the smallest normal)."""
-    grads = [p.grad.detach().abs().flatten() for p in model.parameters() if p.grad is not None]
-    g = torch.cat(grads)
-    return ((g > 0) & (g < torch.finfo(g.dtype).tiny)).float().mean().item()
 
 
 def main(argv=None):
@@ -57,7 +50,7 @@ def main(argv=None):
     for case, scale in (("normal", 1.0), ("subnormal", args.subnormal_scale)):
         times = interleaved({mode: (lambda m=mode, s=scale: step(m, s)) for mode in ("ieee", "flush")}, repeats)
         step("ieee", scale)
-        details[case] = {"subnormal_share": subnormal_share(model), "median_ms": summarize(times), "times_s": times}
+        details[case] = {"subnormal_share": subnormal_share(torch.cat([q.grad.flatten() for q in model.parameters() if q.grad is not None])), "median_ms": summarize(times), "times_s": times}
         if case == "normal":
             rows.append(target("denormal", f"{layers}-layer GCNII step, normal gradients: flush / IEEE (CPU time)",
                                ratio(times["flush"]["cpu"], times["ieee"]["cpu"]), at_most=1.05))

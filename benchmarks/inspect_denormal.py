@@ -27,17 +27,10 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def subnormal_share(t: torch.Tensor) -> float:
-    """Share of the entries of ``t`` that are subnormal (non-zero and below the dtype's smallest normal number)."""
-    a = t.detach().abs()
-    return ((a > 0) & (a < torch.finfo(t.dtype).tiny)).float().mean().item()
+from _common import ROOT, subnormal_share  # isort: skip  (the script's folder is first on sys.path)
 
 
 def thread_reach(threads: int, n: int = 4_000_000) -> float:

@@ -49,9 +49,6 @@ __all__ = ["backward_models", "stationary_models", "run_backward_smoothing", "ru
 #: every epoch; ``activation`` only by gradient_oversmoothing, which checks it against ``diagnostic.activation``)
 TRAIN_READ = ("lr", "optimizer", "weight_decay", "weight_decay_groups", "dropout", "epochs", "monitor", "hidden",
               "scheduler", "patience")
-#: protocol keys the training kinds do not read, at the values that change nothing (a protocol file may name them)
-TRAIN_NEUTRAL = {"precision": "32", "scheduler_options": {}, "batch_size": None, "max_hop": None,
-                 "layer_profile": False, "denormals": "ieee"}
 _WHY_UNREAD = {"precision": "they train in the features' dtype, diagnostic.dtype",
                "activation": "each model row has its own activation",
                "denormals": "they measure vanishing gradients, which flush-to-zero would set to 0 below 1.2e-38"}
@@ -67,9 +64,16 @@ def validate_training(d) -> None:
         ``train.epochs``; no measured epoch; iterations or epochs below 1; a ``train`` key they do not read, set to
         a value that would change a run that read it (``precision: bf16-mixed``, a typo such as ``learnig_rate``).
     """
+    from dataclasses import MISSING, fields
+
+    from ..train.protocol import TrainProtocol
     from .schema import ConfigError, to_container
 
-    neutral = {**TRAIN_NEUTRAL, **({} if d.kind == "gradient_oversmoothing" else {"activation": "relu"})}
+    # the protocol keys they do not read pass at TrainProtocol's defaults, which change nothing (a protocol file may
+    # name them); activation at the shared protocols' relu, where each model row has its own
+    neutral = {f.name: f.default_factory() if f.default_factory is not MISSING else f.default
+               for f in fields(TrainProtocol) if f.default is not MISSING or f.default_factory is not MISSING}
+    neutral.update({} if d.kind == "gradient_oversmoothing" else {"activation": "relu"})
     read = TRAIN_READ + (("activation",) if d.kind == "gradient_oversmoothing" else ())
     for key, value in (to_container(d.train) or {}).items():
         if key in read or (key in neutral and value == neutral[key]):

@@ -34,10 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from omegaconf import OmegaConf
 
 from ..data import NODE_DATASETS
-from .schema import ConfigError, to_container
+from .schema import ConfigError, changed_from_default, to_container
 
 __all__ = ["DiagnosticConfig", "DiagnosticRun", "run_diagnostic"]
 
@@ -123,14 +122,10 @@ def validate(cfg) -> None:
     if d.kind in ONE_GRAPH and len(d.graphs) != 1:
         raise ConfigError(f"diagnostic.graphs: kind {d.kind} measures one graph, got {list(d.graphs)}; pass one, "
                           f"e.g. diagnostic.graphs=[{d.graphs[0]}]")
-    defaults = OmegaConf.structured(DiagnosticConfig)
-    for key in DiagnosticConfig.__dataclass_fields__:
-        if key in COMMON_READS or key in READS[d.kind]:
-            continue
-        value, default = to_container(d[key]), to_container(defaults[key])
-        if value != default:
-            raise ConfigError(f"diagnostic.{key}={value!r}: kind {d.kind} does not read it, so it would be ignored; "
-                              f"drop it (kind {d.kind} reads {', '.join(sorted(READS[d.kind]))})")
+    unread = [key for key in DiagnosticConfig.__dataclass_fields__ if key not in (*COMMON_READS, *READS[d.kind])]
+    for key, value in changed_from_default(d, DiagnosticConfig, unread).items():
+        raise ConfigError(f"diagnostic.{key}={value!r}: kind {d.kind} does not read it, so it would be ignored; "
+                          f"drop it (kind {d.kind} reads {', '.join(sorted(READS[d.kind]))})")
 
 
 #: the fields of :class:`DiagnosticConfig` every kind reads

@@ -3,6 +3,7 @@ record, from checkpoints of cells under way, or from epochs timed here (``plan_e
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -57,18 +58,16 @@ def checkpointed_cells(study, pending: List[dict], out: Path, strict: bool = Fal
 
 
 def _trained(state: dict) -> tuple:
-    """``(seconds trained, seconds per epoch)`` of a checkpoint: CPU seconds when every epoch of its history has
-    them (their sum and median); else its median wall-clock epoch (robust to the epochs of a paused process) times its
-    epochs; else its wall-clock ``elapsed`` and ``None``."""
-    import statistics
+    """``(seconds trained, seconds per epoch)`` of a checkpoint: its CPU seconds when every epoch of its history has
+    them; else its median wall-clock epoch times its epochs (:func:`~dgl_ssm.train.trainer.history_epoch_seconds`);
+    else its wall-clock ``elapsed`` and ``None``."""
+    from ..train.trainer import history_cpu_seconds, history_epoch_seconds
 
     history = state.get("history") or []
-    for column in ("cpu_s", "time_s"):
-        values = [h.get(column) for h in history]
-        if values and None not in values:
-            per = float(statistics.median(values))
-            return (float(sum(values)) if column == "cpu_s" else per * len(values)), per
-    return float(state["elapsed"]), None
+    cpu, (per, _) = history_cpu_seconds(history), history_epoch_seconds(history)
+    if per is None:
+        return float(state["elapsed"]), None
+    return (cpu if cpu is not None else per * len(history)), per
 
 
 def cell_seconds(row: dict) -> Optional[float]:
@@ -87,6 +86,7 @@ def measure_epochs(cfg, study, pending: List[dict], recorded: list, device) -> d
     pass and the validation pass, as the Trainer runs them; nothing written) for each pending group without a
     recorded cell of the same model, dataset and setting (lowest pending seed)."""
     from ..train.cell import prepare_cell
+    from ..train.denormals import denormal_mode
     from .cells import cell_arguments
 
     timed = {(r["model"], r["dataset"], r[study.setting_name]) for r in recorded}
@@ -98,11 +98,12 @@ def measure_epochs(cfg, study, pending: List[dict], recorded: list, device) -> d
         args, options = cell_arguments(study, cell, cfg.data_root, cfg.data_dir)
         prepared = prepare_cell(*args, **options, device=device)
         trainer, seconds = prepared.trainer, 0.0
-        for _ in range(cfg.plan_epochs):
-            start = time.perf_counter()
-            prepared.task.train_epoch(trainer._task_model, trainer._task_optimizer)
-            prepared.task.evaluate(trainer._task_model, ("val",))
-            seconds += time.perf_counter() - start
+        with denormal_mode(trainer.denormals, device):  # as fit runs them (the protocol's denormals)
+            for _ in range(cfg.plan_epochs):
+                start = time.perf_counter()
+                prepared.task.train_epoch(trainer._task_model, trainer._task_optimizer)
+                prepared.task.evaluate(trainer._task_model, ("val",))
+                seconds += time.perf_counter() - start
         out[key] = seconds / cfg.plan_epochs
     return out
 
@@ -169,7 +170,7 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
         resuming += sum(bool(r) for r in resumed.values())
         per_epoch = [r[2] for r in resumed.values() if r and len(r) > 2 and r[2]]
         if mean is None and per_epoch:  # a cell under way times itself
-            per, epochs = sorted(per_epoch)[len(per_epoch) // 2], protocol_for(study, key[0]).epochs
+            per, epochs = statistics.median(per_epoch), protocol_for(study, key[0]).epochs
             mean, count, note = per * epochs, 0, f": its checkpoint's {per:.1f} s/epoch × {epochs} epochs"
         if mean is not None:
             known, seconds = known + len(seeds), seconds + mean * len(seeds)

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 
 from omegaconf import MISSING, OmegaConf
 
-__all__ = ["ModelSpec", "PublishedRow", "parse_published", "check_published", "Protocol", "StudyConfig", "RunConfig", "ConfigError", "to_container", "protocol_for", "runs_on", "runs_at"]
+__all__ = ["ModelSpec", "PublishedRow", "parse_published", "check_published", "Protocol", "StudyConfig", "RunConfig", "ConfigError", "to_container", "protocol_for", "runs_on", "runs_at", "changed_from_default"]
 
 
 class ConfigError(ValueError):
@@ -278,6 +278,20 @@ def check_published(study) -> None:
 def to_container(node) -> Any:
     """A plain Python value (dicts, lists, numbers) from an OmegaConf node."""
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def changed_from_default(node, schema, keys) -> dict:
+    """``{key: value}`` of the ``keys`` of ``node`` whose value differs from the default of the structured config
+    ``schema`` (a dataclass): a value someone set, which whatever does not read ``key`` would ignore.
+
+    Examples
+    --------
+    >>> changed_from_default(OmegaConf.structured(RunConfig(study=StudyConfig(), threads=2)), RunConfig,
+    ...                      ["threads", "device"])
+    {'threads': 2}
+    """
+    defaults = OmegaConf.structured(schema)
+    return {key: to_container(node[key]) for key in keys if to_container(node[key]) != to_container(defaults[key])}
 
 
 def register() -> None:

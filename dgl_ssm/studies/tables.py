@@ -21,7 +21,7 @@ from typing import Optional
 
 from omegaconf import OmegaConf
 
-from .labels import column_of, labelled, labels, setting_of
+from .labels import labelled, labels, setting_of
 from .record import record_study
 from .schema import check_published  # noqa: F401
 from .selection import best_member, chosen_setting, first_stage_seeds, members_in, settings_run
@@ -89,8 +89,9 @@ def write_tables(study, rows: list, out: Path, histories: Optional[Path] = None)
 def seconds_per_epoch(row: dict, history: list) -> tuple:
     """A cell's seconds per epoch and how they were measured: ``(seconds, "cpu")``, the process's CPU seconds
     (``train_cpu_s / epochs_run``); for a row recorded without them, ``(seconds, "median")``, the median
-    wall-clock epoch of its ``history`` (robust to the few epochs in which the process was paused); else
-    ``(seconds, "mean")``, ``train_time_s / epochs_run``; ``(None, "")`` without any.
+    wall-clock epoch of its ``history`` (:func:`~dgl_ssm.train.trainer.history_epoch_seconds`: robust to the few
+    epochs in which the process was paused); else ``(seconds, "mean")``, ``train_time_s / epochs_run``; ``(None,
+    "")`` without any.
 
     Examples
     --------
@@ -101,16 +102,16 @@ def seconds_per_epoch(row: dict, history: list) -> tuple:
     >>> seconds_per_epoch({"train_time_s": 900.0, "epochs_run": 3}, [])
     (300.0, 'mean')
     """
-    import statistics
+    from ..train.trainer import history_epoch_seconds
 
     epochs = row.get("epochs_run")
     if not epochs:
         return None, ""
     if row.get("train_cpu_s") is not None:
         return row["train_cpu_s"] / epochs, "cpu"
-    walls = [h["time_s"] for h in history if h.get("time_s") is not None]
-    if walls:
-        return float(statistics.median(walls)), "median"
+    wall = history_epoch_seconds([{"time_s": h.get("time_s")} for h in history])[0]
+    if wall is not None:
+        return wall, "median"
     if row.get("train_time_s") is not None:
         return row["train_time_s"] / epochs, "mean"
     return None, ""
@@ -124,14 +125,12 @@ def epoch_time_table(study, rows: list, histories: Path, models: list, columns: 
     from .labels import slug
 
     marks = {"cpu": "", "median": " †", "mean": " *"}
-    names = labels(study)
     timed = []
-    for r in rows:
+    for r, named in zip(rows, labelled(study, rows, multi)):
         key = {k: r[k] for k in ("model", "dataset", study.setting_name, "seed")}
         seconds, how = seconds_per_epoch(r, read_csv(histories / f"{slug(key)}.csv"))
         if seconds is not None:
-            timed.append({**r, "model": names.get(r["model"], r["model"]), "column": column_of(study, r, multi),
-                          "seconds": seconds, "how": how})
+            timed.append({**named, "seconds": seconds, "how": how})
     weakest = {}
     for t in timed:
         weakest[t["model"]] = max(weakest.get(t["model"], "cpu"), t["how"], key=list(marks).index)

@@ -82,16 +82,13 @@ def _check_fields_apply(study) -> None:
     ConfigError
         Naming the field, what reads it, and the fix (remove it).
     """
-    from omegaconf import OmegaConf
+    from .schema import StudyConfig, changed_from_default
 
-    from .schema import StudyConfig
-
-    defaults = OmegaConf.structured(StudyConfig)
-    for key, (applies, readers) in _fields_applied(study).items():
-        value, default = to_container(study[key]), to_container(defaults[key])
-        if not applies and value != default:
-            raise ConfigError(f"study.{key}={value!r}: only {readers} read it, and study {study.name} "
-                              f"({study.kind}: {', '.join(study.datasets)}) has none: it would be ignored; remove it")
+    applied = _fields_applied(study)
+    unread = [key for key, (applies, _) in applied.items() if not applies]
+    for key, value in changed_from_default(study, StudyConfig, unread).items():
+        raise ConfigError(f"study.{key}={value!r}: only {applied[key][1]} read it, and study {study.name} "
+                          f"({study.kind}: {', '.join(study.datasets)}) has none: it would be ignored; remove it")
 
 
 def validate(cfg) -> None:

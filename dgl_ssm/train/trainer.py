@@ -19,7 +19,8 @@ from ..runtime import warn_if_slow
 from .denormals import check_denormals, denormal_mode
 from .precision import Precision
 
-__all__ = ["Task", "Trainer", "FitResult", "TrainingDiverged", "make_optimizer", "make_scheduler", "load_checkpoint", "unwrap"]
+__all__ = ["Task", "Trainer", "FitResult", "TrainingDiverged", "make_optimizer", "make_scheduler", "load_checkpoint", "unwrap",
+           "history_cpu_seconds", "history_epoch_seconds"]
 
 
 #: what early stopping can watch (:class:`Trainer` ``monitor``)
@@ -257,6 +258,41 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def history_cpu_seconds(history: List[dict]) -> Optional[float]:
+    """The CPU seconds of a run's epochs (their ``cpu_s``), or ``None`` if an epoch has none (a model on a GPU, or
+    epochs run before CPU time was recorded).
+
+    Examples
+    --------
+    >>> history_cpu_seconds([{"cpu_s": 1.5}, {"cpu_s": 2.5}]), history_cpu_seconds([{"cpu_s": 1.5}, {"time_s": 9.0}])
+    (4.0, None)
+    """
+    if any("cpu_s" not in h or h["cpu_s"] is None for h in history):
+        return None
+    return float(sum(h["cpu_s"] for h in history))
+
+
+def history_epoch_seconds(history: List[dict]) -> tuple:
+    """What one epoch of a run costs, from its history: ``(median cpu_s, "cpu")`` when every epoch has CPU seconds,
+    else ``(median time_s, "median")`` (wall-clock; the median is not moved by the few epochs of a paused process),
+    else ``(None, "")``.
+
+    Examples
+    --------
+    >>> history_epoch_seconds([{"time_s": 9.0, "cpu_s": 8.0}, {"time_s": 900.0, "cpu_s": 8.5}])
+    (8.25, 'cpu')
+    >>> history_epoch_seconds([{"time_s": 9.0}, {"time_s": 11.0}, {"time_s": 880.0}])
+    (11.0, 'median')
+    """
+    import statistics
+
+    for column, how in (("cpu_s", "cpu"), ("time_s", "median")):
+        values = [h.get(column) for h in history]
+        if values and None not in values:
+            return float(statistics.median(values)), how
+    return None, ""
+
+
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     """The module inside a ``DistributedDataParallel`` (or ``DataParallel``) wrapper; ``model`` otherwise."""
     return model.module if isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)) else model
@@ -406,9 +442,9 @@ class Trainer:
         warn_if_slow()
         self.model, self.task, self.optimizer, self.scheduler = model, task, optimizer, scheduler
         param = next(model.parameters(), None)
-        self.precision = Precision(precision, param.device if param is not None else "cpu")
-        # CPU seconds measure an epoch's cost where the model runs on the CPU; on a GPU they are the host's share only
         self._device = param.device if param is not None else torch.device("cpu")
+        self.precision = Precision(precision, self._device)
+        # CPU seconds measure an epoch's cost where the model runs on the CPU; on a GPU they are the host's share only
         self._cpu_timed = self._device.type == "cpu"
         check_denormals(denormals, self._device)  # its value and device now; the thread count when fit starts
         self.denormals = denormals
@@ -458,11 +494,8 @@ class Trainer:
 
     @property
     def cpu_elapsed(self) -> Optional[float]:
-        """CPU seconds of the epochs run so far (the history's ``cpu_s``), or ``None`` if an epoch has none (it
-        was run before CPU time was recorded, and the run resumed from its checkpoint)."""
-        if any("cpu_s" not in h for h in self.history):
-            return None
-        return float(sum(h["cpu_s"] for h in self.history))
+        """CPU seconds of the epochs run so far (:func:`history_cpu_seconds`)."""
+        return history_cpu_seconds(self.history)
 
     def state_dict(self) -> dict:
         """Everything needed to continue the run exactly: tensors and plain values only.
