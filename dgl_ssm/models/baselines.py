@@ -614,8 +614,10 @@ register_preset("lip-res-gcn", family="baseline", factory=lipschitz_residual_gnn
 register_preset("gcnii", family="baseline", factory=GCNII)
 lipschitz_residual_gnn.forwards_to = DeepGNN  # its other keyword arguments are DeepGNN's
 
-#: LRGB's GCN baseline (Dwivedi et al. 2022; vijaydwivedi75/lrgb configs/GCN/peptides-func-GCN.yaml, GraphGym):
-#: every layer GCNConv without bias, BatchNorm1d, ReLU; node states L2-normalised after the last layer (GraphGym's
-#: default gnn.l2norm), then mean pooling and one Linear layer
+#: LRGB's GCN baseline (Dwivedi et al. 2022; vijaydwivedi75/lrgb configs/GCN/peptides-func-GCN.yaml, model.type gnn,
+#: stage_type stack: GraphGym's GNN): every layer is GraphGym's GeneralLayer, GCNConv without bias, BatchNorm1d,
+#: ReLU, then each node state divided by its L2 norm (has_l2norm = gnn.l2norm, True by GraphGym's default; LRGB's
+#: PyG has LayerConfig, whose new_layer_config passes it to every layer); the stage normalises once more (a no-op),
+#: then mean pooling and one Linear layer. Revision 1: revision 0 normalised after the last layer only.
 register_preset("lrgb-gcn", family="baseline", factory=DeepGNN, conv="gcn", block="plain", conv_options={"bias": False},
-                block_options={"norm": "batch"}, l2norm=True)
+                block_options={"norm": "batch", "l2norm": True}, l2norm=True, revision=1)

@@ -44,6 +44,10 @@ class Preset:
     max_hop_option : str, optional
         Where the k-hop rewiring depth is passed: ``"conv_options.max_hop"``
         (k-hop convs) or ``"max_hop"`` (DRew); ``None`` for models that read no rings.
+    revision : int
+        Raised by one each time what the preset builds changes (a corrected baseline). It enters a study cell's
+        identity when above 0 (:func:`dgl_ssm.studies.identity.cell_config`), so that a row recorded with the
+        earlier model is refused as another configuration instead of standing for the corrected one.
     """
 
     name: str
@@ -51,6 +55,7 @@ class Preset:
     factory: Callable
     kwargs: Mapping = field(default_factory=dict)
     max_hop_option: Optional[str] = None
+    revision: int = 0
 
     @property
     def needs_hop_edges(self) -> bool:
@@ -146,24 +151,27 @@ def register_block(name: str):
 
 
 def register_preset(name: str, *, family: str, factory: Callable, max_hop_option: Optional[str] = None,
-                    **kwargs) -> Preset:
+                    revision: int = 0, **kwargs) -> Preset:
     """Register a named model, e.g. ``register_preset("gcn-ssm", family="ssm", factory=DeepGNN, conv="gcn",
     block="ssm")``.
 
     ``factory`` builds it (:class:`~dgl_ssm.models.DeepGNN` for the standard presets, registered next to it);
     ``kwargs`` are the preset's keyword arguments. A function factory that passes its other keyword arguments on
-    names where in ``factory.forwards_to`` (so that :meth:`Preset.accepted_options` knows them).
+    names where in ``factory.forwards_to`` (so that :meth:`Preset.accepted_options` knows them). ``revision``
+    (:attr:`Preset.revision`) is raised when an existing preset is corrected.
 
     Raises
     ------
     ValueError
-        On a name already registered or an unknown family.
+        On a name already registered, an unknown family or a negative revision.
     """
     if name in PRESETS:
         raise ValueError(f"model preset {name!r} is already registered")
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; known: {', '.join(FAMILIES)}")
-    PRESETS[name] = Preset(name, family, factory, dict(kwargs), max_hop_option)
+    if isinstance(revision, bool) or not isinstance(revision, int) or revision < 0:
+        raise ValueError(f"revision must be an int >= 0, got {revision!r}")
+    PRESETS[name] = Preset(name, family, factory, dict(kwargs), max_hop_option, revision)
     return PRESETS[name]
 
 

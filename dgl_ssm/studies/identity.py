@@ -3,10 +3,14 @@
 Committed records carry these hashes, so the identity of a cell must not change when the code around it does:
 keys added to the protocol later are left out at the value that reproduces the behaviour before them
 (:data:`IMPLICIT_PROTOCOL`), and the graph-level keys that node protocols once named unused stay in a node cell's
-identity at those values (:data:`NODE_IDENTITY_CONSTANTS`). The test suite checks every committed record.
+identity at those values (:data:`NODE_IDENTITY_CONSTANTS`). A preset corrected after records existed raises its
+revision (:attr:`dgl_ssm.models.registry.Preset.revision`), which enters the identity: rows of the earlier model
+are then refused as another configuration, to be retired (``python -m dgl_ssm.studies.retire``) and rerun. The test
+suite checks every committed record.
 """
 from __future__ import annotations
 
+from ..models.registry import PRESETS
 from .schema import protocol_for, to_container
 
 __all__ = ["IMPLICIT_PROTOCOL", "NODE_IDENTITY_CONSTANTS", "cell_config"]
@@ -31,6 +35,9 @@ def cell_config(study, cell: dict) -> dict:
         train = {**train, **{k: v for k, v in NODE_IDENTITY_CONSTANTS.items() if train.get(k) is None}}
     config = {"kind": study.kind, "cell": dict(cell), "preset": spec.preset, "options": to_container(spec.options),
               "train": train}
+    revision = getattr(PRESETS.get(spec.preset), "revision", 0)
+    if revision:  # left out at 0: presets never corrected keep their records' hashes
+        config["preset_revision"] = revision
     if study.kind == "graph":
         config["sizes"] = list(study.sizes)
     if study.target_scale != "train_max":  # left out at the default: records from before the option keep their hash

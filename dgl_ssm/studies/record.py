@@ -323,7 +323,9 @@ class ResultsRecord:
         """Move the rows whose columns equal ``match`` (e.g. ``model="gat"``) to ``retired.csv``; returns how many.
 
         For a protocol fixed after the rows were made: the next sitting reruns those cells with the corrected
-        configuration, and the retired rows stay on record with the date, the commit and ``reason``.
+        configuration, and the retired rows stay on record with the date, the commit and ``reason``. A retired
+        row's per-epoch history (``histories/<cell>.csv``, which the rerun writes anew) moves to
+        ``histories/retired/<cell>-<config_hash>.csv``.
 
         Raises
         ------
@@ -340,7 +342,20 @@ class ResultsRecord:
                 present = {k: sorted({str(r.get(k)) for r in rows}) for k in match}
                 raise ValueError(f"no row of {self.csv} matches {match}; present: {present}")
             self._rewrite(found, [r for r in rows if r not in hit], [(r, reason.strip()) for r in hit])
+            self._retire_histories(found.header, hit)
         return len(hit)
+
+    def _retire_histories(self, header: Sequence[str], rows: List[dict]) -> None:
+        """Move each row's history to ``histories/retired/``; a row's cell is its first four columns, as
+        :func:`~dgl_ssm.studies.run.run_study` writes them (model, dataset, setting, seed) and names its history."""
+        from .labels import slug
+
+        for row in rows:
+            src = self.folder / "histories" / f"{slug({k: str(row.get(k)).strip() for k in header[:4]})}.csv"
+            if src.is_file():
+                dst = src.parent / "retired" / f"{src.stem}-{str(row.get('config_hash')).strip()}.csv"
+                dst.parent.mkdir(exist_ok=True)
+                os.replace(src, dst)
 
     def check_provenance(self) -> None:
         """Refuse a record whose rows have lost their provenance: a sitting would write a ``provenance.json`` with

@@ -240,6 +240,37 @@ def test_gcnii_star_is_the_authors_variant_in_float64():
     assert count(model) == 2 * count(plain) == 2 * 3 * 64
 
 
+def test_lrgb_gcn_is_graphgyms_general_layer_stack_in_float64():
+    """LRGB's GCN (lrgb-gcn) against GraphGym's layers in dense float64: every layer is a GeneralLayer, GCNConv
+    without bias, BatchNorm1d over the nodes (batch statistics in training), ReLU, then each node state divided by
+    its L2 norm (has_l2norm = gnn.l2norm); the stage normalises again (a no-op), mean pool, Linear."""
+    g, x = small_undirected_graph(d=5)
+    g = dgl.batch([g, g])
+    x = torch.cat([x, x.flip(0)]).double()
+    model = build_model("lrgb-gcn", 5, 8, 3, num_layers=3, readout="mean").double().train()
+    gen = torch.Generator().manual_seed(1)
+    for layer in model.layers:  # non-trivial affine batch norm: gamma, beta drawn away from 1, 0
+        with torch.no_grad():
+            layer.norm.weight.copy_(torch.randn(8, generator=gen, dtype=torch.float64))
+            layer.norm.bias.copy_(torch.randn(8, generator=gen, dtype=torch.float64))
+    deg = g.in_degrees().double() ** -0.5
+    adj = torch.zeros(12, 12, dtype=torch.float64)
+    src, dst = g.edges()
+    adj.index_put_((dst, src), torch.ones(len(src), dtype=torch.float64), accumulate=True)
+    a_hat = deg[:, None] * adj * deg[None, :]
+    h = model.encoder(x)
+    for layer in model.layers:
+        assert layer.conv.bias is None
+        z = a_hat @ h @ layer.conv.weight
+        z = (z - z.mean(0)) / torch.sqrt(z.var(0, unbiased=False) + 1e-5) * layer.norm.weight + layer.norm.bias
+        h = torch.relu(z)
+        h = h / h.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    expected = model.decoder(torch.stack([h[:6].mean(0), h[6:].mean(0)]))
+    torch.testing.assert_close(model(g, x), expected, rtol=1e-10, atol=1e-12)
+    states = model.hidden_states(g, x)[1:]
+    assert all(torch.allclose(s.norm(dim=1)[s.norm(dim=1) > 0], torch.ones(1, dtype=torch.float64)) for s in states)
+
+
 @pytest.mark.parametrize("alpha", [0.0, 1.0])
 def test_gcnii_star_refuses_an_alpha_that_removes_a_term(alpha):
     with pytest.raises(ValueError, match="0 < alpha < 1"):

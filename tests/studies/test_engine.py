@@ -126,6 +126,29 @@ def test_flush_to_zero_is_a_cell_identity_and_needs_one_thread(compose_config):
         validate(compose_config("config", "study=depth_quick", "study.train.denormals=flush", "threads=2"))
 
 
+def test_a_corrected_preset_refuses_the_rows_of_the_model_before_it(compose_config, tmp_path):
+    """A preset corrected after records existed (lrgb-gcn, revision 1: GraphGym's per-layer L2 normalisation) enters
+    its cells' identity, so its old row is refused as another configuration, not counted as the corrected model;
+    presets never corrected (revision 0) keep every recorded hash."""
+    from dgl_ssm.models.registry import PRESETS, register_preset
+    from dgl_ssm.studies.identity import cell_config
+    from dgl_ssm.studies.record import RecordConflict, ResultsRecord
+
+    study = compose_config("config", "study=lrgb_seed_60").study
+    lrgb = {"model": "gcn_lrgb", "dataset": "peptides-func", "layers": 5, "seed": 0}
+    gcn = {"model": "gcn", "dataset": "peptides-func", "layers": 17, "seed": 0}
+    assert PRESETS["lrgb-gcn"].revision == 1 and cell_config(study, lrgb)["preset_revision"] == 1
+    assert "preset_revision" not in cell_config(study, gcn)
+    before = {k: v for k, v in cell_config(study, lrgb).items() if k != "preset_revision"}
+    record = ResultsRecord(tmp_path, ("model", "dataset", "layers", "seed"))
+    record.append(lrgb, before, {"test_ap": 0.44})
+    with pytest.raises(RecordConflict, match="another configuration"):
+        record.status(lrgb, cell_config(study, lrgb))
+    with pytest.raises(ValueError, match="revision must be an int >= 0"):
+        register_preset("never-registered", family="plain", factory=dict, revision=-1)
+    assert "never-registered" not in PRESETS
+
+
 def test_values_keep_their_type(compose_config):
     """Issue 12: YAML's 1e-3 arrived as a string, and 'models: gcn' became the letters g, c, n."""
     cfg = compose_config("config", "study=depth_quick", "study.train.lr=1e-3", "study.settings=[4]")

@@ -103,6 +103,25 @@ def test_retired_rows_leave_the_record_and_their_cells_rerun_with_the_fixed_prot
     assert record_main([str(out), "--column", "seed=0", "--reason", "every row"]) == 0
     assert read_csv(out / "results.csv") == [] and tables_main([str(out)]) == 0  # an emptied record still tabulates
 
+def test_a_retired_rows_history_is_kept_from_its_rerun(tmp_path):
+    """Retiring a row moves its per-epoch history to histories/retired/<cell>-<config_hash>.csv: the rerun of the
+    cell writes histories/<cell>.csv anew and would otherwise overwrite the retired run's curve."""
+    from dgl_ssm._io import write_csv
+    from dgl_ssm.studies.record import ResultsRecord, config_hash
+
+    cell = {"model": "gcn_lrgb", "dataset": "peptides-func", "layers": 5, "seed": 0}
+    other = {**cell, "model": "gcn"}
+    record = ResultsRecord(tmp_path, tuple(cell))
+    for c in (cell, other):
+        record.append(c, {"model": c["model"]}, {"test_ap": 0.44})
+        write_csv(tmp_path / "histories" / f"{c['model']}-peptides-func-5-0.csv", [{"epoch": 0, "val_ap": 0.25}])
+    assert ResultsRecord(tmp_path, ()).retire("fixed", model="gcn_lrgb") == 1  # as the retire command builds it
+    moved = tmp_path / "histories" / "retired" / f"gcn_lrgb-peptides-func-5-0-{config_hash({'model': 'gcn_lrgb'})}.csv"
+    assert moved.is_file() and not (tmp_path / "histories" / "gcn_lrgb-peptides-func-5-0.csv").exists()
+    assert [float(r["val_ap"]) for r in read_csv(moved)] == [0.25]
+    assert (tmp_path / "histories" / "gcn-peptides-func-5-0.csv").is_file()  # the rows kept keep theirs
+
+
 def test_published_table_sets_ours_beside_the_paper(compose_config):
     """Issue 19: ours (the member chosen on validation) beside the published value, with the difference and scale."""
     from omegaconf import OmegaConf, open_dict

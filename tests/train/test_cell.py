@@ -192,8 +192,9 @@ def test_fit_node_classifier_takes_the_optimizer_and_scheduler(tmp_path, raw_dat
 
 
 def test_lrgb_gcn_is_graphgyms_gcn_stack():
-    """LRGB's GCN (lrgb-gcn): GCN layers without bias, batch norm, ReLU; states L2-normalised before the mean pool.
-    At LRGB's shape (5 layers, hidden 300, AtomEncoder, 10 targets) it has LRGB's ~508k parameters."""
+    """LRGB's GCN (lrgb-gcn): GCN layers without bias, batch norm, ReLU, each layer's states L2-normalised (the dense
+    oracle: tests/models/test_baselines.py). At LRGB's shape (5 layers, hidden 300, AtomEncoder, 10 targets) it has
+    LRGB's ~508k parameters."""
     import dgl
 
     from dgl_ssm.data import atom_encoder
