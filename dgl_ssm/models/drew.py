@@ -53,6 +53,16 @@ class DRewGCN(GNNBase):
     The graph must be rewired by :class:`~dgl_ssm.transforms.KHopRewire`
     with ``max_hop >= min(num_layers, k_max)`` (rings it lacks are empty).
 
+    **DRew's own code differs from this equation** (github.com/BenGutteridge/DRew,
+    ``lrgb/graphgps/stage/drew_gnn.py``, each ring a GraphGym ``GeneralLayer``
+    around PyG's ``GCNConv``; its Peptides-func configurations set
+    ``gnn.batchnorm`` and ``gnn.l2norm``): every ring gets a self-loop
+    (``GCNConv`` adds one to each ring's edges; here only ring 1 has it), each
+    ring's term passes batch norm, ReLU and L2 normalisation before the sum
+    (here one :math:`\sigma` after it), each layer's state is L2-normalised,
+    and the rings are not capped (``k_max`` = 10⁶). This class does not
+    reproduce those four; DRew's published Peptides numbers are that model's.
+
     Parameters
     ----------
     in_feats, hidden, out_feats : int
