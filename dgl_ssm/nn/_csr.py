@@ -43,8 +43,9 @@ def _counting_sort(rows, cols, vals, num_rows):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _ring_csr(src, dst, hop, slot_of, n, r, self_loop):  # pragma: no cover - compiled
-    """Both CSR matrices of :func:`ring_csr` in two passes over the edges (see there)."""
+def _ring_csr(src, dst, hop, slot_of, n, r, loops):  # pragma: no cover - compiled
+    """Both CSR matrices of :func:`ring_csr` in two passes over the edges (see there); slots ``0 .. loops - 1`` get
+    a self-loop on every node."""
     out_deg = np.zeros(r * n, np.int64)
     in_deg = np.zeros(r * n, np.int64)
     row_a = np.zeros(n + 1, np.int64)
@@ -56,10 +57,10 @@ def _ring_csr(src, dst, hop, slot_of, n, r, self_loop):  # pragma: no cover - co
         out_deg[src[e] * r + s] += 1
         in_deg[dst[e] * r + s] += 1
         row_a[dst[e] + 1] += 1
-    if self_loop:  # ring 1 (slot 0) holds A_1 + I
-        for v in range(n):
-            out_deg[v * r] += 1
-            in_deg[v * r] += 1
+    for v in range(n):  # the first ``loops`` slots hold A_k + I (ring 1 only, GCN; or every ring)
+        for s in range(loops):
+            out_deg[v * r + s] += 1
+            in_deg[v * r + s] += 1
             row_a[v + 1] += 1
     row_t = np.zeros(r * n + 1, np.int64)
     for c in range(r * n):
@@ -73,14 +74,15 @@ def _ring_csr(src, dst, hop, slot_of, n, r, self_loop):  # pragma: no cover - co
     col_t = np.empty(nnz, np.int64)
     val_a = np.empty(nnz, np.float64)
     val_t = np.empty(nnz, np.float64)
-    for e in range(src.size + (n if self_loop else 0)):
+    for e in range(src.size + n * loops):
         if e < src.size:
             h = hop[e]
             if src[e] == dst[e] or h < 0 or h >= slot_of.size or slot_of[h] < 0:
                 continue
             u, v, s = src[e], dst[e], slot_of[h]
-        else:  # the self-loops, after the edges (each row's entries keep the edge order)
-            u, v, s = e - src.size, e - src.size, 0
+        else:  # the self-loops, after the edges (each row's entries keep the edge order), node-major
+            u = v = (e - src.size) // loops
+            s = (e - src.size) % loops
         c = u * r + s
         w = 1.0 / np.sqrt(out_deg[c] * in_deg[v * r + s])
         p = fill_a[v]
@@ -94,7 +96,10 @@ def _ring_csr(src, dst, hop, slot_of, n, r, self_loop):  # pragma: no cover - co
     return row_a, col_a, val_a, row_t, col_t, val_t
 
 
-def ring_csr(src, dst, hop, rings, num_nodes: int, dtype=torch.float32):
+SELF_LOOPS = ("first", "every")
+
+
+def ring_csr(src, dst, hop, rings, num_nodes: int, dtype=torch.float32, self_loops: str = "first"):
     r"""The side-by-side normalised ring adjacency :math:`[\hat{A}_{k_1} \cdots \hat{A}_{k_r}]` and its transpose, as CSR.
 
     Column ``u * r + i`` stands for node ``u`` in ring ``rings[i]`` (node-major,
@@ -103,7 +108,9 @@ def ring_csr(src, dst, hop, rings, num_nodes: int, dtype=torch.float32):
     ``(v, u * r + i)`` of weight :math:`1/\sqrt{d^{out}_k(u)\, d^{in}_k(v)}`, the
     degrees counted within ring :math:`k`. Ring 1 adds a self-loop on every
     node (GCN's :math:`A_1 + I`, entries ``(v, v * r)``, counted in its
-    degrees). Edges of other rings and self-loops of the input are skipped.
+    degrees); with ``self_loops="every"`` every ring does (:math:`A_k + I`,
+    PyG's ``GCNConv`` on each ring's edges, as DRew's code aggregates). Edges
+    of other rings and self-loops of the input are skipped.
 
     Parameters
     ----------
@@ -115,6 +122,8 @@ def ring_csr(src, dst, hop, rings, num_nodes: int, dtype=torch.float32):
         :math:`N`.
     dtype : torch.dtype
         Dtype of the values.
+    self_loops : str
+        ``"first"`` (ring 1, when it is ``rings[0]``) or ``"every"`` ring.
 
     Returns
     -------
@@ -128,29 +137,37 @@ def ring_csr(src, dst, hop, rings, num_nodes: int, dtype=torch.float32):
     >>> adj, adj_t = ring_csr(torch.tensor([0, 1]), torch.tensor([1, 0]), torch.tensor([1, 1]), (1,), 2)
     >>> adj.to_dense().tolist()    # one edge and the self-loop: degrees 2
     [[0.5, 0.5], [0.5, 0.5]]
+    >>> ring_csr(torch.tensor([0]), torch.tensor([1]), torch.tensor([2]), (2,), 2, self_loops="every")[0].to_dense()
+    tensor([[0.7071, 0.0000],
+            [0.5000, 0.7071]])
     """
+    if self_loops not in SELF_LOOPS:
+        raise ValueError(f"self_loops must be one of {SELF_LOOPS}, got {self_loops!r}")
     n, r, device = int(num_nodes), len(rings), hop.device
+    loops = r if self_loops == "every" else int(rings[0] == 1)
     slot_of = torch.full((max(rings) + 1,), -1, dtype=torch.long)
     slot_of[torch.tensor(rings)] = torch.arange(r)
     if device.type != "cpu":
-        return _ring_csr_torch(src.long(), dst.long(), hop.long(), slot_of.to(device), n, r, rings[0] == 1, dtype)
+        return _ring_csr_torch(src.long(), dst.long(), hop.long(), slot_of.to(device), n, r, loops, dtype)
     parts = _ring_csr(*(t.numpy().astype(np.int64, copy=False) for t in (src, dst, hop)), slot_of.numpy(), n, r,
-                      rings[0] == 1)
+                      loops)
     row_a, col_a, val_a, row_t, col_t, val_t = (torch.from_numpy(a) for a in parts)
     if max(r * n, col_a.numel()) < 2**31:  # MKL's native index type: no conversion in every product
         row_a, col_a, row_t, col_t = row_a.int(), col_a.int(), row_t.int(), col_t.int()
     return _csr(row_a, col_a, val_a.to(dtype), (n, r * n)), _csr(row_t, col_t, val_t.to(dtype), (r * n, n))
 
 
-def _ring_csr_torch(src, dst, hop, slot_of, n, r, self_loop, dtype):
-    """:func:`ring_csr` in torch operations (any device; the tests compare it with the compiled kernel)."""
+def _ring_csr_torch(src, dst, hop, slot_of, n, r, loops, dtype):
+    """:func:`ring_csr` in torch operations (any device; the tests compare it with the compiled kernel); slots
+    ``0 .. loops - 1`` get a self-loop on every node."""
     slot = slot_of[hop.clamp(min=0, max=slot_of.numel() - 1)]
     slot = torch.where((hop >= 0) & (hop < slot_of.numel()), slot, -1)
     keep = (slot >= 0) & (src != dst)
     src, dst, slot = src[keep], dst[keep], slot[keep]
-    if self_loop:
-        nodes = torch.arange(n, device=src.device)
-        src, dst, slot = torch.cat([src, nodes]), torch.cat([dst, nodes]), torch.cat([slot, torch.zeros_like(nodes)])
+    if loops:
+        nodes = torch.arange(n, device=src.device).repeat_interleave(int(loops))
+        slots = torch.arange(int(loops), device=src.device).repeat(n)
+        src, dst, slot = torch.cat([src, nodes]), torch.cat([dst, nodes]), torch.cat([slot, slots])
     col, row_k = src * r + slot, dst * r + slot
     out_deg = torch.bincount(col, minlength=r * n)
     in_deg = torch.bincount(row_k, minlength=r * n)

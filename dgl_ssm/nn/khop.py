@@ -15,7 +15,7 @@ from dgl import DGLError
 from torch import nn
 
 from .._compat import graph_index
-from ._csr import SpMM, ring_csr
+from ._csr import SELF_LOOPS, SpMM, ring_csr
 
 __all__ = ["KHopConv", "RingGraph", "ring_graph", "ring_aggregate", "ring_schedule"]
 
@@ -59,7 +59,7 @@ class RingGraph(NamedTuple):
 _RING_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def ring_graph(graph, rings: Sequence[int], dtype: torch.dtype = torch.float32) -> RingGraph:
+def ring_graph(graph, rings: Sequence[int], dtype: torch.dtype = torch.float32, self_loops: str = "first") -> RingGraph:
     r"""The normalised adjacencies of the rings :math:`R_k,\ k \in K`, of a rewired graph, as one sparse matrix.
 
     With :math:`r = |K|` rings ``rings = (k_1, ..., k_r)``, column ``u * r + i`` of
@@ -73,8 +73,8 @@ def ring_graph(graph, rings: Sequence[int], dtype: torch.dtype = torch.float32) 
 
     the aggregation of :class:`KHopConv`: :math:`A_k` holds the edges with
     ``edata['hop'] == k`` (self-loops of the input ignored), ring 1 adds
-    :math:`I` (GCN's :math:`A + I`), and :math:`D_k` counts source out-degrees and destination
-    in-degrees within the ring, as DGL's ``GraphConv(norm='both')``.
+    :math:`I` (GCN's :math:`A + I`; every ring with ``self_loops="every"``), and :math:`D_k` counts source
+    out-degrees and destination in-degrees within the ring, as DGL's ``GraphConv(norm='both')``.
 
     The result is cached on the graph object (weakly; rebuilt when the graph's
     structure or its ``edata['hop']`` tensor changes), so the layers of one
@@ -88,6 +88,9 @@ def ring_graph(graph, rings: Sequence[int], dtype: torch.dtype = torch.float32) 
         Distinct ring indices :math:`k \ge 1` (e.g. :attr:`KHopConv.rings`).
     dtype : torch.dtype
         Dtype of the matrices.
+    self_loops : str
+        ``"first"``: ring 1 gets :math:`I` (GCN); ``"every"``: every ring does (PyG's ``GCNConv`` on each ring, as
+        DRew's code aggregates).
 
     Returns
     -------
@@ -117,12 +120,12 @@ def ring_graph(graph, rings: Sequence[int], dtype: torch.dtype = torch.float32) 
     rings = tuple(int(k) for k in rings)
     index = graph_index(graph)
     entries = _RING_CACHE.setdefault(graph, {})
-    key = (rings, dtype)
+    key = (rings, dtype, self_loops)
     hit = entries.get(key)
     if hit is not None and hit[0] == index and hit[1] is hop and hit[2] == hop._version:
         return hit[3]
     src, dst = graph.edges()
-    adj, adj_t = ring_csr(src, dst, hop, rings, graph.num_nodes(), dtype)
+    adj, adj_t = ring_csr(src, dst, hop, rings, graph.num_nodes(), dtype, self_loops)
     result = RingGraph(adj, adj_t, rings)
     entries[key] = (index, hop, hop._version, result)
     return result
@@ -155,7 +158,9 @@ class KHopConv(nn.Module):
     :math:`A_1 \leftarrow A_1 + I` and :math:`D_1 \leftarrow D_1 + I`, exactly
     like ``GraphConv`` on a graph with self-loops, so with
     :math:`K(\ell) = \{1\}` the layer *is* GCN on the original graph with
-    self-loops. Rings :math:`k \ge 2` have no self term. Edges :math:`u \to u`
+    self-loops. Rings :math:`k \ge 2` have no self term, unless
+    ``self_loops="every"`` (:math:`A_k + I` in every ring: PyG's ``GCNConv``
+    on each ring's edges, as DRew's code aggregates). Edges :math:`u \to u`
     in the input graph are ignored (so ``dgl.add_self_loop`` after rewiring
     changes nothing); nodes without neighbours in a ring get nothing from it.
 
@@ -182,6 +187,8 @@ class KHopConv(nn.Module):
         Add a learnable bias :math:`b` (one for all rings). Default ``True``.
     activation : callable, optional
         :math:`\sigma`, default ``None``.
+    self_loops : str
+        ``"first"`` (default: ring 1 only) or ``"every"`` ring gets :math:`I`.
 
     Attributes
     ----------
@@ -194,7 +201,7 @@ class KHopConv(nn.Module):
     Raises
     ------
     ValueError
-        On a bad ``rings``, ``layer`` or ``max_hop`` (constructor), or
+        On a bad ``rings``, ``layer``, ``max_hop`` or ``self_loops`` (constructor), or
         per-ring inputs of the wrong number or shape (forward).
     dgl.DGLError
         If the graph has no ``edata['hop']`` (apply ``KHopRewire`` first).
@@ -221,8 +228,12 @@ class KHopConv(nn.Module):
         layer: int = 0,
         bias: bool = True,
         activation=None,
+        self_loops: str = "first",
     ):
         super().__init__()
+        if self_loops not in SELF_LOOPS:
+            raise ValueError(f"self_loops must be one of {SELF_LOOPS}, got {self_loops!r}")
+        self.self_loops = self_loops
         self._in_feats, self._out_feats = int(in_feats), int(out_feats)
         self.max_hop, self.mode, self.layer = max_hop, rings, int(layer)
         self.rings = ring_schedule(layer, max_hop, rings)
@@ -256,39 +267,63 @@ class KHopConv(nn.Module):
             ``(N, out_feats)``.
         """
         with graph.local_scope():
-            if "hop" not in graph.edata:
-                raise DGLError(
-                    "KHopConv needs edge field 'hop' (shortest-path distance); rewire the graph first with "
-                    "dgl_ssm.transforms.KHopRewire(max_hop)(graph)"
-                )
-            n, r = graph.num_nodes(), len(self.rings)
-            per_ring = not torch.is_tensor(feat)
-            if per_ring:
-                if len(feat) != r:
-                    raise ValueError(f"KHopConv: got {len(feat)} per-ring inputs for rings {self.rings}")
-                stack = torch.stack(list(feat))
-            else:
-                stack = feat.unsqueeze(0)
-            if stack.shape[1:] != (n, self._in_feats):
-                raise ValueError(f"KHopConv: expected node features of shape ({n}, {self._in_feats}), got {tuple(stack.shape[1:])}")
-            # project first, one product for all rings: (N, d) @ [W_1 .. W_r] -> (N, r, o), then one sparse product
-            if per_ring:
-                proj = torch.bmm(stack, self.weight).transpose(0, 1)
-            else:
-                w = self.weight.permute(1, 0, 2).reshape(self._in_feats, r * self._out_feats)
-                proj = (feat @ w).view(n, r, self._out_feats)
-            # the ring matrices in float32 (float64 for float64 inputs): a low-precision input (autocast) is
-            # multiplied in float32 by SpMM, there is no bfloat16 CSR kernel
-            dtype = stack.dtype if stack.dtype == torch.float64 else torch.float32
-            rst = ring_aggregate(ring_graph(graph, self.rings, dtype), proj)
+            proj, dtype = self._project(graph, feat)
+            rst = ring_aggregate(ring_graph(graph, self.rings, dtype, self.self_loops), proj)
             if self.bias is not None:
                 rst = rst + self.bias
             if self.activation is not None:
                 rst = self.activation(rst)
             return rst
 
+    def ring_terms(self, graph, feat: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
+        r"""Each ring's term :math:`\hat{A}_k H_k W_k` apart, without bias or activation (they sum to
+        :meth:`forward`'s before its bias): for models that transform each ring's term before the sum (DRew's code).
+
+        Parameters
+        ----------
+        graph, feat
+            As :meth:`forward`.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(N, len(rings), out_feats)``; ``[:, i]`` is ring ``rings[i]``'s term.
+        """
+        with graph.local_scope():
+            proj, dtype = self._project(graph, feat)
+            return torch.stack([ring_aggregate(ring_graph(graph, (k,), dtype, self.self_loops), proj[:, i : i + 1])
+                                for i, k in enumerate(self.rings)], dim=1)
+
+    def _project(self, graph, feat):
+        """``(N, r, out_feats)``: each ring's input times its weight, one product for all rings; and the dtype of the
+        ring matrices (float32, or float64 for float64 inputs: a low-precision input under autocast is multiplied
+        in float32 by SpMM, there is no bfloat16 CSR kernel)."""
+        if "hop" not in graph.edata:
+            raise DGLError(
+                "KHopConv needs edge field 'hop' (shortest-path distance); rewire the graph first with "
+                "dgl_ssm.transforms.KHopRewire(max_hop)(graph)"
+            )
+        n, r = graph.num_nodes(), len(self.rings)
+        per_ring = not torch.is_tensor(feat)
+        if per_ring:
+            if len(feat) != r:
+                raise ValueError(f"KHopConv: got {len(feat)} per-ring inputs for rings {self.rings}")
+            stack = torch.stack(list(feat))
+        else:
+            stack = feat.unsqueeze(0)
+        if stack.shape[1:] != (n, self._in_feats):
+            raise ValueError(f"KHopConv: expected node features of shape ({n}, {self._in_feats}), got {tuple(stack.shape[1:])}")
+        # project first, one product for all rings: (N, d) @ [W_1 .. W_r] -> (N, r, o), then the sparse product
+        if per_ring:
+            proj = torch.bmm(stack, self.weight).transpose(0, 1)
+        else:
+            w = self.weight.permute(1, 0, 2).reshape(self._in_feats, r * self._out_feats)
+            proj = (feat @ w).view(n, r, self._out_feats)
+        return proj, stack.dtype if stack.dtype == torch.float64 else torch.float32
+
     def extra_repr(self) -> str:
         return (
             f"in={self._in_feats}, out={self._out_feats}, rings={self.rings} "
             f"(mode={self.mode!r}, layer={self.layer}, max_hop={self.max_hop}), bias={self.bias is not None}"
+            + (", self_loops='every'" if self.self_loops == "every" else "")
         )

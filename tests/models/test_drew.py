@@ -82,3 +82,55 @@ def test_missing_hop_and_bad_arguments():
         DRewGCN(3, H, 2, num_layers=2, nu=0.5)
     with pytest.raises(ValueError, match="num_layers"):
         DRewGCN(3, H, 2, num_layers=0)
+
+
+def test_drew_gcn_lrgb_is_drews_code_in_float64():
+    """drew-gcn-lrgb against DRew's code (lrgb/graphgps/stage/drew_gnn.py, each ring a GraphGym GeneralLayer around
+    PyG's GCNConv) in dense float64: ring k of layer t reads x_(t - max(k - nu, 0)) through (A_k + I) with symmetric
+    degree normalisation, then batch norm (batch statistics), ReLU and L2 on each ring's term; the terms sum,
+    x_(t+1) = L2(x_t + ReLU(sum)); layer t reads rings 1..t+1."""
+    tree = dgl.graph(([0, 1, 2, 3, 1], [1, 2, 3, 4, 5]), num_nodes=6)
+    path = dgl.graph((torch.arange(6), torch.arange(1, 7)), num_nodes=7)
+    g = KHopRewire(max_hop=3)(dgl.batch([dgl.to_bidirected(tree), dgl.to_bidirected(path)]))
+    assert set(g.edata["hop"].tolist()) == {1, 2, 3}
+    n = g.num_nodes()
+    torch.manual_seed(0)
+    model = build_model("drew-gcn-lrgb", 3, 4, 2, num_layers=3, max_hop=3).double().train()
+    with torch.no_grad():
+        for layer in model.ring_norms:
+            for bn in layer:
+                bn.weight.normal_(), bn.bias.normal_()
+    assert all(conv.bias is None for conv in model.layers)
+    src, dst, hop = *g.edges(), g.edata["hop"]
+
+    def a_tilde(k):
+        a = torch.eye(n, dtype=torch.float64)
+        m = (hop == k) & (src != dst)
+        a[src[m], dst[m]] = 1.0
+        dout, din = a.sum(1), a.sum(0)
+        return (a / dout.sqrt()[:, None] / din.sqrt()[None, :]).T  # out[v] = sum_u a_tilde[v, u] x[u]
+
+    def l2(x):
+        return x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+    x = torch.randn(n, 3, dtype=torch.float64)
+    states = [model.encoder(x)]
+    for t, conv in enumerate(model.layers):
+        total = 0
+        for i, k in enumerate(conv.rings):
+            z = a_tilde(k) @ states[t - max(k - 1, 0)] @ conv.weight[i]
+            bn = model.ring_norms[t][i]
+            z = (z - z.mean(0)) / torch.sqrt(z.var(0, unbiased=False) + bn.eps) * bn.weight + bn.bias
+            total = total + l2(torch.relu(z))
+        states.append(l2(states[t] + torch.relu(total)))
+    got = model.hidden_states(g, x)
+    for mine, theirs in zip(got, states):
+        torch.testing.assert_close(mine, theirs, rtol=1e-10, atol=1e-12)
+    assert [conv.rings for conv in model.layers] == [[1], [1, 2], [1, 2, 3]]
+
+
+def test_drew_ring_options_are_checked():
+    with pytest.raises(ValueError, match="norm must be 'batch' or None"):
+        DRewGCN(3, H, 2, num_layers=2, norm="layer")
+    with pytest.raises(ValueError, match="self_loops must be one of"):
+        DRewGCN(3, H, 2, num_layers=2, self_loops="all")

@@ -146,7 +146,8 @@ def _messy_graph(seed):
 
 @pytest.mark.parametrize("rings", [(1,), (1, 2, 3), (2,), (3,), (2, 4), (1, 3)])
 @pytest.mark.parametrize("directed", [False, True])
-def test_ring_csr_kernel_matches_torch_formula(rings, directed):
+@pytest.mark.parametrize("self_loops", ["first", "every"])
+def test_ring_csr_kernel_matches_torch_formula(rings, directed, self_loops):
     g = _messy_graph(seed=4)
     if directed:
         keep = torch.rand(g.num_edges()) < 0.7
@@ -154,20 +155,22 @@ def test_ring_csr_kernel_matches_torch_formula(rings, directed):
     src, dst = g.edges()
     hop = g.edata["hop"]
     n, r = g.num_nodes(), len(rings)
-    adj, adj_t = ring_csr(src, dst, hop, rings, n, torch.float64)
+    adj, adj_t = ring_csr(src, dst, hop, rings, n, torch.float64, self_loops=self_loops)
     slot_of = torch.full((max(rings) + 1,), -1, dtype=torch.long)
     slot_of[torch.tensor(rings)] = torch.arange(r)
-    ref, ref_t = _ring_csr_torch(src.long(), dst.long(), hop.long(), slot_of, n, r, rings[0] == 1, torch.float64)
+    loops = r if self_loops == "every" else int(rings[0] == 1)
+    ref, ref_t = _ring_csr_torch(src.long(), dst.long(), hop.long(), slot_of, n, r, loops, torch.float64)
     torch.testing.assert_close(adj.to_dense(), ref.to_dense())
     torch.testing.assert_close(adj_t.to_dense(), adj.to_dense().T)
     torch.testing.assert_close(ref_t.to_dense(), ref.to_dense().T)
-    # the dense formula: column u * r + i of row v is A_k[u, v] / sqrt(d_out d_in) within ring k (+ I for ring 1)
+    # the dense formula: column u * r + i of row v is A_k[u, v] / sqrt(d_out d_in) within ring k (+ I for ring 1, or
+    # for every ring with self_loops="every": PyG's GCNConv on each ring's edges)
     dense = torch.zeros(n, n * r, dtype=torch.float64)
     for i, k in enumerate(rings):
         a = torch.zeros(n, n, dtype=torch.float64)
         m = (hop == k) & (src != dst)
         a[src[m].long(), dst[m].long()] = 1.0  # multi-edges count once in KHopRewire output; none here
-        if k == 1:
+        if k == 1 or self_loops == "every":
             a += torch.eye(n, dtype=torch.float64)
         dout, din = a.sum(1).clamp(min=1), a.sum(0).clamp(min=1)
         dense[:, i::r] = (a / dout.sqrt()[:, None] / din.sqrt()[None, :]).T

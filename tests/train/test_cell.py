@@ -211,16 +211,34 @@ def test_lrgb_gcn_is_graphgyms_gcn_stack():
     assert torch.allclose(small.readout(g, states).norm(dim=-1), torch.ones(3))
 
 
+def test_drew_gcn_lrgb_has_drews_parameter_count():
+    """DRew's configuration (17 layers, hidden 55, rings uncapped): layer t has t + 1 ring weights, 153 in all, each
+    with a batch norm and no bias, so 153 (55^2 + 2 * 55) + the AtomEncoder's 173 * 55 + the head's 55 * 10 + 10:
+    within the 500k budget its hidden 55 was chosen for (DRew's param_calcs.py)."""
+    from ogb.utils.features import get_atom_feature_dims
+
+    from dgl_ssm.data import atom_encoder
+    from dgl_ssm.models import build_model
+    from dgl_ssm.train.cell import count_parameters
+
+    model = build_model("drew-gcn-lrgb", 9, 55, 10, 17, readout="mean", max_hop=17, encoder=atom_encoder(55))
+    rings = sum(len(conv.rings) for conv in model.layers)
+    assert rings == 153 == sum(t + 1 for t in range(17))
+    expected = rings * (55 * 55 + 2 * 55) + sum(get_atom_feature_dims()) * 55 + 55 * 10 + 10
+    assert count_parameters(model) == expected < 500_000
+
+
 def test_a_model_runs_at_its_own_settings_only(compose_config):
     from dgl_ssm.studies.grid import study_cells
 
     study = compose_config("config", "study=lrgb_seed_60").study
     cells = study_cells(study)
     assert {(c["model"], c["layers"]) for c in cells if c["model"] == "gcn_lrgb"} == {("gcn_lrgb", 5)}
-    assert len(cells) == 7 and all(c["layers"] == 17 for c in cells if c["model"] != "gcn_lrgb")
+    assert len(cells) == 8 and all(c["layers"] == 17 for c in cells if c["model"] != "gcn_lrgb")
     protocol = {c["model"]: __import__("dgl_ssm.studies.cells", fromlist=["x"]).cell_protocol(study, c["model"])
                 for c in cells}
     assert protocol["gcn_lrgb"].hidden == 300 and protocol["gcn_lrgb"].epochs == 60
+    assert protocol["drew_gcn_lrgb"].hidden == 55 and protocol["drew_gcn_lrgb"].max_hop == 17
     assert {p.epochs for p in protocol.values()} == {60} and protocol["kgcn_ssm"].hidden == 105
 
 
