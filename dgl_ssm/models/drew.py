@@ -166,10 +166,9 @@ class DRewGCN(GNNBase):
         inputs = [states[max(0, layer - delay(k, self.nu))] for k in conv.rings]
         if self.ring_norms is None and not self.ring_l2norm:
             return self.act(conv(graph, inputs))
-        terms = conv.ring_terms(graph, inputs)  # (N, r, d): each ring's term transformed apart, as DRew's code does
-        total = 0
-        for i in range(terms.shape[1]):
-            term = terms[:, i] if conv.bias is None else terms[:, i] + conv.bias
+        total = 0  # each ring's term transformed apart, as DRew's code does
+        for i, term in enumerate(conv.ring_terms(graph, inputs)):
+            term = term if conv.bias is None else term + conv.bias
             if self.ring_norms is not None:
                 term = self.ring_norms[layer][i](term)
             term = self.act(term)

@@ -275,7 +275,7 @@ class KHopConv(nn.Module):
                 rst = self.activation(rst)
             return rst
 
-    def ring_terms(self, graph, feat: Union[torch.Tensor, Sequence[torch.Tensor]]) -> torch.Tensor:
+    def ring_terms(self, graph, feat: Union[torch.Tensor, Sequence[torch.Tensor]]) -> List[torch.Tensor]:
         r"""Each ring's term :math:`\hat{A}_k H_k W_k` apart, without bias or activation (they sum to
         :meth:`forward`'s before its bias): for models that transform each ring's term before the sum (DRew's code).
 
@@ -286,40 +286,47 @@ class KHopConv(nn.Module):
 
         Returns
         -------
-        torch.Tensor
-            ``(N, len(rings), out_feats)``; ``[:, i]`` is ring ``rings[i]``'s term.
+        list of torch.Tensor
+            ``len(rings)`` tensors of shape ``(N, out_feats)``; the ``i``-th is ring ``rings[i]``'s term. (A list,
+            one product per ring: slicing one stacked tensor would cost the backward pass a full-size zero tensor
+            per slice.)
         """
         with graph.local_scope():
-            proj, dtype = self._project(graph, feat)
-            return torch.stack([ring_aggregate(ring_graph(graph, (k,), dtype, self.self_loops), proj[:, i : i + 1])
-                                for i, k in enumerate(self.rings)], dim=1)
+            inputs, dtype = self._inputs(graph, feat)
+            inputs = inputs if len(inputs) == len(self.rings) else inputs * len(self.rings)
+            return [ring_aggregate(ring_graph(graph, (k,), dtype, self.self_loops), (x @ w).unsqueeze(1))
+                    for k, x, w in zip(self.rings, inputs, self.weight)]
 
-    def _project(self, graph, feat):
-        """``(N, r, out_feats)``: each ring's input times its weight, one product for all rings; and the dtype of the
-        ring matrices (float32, or float64 for float64 inputs: a low-precision input under autocast is multiplied
-        in float32 by SpMM, there is no bfloat16 CSR kernel)."""
+    def _inputs(self, graph, feat):
+        """The checked inputs (one tensor, or one per ring) and the dtype of the ring matrices (float32, or float64
+        for float64 inputs: a low-precision input under autocast is multiplied in float32 by SpMM, there is no
+        bfloat16 CSR kernel)."""
         if "hop" not in graph.edata:
             raise DGLError(
                 "KHopConv needs edge field 'hop' (shortest-path distance); rewire the graph first with "
                 "dgl_ssm.transforms.KHopRewire(max_hop)(graph)"
             )
         n, r = graph.num_nodes(), len(self.rings)
-        per_ring = not torch.is_tensor(feat)
-        if per_ring:
-            if len(feat) != r:
-                raise ValueError(f"KHopConv: got {len(feat)} per-ring inputs for rings {self.rings}")
-            stack = torch.stack(list(feat))
-        else:
-            stack = feat.unsqueeze(0)
-        if stack.shape[1:] != (n, self._in_feats):
-            raise ValueError(f"KHopConv: expected node features of shape ({n}, {self._in_feats}), got {tuple(stack.shape[1:])}")
+        inputs = [feat] if torch.is_tensor(feat) else list(feat)
+        if len(inputs) not in (1, r) or (len(inputs) == 1 and not torch.is_tensor(feat) and r != 1):
+            raise ValueError(f"KHopConv: got {len(inputs)} per-ring inputs for rings {self.rings}")
+        for x in inputs:
+            if tuple(x.shape) != (n, self._in_feats):
+                raise ValueError(f"KHopConv: expected node features of shape ({n}, {self._in_feats}), got {tuple(x.shape)}")
+        return inputs, inputs[0].dtype if inputs[0].dtype == torch.float64 else torch.float32
+
+    def _project(self, graph, feat):
+        """``(N, r, out_feats)``: each ring's input times its weight, one product for all rings; and the dtype of the
+        ring matrices (:meth:`_inputs`)."""
+        inputs, dtype = self._inputs(graph, feat)
+        n, r = graph.num_nodes(), len(self.rings)
         # project first, one product for all rings: (N, d) @ [W_1 .. W_r] -> (N, r, o), then the sparse product
-        if per_ring:
-            proj = torch.bmm(stack, self.weight).transpose(0, 1)
+        if not torch.is_tensor(feat):
+            proj = torch.bmm(torch.stack(inputs), self.weight).transpose(0, 1)
         else:
             w = self.weight.permute(1, 0, 2).reshape(self._in_feats, r * self._out_feats)
             proj = (feat @ w).view(n, r, self._out_feats)
-        return proj, stack.dtype if stack.dtype == torch.float64 else torch.float32
+        return proj, dtype
 
     def extra_repr(self) -> str:
         return (
