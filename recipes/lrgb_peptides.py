@@ -4,6 +4,7 @@ which also states the schedule we chose: the paper gives none).
 
     python recipes/lrgb_peptides.py --dataset peptides-func --model kgcn-ssm --seeds 4          # hours per seed on CPU
     python recipes/lrgb_peptides.py --dataset peptides-struct --quick
+    python recipes/lrgb_peptides.py --model drew-gcn-lrgb --protocol gutteridge2023_drew_lrgb   # DRew's own configuration
 
 Data: the official LRGB splits (DGL's ``PeptidesFunctionalDataset`` / ``PeptidesStructuralDataset``, offline copies
 from ``DGL_SSM_DATA``). Peptides-struct's CSV is not among the offline copies here; without it the recipe stops with
@@ -32,7 +33,8 @@ BUDGET = 500_000  # LRGB's parameter budget (Dwivedi et al. 2022, Sec. 4)
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="peptides-func", choices=sorted(PEPTIDES))
-    p.add_argument("--model", default="kgcn-ssm", help="a preset: kgcn-ssm, gcn-ssm, khop-gcn, gcn, drew-gcn-delay, ...")
+    p.add_argument("--model", default="kgcn-ssm",
+                   help="a preset: kgcn-ssm, gcn-ssm, kgcn, gcn, drew-gcn-delay, drew-gcn-lrgb, lrgb-gcn, ...")
     p.add_argument("--layers", type=int, default=17)
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--protocol", default="arroyo2025_lrgb", help="a file of dgl_ssm/conf/protocol/")
