@@ -93,6 +93,29 @@ def test_per_ring_inputs():
         conv(g, [x1])
 
 
+@pytest.mark.parametrize("self_loops", ["first", "every"])
+def test_ring_terms_sum_to_the_layer_and_every_ring_gets_its_self_loop(self_loops):
+    """ring_terms: each ring's term apart (one input or one per ring); they sum to forward's before its bias. With
+    self_loops="every" the single ring 2 is GCN on the ring-2 graph with self-loops (PyG's GCNConv per ring)."""
+    g = KHopRewire(max_hop=3)(random_graph(seed=3))
+    conv = KHopConv(D, D, max_hop=3, layer=2, self_loops=self_loops)
+    x = [torch.randn(g.num_nodes(), D) for _ in conv.rings]
+    for feat in (x[0], x):
+        terms = conv.ring_terms(g, feat)
+        assert len(terms) == 3 and all(t.shape == (g.num_nodes(), D) for t in terms)
+        torch.testing.assert_close(sum(terms) + conv.bias, conv(g, feat))
+    ring2 = dgl.add_self_loop(dgl.edge_subgraph(g, g.edata["hop"] == 2, relabel_nodes=False))
+    gc = GraphConv(D, D, norm="both", bias=False)
+    with torch.no_grad():
+        gc.weight.copy_(conv.weight[1])
+    if self_loops == "every":
+        torch.testing.assert_close(conv.ring_terms(g, x)[1], gc(ring2, x[1]))
+    else:
+        assert not torch.allclose(conv.ring_terms(g, x)[1], gc(ring2, x[1]))
+    with pytest.raises(ValueError, match="self_loops must be one of"):
+        KHopConv(D, D, self_loops="all")
+
+
 def test_permutation_equivariance():
     g = random_graph(n=30, m=50, seed=3)
     x = torch.randn(30, D)
