@@ -32,7 +32,7 @@ class PlainBlock(nn.Module):
     Raises
     ------
     ValueError
-        On an unknown ``norm``.
+        On an unknown ``norm`` or an ``l2norm`` that is not a bool.
 
     Examples
     --------
@@ -51,7 +51,9 @@ class PlainBlock(nn.Module):
         if norm is not None and norm not in NORMS:
             raise ValueError(f"unknown norm {norm!r}; known: {', '.join(NORMS)} (or none)")
         self.norm = NORMS[norm](dim) if norm is not None else None
-        self.l2norm = bool(l2norm)
+        if not isinstance(l2norm, bool):
+            raise ValueError(f"l2norm must be True or False, got {l2norm!r}")
+        self.l2norm = l2norm
 
     def reset_parameters(self) -> None:
         """Reinitialize the conv (and the normalisation's affine parameters and statistics)."""

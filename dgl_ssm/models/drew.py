@@ -104,8 +104,8 @@ class DRewGCN(GNNBase):
     Raises
     ------
     ValueError
-        On ``num_layers < 1``, ``nu < 1``, an unknown ``self_loops`` or ``norm``, or an unknown activation or
-        readout.
+        On ``num_layers < 1``, ``nu < 1``, an unknown ``self_loops`` or ``norm``, an ``l2norm`` that is not a bool,
+        or an unknown activation or readout.
     dgl.DGLError
         (forward) If the graph has no ``edata['hop']``.
 
@@ -140,13 +140,15 @@ class DRewGCN(GNNBase):
             raise ValueError(f"nu must be >= 1, None or inf, got {nu}")
         if norm not in (None, "batch"):
             raise ValueError(f"norm must be 'batch' or None, got {norm!r}")
+        if not isinstance(l2norm, bool):
+            raise ValueError(f"l2norm must be True or False, got {l2norm!r}")
         super().__init__(
             in_feats, hidden, out_feats, num_layers,
             lambda i: KHopConv(hidden, hidden, max_hop=max_hop, rings="cumulative", layer=i, bias=bias,
                                self_loops=self_loops),
             activation=activation, dropout=dropout, readout=readout, encoder=encoder,
         )
-        self.nu, self.norm, self.ring_l2norm = nu, norm, bool(l2norm)
+        self.nu, self.norm, self.ring_l2norm = nu, norm, l2norm
         #: per layer, one batch norm per ring (``norm="batch"``), else ``None``
         self.ring_norms = None if norm is None else nn.ModuleList(
             nn.ModuleList(nn.BatchNorm1d(hidden) for _ in conv.rings) for conv in self.layers)

@@ -99,6 +99,13 @@ def _ring_csr(src, dst, hop, slot_of, n, r, loops):  # pragma: no cover - compil
 SELF_LOOPS = ("first", "every")
 
 
+def check_self_loops(self_loops: str) -> str:
+    """``self_loops`` if it is one of :data:`SELF_LOOPS`; else ``ValueError`` naming them."""
+    if self_loops not in SELF_LOOPS:
+        raise ValueError(f"self_loops must be one of {SELF_LOOPS}, got {self_loops!r}")
+    return self_loops
+
+
 def ring_csr(src, dst, hop, rings, num_nodes: int, dtype=torch.float32, self_loops: str = "first"):
     r"""The side-by-side normalised ring adjacency :math:`[\hat{A}_{k_1} \cdots \hat{A}_{k_r}]` and its transpose, as CSR.
 
@@ -141,8 +148,7 @@ def ring_csr(src, dst, hop, rings, num_nodes: int, dtype=torch.float32, self_loo
     tensor([[0.7071, 0.0000],
             [0.5000, 0.7071]])
     """
-    if self_loops not in SELF_LOOPS:
-        raise ValueError(f"self_loops must be one of {SELF_LOOPS}, got {self_loops!r}")
+    check_self_loops(self_loops)
     n, r, device = int(num_nodes), len(rings), hop.device
     loops = r if self_loops == "every" else int(rings[0] == 1)
     slot_of = torch.full((max(rings) + 1,), -1, dtype=torch.long)

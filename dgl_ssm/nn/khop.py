@@ -15,7 +15,7 @@ from dgl import DGLError
 from torch import nn
 
 from .._compat import graph_index
-from ._csr import SELF_LOOPS, SpMM, ring_csr
+from ._csr import SpMM, check_self_loops, ring_csr
 
 __all__ = ["KHopConv", "RingGraph", "ring_graph", "ring_aggregate", "ring_schedule"]
 
@@ -231,9 +231,7 @@ class KHopConv(nn.Module):
         self_loops: str = "first",
     ):
         super().__init__()
-        if self_loops not in SELF_LOOPS:
-            raise ValueError(f"self_loops must be one of {SELF_LOOPS}, got {self_loops!r}")
-        self.self_loops = self_loops
+        self.self_loops = check_self_loops(self_loops)
         self._in_feats, self._out_feats = int(in_feats), int(out_feats)
         self.max_hop, self.mode, self.layer = max_hop, rings, int(layer)
         self.rings = ring_schedule(layer, max_hop, rings)
@@ -308,7 +306,7 @@ class KHopConv(nn.Module):
             )
         n, r = graph.num_nodes(), len(self.rings)
         inputs = [feat] if torch.is_tensor(feat) else list(feat)
-        if len(inputs) not in (1, r) or (len(inputs) == 1 and not torch.is_tensor(feat) and r != 1):
+        if not torch.is_tensor(feat) and len(inputs) != r:
             raise ValueError(f"KHopConv: got {len(inputs)} per-ring inputs for rings {self.rings}")
         for x in inputs:
             if tuple(x.shape) != (n, self._in_feats):

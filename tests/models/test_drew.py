@@ -134,3 +134,7 @@ def test_drew_ring_options_are_checked():
         DRewGCN(3, H, 2, num_layers=2, norm="layer")
     with pytest.raises(ValueError, match="self_loops must be one of"):
         DRewGCN(3, H, 2, num_layers=2, self_loops="all")
+    with pytest.raises(ValueError, match="l2norm must be True or False, got 'no'"):
+        DRewGCN(3, H, 2, num_layers=2, l2norm="no")
+    with pytest.raises(ValueError, match="l2norm must be True or False"):
+        build_model("gcn", 3, H, 2, num_layers=2, block_options={"l2norm": "false"})

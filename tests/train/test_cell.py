@@ -226,6 +226,7 @@ def test_drew_gcn_lrgb_has_drews_parameter_count():
     assert rings == 153 == sum(t + 1 for t in range(17))
     expected = rings * (55 * 55 + 2 * 55) + sum(get_atom_feature_dims()) * 55 + 55 * 10 + 10
     assert count_parameters(model) == expected < 500_000
+    assert f"{expected:,} parameters" in (Path(__file__).resolve().parents[2] / "docs" / "results.md").read_text()
 
 
 def test_a_model_runs_at_its_own_settings_only(compose_config):
