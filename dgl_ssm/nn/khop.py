@@ -9,7 +9,7 @@ from __future__ import annotations
 import weakref
 from typing import List, NamedTuple, Optional, Sequence, Union
 
-import dgl
+import dgl  # noqa: F401  (the Examples blocks use it)
 import torch
 from dgl import DGLError
 from torch import nn

@@ -7,8 +7,6 @@ line on top of it (Hydra).
 from __future__ import annotations
 
 import contextlib
-import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -146,7 +144,6 @@ def _run_stages(cfg, study, record, out, device, info, start, log, stop, main, c
     named in one line (first-stage cells only: a second-stage cell opens nothing): rerun the command after that
     sitting to run what they open. A cell skipped because another sitting held it, and no longer held by anyone at
     the end without being recorded (that sitting was killed or failed), runs here (one- or two-stage)."""
-    two_stage = study.select_seeds or study.choose_seeds
     tried, stage = set(), 0
     while True:  # the chosen members' (settings') remaining seeds once their choice is made
         pending, done, cells = _pending(cfg, record, record.rows())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from .labels import column_of, labelled, labels, setting_of
+from .labels import labelled, labels, setting_of
 from .schema import runs_at, runs_on
 
 __all__ = ["first_stage_seeds", "selection_choices", "setting_choices", "members_in", "best_member", "chosen_setting",

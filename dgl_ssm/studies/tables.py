@@ -12,18 +12,13 @@ table differs from what its record gives (the test suite runs this).
 from __future__ import annotations
 
 import argparse
-import functools
-import json
 import re
 import sys
 from pathlib import Path
 from typing import Optional
 
-from omegaconf import OmegaConf
-
 from .labels import labelled, labels, setting_of
 from .record import record_study
-from .schema import check_published  # noqa: F401
 from .selection import best_member, chosen_setting, first_stage_seeds, members_in, settings_run
 
 __all__ = ["write_tables", "repeats_phrase", "selection_table", "chosen_setting_table", "published_table", "regenerate", "readme_blocks", "main"]
@@ -186,7 +181,7 @@ def chosen_setting_table(study, rows: list, models: list) -> str:
     ok = [r for r in rows if r.get("status") != "diverged"]
     test = aggregate(ok, ("model", "column"), study.metric)
     name = study.setting_name
-    lines = [f"| model \\ dataset | " + " | ".join(study.datasets) + " |", "|---" * (len(study.datasets) + 1) + "|"]
+    lines = ["| model \\ dataset | " + " | ".join(study.datasets) + " |", "|---" * (len(study.datasets) + 1) + "|"]
     for label in models:
         cells = []
         for dataset in study.datasets:

@@ -360,7 +360,7 @@ def _rewire_chunk(graphs: List[dgl.DGLGraph], max_hop, directed) -> List[dgl.DGL
     u, v, hop = khop_pairs(src, dst, counts, max_hop, directed)
     edata = _rewired_edge_data(dict(batch.edata), src, dst, int(offsets[-1]), u, v, hop)
     bounds = np.searchsorted(v, offsets)  # pairs are sorted by v, hence grouped by graph
-    out, idtype, device = [], batch.idtype, batch.device  # dgl.batch checked that they agree
+    out = []
     for i, g in enumerate(graphs):
         a, b, o = bounds[i], bounds[i + 1], offsets[i]
         part = {k: x[a:b] for k, x in edata.items()}

@@ -2,7 +2,7 @@
 import dgl
 import torch
 
-from dgl_ssm.data import GraphPropertyDataset, RingTransferDataset
+from dgl_ssm.data import GraphPropertyDataset
 from dgl_ssm.transforms import KHopRewire
 
 

@@ -1,18 +1,8 @@
 """Checks of the committed records in results/: tables, hashes, published rows, and the choices the graph property studies made."""
-import contextlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
-import dgl_ssm.train
-import dgl_ssm.train.cell
 from dgl_ssm.report import read_csv
-from dgl_ssm.studies import RecordConflict, run_study
-from dgl_ssm.studies.schema import ConfigError
 from dgl_ssm.studies.tables import main as tables_main
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,19 +1,9 @@
 """plan=true: what a sitting would run and for how long, writing nothing."""
-import contextlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
-import dgl_ssm.train
-import dgl_ssm.train.cell
 from dgl_ssm.report import read_csv
-from dgl_ssm.studies import RecordConflict, run_study
-from dgl_ssm.studies.schema import ConfigError
-from dgl_ssm.studies.tables import main as tables_main
+from dgl_ssm.studies import run_study
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXAS = ("geom_gcn/new_data/texas/out1_graph_edges.txt", "geom_gcn/new_data/texas/out1_node_feature_label.txt")

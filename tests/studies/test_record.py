@@ -1,18 +1,11 @@
 """The results record: what a record's study is (every sitting's), retired rows, published numbers beside ours, provenance."""
-import contextlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-import dgl_ssm.train
-import dgl_ssm.train.cell
 from dgl_ssm.report import read_csv
 from dgl_ssm.studies import RecordConflict, run_study
-from dgl_ssm.studies.schema import ConfigError
 from dgl_ssm.studies.tables import main as tables_main
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,19 +1,13 @@
 """Choices on validation, never on test: two-stage selection of a group's member and of a model's setting."""
 import contextlib
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import dgl_ssm.train
 import dgl_ssm.train.cell
-from dgl_ssm.report import read_csv
-from dgl_ssm.studies import RecordConflict, run_study
+from dgl_ssm.studies import run_study
 from dgl_ssm.studies.schema import ConfigError
-from dgl_ssm.studies.tables import main as tables_main
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXAS = ("geom_gcn/new_data/texas/out1_graph_edges.txt", "geom_gcn/new_data/texas/out1_node_feature_label.txt")
@@ -222,7 +216,7 @@ def test_chosen_setting_is_the_best_on_validation_and_meets_published_numbers(co
     off = compose_config("config", "study=heterophily_platonov", "study.choose_setting=false").study
     with pytest.raises(ConfigError, match="no column 'chameleon-filtered chosen'"):
         check_published(off)
-    grouped = compose_config("config", "study=heterophily_platonov", f"+study.select.G=[platonov_gcn]").study
+    grouped = compose_config("config", "study=heterophily_platonov", "+study.select.G=[platonov_gcn]").study
     grouped.published = {"G": grouped.published[label]}
     with pytest.raises(ConfigError, match="a select group has none"):
         check_published(grouped)
