@@ -76,9 +76,9 @@ def record_study(folder: Path):
     sitting (a sitting may run a part of the grid, e.g. ``~study.models.gcn 'study.settings=[64]'``) and the most
     seeds any sitting asked for (a sitting may run fewer, e.g. ``study.seeds=1``). A model's entry
     is its latest one; rows follow the packaged configuration's model order (else the order in which sittings first
-    named them), and ``published`` is the packaged configuration's. A model's label (presentation, not part of a
-    cell's identity) is the packaged configuration's while it still has the model, so that a relabelled row still
-    meets its published numbers. A model that the packaged configuration no longer has and that has no row left in
+    named them), and ``published`` and ``description`` (a table's title) are the packaged configuration's. A
+    model's label (presentation, not part of a cell's identity) is the packaged configuration's while it still has
+    the model, so that a relabelled row still meets its published numbers. A model that the packaged configuration no longer has and that has no row left in
     ``results.csv`` (all retired) is not a row. A protocol key that a sitting's configuration lacks (it was recorded
     before the key existed) takes the value :data:`~dgl_ssm.studies.identity.IMPLICIT_PROTOCOL` gives it, the
     behaviour of that sitting's code."""
@@ -107,6 +107,7 @@ def record_study(folder: Path):
         config["published"] = OmegaConf.to_container(current.published)
         config["compare_published"] = current.compare_published
         config["unavailable"] = OmegaConf.to_container(current.unavailable)  # presentation, as configured now
+        config["description"] = current.description  # presentation: a table's title, as configured now
         if current.choose_setting:  # presentation: the table of the setting chosen on validation, as configured now
             config.update(choose_setting=True, select_metric=current.select_metric,
                           select_higher_is_better=current.select_higher_is_better)

@@ -31,7 +31,8 @@ def test_a_model_dropped_from_the_study_and_retired_is_no_longer_a_row(tmp_path,
 
 def test_a_relabelled_model_takes_the_packaged_label_and_meets_its_published_numbers(tmp_path, compose_config):
     """Labels are presentation: a sitting recorded under an old label shows the packaged one, which is also the key
-    of the published numbers (peptides' DRew-GCN row was relabelled while its cell ran)."""
+    of the published numbers (peptides' DRew-GCN row was relabelled while its cell ran). So is a table's title
+    (lrgb_seed's said "4 seeds" while its sittings ran one)."""
     from omegaconf import OmegaConf
 
     from dgl_ssm.studies.record import record_study
@@ -41,11 +42,12 @@ def test_a_relabelled_model_takes_the_packaged_label_and_meets_its_published_num
     packaged = config["models"]["gcn"]["label"]
     assert config["published"][packaged]["numbers"]["2"] == "81.5"
     config["models"]["gcn"]["label"] = "GCN, as once called"
+    title, config["description"] = config["description"], "Depth, as once titled"
     (tmp_path / "provenance.json").write_text(json.dumps({"sittings": [{"config": config}]}))
     (tmp_path / "results.csv").write_text("model,dataset,depth,seed,status,test_accuracy\ngcn,cora,2,0,ok,0.8\n")
     assert record_study(tmp_path).models.gcn.label == packaged
     text = regenerate(tmp_path, write=False)
-    assert "as once called" not in text
+    assert "as once called" not in text and "as once titled" not in text and text.startswith(title + ":")
     row = next(line for line in text.splitlines() if line.startswith(f"| {packaged} | 2 |"))
     assert "| 80.0 (1 seed) | 81.5 | -1.5 |" in row  # ours beside the published number, not "–"
 
