@@ -72,16 +72,16 @@ def _git(*args: str) -> str:
 
 
 def record_study(folder: Path):
-    """The study of a record: the last sitting's configuration, with the models, datasets and settings of every
-    sitting (a sitting may run a part of the grid, e.g. ``~study.models.gcn 'study.settings=[64]'``) and the most
-    seeds any sitting asked for (a sitting may run fewer, e.g. ``study.seeds=1``). A model's entry
-    is its latest one; rows follow the packaged configuration's model order (else the order in which sittings first
-    named them), and ``published`` and ``description`` (a table's title) are the packaged configuration's. A
-    model's label (presentation, not part of a cell's identity) is the packaged configuration's while it still has
-    the model, so that a relabelled row still meets its published numbers. A model that the packaged configuration no longer has and that has no row left in
+    """The study of a record: the last sitting's configuration, with the models, datasets and settings of every sitting
+    (a sitting may run a part of the grid, e.g. ``~study.models.gcn 'study.settings=[64]'``) and the most seeds any
+    sitting asked for (a sitting may run fewer, e.g. ``study.seeds=1``). A model's entry is its latest one; rows follow
+    the packaged configuration's model order (else the order in which sittings first named them), and ``published`` and
+    ``description`` (a table's title) are the packaged configuration's. A model's label (presentation, not part of a
+    cell's identity) is the packaged configuration's while it still has the model, so that a relabelled row still meets
+    its published numbers. A model that the packaged configuration no longer has and that has no row left in
     ``results.csv`` (all retired) is not a row. A protocol key that a sitting's configuration lacks (it was recorded
-    before the key existed) takes the value :data:`~dgl_ssm.studies.identity.IMPLICIT_PROTOCOL` gives it, the
-    behaviour of that sitting's code."""
+    before the key existed) takes the value :data:`~dgl_ssm.studies.identity.IMPLICIT_PROTOCOL` gives it, the behaviour
+    of that sitting's code."""
     from ..report import read_csv
 
     sittings = json.loads((folder / "provenance.json").read_text())["sittings"]
