@@ -14,8 +14,11 @@ of ``dgl_ssm/conf/diagnostic/`` and writes ``results/<name>/`` (CSV, PNG,
   Lemma 3.1 for a linear GCN), eigenvalues and ρ(J) for every model
   (``singular_values.csv``, ``eigenvalues.csv``, ``summary.csv`` and PNGs);
   with ``large_graph``, σ_max, σ_min and ρ(J) matrix-free (``matrix_free.csv``).
-* ``gradients``: gradient flow at initialization (``gradients.csv``). These
-  three measure untrained models (:mod:`dgl_ssm.studies.at_init`).
+* ``gradients``: gradient flow at initialization (``gradients.csv``).
+* ``study_init``: a study's own cells as they start training (``study``:
+  e.g. ``lrgb_seed``), their forward signal per layer on one batch of real
+  graphs (``layers.csv``, ``study_init.png``). These four measure untrained
+  models (:mod:`dgl_ssm.studies.at_init`).
 * ``backward_smoothing`` and ``stationary_points``: Keriven (2025)'s backward
   over-smoothing, at initialization and during training, and its spurious
   stationary points (:mod:`dgl_ssm.studies.backward`).
@@ -71,6 +74,10 @@ class DiagnosticConfig:
     #: stationary_points: L-BFGS iterations at most for the last layer, and epochs of the all-layers comparison
     last_layer_iterations: int = 2000
     full_epochs: int = 500
+    #: study_init: the packaged study (``dgl_ssm/conf/study/<name>.yaml``) whose cells are measured
+    study: Optional[str] = None
+    #: study_init: the first graphs of the validation split measured (one batch at the study's batch size or less)
+    batch_graphs: int = 128
 
 
 @dataclass
@@ -114,7 +121,14 @@ def validate(cfg) -> None:
             raise ConfigError(f"diagnostic.{key} must be >= 1, got {getattr(d, key)}")
     if d.max_nodes is not None and d.max_nodes < 1:
         raise ConfigError(f"diagnostic.max_nodes must be >= 1 or null (all), got {d.max_nodes}")
-    unknown = [g for g in [*d.graphs, *([d.large_graph] if d.large_graph else [])] if g not in NODE_DATASETS]
+    if d.kind == "study_init":
+        from .at_init import study_of
+
+        study_of(d)  # a packaged study, and graphs[0] one of its graph-level datasets
+    if d.batch_graphs < 1:
+        raise ConfigError(f"diagnostic.batch_graphs must be >= 1, got {d.batch_graphs}")
+    known = () if d.kind == "study_init" else NODE_DATASETS  # study_init: the study's datasets (checked when run)
+    unknown = [g for g in [*d.graphs, *([d.large_graph] if d.large_graph else [])] if known and g not in known]
     if unknown or not d.graphs:
         raise ConfigError(f"diagnostic.graphs: unknown or no node dataset(s) {', '.join(unknown)}; known: {', '.join(NODE_DATASETS)}")
     if cfg.threads < 1:
@@ -137,6 +151,7 @@ READS = {
     "jacobian": {"hidden", "lambdas", "input_scale", "activation", "max_nodes", "max_size", "large_graph",
                  "large_hidden"},
     "gradients": {"depths", "hidden", "activation", "input_scale"},
+    "study_init": {"study", "batch_graphs"},
     "backward_smoothing": {"depths", "hidden", "input_scale", "dtype", "train", "measure_epochs",
                            "largest_component"},
     "stationary_points": {"depths", "hidden", "input_scale", "dtype", "train", "largest_component",
@@ -145,7 +160,7 @@ READS = {
                                "largest_component"},
 }
 #: the kinds that measure the first graph only (the training kinds refuse several graphs in validate_training)
-ONE_GRAPH = ("jacobian", "gradients")
+ONE_GRAPH = ("jacobian", "gradients", "study_init")
 
 
 def run_diagnostic(cfg, command: str = "", log=print) -> list:
@@ -180,12 +195,13 @@ def run_diagnostic(cfg, command: str = "", log=print) -> list:
     return rows
 
 
-from .at_init import run_gradients, run_jacobian, run_oversmoothing  # noqa: E402
+from .at_init import run_gradients, run_jacobian, run_oversmoothing, run_study_init  # noqa: E402
 from .backward import run_backward_smoothing, run_stationary_points  # noqa: E402
 from .gradient_expansion import run_gradient_oversmoothing  # noqa: E402
 
 #: diagnostic.kind -> runner(d, out, device, data_root, data_dir, log) -> rows
 KINDS = {"oversmoothing": run_oversmoothing, "jacobian": run_jacobian, "gradients": run_gradients,
+         "study_init": run_study_init,
          "backward_smoothing": run_backward_smoothing, "stationary_points": run_stationary_points,
          "gradient_oversmoothing": run_gradient_oversmoothing}
 #: the kinds that train (their train section and measurements checked by studies.backward.validate_training)

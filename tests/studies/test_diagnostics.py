@@ -279,3 +279,71 @@ def test_largest_component_is_refused_where_it_would_be_ignored(tmp_path, compos
     with pytest.raises(ConfigError, match="diagnostic.largest_component: kind oversmoothing"):
         run_diagnostic(compose_config("diagnostics", "diagnostic=oversmoothing_quick", "diagnostic.largest_component=true",
                                       f"out={tmp_path / 'run'}"), log=lambda *_: None)
+
+
+PEPTIDES_FUNC = ("lrgb/Peptides-func/peptide_multi_class_dataset.csv.gz",
+                 "lrgb/Peptides-func/splits_random_stratified_peptide.pickle")
+
+
+def test_study_init_measures_every_row_of_the_lrgb_table_as_it_starts(tmp_path, raw_data, compose_config):
+    """diagnostic=lrgb_init: each row of study=lrgb_seed as its cell starts (its own width, options and seed-0
+    initialisation) on the first validation molecules. Every energy is over the molecules' bonds, whatever rings a
+    model reads: the 17-layer rows at hidden 105 share the encoder's initialisation, so their layer-0 energies agree
+    (with the rewired graph's ring edges the k-hop rows' would not). Analytic checks: DRew's configuration and LRGB's
+    GCN L2-normalise every layer's node states (mean node norm 1); GCN's signal vanishes, DRew's equation (no
+    normalisation) explodes, kGCN-SSM at λ = 1 stays within a small factor (the edge of chaos)."""
+    raw_data(*PEPTIDES_FUNC)
+    out = tmp_path / "run"
+    rows = run_diagnostic(compose_config("diagnostics", "diagnostic=lrgb_init", "diagnostic.batch_graphs=4", f"out={out}",
+                                         f"data_root={tmp_path / 'data'}"), log=lambda *_: None)
+    study = compose_config("config", "study=lrgb_seed").study
+    assert [m for m in dict.fromkeys(r["model"] for r in rows)] == list(study.models)
+    layers = {m: [r["layer"] for r in rows if r["model"] == m] for m in study.models}
+    assert layers["gcn_lrgb"] == list(range(6)) and all(layers[m] == list(range(18)) for m in study.models if m != "gcn_lrgb")
+    assert all(math.isfinite(v) for v in numbers(out / "layers.csv", ["feature_norm", "dirichlet_energy", "mean_node_norm"]))
+    assert (out / "study_init.png").read_bytes()[:8] == PNG and (out / "provenance.json").is_file()
+    at = {(r["model"], r["layer"]): r for r in rows}
+    wide = ["gcn", "kgcn_ssm", "khop_gcn", "gcn_ssm", "kgcn_ssm_l05", "drew_gcn_delay"]
+    assert all(at[(m, 0)]["dirichlet_energy"] == pytest.approx(at[("gcn", 0)]["dirichlet_energy"], rel=1e-6) for m in wide)
+    assert all(at[("drew_gcn_lrgb", k)]["mean_node_norm"] == pytest.approx(1.0, abs=1e-5) for k in range(1, 18))
+    assert all(at[("gcn_lrgb", k)]["mean_node_norm"] == pytest.approx(1.0, abs=1e-5) for k in range(1, 6))
+    ratio = {m: at[(m, 17)]["mean_node_norm"] / at[(m, 0)]["mean_node_norm"] for m in wide}
+    assert ratio["gcn"] < 0.1 and ratio["kgcn_ssm_l05"] < 0.01 and ratio["drew_gcn_delay"] > 10
+    assert 0.5 < ratio["kgcn_ssm"] < 5, ratio
+    assert all(r["relative_energy"] == pytest.approx(r["dirichlet_energy"] / r["feature_norm"] ** 2) for r in rows)
+
+
+def test_molecular_graph_is_the_graph_before_rewiring():
+    """The energy's edges: a rewired graph's ring-1 edges are exactly the input graph's (as sets, same nodes)."""
+    import dgl
+    import torch
+
+    from dgl_ssm.studies.at_init import molecular_graph
+    from dgl_ssm.transforms import KHopRewire
+
+    g = dgl.to_bidirected(dgl.graph((torch.arange(9), torch.arange(1, 10))))  # a path of 10 nodes
+    rewired = KHopRewire(max_hop=3)(g)
+    assert rewired.num_edges() > g.num_edges()
+    base = molecular_graph(rewired)
+    assert base.num_nodes() == g.num_nodes()
+    assert set(zip(*(t.tolist() for t in base.edges()))) == set(zip(*(t.tolist() for t in g.edges())))
+    assert molecular_graph(g) is g
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["diagnostic.study=nope"], "diagnostic.study='nope' is not a study of dgl_ssm/conf/study/"),
+    (["diagnostic.study=null"], "diagnostic.study=None is not a study"),
+    (["diagnostic.graphs=[peptides-struct]"], "diagnostic.graphs=[peptides-struct]: study lrgb_seed (graph) has "
+                                              "graph-level datasets ['peptides-func']"),
+    (["diagnostic.study=depth_cora", "diagnostic.graphs=[cora]"], "study depth_cora (node) has graph-level datasets []"),
+    (["diagnostic.batch_graphs=0"], "diagnostic.batch_graphs must be >= 1, got 0"),
+    (["diagnostic.hidden=32"], "diagnostic.hidden=32: kind study_init does not read it"),
+])
+def test_study_init_refuses_what_it_cannot_measure(tmp_path, compose_config, overrides, message):
+    """Every refusal is one error before anything is written."""
+    from dgl_ssm.studies.schema import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        run_diagnostic(compose_config("diagnostics", "diagnostic=lrgb_init", *overrides, f"out={tmp_path / 'run'}"),
+                       log=lambda *_: None)
+    assert not (tmp_path / "run").exists()
