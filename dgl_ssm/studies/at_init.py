@@ -291,7 +291,9 @@ def run_study_init(d, out: Path, device, data_root, data_dir, log) -> list:
     """The forward signal of a study's own cells at initialization: every model entry of ``d.study`` on dataset
     ``graphs[0]``, at each of its settings, built exactly as the study's cell of seed ``d.seed`` starts training
     (:func:`~dgl_ssm.studies.cells.cell_arguments`, :func:`~dgl_ssm.train.cell.prepare_cell`: the preset's options,
-    width and initialisation), in eval mode on one batch of the validation split's first ``batch_graphs`` graphs:
+    width and initialisation), on one batch of the validation split's first ``batch_graphs`` graphs, in training mode
+    without gradients (the forward pass of a first training step: batch norm normalises with the batch's statistics;
+    in eval mode, with its initial running statistics, it would be the identity; dropout as the protocol sets it):
     per layer (0 is the encoder's output) ``‖H‖_F``, the mean node-state norm, the Dirichlet energy over the input
     graph's edges (:func:`molecular_graph`) and ``E(H)/‖H‖²`` (``layers.csv``, ``study_init.png``).
 
@@ -315,7 +317,7 @@ def run_study_init(d, out: Path, device, data_root, data_dir, log) -> list:
             prepared = prepare_cell(*args, **options, device=device)
             batch = next(iter(prepared.task.eval_loaders["val"]))
             graph = (batch[0] if isinstance(batch, (tuple, list)) else batch).to(device)
-            model = prepared.model.eval()
+            model = prepared.model.train()  # the forward pass of a first training step: batch norm with batch statistics
             with torch.no_grad():
                 states = model.hidden_states(graph, graph.ndata[prepared.task.feat_key])
             base, name = molecular_graph(graph), f"{spec.label or key} ({setting})"
@@ -332,7 +334,7 @@ def run_study_init(d, out: Path, device, data_root, data_dir, log) -> list:
         f"first {d.batch_graphs} validation graphs): mean node-state norm at the encoder and after the last layer")
     for name in names:
         part = [r for r in rows if r["label"] == name]
-        log(f"  {name:70s} {part[0]['mean_node_norm']:10.3g} {part[-1]['mean_node_norm']:10.3g}")
+        log(f"  {name:80s} {part[0]['mean_node_norm']:10.3g} {part[-1]['mean_node_norm']:10.3g}")
     return rows
 
 
