@@ -295,7 +295,8 @@ def run_study_init(d, out: Path, device, data_root, data_dir, log) -> list:
     without gradients (the forward pass of a first training step: batch norm normalises with the batch's statistics;
     in eval mode, with its initial running statistics, it would be the identity; dropout as the protocol sets it):
     per layer (0 is the encoder's output) ``‖H‖_F``, the mean node-state norm, the Dirichlet energy over the input
-    graph's edges (:func:`molecular_graph`) and ``E(H)/‖H‖²`` (``layers.csv``, ``study_init.png``).
+    graph's edges (:func:`molecular_graph`) and ``E(H)/‖H‖²`` (``layers.csv``, ``study_init.png``); per cell the
+    task's loss on the batch (``summary.csv``: what the first training step starts from).
 
     Checked before (:func:`study_of`, by ``validate``): ``d.study`` is a packaged study and ``graphs[0]`` one of its
     graph-level datasets.
@@ -308,7 +309,7 @@ def run_study_init(d, out: Path, device, data_root, data_dir, log) -> list:
     from .schema import runs_at, runs_on
 
     study, dataset = study_of(d), d.graphs[0]
-    rows, names = [], []
+    rows, names, summary = [], [], []
     for key, spec in study.models.items():
         for setting in [s for s in study.settings if runs_at(spec, s)] if runs_on(spec, dataset) else []:
             cell = {"model": key, "dataset": dataset, study.setting_name: setting, "seed": d.seed}
@@ -316,12 +317,16 @@ def run_study_init(d, out: Path, device, data_root, data_dir, log) -> list:
             options["data"] = replace(options["data"], limit=d.batch_graphs)
             prepared = prepare_cell(*args, **options, device=device)
             batch = next(iter(prepared.task.eval_loaders["val"]))
-            graph = (batch[0] if isinstance(batch, (tuple, list)) else batch).to(device)
+            graph = batch[0].to(device)
             model = prepared.model.train()  # the forward pass of a first training step: batch norm with batch statistics
             with torch.no_grad():
                 states = model.hidden_states(graph, graph.ndata[prepared.task.feat_key])
+                loss = float(prepared.task.loss_fn(*prepared.task.predict(model, batch)))
             base, name = molecular_graph(graph), f"{spec.label or key} ({setting})"
             names.append(name)
+            summary.append({"model": key, "label": name, study.setting_name: setting, "initial_loss": loss,
+                            "encoder_norm": float(states[0].norm(dim=1).mean()),
+                            "last_norm": float(states[-1].norm(dim=1).mean())})
             for layer, h in enumerate(states):
                 norm, energy = float(feature_norm(base, h)), float(dirichlet_energy(base, h))
                 rows.append({"model": key, "label": name, study.setting_name: setting, "layer": layer,
@@ -329,12 +334,13 @@ def run_study_init(d, out: Path, device, data_root, data_dir, log) -> list:
                              "mean_node_norm": float(h.norm(dim=1).mean()), "dirichlet_energy": energy,
                              "relative_energy": energy / norm**2 if norm > 0 else math.nan})
     write_csv(out / "layers.csv", rows)
+    write_csv(out / "summary.csv", summary)
     _plot_study_init(rows, names, out / "study_init.png", f"{study.name}, {dataset}, seed {d.seed}, at initialization")
     log(f"{study.name} on {dataset} at initialization (seed {d.seed}, {rows[0]['nodes'] if rows else 0} nodes of the "
-        f"first {d.batch_graphs} validation graphs): mean node-state norm at the encoder and after the last layer")
-    for name in names:
-        part = [r for r in rows if r["label"] == name]
-        log(f"  {name:80s} {part[0]['mean_node_norm']:10.3g} {part[-1]['mean_node_norm']:10.3g}")
+        f"first {d.batch_graphs} validation graphs): mean node-state norm at the encoder and after the last layer, and the "
+        f"loss on the batch")
+    for row in summary:
+        log(f"  {row['label']:80s} {row['encoder_norm']:10.3g} {row['last_norm']:10.3g} {row['initial_loss']:10.4g}")
     return rows
 
 

@@ -291,7 +291,8 @@ def test_study_init_measures_every_row_of_the_lrgb_table_as_it_starts(tmp_path, 
     model reads: the 17-layer rows at hidden 105 share the encoder's initialisation, so their layer-0 energies agree
     (with the rewired graph's ring edges the k-hop rows' would not). Analytic checks: DRew's configuration and LRGB's
     GCN L2-normalise every layer's node states (mean node norm 1); GCN's signal vanishes, DRew's equation (no
-    normalisation) explodes, kGCN-SSM at λ = 1 stays within a small factor (the edge of chaos)."""
+    normalisation) explodes, kGCN-SSM at λ = 1 stays within a small factor (the edge of chaos); each cell's loss on the
+    batch is what its first step starts from."""
     raw_data(*PEPTIDES_FUNC)
     out = tmp_path / "run"
     rows = run_diagnostic(compose_config("diagnostics", "diagnostic=lrgb_init", "diagnostic.batch_graphs=4", f"out={out}",
@@ -311,6 +312,11 @@ def test_study_init_measures_every_row_of_the_lrgb_table_as_it_starts(tmp_path, 
     assert ratio["gcn"] < 0.1 and ratio["kgcn_ssm_l05"] < 0.01 and ratio["drew_gcn_delay"] > 10
     assert 0.5 < ratio["kgcn_ssm"] < 5, ratio
     assert all(r["relative_energy"] == pytest.approx(r["dirichlet_energy"] / r["feature_norm"] ** 2) for r in rows)
+    # the loss the first step starts from: GCN's vanished signal leaves logits near 0, binary cross-entropy near log 2
+    # (10 tasks, the decoder's bias only); DRew's exploded one leaves logits in the hundreds
+    loss = {r["model"]: float(r["initial_loss"]) for r in csv.DictReader(open(out / "summary.csv"))}
+    assert list(loss) == list(study.models)
+    assert loss["gcn"] == pytest.approx(math.log(2), abs=0.05) and loss["drew_gcn_delay"] > 10
 
 
 def test_molecular_graph_is_the_graph_before_rewiring():
