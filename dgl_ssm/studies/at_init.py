@@ -253,10 +253,10 @@ def run_jacobian(d, out: Path, device, data_root, data_dir, log) -> list:
     return summary
 
 
-def molecular_graph(graph):
-    """The input graph of a rewired batch: its edges at shortest-path distance 1 (``edata['hop'] == 1``), every node
-    kept; a graph without ``'hop'`` as it is. The Dirichlet energy of :func:`run_study_init` is over these edges, the
-    same for every model, whatever rings a model reads."""
+def input_graph(graph):
+    """The input graph of a rewired graph (or batch): its edges at shortest-path distance 1 (``edata['hop'] == 1``),
+    every node kept; a graph without ``'hop'`` as it is. The Dirichlet energy of :func:`run_study_init` is over these
+    edges (a molecule's bonds), the same for every model, whatever rings a model reads."""
     if "hop" not in graph.edata:
         return graph
     import dgl
@@ -270,7 +270,8 @@ def study_of(d):
     Raises
     ------
     dgl_ssm.studies.schema.ConfigError
-        If ``d.study`` names no packaged study, or ``d.graphs[0]`` is not one of its graph-level datasets.
+        If ``d.study`` names no packaged study, ``d.graphs[0]`` is not one of its datasets, or ``batch_graphs`` is set
+        for a node-level study (its cells see the whole graph).
     """
     from .provenance import packaged_study
     from .schema import ConfigError
@@ -280,26 +281,45 @@ def study_of(d):
         raise ConfigError(f"diagnostic.study={d.study!r} is not a study of dgl_ssm/conf/study/; name one, e.g. "
                           "diagnostic.study=lrgb_seed")
     dataset = d.graphs[0] if d.graphs else None
-    if study.kind != "graph" or dataset not in study.datasets:
-        raise ConfigError(f"diagnostic.graphs=[{dataset}]: study {study.name} ({study.kind}) has graph-level datasets "
-                          f"{list(study.datasets) if study.kind == 'graph' else []}; pass one of them, e.g. "
-                          f"diagnostic.graphs=[{study.datasets[0]}]")
+    if dataset not in study.datasets:
+        raise ConfigError(f"diagnostic.graphs=[{dataset or ''}]: study {study.name} has datasets {list(study.datasets)}; "
+                          f"pass one of them, e.g. diagnostic.graphs=[{study.datasets[0]}]")
+    from .diagnostics import DiagnosticConfig
+
+    if study.kind == "node" and d.batch_graphs != DiagnosticConfig.__dataclass_fields__["batch_graphs"].default:
+        raise ConfigError(f"diagnostic.batch_graphs={d.batch_graphs}: study {study.name} is node-level, its cells see the "
+                          "whole graph; drop it")
     return study
+
+
+def _first_step(prepared, device):
+    """``(graph, features, loss)`` of a cell's first training step, ``loss(model)`` its forward pass: a graph cell's
+    first validation batch and its task's loss; a node cell's whole graph and its training nodes' cross-entropy."""
+    import torch.nn.functional as F
+
+    task = prepared.task
+    if hasattr(task, "eval_loaders"):
+        batch = next(iter(task.eval_loaders["val"]))
+        graph = batch[0].to(device)
+        return graph, graph.ndata[task.feat_key], lambda model: task.loss_fn(*task.predict(model, batch))
+    train = task.masks["train"]
+    return task.graph, task.feat, lambda model: F.cross_entropy(model(task.graph, task.feat)[train], task.label[train])
 
 
 def run_study_init(d, out: Path, device, data_root, data_dir, log) -> list:
     """The forward signal of a study's own cells at initialization: every model entry of ``d.study`` on dataset
     ``graphs[0]``, at each of its settings, built exactly as the study's cell of seed ``d.seed`` starts training
     (:func:`~dgl_ssm.studies.cells.cell_arguments`, :func:`~dgl_ssm.train.cell.prepare_cell`: the preset's options,
-    width and initialisation), on one batch of the validation split's first ``batch_graphs`` graphs, in training mode
-    without gradients (the forward pass of a first training step: batch norm normalises with the batch's statistics;
-    in eval mode, with its initial running statistics, it would be the identity; dropout as the protocol sets it):
-    per layer (0 is the encoder's output) ``‖H‖_F``, the mean node-state norm, the Dirichlet energy over the input
-    graph's edges (:func:`molecular_graph`) and ``E(H)/‖H‖²`` (``layers.csv``, ``study_init.png``); per cell the
-    task's loss on the batch (``summary.csv``: what the first training step starts from).
+    width and initialisation), in training mode without gradients (the forward pass of a first training step: batch
+    norm normalises with the batch's statistics, in eval mode its initial running statistics would make it the
+    identity; dropout as the protocol sets it, drawn with seed ``d.seed``). A graph-level study's cells see one batch
+    of the validation split's first ``batch_graphs`` graphs, a node-level one's the whole graph. Per layer (0 is the
+    encoder's output): ``‖H‖_F``, the mean node-state norm, the Dirichlet energy over the input graph's edges
+    (:func:`input_graph`) and ``E(H)/‖H‖²`` (``layers.csv``, ``study_init.png``); per cell the task's loss (the
+    batch's, or the training nodes'; ``summary.csv``: what the first training step starts from).
 
     Checked before (:func:`study_of`, by ``validate``): ``d.study`` is a packaged study and ``graphs[0]`` one of its
-    graph-level datasets.
+    datasets.
     """
     from dataclasses import replace
 
@@ -314,15 +334,17 @@ def run_study_init(d, out: Path, device, data_root, data_dir, log) -> list:
         for setting in [s for s in study.settings if runs_at(spec, s)] if runs_on(spec, dataset) else []:
             cell = {"model": key, "dataset": dataset, study.setting_name: setting, "seed": d.seed}
             args, options = cell_arguments(study, cell, data_root, data_dir)
-            options["data"] = replace(options["data"], limit=d.batch_graphs)
+            if study.kind == "graph":
+                options["data"] = replace(options["data"], limit=d.batch_graphs)
             prepared = prepare_cell(*args, **options, device=device)
-            batch = next(iter(prepared.task.eval_loaders["val"]))
-            graph = batch[0].to(device)
+            graph, feat, first_loss = _first_step(prepared, device)
             model = prepared.model.train()  # the forward pass of a first training step: batch norm with batch statistics
             with torch.no_grad():
-                states = model.hidden_states(graph, graph.ndata[prepared.task.feat_key])
-                loss = float(prepared.task.loss_fn(*prepared.task.predict(model, batch)))
-            base, name = molecular_graph(graph), f"{spec.label or key} ({setting})"
+                torch.manual_seed(d.seed)
+                states = model.hidden_states(graph, feat)
+                torch.manual_seed(d.seed)
+                loss = float(first_loss(model))
+            base, name = input_graph(graph), f"{spec.label or key} ({setting})"
             names.append(name)
             summary.append({"model": key, "label": name, study.setting_name: setting, "initial_loss": loss,
                             "encoder_norm": float(states[0].norm(dim=1).mean()),
@@ -336,9 +358,9 @@ def run_study_init(d, out: Path, device, data_root, data_dir, log) -> list:
     write_csv(out / "layers.csv", rows)
     write_csv(out / "summary.csv", summary)
     _plot_study_init(rows, names, out / "study_init.png", f"{study.name}, {dataset}, seed {d.seed}, at initialization")
-    log(f"{study.name} on {dataset} at initialization (seed {d.seed}, {rows[0]['nodes'] if rows else 0} nodes of the "
-        f"first {d.batch_graphs} validation graphs): mean node-state norm at the encoder and after the last layer, and the "
-        f"loss on the batch")
+    seen = f"the first {d.batch_graphs} validation graphs" if study.kind == "graph" else "the graph"
+    log(f"{study.name} on {dataset} at initialization (seed {d.seed}, {rows[0]['nodes'] if rows else 0} nodes of {seen}):"
+        " mean node-state norm at the encoder and after the last layer, and the loss of the first step")
     for row in summary:
         log(f"  {row['label']:80s} {row['encoder_norm']:10.3g} {row['last_norm']:10.3g} {row['initial_loss']:10.4g}")
     return rows

@@ -1,5 +1,6 @@
 """Diagnostics from configuration (python -m dgl_ssm.studies.diagnostics): finite CSVs and PNGs, one-line errors."""
 import csv
+import json
 import math
 import os
 import re
@@ -319,29 +320,31 @@ def test_study_init_measures_every_row_of_the_lrgb_table_as_it_starts(tmp_path, 
     assert loss["gcn"] == pytest.approx(math.log(2), abs=0.05) and loss["drew_gcn_delay"] > 10
 
 
-def test_molecular_graph_is_the_graph_before_rewiring():
+def test_input_graph_is_the_graph_before_rewiring():
     """The energy's edges: a rewired graph's ring-1 edges are exactly the input graph's (as sets, same nodes)."""
     import dgl
     import torch
 
-    from dgl_ssm.studies.at_init import molecular_graph
+    from dgl_ssm.studies.at_init import input_graph
     from dgl_ssm.transforms import KHopRewire
 
     g = dgl.to_bidirected(dgl.graph((torch.arange(9), torch.arange(1, 10))))  # a path of 10 nodes
     rewired = KHopRewire(max_hop=3)(g)
     assert rewired.num_edges() > g.num_edges()
-    base = molecular_graph(rewired)
+    base = input_graph(rewired)
     assert base.num_nodes() == g.num_nodes()
     assert set(zip(*(t.tolist() for t in base.edges()))) == set(zip(*(t.tolist() for t in g.edges())))
-    assert molecular_graph(g) is g
+    assert input_graph(g) is g
 
 
 @pytest.mark.parametrize("overrides, message", [
     (["diagnostic.study=nope"], "diagnostic.study='nope' is not a study of dgl_ssm/conf/study/"),
     (["diagnostic.study=null"], "diagnostic.study=None is not a study"),
-    (["diagnostic.graphs=[peptides-struct]"], "diagnostic.graphs=[peptides-struct]: study lrgb_seed (graph) has "
-                                              "graph-level datasets ['peptides-func']"),
-    (["diagnostic.study=depth_cora", "diagnostic.graphs=[cora]"], "study depth_cora (node) has graph-level datasets []"),
+    (["diagnostic.graphs=[peptides-struct]"], "diagnostic.graphs=[peptides-struct]: study lrgb_seed has datasets "
+                                              "['peptides-func']; pass one of them"),
+    (["diagnostic.graphs=[]"], "diagnostic.graphs=[]: study lrgb_seed has datasets ['peptides-func']"),
+    (["diagnostic.study=depth_cora", "diagnostic.graphs=[cora]", "diagnostic.batch_graphs=16"],
+     "diagnostic.batch_graphs=16: study depth_cora is node-level"),
     (["diagnostic.batch_graphs=0"], "diagnostic.batch_graphs must be >= 1, got 0"),
     (["diagnostic.hidden=32"], "diagnostic.hidden=32: kind study_init does not read it"),
 ])
@@ -353,3 +356,26 @@ def test_study_init_refuses_what_it_cannot_measure(tmp_path, compose_config, ove
         run_diagnostic(compose_config("diagnostics", "diagnostic=lrgb_init", *overrides, f"out={tmp_path / 'run'}"),
                        log=lambda *_: None)
     assert not (tmp_path / "run").exists()
+
+
+def test_study_init_on_a_node_study_sees_the_whole_graph(tmp_path, raw_data, compose_config):
+    """study_init on a node-level study (depth_quick: Kipf's GCN, ResGCN and GCN-SSM at 2, 8 and 32 layers on Cora):
+    every cell on the whole graph, its loss the training nodes' cross-entropy. Kipf's GCN has dropout 0.5 on its
+    input, so the rows are reproducible only because the dropout masks are drawn with the diagnostic's seed."""
+    raw_data("planetoid/ind.cora.graph")
+    runs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        runs.append(run_diagnostic(compose_config("diagnostics", "diagnostic=study_init", "diagnostic.study=depth_quick",
+                                                  "diagnostic.graphs=[cora]", f"out={out}", f"data_root={tmp_path / 'data'}"),
+                                   log=lambda *_: None))
+    rows = runs[0]
+    assert runs[0] == runs[1]
+    assert json.loads((tmp_path / "a" / "provenance.json").read_text())["sittings"][0]["config"]["name"] == "depth_quick_init"
+    assert {r["nodes"] for r in rows} == {2708}
+    depths = {(r["model"], r["depth"]) for r in rows}
+    assert depths == {(m, k) for m in ("gcn", "res_gcn", "gcn_ssm") for k in (2, 8, 32)}
+    summary = list(csv.DictReader(open(tmp_path / "a" / "summary.csv")))
+    # an untrained classifier's training loss: near log 7 (Cora's classes) where the logits are small
+    gcn2 = next(r for r in summary if r["model"] == "gcn" and r["depth"] == "2")
+    assert float(gcn2["initial_loss"]) == pytest.approx(math.log(7), abs=0.2)
