@@ -270,8 +270,7 @@ def study_of(d):
     Raises
     ------
     dgl_ssm.studies.schema.ConfigError
-        If ``d.study`` names no packaged study, ``d.graphs[0]`` is not one of its datasets, or ``batch_graphs`` is set
-        for a node-level study (its cells see the whole graph).
+        If ``d.study`` names no packaged study, or ``d.graphs[0]`` is not one of its datasets.
     """
     from .provenance import packaged_study
     from .schema import ConfigError
@@ -284,11 +283,6 @@ def study_of(d):
     if dataset not in study.datasets:
         raise ConfigError(f"diagnostic.graphs=[{dataset or ''}]: study {study.name} has datasets {list(study.datasets)}; "
                           f"pass one of them, e.g. diagnostic.graphs=[{study.datasets[0]}]")
-    from .diagnostics import DiagnosticConfig
-
-    if study.kind == "node" and d.batch_graphs != DiagnosticConfig.__dataclass_fields__["batch_graphs"].default:
-        raise ConfigError(f"diagnostic.batch_graphs={d.batch_graphs}: study {study.name} is node-level, its cells see the "
-                          "whole graph; drop it")
     return study
 
 

@@ -124,7 +124,10 @@ def validate(cfg) -> None:
     if d.kind == "study_init":
         from .at_init import study_of
 
-        study_of(d)  # a packaged study, and graphs[0] one of its graph-level datasets
+        study = study_of(d)  # a packaged study, and graphs[0] one of its datasets
+        if study.kind == "node" and d.batch_graphs != DiagnosticConfig.batch_graphs:
+            raise ConfigError(f"diagnostic.batch_graphs={d.batch_graphs}: study {study.name} is node-level, its cells "
+                              "see the whole graph; drop it")
     if d.batch_graphs < 1:
         raise ConfigError(f"diagnostic.batch_graphs must be >= 1, got {d.batch_graphs}")
     known = () if d.kind == "study_init" else NODE_DATASETS  # study_init: the study's datasets (checked when run)
