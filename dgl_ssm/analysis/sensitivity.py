@@ -29,7 +29,8 @@ def sensitivity(model, graph, feat: torch.Tensor, target_nodes: Sequence[int]) -
     :math:`S_{vu}` for distant :math:`u` is over-squashing. Computed exactly
     with reverse-mode autograd: one backward pass per target node and output
     feature on one recorded forward pass, accumulating squares over the input
-    features, so memory stays :math:`O(N d_{in})` beyond the forward pass.
+    features (in float64, so that the squares of small float32 gradients do not
+    underflow to 0), so memory stays :math:`O(N d_{in})` beyond the forward pass.
 
     Parameters
     ----------
@@ -73,13 +74,14 @@ def sensitivity(model, graph, feat: torch.Tensor, target_nodes: Sequence[int]) -
     with torch.enable_grad():
         out = _final_states(model, graph, x)
         out = out.reshape(out.shape[0], -1)
-    result = torch.zeros(len(targets), n, dtype=x.dtype, device=x.device)
+    # squares summed in float64: a float32 gradient entry below about 1e-23 squares to 0 (far nodes of a deep model)
+    result = torch.zeros(len(targets), n, dtype=torch.float64, device=x.device)
     for i, v in enumerate(targets.tolist()):
         for j in range(out.shape[1]):
             (grad,) = torch.autograd.grad(out[v, j], x, retain_graph=True, allow_unused=True)
             if grad is not None:
-                result[i] += grad.reshape(n, -1).pow(2).sum(-1)
-    return result.sqrt()
+                result[i] += grad.reshape(n, -1).double().pow(2).sum(-1)
+    return result.sqrt().to(x.dtype)
 
 
 def hop_distances(graph, target_nodes: Sequence[int]) -> torch.Tensor:

@@ -1,5 +1,5 @@
-"""The diagnostics at initialization (``diagnostic.kind``: ``oversmoothing``, ``jacobian``, ``gradients``,
-``study_init``): each runner ``(d, out, device, data_root, data_dir, log) -> rows`` measures untrained models and writes its CSVs and
+"""The diagnostics at initialization (``diagnostic.kind``: ``oversmoothing``, ``jacobian``, ``gradients``; a
+study's own cells at initialization are :mod:`dgl_ssm.studies.study_init`'s): each runner ``(d, out, device, data_root, data_dir, log) -> rows`` measures untrained models and writes its CSVs and
 figures into ``out``. Configuration, validation and dispatch are :mod:`dgl_ssm.studies.diagnostics`'s; the
 training kinds are :mod:`dgl_ssm.studies.backward`'s and :mod:`dgl_ssm.studies.gradient_expansion`'s.
 """
@@ -23,7 +23,7 @@ from ..data import load_node_graph
 from ..experiment import write_csv
 from ..models import build_model
 
-__all__ = ["run_oversmoothing", "run_jacobian", "run_gradients", "run_study_init", "oversmoothing_models", "jacobian_models",
+__all__ = ["run_oversmoothing", "run_jacobian", "run_gradients", "oversmoothing_models", "jacobian_models",
            "gradient_models", "propagate", "bfs_subgraph", "matrix_free"]
 
 
@@ -251,125 +251,3 @@ def run_jacobian(d, out: Path, device, data_root, data_dir, log) -> list:
         rows = matrix_free(jacobian_models(d.lambdas, d.input_scale), large, d.large_hidden, d.activation, d.seed, device)
         write_csv(out / "matrix_free.csv", rows)
     return summary
-
-
-def input_graph(graph):
-    """The input graph of a rewired graph (or batch): its edges at shortest-path distance 1 (``edata['hop'] == 1``),
-    every node kept; a graph without ``'hop'`` as it is. The Dirichlet energy of :func:`run_study_init` is over these
-    edges (a molecule's bonds), the same for every model, whatever rings a model reads."""
-    if "hop" not in graph.edata:
-        return graph
-    import dgl
-
-    return dgl.remove_edges(graph, torch.nonzero(graph.edata["hop"] != 1).flatten())
-
-
-def study_of(d):
-    """The packaged study that ``study_init`` measures (``d.study``).
-
-    Raises
-    ------
-    dgl_ssm.studies.schema.ConfigError
-        If ``d.study`` names no packaged study, or ``d.graphs[0]`` is not one of its datasets.
-    """
-    from .provenance import packaged_study
-    from .schema import ConfigError
-
-    study = packaged_study(d.study or "")
-    if study is None:
-        raise ConfigError(f"diagnostic.study={d.study!r} is not a study of dgl_ssm/conf/study/; name one, e.g. "
-                          "diagnostic.study=lrgb_seed")
-    dataset = d.graphs[0] if d.graphs else None
-    if dataset not in study.datasets:
-        raise ConfigError(f"diagnostic.graphs=[{dataset or ''}]: study {study.name} has datasets {list(study.datasets)}; "
-                          f"pass one of them, e.g. diagnostic.graphs=[{study.datasets[0]}]")
-    return study
-
-
-def _first_step(prepared, device):
-    """``(graph, features, loss)`` of a cell's first training step, ``loss(model)`` its forward pass: a graph cell's
-    first validation batch and its task's loss; a node cell's whole graph and its training nodes' cross-entropy."""
-    import torch.nn.functional as F
-
-    task = prepared.task
-    if hasattr(task, "eval_loaders"):
-        batch = next(iter(task.eval_loaders["val"]))
-        graph = batch[0].to(device)
-        return graph, graph.ndata[task.feat_key], lambda model: task.loss_fn(*task.predict(model, batch))
-    train = task.masks["train"]
-    return task.graph, task.feat, lambda model: F.cross_entropy(model(task.graph, task.feat)[train], task.label[train])
-
-
-def run_study_init(d, out: Path, device, data_root, data_dir, log) -> list:
-    """The forward signal of a study's own cells at initialization: every model entry of ``d.study`` on dataset
-    ``graphs[0]``, at each of its settings, built exactly as the study's cell of seed ``d.seed`` starts training
-    (:func:`~dgl_ssm.studies.cells.cell_arguments`, :func:`~dgl_ssm.train.cell.prepare_cell`: the preset's options,
-    width and initialisation), in training mode without gradients (the forward pass of a first training step: batch
-    norm normalises with the batch's statistics, in eval mode its initial running statistics would make it the
-    identity; dropout as the protocol sets it, drawn with seed ``d.seed``). A graph-level study's cells see one batch
-    of the validation split's first ``batch_graphs`` graphs, a node-level one's the whole graph. Per layer (0 is the
-    encoder's output): ``‖H‖_F``, the mean node-state norm, the Dirichlet energy over the input graph's edges
-    (:func:`input_graph`) and ``E(H)/‖H‖²`` (``layers.csv``, ``study_init.png``); per cell the task's loss (the
-    batch's, or the training nodes'; ``summary.csv``: what the first training step starts from).
-
-    Checked before (:func:`study_of`, by ``validate``): ``d.study`` is a packaged study and ``graphs[0]`` one of its
-    datasets.
-    """
-    from dataclasses import replace
-
-    from ..analysis import dirichlet_energy, feature_norm
-    from ..train.cell import prepare_cell
-    from .cells import cell_arguments
-    from .schema import runs_at, runs_on
-
-    study, dataset = study_of(d), d.graphs[0]
-    rows, names, summary = [], [], []
-    for key, spec in study.models.items():
-        for setting in [s for s in study.settings if runs_at(spec, s)] if runs_on(spec, dataset) else []:
-            cell = {"model": key, "dataset": dataset, study.setting_name: setting, "seed": d.seed}
-            args, options = cell_arguments(study, cell, data_root, data_dir)
-            if study.kind == "graph":
-                options["data"] = replace(options["data"], limit=d.batch_graphs)
-            prepared = prepare_cell(*args, **options, device=device)
-            graph, feat, first_loss = _first_step(prepared, device)
-            model = prepared.model.train()  # the forward pass of a first training step: batch norm with batch statistics
-            with torch.no_grad():
-                torch.manual_seed(d.seed)
-                states = model.hidden_states(graph, feat)
-                torch.manual_seed(d.seed)
-                loss = float(first_loss(model))
-            base, name = input_graph(graph), f"{spec.label or key} ({setting})"
-            names.append(name)
-            summary.append({"model": key, "label": name, study.setting_name: setting, "initial_loss": loss,
-                            "encoder_norm": float(states[0].norm(dim=1).mean()),
-                            "last_norm": float(states[-1].norm(dim=1).mean())})
-            for layer, h in enumerate(states):
-                norm, energy = float(feature_norm(base, h)), float(dirichlet_energy(base, h))
-                rows.append({"model": key, "label": name, study.setting_name: setting, "layer": layer,
-                             "nodes": graph.num_nodes(), "feature_norm": norm,
-                             "mean_node_norm": float(h.norm(dim=1).mean()), "dirichlet_energy": energy,
-                             "relative_energy": energy / norm**2 if norm > 0 else math.nan})
-    write_csv(out / "layers.csv", rows)
-    write_csv(out / "summary.csv", summary)
-    _plot_study_init(rows, names, out / "study_init.png", f"{study.name}, {dataset}, seed {d.seed}, at initialization")
-    seen = f"the first {d.batch_graphs} validation graphs" if study.kind == "graph" else "the graph"
-    log(f"{study.name} on {dataset} at initialization (seed {d.seed}, {rows[0]['nodes'] if rows else 0} nodes of {seen}):"
-        " mean node-state norm at the encoder and after the last layer, and the loss of the first step")
-    for row in summary:
-        log(f"  {row['label']:80s} {row['encoder_norm']:10.3g} {row['last_norm']:10.3g} {row['initial_loss']:10.4g}")
-    return rows
-
-
-def _plot_study_init(rows: list, names: list, path, title: str) -> None:
-    fig, axes = _plt().subplots(1, 2, figsize=(11, 4))
-    for name in names:
-        part = [r for r in rows if r["label"] == name]
-        for ax, key in zip(axes, ("mean_node_norm", "dirichlet_energy")):
-            ax.plot([r["layer"] for r in part], [max(r[key], 1e-30) for r in part], marker=".", label=name)
-    for ax, label in zip(axes, ("mean ‖h_v‖", "Dirichlet energy (input graph's edges)")):
-        ax.set(yscale="log", xlabel="layer (0: encoder output)", ylabel=label)
-    axes[0].set_title(title, fontsize=9)
-    axes[1].legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    _plt().close(fig)

@@ -17,8 +17,9 @@ of ``dgl_ssm/conf/diagnostic/`` and writes ``results/<name>/`` (CSV, PNG,
 * ``gradients``: gradient flow at initialization (``gradients.csv``).
 * ``study_init``: a study's own cells as they start training (``study``:
   e.g. ``lrgb_seed``), their forward signal per layer on one batch of real
-  graphs (``layers.csv``, ``study_init.png``). These four measure untrained
-  models (:mod:`dgl_ssm.studies.at_init`).
+  graphs (``layers.csv``, ``summary.csv``, ``study_init.png``;
+  :mod:`dgl_ssm.studies.study_init`). These four measure untrained models
+  (the first three: :mod:`dgl_ssm.studies.at_init`).
 * ``backward_smoothing`` and ``stationary_points``: Keriven (2025)'s backward
   over-smoothing, at initialization and during training, and its spurious
   stationary points (:mod:`dgl_ssm.studies.backward`).
@@ -78,6 +79,9 @@ class DiagnosticConfig:
     study: Optional[str] = None
     #: study_init: the first graphs of the validation split measured (one batch at the study's batch size or less)
     batch_graphs: int = 128
+    #: study_init (graph-level studies): over-squashing, the sensitivity of node 0 of each of the first this many
+    #: validation graphs to every node, by shortest-path distance; 0: not measured
+    sensitivity_graphs: int = 0
 
 
 @dataclass
@@ -122,14 +126,17 @@ def validate(cfg) -> None:
     if d.max_nodes is not None and d.max_nodes < 1:
         raise ConfigError(f"diagnostic.max_nodes must be >= 1 or null (all), got {d.max_nodes}")
     if d.kind == "study_init":
-        from .at_init import study_of
+        from .study_init import study_of
 
         study = study_of(d)  # a packaged study, and graphs[0] one of its datasets
-        if study.kind == "node" and d.batch_graphs != DiagnosticConfig.batch_graphs:
-            raise ConfigError(f"diagnostic.batch_graphs={d.batch_graphs}: study {study.name} is node-level, its cells "
-                              "see the whole graph; drop it")
+        for key in ("batch_graphs", "sensitivity_graphs"):
+            if study.kind == "node" and getattr(d, key) != getattr(DiagnosticConfig, key):
+                raise ConfigError(f"diagnostic.{key}={getattr(d, key)}: study {study.name} is node-level, its cells "
+                                  "see the whole graph; drop it")
     if d.batch_graphs < 1:
         raise ConfigError(f"diagnostic.batch_graphs must be >= 1, got {d.batch_graphs}")
+    if d.sensitivity_graphs < 0:
+        raise ConfigError(f"diagnostic.sensitivity_graphs must be >= 0 (0: not measured), got {d.sensitivity_graphs}")
     known = () if d.kind == "study_init" else NODE_DATASETS  # study_init: the study's datasets (checked when run)
     unknown = [g for g in [*d.graphs, *([d.large_graph] if d.large_graph else [])] if known and g not in known]
     if unknown or not d.graphs:
@@ -154,7 +161,7 @@ READS = {
     "jacobian": {"hidden", "lambdas", "input_scale", "activation", "max_nodes", "max_size", "large_graph",
                  "large_hidden"},
     "gradients": {"depths", "hidden", "activation", "input_scale"},
-    "study_init": {"study", "batch_graphs"},
+    "study_init": {"study", "batch_graphs", "sensitivity_graphs"},
     "backward_smoothing": {"depths", "hidden", "input_scale", "dtype", "train", "measure_epochs",
                            "largest_component"},
     "stationary_points": {"depths", "hidden", "input_scale", "dtype", "train", "largest_component",
@@ -198,9 +205,10 @@ def run_diagnostic(cfg, command: str = "", log=print) -> list:
     return rows
 
 
-from .at_init import run_gradients, run_jacobian, run_oversmoothing, run_study_init  # noqa: E402
+from .at_init import run_gradients, run_jacobian, run_oversmoothing  # noqa: E402
 from .backward import run_backward_smoothing, run_stationary_points  # noqa: E402
 from .gradient_expansion import run_gradient_oversmoothing  # noqa: E402
+from .study_init import run_study_init  # noqa: E402
 
 #: diagnostic.kind -> runner(d, out, device, data_root, data_dir, log) -> rows
 KINDS = {"oversmoothing": run_oversmoothing, "jacobian": run_jacobian, "gradients": run_gradients,

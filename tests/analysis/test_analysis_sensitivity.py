@@ -43,6 +43,20 @@ def test_gcn_sensitivity_is_exactly_zero_beyond_receptive_field(num_layers):
     assert torch.all(sens[dist <= num_layers] > 0)
 
 
+def test_sensitivity_of_a_float32_model_does_not_underflow_where_its_gradients_are_tiny():
+    """A far node of a deep model can have float32 gradient entries near 1e-25: their squares (1e-50) are 0 in
+    float32, so the sum of squares is taken in float64 (the norm itself, 1e-25, is a float32 number)."""
+
+    class Scaled(torch.nn.Module):
+        def forward(self, graph, x):
+            return x * 1e-25
+
+    g = path_graph(3)
+    sens = sensitivity(Scaled(), g, torch.randn(3, 2), [0])
+    assert sens.dtype == torch.float32
+    torch.testing.assert_close(sens, torch.tensor([[2 ** 0.5 * 1e-25, 0.0, 0.0]]), rtol=1e-5, atol=0)
+
+
 def test_hop_distances_and_average_by_distance_match_networkx():
     nxg = nx.connected_watts_strogatz_graph(14, 4, 0.4, seed=3)
     src, dst = zip(*nxg.edges())

@@ -286,6 +286,7 @@ PEPTIDES_FUNC = ("lrgb/Peptides-func/peptide_multi_class_dataset.csv.gz",
                  "lrgb/Peptides-func/splits_random_stratified_peptide.pickle")
 
 
+@pytest.mark.slow
 def test_study_init_measures_every_row_of_the_lrgb_table_as_it_starts(tmp_path, raw_data, compose_config):
     """diagnostic=lrgb_init: each row of study=lrgb_seed as its cell starts (its own width, options and seed-0
     initialisation) on the first validation molecules. Every energy is over the molecules' bonds, whatever rings a
@@ -293,11 +294,12 @@ def test_study_init_measures_every_row_of_the_lrgb_table_as_it_starts(tmp_path, 
     (with the rewired graph's ring edges the k-hop rows' would not). Analytic checks: DRew's configuration and LRGB's
     GCN L2-normalise every layer's node states (mean node norm 1); GCN's signal vanishes, DRew's equation (no
     normalisation) explodes, kGCN-SSM at λ = 1 stays within a small factor (the edge of chaos); each cell's loss on the
-    batch is what its first step starts from."""
+    batch is what its first step starts from; each row's sensitivity is 0 exactly beyond its receptive field."""
     raw_data(*PEPTIDES_FUNC)
     out = tmp_path / "run"
-    rows = run_diagnostic(compose_config("diagnostics", "diagnostic=lrgb_init", "diagnostic.batch_graphs=4", f"out={out}",
-                                         f"data_root={tmp_path / 'data'}"), log=lambda *_: None)
+    rows = run_diagnostic(compose_config("diagnostics", "diagnostic=lrgb_init", "diagnostic.batch_graphs=4",
+                                         "diagnostic.sensitivity_graphs=2", f"out={out}", f"data_root={tmp_path / 'data'}"),
+                          log=lambda *_: None)
     study = compose_config("config", "study=lrgb_seed").study
     assert [m for m in dict.fromkeys(r["model"] for r in rows)] == list(study.models)
     layers = {m: [r["layer"] for r in rows if r["model"] == m] for m in study.models}
@@ -318,6 +320,16 @@ def test_study_init_measures_every_row_of_the_lrgb_table_as_it_starts(tmp_path, 
     loss = {r["model"]: float(r["initial_loss"]) for r in csv.DictReader(open(out / "summary.csv"))}
     assert list(loss) == list(study.models)
     assert loss["gcn"] == pytest.approx(math.log(2), abs=0.05) and loss["drew_gcn_delay"] > 10
+    # over-squashing: with batch norm's statistics held, a node's state after L layers depends on exactly the nodes
+    # within its receptive field: L hops for GCN, GCN-SSM and both DRew-GCNs (with ν = 1 the delay makes ring k
+    # arrive after k layers), 5 for LRGB's GCN, 1 + 2 + 3 · 15 = 48 for the k-hop rows (rings 1, 1-2, then 1-3)
+    sens = list(csv.DictReader(open(out / "sensitivity.csv")))
+    reach = {"gcn_lrgb": 5, "kgcn_ssm": 48, "khop_gcn": 48, "kgcn_ssm_l05": 48}
+    for model in study.models:
+        part = {int(r["distance"]): float(r["max"]) for r in sens if r["model"] == model}
+        edge = reach.get(model, 17)
+        assert all(v == 0 for d, v in part.items() if d > edge or d < 0), (model, part)
+        assert all(v > 0 for d, v in part.items() if 0 <= d <= edge), (model, part)
 
 
 def test_input_graph_is_the_graph_before_rewiring():
@@ -325,7 +337,7 @@ def test_input_graph_is_the_graph_before_rewiring():
     import dgl
     import torch
 
-    from dgl_ssm.studies.at_init import input_graph
+    from dgl_ssm.studies.study_init import input_graph
     from dgl_ssm.transforms import KHopRewire
 
     g = dgl.to_bidirected(dgl.graph((torch.arange(9), torch.arange(1, 10))))  # a path of 10 nodes
