@@ -52,7 +52,8 @@ def cell_arguments(study, cell: Dict, data_root=None, data_dir=None):
 def run_cell(study, cell: Dict, device, *, data_root=None, data_dir=None, run_dir: Optional[Path] = None,
              history_path: Optional[Path] = None, profile_rows: Optional[list] = None,
              gradient_rows: Optional[list] = None, info=None, checkpoint_every_s: float = 0.0,
-             progress: bool = False, should_stop=None, identity: Optional[str] = None) -> dict:
+             progress: bool = False, should_stop=None, identity: Optional[str] = None,
+             model_path: Optional[Path] = None) -> dict:
     """Train one cell of ``study`` (:func:`~dgl_ssm.train.cell.fit_cell`) and return its record row.
 
     Node cells: Geom-GCN graphs use split ``seed % 10`` (Cora and CiteSeer have one standard split); per-layer
@@ -60,7 +61,8 @@ def run_cell(study, cell: Dict, device, *, data_root=None, data_dir=None, run_di
     models without their own ``train.hidden`` take the widest width within ``study.param_budget``; the per-epoch
     history goes to ``history_path``. A run that diverges is a row with ``status="diverged"``. ``identity`` (the
     cell's checkpoint folder name: key and configuration hash) is written into its checkpoint, and a checkpoint of
-    another cell is refused.
+    another cell is refused. With ``model_path`` the trained model is kept there
+    (:func:`dgl_ssm.studies.trained.trained_cell` reads it).
     """
     from ..train.cell import fit_cell
 
@@ -68,8 +70,9 @@ def run_cell(study, cell: Dict, device, *, data_root=None, data_dir=None, run_di
     args, options = cell_arguments(study, cell, data_root, data_dir)
     row = fit_cell(*args, **options, device=device, run_dir=run_dir, checkpoint_every_s=checkpoint_every_s,
                    progress=progress, should_stop=should_stop, ddp=info, history_path=history_path,
-                   profile_rows=profile, gradient_rows=grads, identity=identity)
+                   profile_rows=profile, gradient_rows=grads, identity=identity, model_path=model_path)
     for mine, out in ((profile, profile_rows), (grads, gradient_rows)):
         if mine:
             out.extend({**cell, **r} for r in mine)
     return row
+

@@ -250,6 +250,7 @@ def _run_cell(cfg, study, cell, out, device, info, run_dir: Path, record, stop=N
     ``stop``: asked after every epoch (:class:`~dgl_ssm.train.TrainingInterrupted`)."""
     from .cells import run_cell
     from .labels import slug
+    from .trained import model_file
 
     profile = [] if protocol_for(study, cell["model"]).layer_profile else None
     grads = [] if study.record_gradients and study.kind == "node" else None
@@ -257,7 +258,8 @@ def _run_cell(cfg, study, cell, out, device, info, run_dir: Path, record, stop=N
     row = run_cell(study, cell, device, data_root=cfg.data_root, data_dir=cfg.data_dir, run_dir=run_dir,
                    history_path=history, profile_rows=profile, gradient_rows=grads, info=info,
                    checkpoint_every_s=cfg.checkpoint_every_s, progress=cfg.progress, should_stop=stop,
-                   identity=run_dir.name)
+                   identity=run_dir.name,
+                   model_path=model_file(out, run_dir.name) if cfg.keep_models else None)
     if info.is_main:
         record.append_rows("layers.csv", profile or [])
         record.append_rows("gradients.csv", grads or [])

@@ -215,6 +215,10 @@ class RunConfig:
     #: with ``plan``: time this many epochs (training and validation pass, nothing written) of every pending model,
     #: dataset and setting without a recorded time, and estimate its cells from them (a new study's cost)
     plan_epochs: int = 0
+    #: keep each cell's trained model, the weights its test metric was computed with, in
+    #: ``results/<study>/.models/<cell>-<config hash>.pt`` (git-ignored) for analysis after training
+    #: (``dgl_ssm.studies.trained.trained_cell``); without it only the record's numbers remain
+    keep_models: bool = False
 
 
 def protocol_for(study, model: str):

@@ -5,6 +5,7 @@ from .node import NodeClassificationTask, build_node_classifier, fit_node_classi
 from .protocol import TrainProtocol, default_protocol, load_protocol
 from .cell import DataOptions, fit_cell, prepare_cell
 from .last_layer import train_last_layer
+from .trained import load_trained, save_trained
 from .trainer import FitResult, Task, Trainer, TrainingDiverged, TrainingInterrupted, load_checkpoint, make_optimizer, make_scheduler, unwrap
 
 __all__ = [
@@ -35,4 +36,6 @@ __all__ = [
     "make_loss",
     "load_checkpoint",
     "unwrap",
+    "save_trained",
+    "load_trained",
 ]

@@ -337,13 +337,14 @@ def _prepare_node(dataset, preset, num_layers, seed, protocol, options, data, de
 
 def fit_cell(dataset: str, preset: str, num_layers: int, seed: int, protocol: TrainProtocol, *,
              profile_rows: Optional[list] = None, gradient_rows: Optional[list] = None,
-             history_path: Optional[Path] = None, **prepare) -> dict:
+             history_path: Optional[Path] = None, model_path: Optional[Path] = None, **prepare) -> dict:
     """Train one cell (:func:`prepare_cell` with ``prepare``'s keywords) and return its record row.
 
     A run that diverges is a row with ``status="diverged"`` (:meth:`~dgl_ssm.train.Trainer.fit` with
     ``on_divergence="record"``). Node cells: with ``gradient_rows``, the gradient flow of the model as initialised
     is appended to it; with ``protocol.layer_profile`` and ``profile_rows``, the trained model's per-layer
-    Dirichlet energy and feature norm. Graph cells: the per-epoch history goes to ``history_path``.
+    Dirichlet energy and feature norm. Graph cells: the per-epoch history goes to ``history_path``. With
+    ``model_path``, the trained model as its test metric was computed (:func:`~dgl_ssm.train.trained.save_trained`).
 
     Returns
     -------
@@ -365,6 +366,12 @@ def fit_cell(dataset: str, preset: str, num_layers: int, seed: int, protocol: Tr
         profile_rows.extend(layer_profile(cell.model, cell.graph))
     if history_path is not None and fit.history and cell.trainer.is_main:
         write_csv(history_path, fit.history)
+    if model_path is not None and cell.trainer.is_main:
+        from .trained import save_trained
+        from .trainer import unwrap
+
+        save_trained(model_path, unwrap(cell.model), identity=prepare.get("identity"), best_epoch=fit.best_epoch,
+                     status=fit.status)
     return {**cell.row, **fit.summary()}
 
 

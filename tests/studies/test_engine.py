@@ -476,3 +476,40 @@ def test_four_sittings_side_by_side_lose_no_row_of_any_file(tmp_path, raw_data):
     for name in ("layers.csv", "gradients.csv"):
         rows = [(r["model"], r["depth"], r["seed"], r["layer"]) for r in read_csv(out / name)]
         assert len(rows) == len(set(rows)) and set(rows) == expected, name
+
+
+def test_keep_models_keeps_the_weights_each_recorded_number_came_from(tmp_path, raw_data, compose_config):
+    """keep_models=true: every recorded cell's trained model in .models/, under the cell's identity; trained_cell
+    rebuilds the cell with it and its test accuracy is the record's, to the last digit. Without the option nothing is
+    kept and trained_cell says how to keep it; a file moved to another cell's name is refused."""
+    import shutil
+
+    from dgl_ssm.studies.trained import trained_cell
+
+    raw_data(*TEXAS)
+    out, data = tmp_path / "results" / "tiny", tmp_path / "data"
+    rows, _ = run_study(compose_config("config", *TINY, "keep_models=true", f"out={out}", f"data_root={data}"), "t",
+                        log=lambda *_: None)
+    kept = sorted(p.name for p in (out / ".models").iterdir())
+    assert len(kept) == len(rows) == 2 and {k.split("-")[0] for k in kept} == {"gcn", "gcn_ssm"}
+    for row in rows:
+        cell = {"model": row["model"], "dataset": row["dataset"], "depth": int(row["depth"]), "seed": int(row["seed"])}
+        prepared = trained_cell(out, cell, data_root=data)
+        test = prepared.task.evaluate(prepared.model, ("test",))["test"]["accuracy"]
+        assert test == float(row["test_accuracy"])
+    assert not (out / ".checkpoints").exists() or not any((out / ".checkpoints").iterdir())
+    # a model file under another cell's name is refused
+    gcn, ssm = sorted((out / ".models").iterdir())
+    shutil.copy(gcn, ssm)
+    assert ssm.name.split("-")[0] == "gcn_ssm"
+    with pytest.raises(ValueError, match="copied or moved"):
+        trained_cell(out, {"model": "gcn_ssm", "dataset": "texas", "depth": 2, "seed": 0}, data_root=data)
+    ssm.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="is not a dgl_ssm trained model"):
+        trained_cell(out, {"model": "gcn_ssm", "dataset": "texas", "depth": 2, "seed": 0}, data_root=data)
+    # without keep_models: no model kept, and the error says how to keep one
+    other = tmp_path / "results" / "plain"
+    run_study(compose_config("config", *TINY, f"out={other}", f"data_root={data}"), "t", log=lambda *_: None)
+    assert not (other / ".models").exists()
+    with pytest.raises(FileNotFoundError, match="keep_models=true"):
+        trained_cell(other, {"model": "gcn", "dataset": "texas", "depth": 2, "seed": 0}, data_root=data)

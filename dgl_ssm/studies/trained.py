@@ -1,0 +1,55 @@
+"""A record's trained models (``keep_models=true``): where a sitting keeps them and how a cell is rebuilt with one."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict
+
+from .cells import cell_arguments
+from .grid import checkpoint_dir
+from .identity import cell_config
+from .provenance import record_study
+
+__all__ = ["model_file", "trained_cell"]
+
+
+def model_file(out: Path, identity: str) -> Path:
+    """Where a sitting with ``keep_models=true`` keeps a recorded cell's trained model: ``<out>/.models/<identity>.pt``,
+    ``identity`` the cell's ``<cell>-<config hash>`` (its checkpoint folder's name,
+    :func:`~dgl_ssm.studies.grid.checkpoint_dir`)."""
+    return Path(out) / ".models" / f"{identity}.pt"
+
+
+def trained_cell(out, cell: Dict, device="cpu", data_root=None, data_dir=None):
+    """A recorded cell of the study recorded in ``out``, its model trained: the cell as its sitting built it
+    (:func:`cell_arguments`, :func:`~dgl_ssm.train.prepare_cell`) with the weights its test metric was computed
+    with (kept by a sitting run with ``keep_models=true``), in eval mode.
+
+    Parameters
+    ----------
+    out : path
+        The record's folder (``results/<study>``).
+    cell : dict
+        ``{"model", "dataset", <setting name>, "seed"}``, as in the record's ``results.csv``.
+
+    Returns
+    -------
+    dgl_ssm.train.cell.PreparedCell
+
+    Raises
+    ------
+    FileNotFoundError
+        If the record has no trained model of this cell (its sitting ran without ``keep_models=true``).
+    ValueError
+        If the file is another cell's, or not a trained model.
+    """
+    from ..train.cell import prepare_cell
+    from ..train.trained import load_trained
+
+    study = record_study(Path(out))
+    path = model_file(out, checkpoint_dir(out, cell, cell_config(study, cell)).name)
+    state = load_trained(path, identity=path.stem)
+    args, options = cell_arguments(study, cell, data_root, data_dir)
+    prepared = prepare_cell(*args, **options, device=device)
+    prepared.model.load_state_dict(state["state_dict"])
+    prepared.model.eval()
+    return prepared
