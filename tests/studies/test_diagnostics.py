@@ -298,7 +298,7 @@ def test_study_init_measures_every_row_of_the_lrgb_table_as_it_starts(tmp_path, 
     raw_data(*PEPTIDES_FUNC)
     out = tmp_path / "run"
     rows = run_diagnostic(compose_config("diagnostics", "diagnostic=lrgb_init", "diagnostic.batch_graphs=4",
-                                         "diagnostic.sensitivity_graphs=2", f"out={out}", f"data_root={tmp_path / 'data'}"),
+                                         "diagnostic.sensitivity_graphs=1", f"out={out}", f"data_root={tmp_path / 'data'}"),
                           log=lambda *_: None)
     study = compose_config("config", "study=lrgb_seed").study
     assert [m for m in dict.fromkeys(r["model"] for r in rows)] == list(study.models)
