@@ -82,6 +82,11 @@ class DiagnosticConfig:
     #: study_init (graph-level studies): over-squashing, the sensitivity of node 0 of each of the first this many
     #: validation graphs to every node, by shortest-path distance; 0: not measured
     sensitivity_graphs: int = 0
+    #: study_init: measure the trained models a record kept (``keep_models=true``) instead of the cells at
+    #: initialization, in eval mode
+    trained: bool = False
+    #: study_init with ``trained``: the record's folder (default ``results/<study>``)
+    record: Optional[str] = None
 
 
 @dataclass
@@ -128,6 +133,9 @@ def validate(cfg) -> None:
     if d.kind == "study_init":
         from .study_init import study_of
 
+        if d.trained and d.name.endswith("_init"):
+            raise ConfigError(f"diagnostic.name={d.name}: trained models are not the initialization; use "
+                              "diagnostic=study_trained, or give another diagnostic.name")
         study = study_of(d)  # a packaged study, and graphs[0] one of its datasets
         for key in ("batch_graphs", "sensitivity_graphs"):
             if study.kind == "node" and getattr(d, key) != getattr(DiagnosticConfig, key):
@@ -161,7 +169,7 @@ READS = {
     "jacobian": {"hidden", "lambdas", "input_scale", "activation", "max_nodes", "max_size", "large_graph",
                  "large_hidden"},
     "gradients": {"depths", "hidden", "activation", "input_scale"},
-    "study_init": {"study", "batch_graphs", "sensitivity_graphs"},
+    "study_init": {"study", "batch_graphs", "sensitivity_graphs", "trained", "record"},
     "backward_smoothing": {"depths", "hidden", "input_scale", "dtype", "train", "measure_epochs",
                            "largest_component"},
     "stationary_points": {"depths", "hidden", "input_scale", "dtype", "train", "largest_component",

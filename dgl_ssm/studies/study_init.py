@@ -25,21 +25,43 @@ def input_graph(graph):
     return dgl.remove_edges(graph, torch.nonzero(graph.edata["hop"] != 1).flatten())
 
 
+def record_of(d) -> Path:
+    """The record whose trained models ``study_init`` measures with ``trained``: ``d.record``, else
+    ``results/<d.study>``."""
+    return Path(d.record) if d.record else Path("results") / str(d.study)
+
+
 def study_of(d):
-    """The packaged study that ``study_init`` measures (``d.study``).
+    """The study that ``study_init`` measures: the packaged ``d.study``; with ``d.trained``, as its record
+    (:func:`record_of`) holds it.
 
     Raises
     ------
     dgl_ssm.studies.schema.ConfigError
-        If ``d.study`` names no packaged study, or ``d.graphs[0]`` is not one of its datasets.
+        If ``d.study`` names no packaged study, ``d.graphs[0]`` is not one of its datasets, ``d.record`` is given
+        without ``d.trained``, or (with ``d.trained``) the folder holds no record of ``d.study``, or no trained model.
     """
-    from .provenance import packaged_study
+    from .provenance import packaged_study, record_study
     from .schema import ConfigError
 
     study = packaged_study(d.study or "")
     if study is None:
         raise ConfigError(f"diagnostic.study={d.study!r} is not a study of dgl_ssm/conf/study/; name one, e.g. "
                           "diagnostic.study=lrgb_seed")
+    if d.record and not d.trained:
+        raise ConfigError(f"diagnostic.record={d.record}: a record's trained models are measured with "
+                          "diagnostic.trained=true; add it, or drop diagnostic.record")
+    if d.trained:
+        folder = record_of(d)
+        if not (folder / "provenance.json").is_file():
+            raise ConfigError(f"diagnostic.record={folder}: no record there (provenance.json is missing); pass the "
+                              f"folder a sitting of {d.study} recorded into")
+        study = record_study(folder)
+        if study.name != d.study:
+            raise ConfigError(f"diagnostic.record={folder} is a record of study {study.name}, not {d.study}")
+        if not any((folder / ".models").glob("*.pt")):
+            raise ConfigError(f"{folder / '.models'} holds no trained model: run the study's cells with "
+                              "keep_models=true to keep them")
     dataset = d.graphs[0] if d.graphs else None
     if dataset not in study.datasets:
         raise ConfigError(f"diagnostic.graphs=[{dataset or ''}]: study {study.name} has datasets {list(study.datasets)}; "
@@ -72,7 +94,7 @@ class _Propagate(torch.nn.Module):
         return self.model.propagate(graph, h)
 
 
-def sensitivity_rows(prepared, model, count: int, seed: int, device) -> list:
+def sensitivity_rows(prepared, model, count: int, seed: int, device, hold_batch_statistics: bool = True) -> list:
     r"""Over-squashing at a cell's start: :math:`\lVert \partial h_v^{(L)} / \partial h_u^{(0)} \rVert_F` (the
     layers' Jacobian from the encoder's output to the last layer's states, :func:`~dgl_ssm.analysis.sensitivity`)
     for the targets :math:`v` = node 0 of each of the first ``count`` validation graphs, batched together, against
@@ -82,7 +104,8 @@ def sensitivity_rows(prepared, model, count: int, seed: int, device) -> list:
     over them, then the model in eval mode, without dropout): with the statistics a function of every node, a
     training-mode Jacobian would join every pair of nodes of the batch, and a 5-layer model would reach across a
     molecule of 90 bonds. So the sensitivity is exactly 0 beyond a model's receptive field. ``model`` is left in
-    eval mode with those statistics.
+    eval mode with those statistics. Without ``hold_batch_statistics`` (a trained model) the model is measured in eval
+    mode as it is, with its own running statistics.
     """
     from ..analysis import sensitivity, sensitivity_by_distance
 
@@ -92,14 +115,53 @@ def sensitivity_rows(prepared, model, count: int, seed: int, device) -> list:
     targets[0] = 0
     feat = graph.ndata[prepared.task.feat_key]
     norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    for m in norms:  # one pass sets the running statistics to this batch's (momentum 1), then they are held
-        m.momentum = 1.0
     with torch.no_grad():
-        torch.manual_seed(seed)
-        model.train().hidden_states(graph, feat)
+        if hold_batch_statistics:
+            for m in norms:  # one pass sets the running statistics to this batch's (momentum 1), then they are held
+                m.momentum = 1.0
+            torch.manual_seed(seed)
+            model.train().hidden_states(graph, feat)
         h0 = model.eval().encode(graph, feat)
     sens = sensitivity(_Propagate(model), graph, h0, targets.tolist())
     return sensitivity_by_distance(sens, input_graph(graph).cpu(), targets.tolist()).to_dict("records")
+
+
+def _cells(d, study, dataset, device, data_root, data_dir, log):
+    """``(model key, its spec, setting, prepared cell)`` of every cell measured: each model entry at each of its
+    settings, as its cell of seed ``d.seed`` starts training; with ``d.trained``, each cell of that seed the record
+    holds (status ok) with its trained model (:func:`~dgl_ssm.studies.trained.trained_cell`), and a line for each
+    recorded cell whose model was not kept."""
+    from dataclasses import replace
+
+    from ..report import read_csv
+    from ..train.cell import prepare_cell
+    from .cells import cell_arguments
+    from .schema import runs_at, runs_on
+    from .trained import trained_cell
+
+    limit = d.batch_graphs if study.kind == "graph" else None
+    if d.trained:
+        folder = record_of(d)
+        for row in read_csv(folder / "results.csv"):
+            if (row.get("dataset") != dataset or int(row.get("seed", -1)) != d.seed or row.get("status") != "ok"
+                    or row.get("model") not in study.models):
+                continue
+            setting = int(row[study.setting_name])
+            cell = {"model": row["model"], "dataset": dataset, study.setting_name: setting, "seed": d.seed}
+            try:
+                prepared = trained_cell(folder, cell, device, data_root, data_dir, limit=limit)
+            except FileNotFoundError:
+                log(f"  {row['model']} ({setting}): no trained model kept, not measured")
+                continue
+            yield row["model"], study.models[row["model"]], setting, prepared
+        return
+    for key, spec in study.models.items():
+        for setting in [s for s in study.settings if runs_at(spec, s)] if runs_on(spec, dataset) else []:
+            cell = {"model": key, "dataset": dataset, study.setting_name: setting, "seed": d.seed}
+            args, options = cell_arguments(study, cell, data_root, data_dir)
+            if limit is not None:
+                options["data"] = replace(options["data"], limit=limit)
+            yield key, spec, setting, prepare_cell(*args, **options, device=device)
 
 
 def run_study_init(d, out: Path, device, data_root, data_dir, log) -> list:
@@ -108,66 +170,63 @@ def run_study_init(d, out: Path, device, data_root, data_dir, log) -> list:
     (:func:`~dgl_ssm.studies.cells.cell_arguments`, :func:`~dgl_ssm.train.cell.prepare_cell`: the preset's options,
     width and initialisation), in training mode without gradients (the forward pass of a first training step: batch
     norm normalises with the batch's statistics, in eval mode its initial running statistics would make it the
-    identity; dropout as the protocol sets it, drawn with seed ``d.seed``). A graph-level study's cells see one batch
-    of the validation split's first ``batch_graphs`` graphs, a node-level one's the whole graph. Per layer (0 is the
+    identity; dropout as the protocol sets it, drawn with seed ``d.seed``). A graph-level study's cells see the first
+    batch of the validation split (at the study's batch size; for Peptides only the first ``batch_graphs`` graphs of
+    each split are made), a node-level one's the whole graph. Per layer (0 is the
     encoder's output): ``‖H‖_F``, the mean node-state norm, the Dirichlet energy over the input graph's edges
     (:func:`input_graph`) and ``E(H)/‖H‖²`` (``layers.csv``, ``study_init.png``); per cell the task's loss (the
     batch's, or the training nodes'; ``summary.csv``: what the first training step starts from). With
     ``sensitivity_graphs`` (graph-level studies), each cell's over-squashing too (:func:`sensitivity_rows`,
-    ``sensitivity.csv``, ``sensitivity.png``).
+    ``sensitivity.csv``, ``sensitivity.png``). With ``trained``, the same of the trained models a record kept
+    (``keep_models=true``; the record ``record``, else ``results/<study>``), in eval mode (:func:`_cells`).
 
     Checked before (:func:`study_of`, by ``validate``): ``d.study`` is a packaged study and ``graphs[0]`` one of its
     datasets.
     """
-    from dataclasses import replace
-
     from ..analysis import dirichlet_energy, feature_norm
-    from ..train.cell import prepare_cell
-    from .cells import cell_arguments
-    from .schema import runs_at, runs_on
 
     study, dataset = study_of(d), d.graphs[0]
     rows, names, summary, sens = [], [], [], []
-    for key, spec in study.models.items():
-        for setting in [s for s in study.settings if runs_at(spec, s)] if runs_on(spec, dataset) else []:
-            cell = {"model": key, "dataset": dataset, study.setting_name: setting, "seed": d.seed}
-            args, options = cell_arguments(study, cell, data_root, data_dir)
-            if study.kind == "graph":
-                options["data"] = replace(options["data"], limit=d.batch_graphs)
-            prepared = prepare_cell(*args, **options, device=device)
-            graph, feat, first_loss = _first_step(prepared, device)
-            model = prepared.model.train()  # the forward pass of a first training step: batch norm with batch statistics
-            with torch.no_grad():
-                torch.manual_seed(d.seed)
-                states = model.hidden_states(graph, feat)
-                torch.manual_seed(d.seed)
-                loss = float(first_loss(model))
-            base, name = input_graph(graph), f"{spec.label or key} ({setting})"
-            names.append(name)
-            summary.append({"model": key, "label": name, study.setting_name: setting, "initial_loss": loss,
-                            "encoder_norm": float(states[0].norm(dim=1).mean()),
-                            "last_norm": float(states[-1].norm(dim=1).mean())})
-            if d.sensitivity_graphs:
-                sens += [{"model": key, "label": name, study.setting_name: setting, **r}
-                         for r in sensitivity_rows(prepared, model, d.sensitivity_graphs, d.seed, device)]
-            for layer, h in enumerate(states):
-                norm, energy = float(feature_norm(base, h)), float(dirichlet_energy(base, h))
-                rows.append({"model": key, "label": name, study.setting_name: setting, "layer": layer,
-                             "nodes": graph.num_nodes(), "feature_norm": norm,
-                             "mean_node_norm": float(h.norm(dim=1).mean()), "dirichlet_energy": energy,
-                             "relative_energy": energy / norm**2 if norm > 0 else math.nan})
+    for key, spec, setting, prepared in _cells(d, study, dataset, device, data_root, data_dir, log):
+        graph, feat, first_loss = _first_step(prepared, device)
+        # at initialization the forward pass of a first training step (batch norm with the batch's statistics);
+        # a trained model as it is used (eval mode: its running statistics, no dropout)
+        model = prepared.model.eval() if d.trained else prepared.model.train()
+        with torch.no_grad():
+            torch.manual_seed(d.seed)
+            states = model.hidden_states(graph, feat)
+            torch.manual_seed(d.seed)
+            loss = float(first_loss(model))
+        base, name = input_graph(graph), f"{spec.label or key} ({setting})"
+        names.append(name)
+        summary.append({"model": key, "label": name, study.setting_name: setting,
+                        "loss" if d.trained else "initial_loss": loss,
+                        "encoder_norm": float(states[0].norm(dim=1).mean()),
+                        "last_norm": float(states[-1].norm(dim=1).mean())})
+        if d.sensitivity_graphs:
+            sens += [{"model": key, "label": name, study.setting_name: setting, **r}
+                     for r in sensitivity_rows(prepared, model, d.sensitivity_graphs, d.seed, device,
+                                               hold_batch_statistics=not d.trained)]
+        for layer, h in enumerate(states):
+            norm, energy = float(feature_norm(base, h)), float(dirichlet_energy(base, h))
+            rows.append({"model": key, "label": name, study.setting_name: setting, "layer": layer,
+                         "nodes": graph.num_nodes(), "feature_norm": norm,
+                         "mean_node_norm": float(h.norm(dim=1).mean()), "dirichlet_energy": energy,
+                         "relative_energy": energy / norm**2 if norm > 0 else math.nan})
     write_csv(out / "layers.csv", rows)
     write_csv(out / "summary.csv", summary)
-    title = f"{study.name}, {dataset}, seed {d.seed}, at initialization"
+    when = "trained" if d.trained else "at initialization"
+    title = f"{study.name}, {dataset}, seed {d.seed}, {when}"
     _plot_study_init(rows, names, out / "study_init.png", title)
     if sens:
         write_csv(out / "sensitivity.csv", sens)
         _plot_sensitivity(sens, names, out / "sensitivity.png", title)
     seen = f"the first {d.batch_graphs} validation graphs" if study.kind == "graph" else "the graph"
-    log(f"{study.name} on {dataset} at initialization (seed {d.seed}, {rows[0]['nodes'] if rows else 0} nodes of {seen}):"
-        " mean node-state norm at the encoder and after the last layer, and the loss of the first step")
+    log(f"{study.name} on {dataset} {when} (seed {d.seed}, {rows[0]['nodes'] if rows else 0} nodes of {seen}): mean "
+        f"node-state norm at the encoder and after the last layer, and the {'loss' if d.trained else 'first step' + chr(39) + 's loss'}")
     for row in summary:
-        log(f"  {row['label']:80s} {row['encoder_norm']:10.3g} {row['last_norm']:10.3g} {row['initial_loss']:10.4g}")
+        loss = row["loss" if d.trained else "initial_loss"]
+        log(f"  {row['label']:80s} {row['encoder_norm']:10.3g} {row['last_norm']:10.3g} {loss:10.4g}")
     return rows
 
 

@@ -1,8 +1,9 @@
 """A record's trained models (``keep_models=true``): where a sitting keeps them and how a cell is rebuilt with one."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 from .cells import cell_arguments
 from .grid import checkpoint_dir
@@ -19,7 +20,7 @@ def model_file(out: Path, identity: str) -> Path:
     return Path(out) / ".models" / f"{identity}.pt"
 
 
-def trained_cell(out, cell: Dict, device="cpu", data_root=None, data_dir=None):
+def trained_cell(out, cell: Dict, device="cpu", data_root=None, data_dir=None, limit: Optional[int] = None):
     """A recorded cell of the study recorded in ``out``, its model trained: the cell as its sitting built it
     (:func:`cell_arguments`, :func:`~dgl_ssm.train.prepare_cell`) with the weights its test metric was computed
     with (kept by a sitting run with ``keep_models=true``), in eval mode.
@@ -30,6 +31,8 @@ def trained_cell(out, cell: Dict, device="cpu", data_root=None, data_dir=None):
         The record's folder (``results/<study>``).
     cell : dict
         ``{"model", "dataset", <setting name>, "seed"}``, as in the record's ``results.csv``.
+    limit : int, optional
+        Peptides: build the cell on the first ``limit`` graphs of each split (the weights do not depend on it).
 
     Returns
     -------
@@ -49,6 +52,8 @@ def trained_cell(out, cell: Dict, device="cpu", data_root=None, data_dir=None):
     path = model_file(out, checkpoint_dir(out, cell, cell_config(study, cell)).name)
     state = load_trained(path, identity=path.stem)
     args, options = cell_arguments(study, cell, data_root, data_dir)
+    if limit is not None:
+        options["data"] = replace(options["data"], limit=limit)
     prepared = prepare_cell(*args, **options, device=device)
     prepared.model.load_state_dict(state["state_dict"])
     prepared.model.eval()

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from dgl_ssm.studies.diagnostics import run_diagnostic
 
@@ -391,3 +392,68 @@ def test_study_init_on_a_node_study_sees_the_whole_graph(tmp_path, raw_data, com
     # an untrained classifier's training loss: near log 7 (Cora's classes) where the logits are small
     gcn2 = next(r for r in summary if r["model"] == "gcn" and r["depth"] == "2")
     assert float(gcn2["initial_loss"]) == pytest.approx(math.log(7), abs=0.2)
+
+
+GRAPH_TINY_TRAINED = ["study=graphprop_quick", "study.datasets=[diameter]", "study.settings=[3]",
+                      "study.sizes=[128,32,32]", "study.train.epochs=3", "study.train.batch_size=16",
+                      "study.train.hidden=16", "~study.models.gcn_ssm", "~study.models.gcn_ssm_eig1",
+                      "~study.models.drew_gcn", "~study.models.drew_gcn_delay"]
+
+
+def test_study_init_measures_the_trained_models_a_record_kept(tmp_path, compose_config):
+    """diagnostic.trained=true: the record's cells with the weights keep_models kept, in eval mode; a recorded cell
+    whose model was not kept is named and skipped. Oracles: the trained cell's states are its trained model's (not the
+    initialisation's), and a trained model's sensitivity is still exactly 0 beyond its receptive field (3 layers: GCN
+    3 hops, kGCN-SSM 1 + 2 + 3 = 6)."""
+    from dgl_ssm.studies import run_study
+    from dgl_ssm.studies.trained import trained_cell
+
+    record, data = tmp_path / "results" / "graphprop_quick", tmp_path / "data"
+    run_study(compose_config("config", *GRAPH_TINY_TRAINED, "keep_models=true", f"out={record}", f"data_root={data}"),
+              "t", log=lambda *_: None)
+    (next(p for p in (record / ".models").iterdir() if p.name.startswith("gcn-"))).unlink()  # one model not kept
+    said = []
+    diag = ["diagnostic=study_trained", "diagnostic.study=graphprop_quick", "diagnostic.graphs=[diameter]",
+            f"diagnostic.record={record}", "diagnostic.sensitivity_graphs=2", f"data_root={data}"]
+    rows = run_diagnostic(compose_config("diagnostics", *diag, f"out={tmp_path / 'trained'}"), log=said.append)
+    assert {r["model"] for r in rows} == {"kgcn_ssm"} and [r["layer"] for r in rows] == [0, 1, 2, 3]
+    assert any("gcn (3): no trained model kept, not measured" in line for line in said)
+    prepared = trained_cell(record, {"model": "kgcn_ssm", "dataset": "diameter", "layers": 3, "seed": 0}, data_root=data)
+    graph = next(iter(prepared.task.eval_loaders["val"]))[0]
+    with torch.no_grad():
+        states = prepared.model.hidden_states(graph, graph.ndata["feat"])
+    assert [r["mean_node_norm"] for r in rows] == pytest.approx([float(h.norm(dim=1).mean()) for h in states])
+    init = run_diagnostic(compose_config("diagnostics", "diagnostic=study_init", *diag[1:3], f"data_root={data}",
+                                         f"out={tmp_path / 'init'}"), log=lambda *_: None)
+    mine = [r for r in init if r["model"] == "kgcn_ssm"]
+    assert mine[-1]["mean_node_norm"] != pytest.approx(rows[-1]["mean_node_norm"])
+    sens = list(csv.DictReader(open(tmp_path / "trained" / "sensitivity.csv")))
+    assert all(float(r["max"]) == 0 for r in sens if int(r["distance"]) > 6 or int(r["distance"]) < 0)
+    assert all(float(r["max"]) > 0 for r in sens if 0 <= int(r["distance"]) <= 6)
+    # refused before anything is written: the record of another study; a record with no model kept
+    from dgl_ssm.studies.schema import ConfigError
+
+    other = [a.replace("study=graphprop_quick", "study=lrgb_seed").replace("[diameter]", "[peptides-func]") for a in diag]
+    with pytest.raises(ConfigError, match="is a record of study graphprop_quick, not lrgb_seed"):
+        run_diagnostic(compose_config("diagnostics", *other, f"out={tmp_path / 'no'}"), log=lambda *_: None)
+    for path in (record / ".models").iterdir():
+        path.unlink()
+    with pytest.raises(ConfigError, match="holds no trained model: run the study's cells with keep_models=true"):
+        run_diagnostic(compose_config("diagnostics", *diag, f"out={tmp_path / 'no'}"), log=lambda *_: None)
+    assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["diagnostic.record=somewhere"], "diagnostic.record=somewhere: a record's trained models are measured with "
+                                      "diagnostic.trained=true"),
+    (["diagnostic.trained=true", "diagnostic.record=nowhere", "diagnostic.name=x"], "diagnostic.record=nowhere: no record there"),
+    (["diagnostic.trained=true", "diagnostic.record=results/lrgb_seed_60", "diagnostic.study=lrgb_seed_60",
+      "diagnostic.name=lrgb_seed_60_init"], "diagnostic.name=lrgb_seed_60_init: trained models are not the initialization"),
+])
+def test_study_init_trained_refuses_what_it_cannot_read(tmp_path, compose_config, overrides, message):
+    from dgl_ssm.studies.schema import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        run_diagnostic(compose_config("diagnostics", "diagnostic=lrgb_init", *overrides, f"out={tmp_path / 'run'}"),
+                       log=lambda *_: None)
+    assert not (tmp_path / "run").exists()
