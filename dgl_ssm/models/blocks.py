@@ -12,6 +12,13 @@ from .registry import register_block
 NORMS = {"batch": nn.BatchNorm1d, "layer": nn.LayerNorm}
 
 
+def check_l2norm(l2norm) -> bool:
+    """``l2norm`` if it is a bool; else ``ValueError`` (a string such as ``"false"`` would read as true)."""
+    if not isinstance(l2norm, bool):
+        raise ValueError(f"l2norm must be True or False, got {l2norm!r}")
+    return l2norm
+
+
 class PlainBlock(nn.Module):
     r"""Plain message passing :math:`H \mapsto \sigma(\mathrm{Norm}(F_\theta(\mathcal{G}, H)))`, optionally L2-normalised.
 
@@ -51,9 +58,7 @@ class PlainBlock(nn.Module):
         if norm is not None and norm not in NORMS:
             raise ValueError(f"unknown norm {norm!r}; known: {', '.join(NORMS)} (or none)")
         self.norm = NORMS[norm](dim) if norm is not None else None
-        if not isinstance(l2norm, bool):
-            raise ValueError(f"l2norm must be True or False, got {l2norm!r}")
-        self.l2norm = l2norm
+        self.l2norm = check_l2norm(l2norm)
 
     def reset_parameters(self) -> None:
         """Reinitialize the conv (and the normalisation's affine parameters and statistics)."""

@@ -14,6 +14,7 @@ from torch import nn
 
 from ..nn.khop import KHopConv
 from .base import GNNBase
+from .blocks import check_l2norm
 from .registry import register_preset
 
 __all__ = ["DRewGCN", "delay"]
@@ -140,8 +141,7 @@ class DRewGCN(GNNBase):
             raise ValueError(f"nu must be >= 1, None or inf, got {nu}")
         if norm not in (None, "batch"):
             raise ValueError(f"norm must be 'batch' or None, got {norm!r}")
-        if not isinstance(l2norm, bool):
-            raise ValueError(f"l2norm must be True or False, got {l2norm!r}")
+        check_l2norm(l2norm)
         super().__init__(
             in_feats, hidden, out_feats, num_layers,
             lambda i: KHopConv(hidden, hidden, max_hop=max_hop, rings="cumulative", layer=i, bias=bias,

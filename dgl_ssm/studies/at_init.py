@@ -1,5 +1,6 @@
 """The diagnostics at initialization (``diagnostic.kind``: ``oversmoothing``, ``jacobian``, ``gradients``; a
-study's own cells at initialization are :mod:`dgl_ssm.studies.study_init`'s): each runner ``(d, out, device, data_root, data_dir, log) -> rows`` measures untrained models and writes its CSVs and
+study's own cells at initialization are :mod:`dgl_ssm.studies.study_init`'s): each runner
+``(d, out, device, data_root, data_dir, log) -> rows`` measures untrained models and writes its CSVs and
 figures into ``out``. Configuration, validation and dispatch are :mod:`dgl_ssm.studies.diagnostics`'s; the
 training kinds are :mod:`dgl_ssm.studies.backward`'s and :mod:`dgl_ssm.studies.gradient_expansion`'s.
 """

@@ -145,7 +145,7 @@ def validate(cfg) -> None:
         raise ConfigError(f"diagnostic.batch_graphs must be >= 1, got {d.batch_graphs}")
     if d.sensitivity_graphs < 0:
         raise ConfigError(f"diagnostic.sensitivity_graphs must be >= 0 (0: not measured), got {d.sensitivity_graphs}")
-    known = () if d.kind == "study_init" else NODE_DATASETS  # study_init: the study's datasets (checked when run)
+    known = () if d.kind == "study_init" else NODE_DATASETS  # study_init: the study's datasets (study_of, above)
     unknown = [g for g in [*d.graphs, *([d.large_graph] if d.large_graph else [])] if known and g not in known]
     if unknown or not d.graphs:
         raise ConfigError(f"diagnostic.graphs: unknown or no node dataset(s) {', '.join(unknown)}; known: {', '.join(NODE_DATASETS)}")
