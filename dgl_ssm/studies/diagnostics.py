@@ -77,7 +77,7 @@ class DiagnosticConfig:
     full_epochs: int = 500
     #: study_init: the packaged study (``dgl_ssm/conf/study/<name>.yaml``) whose cells are measured
     study: Optional[str] = None
-    #: study_init: the first graphs of the validation split measured (one batch at the study's batch size or less)
+    #: study_init (graph-level studies): the first graphs of the validation split measured, as one batch
     batch_graphs: int = 128
     #: study_init (graph-level studies): over-squashing, the sensitivity of node 0 of each of the first this many
     #: validation graphs to every node, by shortest-path distance; 0: not measured

@@ -69,15 +69,23 @@ def study_of(d):
     return study
 
 
-def _first_step(prepared, device):
+def _first_graphs(task, count: int, device):
+    """``(batch, labels)`` of the validation split's first ``count`` graphs (all, if it has fewer), one batch."""
+    ds = task.datasets["val"]
+    graph, labels = ds.collate([ds[i] for i in range(min(count, len(ds)))])
+    return graph.to(device), labels
+
+
+def _first_step(prepared, count: int, device):
     """``(graph, features, loss)`` of a cell's first training step, ``loss(model)`` its forward pass: a graph cell's
-    first validation batch and its task's loss; a node cell's whole graph and its training nodes' cross-entropy."""
+    first ``count`` validation graphs as one batch and its task's loss; a node cell's whole graph and its training
+    nodes' cross-entropy."""
     import torch.nn.functional as F
 
     task = prepared.task
-    if hasattr(task, "eval_loaders"):
-        batch = next(iter(task.eval_loaders["val"]))
-        graph = batch[0].to(device)
+    if hasattr(task, "datasets"):
+        batch = _first_graphs(task, count, device)
+        graph = batch[0]
         return graph, graph.ndata[task.feat_key], lambda model: task.loss_fn(*task.predict(model, batch))
     train = task.masks["train"]
     return task.graph, task.feat, lambda model: F.cross_entropy(model(task.graph, task.feat)[train], task.label[train])
@@ -109,8 +117,7 @@ def sensitivity_rows(prepared, model, count: int, seed: int, device, hold_batch_
     """
     from ..analysis import sensitivity, sensitivity_by_distance
 
-    ds = prepared.task.datasets["val"]
-    graph = ds.collate([ds[i] for i in range(min(count, len(ds)))])[0].to(device)
+    graph = _first_graphs(prepared.task, count, device)[0]
     targets = torch.cumsum(graph.batch_num_nodes(), 0).roll(1)
     targets[0] = 0
     feat = graph.ndata[prepared.task.feat_key]
@@ -170,9 +177,9 @@ def run_study_init(d, out: Path, device, data_root, data_dir, log) -> list:
     (:func:`~dgl_ssm.studies.cells.cell_arguments`, :func:`~dgl_ssm.train.cell.prepare_cell`: the preset's options,
     width and initialisation), in training mode without gradients (the forward pass of a first training step: batch
     norm normalises with the batch's statistics, in eval mode its initial running statistics would make it the
-    identity; dropout as the protocol sets it, drawn with seed ``d.seed``). A graph-level study's cells see the first
-    batch of the validation split (at the study's batch size; for Peptides only the first ``batch_graphs`` graphs of
-    each split are made), a node-level one's the whole graph. Per layer (0 is the
+    identity; dropout as the protocol sets it, drawn with seed ``d.seed``). A graph-level study's cells see the
+    validation split's first ``batch_graphs`` graphs as one batch (for Peptides only those graphs of each split are
+    made), a node-level one's the whole graph. Per layer (0 is the
     encoder's output): ``‖H‖_F``, the mean node-state norm, the Dirichlet energy over the input graph's edges
     (:func:`input_graph`) and ``E(H)/‖H‖²`` (``layers.csv``, ``study_init.png``); per cell the task's loss (the
     batch's, or the training nodes'; ``summary.csv``: what the first training step starts from). With
@@ -188,7 +195,7 @@ def run_study_init(d, out: Path, device, data_root, data_dir, log) -> list:
     study, dataset = study_of(d), d.graphs[0]
     rows, names, summary, sens = [], [], [], []
     for key, spec, setting, prepared in _cells(d, study, dataset, device, data_root, data_dir, log):
-        graph, feat, first_loss = _first_step(prepared, device)
+        graph, feat, first_loss = _first_step(prepared, d.batch_graphs, device)
         # at initialization the forward pass of a first training step (batch norm with the batch's statistics);
         # a trained model as it is used (eval mode: its running statistics, no dropout)
         model = prepared.model.eval() if d.trained else prepared.model.train()

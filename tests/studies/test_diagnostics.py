@@ -419,7 +419,8 @@ def test_study_init_measures_the_trained_models_a_record_kept(tmp_path, compose_
     assert {r["model"] for r in rows} == {"kgcn_ssm"} and [r["layer"] for r in rows] == [0, 1, 2, 3]
     assert any("gcn (3): no trained model kept, not measured" in line for line in said)
     prepared = trained_cell(record, {"model": "kgcn_ssm", "dataset": "diameter", "layers": 3, "seed": 0}, data_root=data)
-    graph = next(iter(prepared.task.eval_loaders["val"]))[0]
+    val = prepared.task.datasets["val"]
+    graph = val.collate([val[i] for i in range(len(val))])[0]
     with torch.no_grad():
         states = prepared.model.hidden_states(graph, graph.ndata["feat"])
     assert [r["mean_node_norm"] for r in rows] == pytest.approx([float(h.norm(dim=1).mean()) for h in states])
@@ -427,6 +428,11 @@ def test_study_init_measures_the_trained_models_a_record_kept(tmp_path, compose_
                                          f"out={tmp_path / 'init'}"), log=lambda *_: None)
     mine = [r for r in init if r["model"] == "kgcn_ssm"]
     assert mine[-1]["mean_node_norm"] != pytest.approx(rows[-1]["mean_node_norm"])
+    # batch_graphs is honoured on any graph dataset: the first 5 validation graphs (the default 128: all 32)
+    five = run_diagnostic(compose_config("diagnostics", *diag[:-2], "diagnostic.batch_graphs=5", f"data_root={data}",
+                                         f"out={tmp_path / 'five'}"), log=lambda *_: None)
+    assert {r["nodes"] for r in five} == {sum(val[i][0].num_nodes() for i in range(5))}
+    assert {r["nodes"] for r in rows} == {graph.num_nodes()} and len(val) == 32
     sens = list(csv.DictReader(open(tmp_path / "trained" / "sensitivity.csv")))
     assert all(float(r["max"]) == 0 for r in sens if int(r["distance"]) > 6 or int(r["distance"]) < 0)
     assert all(float(r["max"]) > 0 for r in sens if 0 <= int(r["distance"]) <= 6)
