@@ -178,3 +178,54 @@ def test_every_committed_row_is_intact_and_sealed():
         assert {r["config_hash"] for r in found.intact} <= set(digests), f"{folder.name}: rows without a digest"
         rows += len(found.intact)
     assert rows > 1400
+
+
+
+def _stale_checkpoints(results: Path) -> list[str]:
+    """The checkpoints under ``results/<study>/.checkpoints/`` whose cell the study's record holds, or with no
+    ``history.csv`` beside them, each named with the fix."""
+    found = []
+    for ckpt in sorted(results.glob("*/.checkpoints/*/checkpoint.pt")):
+        folder, run = ckpt.parents[2], ckpt.parent.name
+        recorded = {r["config_hash"] for r in read_csv(folder / "results.csv")} if (folder / "results.csv").is_file() \
+            else set()
+        if run.rsplit("-", 1)[1] in recorded:
+            found.append(f"{ckpt}: its cell is recorded; git rm -r {ckpt.parent}")
+        if not (ckpt.parent / "history.csv").is_file():
+            found.append(f"{ckpt}: no history.csv beside it")
+    return found
+
+
+def test_a_carried_checkpoint_is_of_a_cell_still_running(tmp_path):
+    """A checkpoint under results/<study>/.checkpoints/ (carried in git between sittings on different machines, as
+    tier 2 of the LRGB study does) belongs to a cell its record does not hold yet: once the cell is recorded, the
+    sitting deletes its checkpoint, and a committed one left behind is stale weight in the repository. Each carries
+    its history beside it. The check itself is tried on a made-up record first."""
+    run = tmp_path / "study" / ".checkpoints" / "gcn-cora-2-0-0123456789abcdef"
+    run.mkdir(parents=True)
+    (run / "checkpoint.pt").write_bytes(b"")
+    (run / "history.csv").write_text("epoch\n")
+    assert _stale_checkpoints(tmp_path) == []
+    (tmp_path / "study" / "results.csv").write_text("model,config_hash\ngcn,0123456789abcdef\n")
+    (run / "history.csv").unlink()
+    assert [m.split(": ")[1] for m in _stale_checkpoints(tmp_path)] == [f"its cell is recorded; git rm -r {run}",
+                                                                         "no history.csv beside it"]
+    assert _stale_checkpoints(ROOT / "results") == []
+
+
+def test_the_documented_tier_2_command_runs_its_two_cells_one_per_worker(compose_config):
+    """docs/results.md's tier-2 command (issue 40), as written there, gives exactly kGCN-SSM and DRew-GCN + delay at 17
+    layers, seed 0, with keep_models, and shard 0 of 2 runs the first, shard 1 the second (the order of the grid)."""
+    import re
+    import shlex
+
+    from dgl_ssm.studies.grid import study_cells
+
+    text = (ROOT / "docs" / "results.md").read_text()
+    block = re.search(r"\n    (python -m dgl_ssm\.studies study=lrgb_seed .*?)\n\n", text, flags=re.S).group(1)
+    args = shlex.split(block.replace("\\\n", " "))[3:]
+    assert "keep_models=true" in args and "num_shards=2" in args
+    cfg = compose_config("config", *args)
+    cells = study_cells(cfg.study)
+    assert [(c["model"], c["layers"], c["seed"]) for c in cells] == [("kgcn_ssm", 17, 0), ("drew_gcn_delay", 17, 0)]
+    assert cfg.study.train.epochs == 300 and cfg.shard == 0
