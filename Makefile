@@ -12,7 +12,7 @@ export DGL_SSM_ROOT ?= $(CURDIR)/data
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast bench docs clean
+.PHONY: install run test test-fast bench docs clean mkl-intel-path
 
 install: $(STAMP)
 
@@ -41,6 +41,13 @@ bench: $(STAMP)
 docs: $(STAMP)
 	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
 	@echo "docs/_build/html/index.html"
+
+# on an AMD CPU, MKL's Intel code path for the pinned torch (tools/mkl_intel_path.c, docs/rough_edges.md); use it with
+# LD_PRELOAD=$(CURDIR)/$(VENV)/lib/libmkl_intel_path.so
+mkl-intel-path: $(VENV)/lib/libmkl_intel_path.so
+
+$(VENV)/lib/libmkl_intel_path.so: tools/mkl_intel_path.c $(STAMP)
+	$(CC) -shared -fPIC -O2 -o $@ $<
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache docs/_build

@@ -27,6 +27,8 @@ def machine_info() -> dict:
     code path from the CPU). Training is bit-identical between runs on one machine, but these paths change the
     floating-point summation order, so the last digit of a short one-seed run can differ between CPUs (an Intel
     AVX-512 machine against an AMD EPYC one: ResGCN at 8 layers on Cora, 79.4 against 79.5; ``docs/rough_edges.md``).
+    ``ld_preload`` is the ``LD_PRELOAD`` setting: on an AMD CPU, a library defining ``mkl_serv_intel_cpu_true``
+    (``make mkl-intel-path``) makes the pinned torch's MKL take its Intel code path, another summation order.
     """
     import numpy
     import torch
@@ -47,6 +49,7 @@ def machine_info() -> dict:
         "cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
         "python": sys.version.split()[0], "torch": torch.__version__, "dgl": dgl_version, "numpy": numpy.__version__,
         "dgl_ssm": _package_version(), "cpu_capability": _cpu_capability(), "mkl_cbwr": os.environ.get("MKL_CBWR"),
+        "ld_preload": os.environ.get("LD_PRELOAD"),
     }
 
 

@@ -194,6 +194,10 @@ def test_provenance_names_the_math_libraries_code_path(monkeypatch):
     assert info["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     monkeypatch.delenv("MKL_CBWR")
     assert machine_info()["mkl_cbwr"] is None
+    monkeypatch.setenv("LD_PRELOAD", "/x/libmkl_intel_path.so")  # only read, nothing loads it in this process
+    assert machine_info()["ld_preload"] == "/x/libmkl_intel_path.so"
+    monkeypatch.delenv("LD_PRELOAD")
+    assert machine_info()["ld_preload"] is None
 
 
 def test_the_tables_command_on_a_folder_that_is_not_a_record_is_one_line(tmp_path, capsys):
