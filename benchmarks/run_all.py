@@ -26,6 +26,7 @@ BENCHMARKS = [
     ("bench_peer_pyg.py", "peer_pyg", [], ["--quick"]),
     ("bench_precision.py", "precision", ["--profile"], ["--quick"]),
     ("bench_denormal.py", "denormal", [], ["--quick"]),
+    ("bench_mkl_intel_path.py", "mkl_intel_path", [], ["--quick"]),
 ]
 
 # bench_khop.py (khop branch) writes its own rows: KHopRewire speed-up over networkx per collection

@@ -20,6 +20,7 @@ QUICK = [  # the smallest run of each benchmark's own code path (it checks the c
     ("bench_peer_pyg.py", "peer_pyg", ["--quick", "--iters", "1"]),
     ("bench_precision.py", "precision", ["--quick", "--models", "gcn", "kgcn-ssm"]),
     ("bench_denormal.py", "denormal", ["--quick", "--layers", "4", "--repeats", "1"]),
+    ("bench_mkl_intel_path.py", "mkl_intel_path", ["--quick", "--models", "kgcn-ssm", "--limit", "40"]),
 ]
 
 
@@ -69,3 +70,17 @@ def test_inspect_denormal_thread_reach_and_its_errors():
     none = subprocess.run(script + ["--seed", "97"], capture_output=True, text=True, env=_env(), cwd=ROOT)
     assert none.returncode == 1 and none.stderr.strip().startswith("error: no checkpoint of ")
     assert len(none.stderr.strip().splitlines()) == 1
+
+
+def test_the_mkl_code_path_numbers_in_the_docs_are_the_committed_runs():
+    """docs/benchmarks.md's "MKL's code path on an AMD CPU" quotes results/bench_mkl_intel_path/ (the run it names)."""
+    data = json.loads((ROOT / "results" / "bench_mkl_intel_path" / "mkl_intel_path.json").read_text())
+    text = (ROOT / "docs" / "benchmarks.md").read_text()
+    section = text[text.index("## MKL's code path on an AMD CPU"):]
+    rows = {row["name"].split(":")[0]: row["measured"] for row in data["targets"]}
+    gflops, epoch = data["details"]["gflops"], data["details"]["epoch_cpu_s"]
+    assert data["details"]["vendor"] == "AuthenticAMD" and data["details"]["limit"] == 400
+    assert f"{gflops['default']:.1f} → {gflops['intel']:.1f} ({rows['float32 GFLOP/s of (19,300 x 105) @ (105 x 315), Intel path / default']:.2f}×)" in section
+    assert f"{rows['kgcn-ssm']:.2f}× ({epoch['default']['kgcn-ssm']:.2f} → {epoch['intel']['kgcn-ssm']:.2f} s)" in section
+    assert f"{rows['drew-gcn-delay']:.2f}× (missed)** ({epoch['default']['drew-gcn-delay']:.2f} → " \
+           f"{epoch['intel']['drew-gcn-delay']:.2f} s)" in section
