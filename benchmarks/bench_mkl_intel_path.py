@@ -16,6 +16,7 @@ on an Intel CPU).
 """
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import tempfile
@@ -45,34 +46,16 @@ def build_library(folder: Path) -> Path:
     return lib
 
 
-def matmul_gflops(repeats: int, rows: int = 19_300) -> float:
-    """float32 GFLOP/s of ``(rows x 105) @ (105 x 315)``, the Peptides layer product at a batch of 128 molecules (CPU
-    time, best of ``repeats`` rounds of 10; ``bench_precision.matmul_throughput`` without its bfloat16 half, which
-    a CPU without native bfloat16 runs slowly)."""
-    import time
-
-    import torch
-
-    a, b = torch.randn(rows, 105), torch.randn(105, 315)
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.process_time()
-        for _ in range(10):
-            a @ b
-        best = min(best, (time.process_time() - start) / 10)
-    return round(2 * rows * 105 * 315 / best / 1e9, 1)
-
-
 def child(models: list, limit: int, epochs: int) -> None:
     import time
 
     import torch
 
-    from bench_precision import epoch_fn, prepared
+    from bench_precision import epoch_fn, matmul_throughput, prepared
 
     torch.set_num_threads(1)
-    result = {"matmul_gflops": matmul_gflops(5 if epochs > 1 else 1)}
+    # float32 only: the bfloat16 half is slow on a CPU without native bfloat16 (and not what this compares)
+    result = {"matmul_gflops": matmul_throughput(5 if epochs > 1 else 1, dtypes=("float32",))["float32"]["gflops"]}
     for preset in models:
         fn = epoch_fn(prepared(preset, "32", limit))
         fn()  # warm-up: the first pass allocates and builds the graph formats
@@ -87,7 +70,7 @@ def child(models: list, limit: int, epochs: int) -> None:
 
 def main(argv=None):
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--child", action="store_true", help=argparse_suppress())
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     p.add_argument("--limit", type=int, default=None, help="molecules per split (default 400; --quick 100)")
     p.add_argument("--epochs", type=int, default=None, help="timed epochs per process (default 2; --quick 1)")
@@ -124,12 +107,6 @@ def main(argv=None):
     write_results(args.out, "mkl_intel_path", rows, {"vendor": vendor, "limit": limit, "epochs": epochs,
                                                      "rounds": rounds, "epoch_cpu_s": epoch_s, "gflops": gflops,
                                                      "runs": runs}, notes)
-
-
-def argparse_suppress():
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 if __name__ == "__main__":

@@ -48,10 +48,10 @@ def epoch_fn(cell):
     return epoch
 
 
-def matmul_throughput(repeats: int = 5, rows: int = 19_300) -> dict:
+def matmul_throughput(repeats: int = 5, rows: int = 19_300, dtypes=("float32", "bfloat16")) -> dict:
     """GFLOP/s of one layer's product at the Peptides-func batch shape, ``(rows x 105) @ (105 x 315)`` (128
     molecules of about 151 atoms; kGCN-SSM's three ring weights side by side), in float32 and in bfloat16 (under
-    autocast, as the models run it: the casts included). CPU time (``time.process_time``), best of ``repeats``, so
+    autocast, as the models run it: the casts included; ``dtypes`` picks which). CPU time (``time.process_time``), best of ``repeats``, so
     that another process on the machine does not count."""
     import torch
 
@@ -59,6 +59,8 @@ def matmul_throughput(repeats: int = 5, rows: int = 19_300) -> dict:
     flops = 2 * a.shape[0] * a.shape[1] * b.shape[1]
     out = {}
     for name, ctx in (("float32", None), ("bfloat16", torch.bfloat16)):
+        if name not in dtypes:
+            continue
         def run():
             if ctx is None:
                 return a @ b
