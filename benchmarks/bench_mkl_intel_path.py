@@ -42,7 +42,10 @@ def cpu_vendor() -> str:
 def build_library(folder: Path) -> Path:
     """Compile :data:`SOURCE` into ``folder/libmkl_intel_path.so`` with ``cc`` (what ``make mkl-intel-path`` does)."""
     lib = folder / "libmkl_intel_path.so"
-    subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(lib), str(SOURCE)], check=True)
+    try:
+        subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", str(lib), str(SOURCE)], check=True)
+    except FileNotFoundError:
+        raise SystemExit("error: no C compiler 'cc' to build tools/mkl_intel_path.c: install gcc (Debian: apt install gcc)")
     return lib
 
 

@@ -84,3 +84,12 @@ def test_the_mkl_code_path_numbers_in_the_docs_are_the_committed_runs():
     assert f"{rows['kgcn-ssm']:.2f}× ({epoch['default']['kgcn-ssm']:.2f} → {epoch['intel']['kgcn-ssm']:.2f} s)" in section
     assert f"{rows['drew-gcn-delay']:.2f}× (missed)** ({epoch['default']['drew-gcn-delay']:.2f} → " \
            f"{epoch['intel']['drew-gcn-delay']:.2f} s)" in section
+
+
+def test_the_mkl_benchmark_without_a_c_compiler_says_what_to_install(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_mkl_intel_path.py"), "--out",
+                           str(tmp_path / "out"), "--quick"], cwd=tmp_path, env=_env(PATH=str(tmp_path)),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+    assert proc.stderr.strip().splitlines()[-1] == ("error: no C compiler 'cc' to build tools/mkl_intel_path.c: "
+                                                     "install gcc (Debian: apt install gcc)")
