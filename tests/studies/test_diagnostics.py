@@ -76,15 +76,26 @@ def test_jacobian_quick(tmp_path, raw_data, compose_config):
     ("device=cuda", "cuda"),
     ("out=FILE", "is a file"),
 ])
-def test_explicit_values_are_honoured_or_rejected_in_one_line(tmp_path, override, message):
+def test_explicit_values_are_honoured_or_rejected_in_one_line(tmp_path, run_cli, override, message):
     """Issue 12: --layers 0 / --hidden 0 used to fall back to defaults; bad names gave tracebacks after the run folder."""
+    from dgl_ssm.studies.diagnostics import main
+
     (tmp_path / "FILE").write_text("x")
     override = override.replace("FILE", str(tmp_path / "FILE"))
     out = [] if override.startswith("out=") else [f"out={tmp_path / 'run'}"]
-    proc = subprocess.run([sys.executable, "-m", "dgl_ssm.studies.diagnostics", "diagnostic=oversmoothing_quick", override, *out],
-                          capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    status, stderr = run_cli(main, "diagnostic=oversmoothing_quick", override, *out)
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
+    assert status == 2 and len(lines) == 1 and message in lines[0], stderr[-1500:]
+    assert "Traceback" not in stderr and sorted(p.name for p in tmp_path.iterdir()) == ["FILE"]
+
+
+def test_a_bad_value_in_a_real_process_exits_2_without_a_traceback(tmp_path):
+    """The cases above run ``main()`` in-process; a fresh process shows the exit status and a clean stderr."""
+    proc = subprocess.run([sys.executable, "-m", "dgl_ssm.studies.diagnostics", "diagnostic=oversmoothing_quick",
+                           "diagnostic.layers=0", f"out={tmp_path / 'run'}"], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-    assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr[-1500:]
+    assert proc.returncode == 2 and len(lines) == 1 and "diagnostic.layers must be >= 1, got 0" in lines[0], proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "run").exists()
 
 

@@ -88,7 +88,22 @@ def test_study_records_resumes_and_refuses_other_settings(tmp_path, raw_data, fi
     ("study.param_budget=1000", "study.param_budget=1000: only graph-level studies (kind: graph) read it"),
     ("study.train.denormals=ftz", "study.train.denormals must be one of ieee, flush, got 'ftz'"),
 ])
-def test_bad_configuration_is_one_error_line_and_writes_nothing(tmp_path, override, message):
+def test_bad_configuration_is_one_error_line_and_writes_nothing(tmp_path, run_cli, override, message):
+    from dgl_ssm.studies.__main__ import main
+
+    out = tmp_path / "out"
+    status, stderr = run_cli(main, "study=depth_quick", f"out={out}", override)
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
+    assert status == 2 and len(lines) == 1 and message in lines[0], stderr[-2000:]
+    assert "Traceback" not in stderr and not out.exists() and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("override,message", [
+    ("study.train.lrr=0.1", "Could not override 'study.train.lrr'"),  # Hydra's error
+    ("study.train.epochs=5", "study.train.epochs=5 does not reach model gcn"),  # ours, after the models are built
+])
+def test_bad_configuration_in_a_real_process_exits_2_without_a_traceback(tmp_path, override, message):
+    """The cases above run ``main()`` in-process; a fresh process shows the exit status and a clean stderr."""
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "dgl_ssm.studies", "study=depth_quick", f"out={out}", override],
                           capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
