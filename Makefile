@@ -12,7 +12,7 @@ export DGL_SSM_ROOT ?= $(CURDIR)/data
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast bench docs clean mkl-intel-path
+.PHONY: install run test test-fast bench docs clean mkl-intel-path carry
 
 install: $(STAMP)
 
@@ -48,6 +48,11 @@ mkl-intel-path: $(VENV)/lib/libmkl_intel_path.so
 
 $(VENV)/lib/libmkl_intel_path.so: tools/mkl_intel_path.c $(STAMP)
 	$(CC) -shared -fPIC -O2 -o $@ $<
+
+# a study's record and its running cells' checkpoints, from the worktree the workers ran in, staged (tools/carry_study.sh)
+carry:
+	@test -n "$(RUN)" || { echo "error: make carry needs RUN=<the worktree the workers ran in>, e.g. make carry RUN=../lrgb-run" >&2; exit 2; }
+	tools/carry_study.sh "$(RUN)" $(or $(STUDY),lrgb_seed)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache docs/_build

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Carry a study's record between sittings: `make carry RUN=../lrgb-run [STUDY=lrgb_seed]`, from the checkout that
+# commits it (docs/results.md, "A tier-2 cell carries its checkpoint in git").
+#
+# From RUN/results/STUDY (the worktree the workers ran in) into ./results/STUDY, staged for the next commit:
+#   - the record (results.csv, results.md, cells.json, histories, provenance.json, plots, ...), copied over;
+#   - the running cells' checkpoints (.checkpoints/<cell>/checkpoint.pt and history.csv), staged with `git add -f`
+#     (.gitignore ignores .checkpoints/), replacing the last ones; a carried checkpoint whose cell has since been
+#     recorded (the engine deletes it) is staged for removal.
+# Refused, before anything is copied, while a sitting still runs there: its checkpoint would be of an epoch ago.
+# Kept models (.models/), the sittings registry, claims and locks stay where they are.
+set -euo pipefail
+
+die() { echo "error: $*" >&2; exit 2; }
+
+[ $# -ge 1 ] && [ $# -le 2 ] || die "usage: tools/carry_study.sh RUN [STUDY]: RUN is the worktree the workers ran in (e.g. ../lrgb-run), STUDY defaults to lrgb_seed"
+run=$1
+study=${2:-lrgb_seed}
+src=$run/results/$study
+dst=results/$study
+[ -d "$src" ] || die "$src is not a study folder: give the worktree the workers ran in (make carry RUN=../lrgb-run STUDY=$study)"
+git rev-parse --show-toplevel >/dev/null 2>&1 && [ "$(cd "$(git rev-parse --show-toplevel)" && pwd -P)" = "$(pwd -P)" ] \
+    || die "run it from the top of the checkout that commits the record, not from $(pwd)"
+[ "$(cd "$src" && pwd -P)" != "$(pwd -P)/$dst" ] || die "RUN is this checkout: its record is already here; git add -f its checkpoints"
+
+if [ -d "$src/.sittings" ]; then
+    for announcement in "$src"/.sittings/*.json; do
+        [ -e "$announcement" ] || continue
+        if ! flock -n "$announcement" true; then  # a running sitting holds its announcement's lock (studies/record.py)
+            pid=$(sed -n 's/^{"pid": \([0-9]*\).*/\1/p' "$announcement")
+            die "a sitting (pid ${pid:-?}) still runs in $src; stop it first: kill -TERM ${pid:-<pid>} (it finishes its epoch and prints a stopped: line), then rerun"
+        fi
+    done
+fi
+
+mkdir -p "$dst"
+for item in "$src"/* "$src"/.[!.]*; do
+    [ -e "$item" ] || continue
+    case $(basename "$item") in
+        .checkpoints|.models|.sittings|.claims|.lock) ;;
+        *) cp -a "$item" "$dst/" ;;
+    esac
+done
+rm -rf "$dst/.checkpoints"
+if [ -d "$src/.checkpoints" ]; then
+    for cell in "$src"/.checkpoints/*/; do
+        [ -f "$cell/checkpoint.pt" ] || continue
+        name=$(basename "$cell")
+        mkdir -p "$dst/.checkpoints/$name"
+        cp -a "$cell/checkpoint.pt" "$dst/.checkpoints/$name/"
+        [ -f "$cell/history.csv" ] && cp -a "$cell/history.csv" "$dst/.checkpoints/$name/"
+    done
+fi
+
+git add -A "$dst"                                  # the record, and the removal of checkpoints no longer there
+if [ -d "$dst/.checkpoints" ]; then
+    find "$dst/.checkpoints" -type f \( -name checkpoint.pt -o -name history.csv \) -print0 | xargs -0 -r git add -f
+fi
+git status --short -- "$dst"
+echo "staged; commit it (at a sitting's end: amend this sitting's earlier carry rather than adding another copy)"
