@@ -7,7 +7,7 @@ from dgl_ssm.studies.tables import main as tables_main
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXAS = ("geom_gcn/new_data/texas/out1_graph_edges.txt", "geom_gcn/new_data/texas/out1_node_feature_label.txt")
-TINY = ["study=depth_quick", "study.datasets=[texas]", "study.settings=[2]", "study.train.epochs=2",
+TINY = ["study=depth_quick", "study.seeds=1", "study.datasets=[texas]", "study.settings=[2]", "study.train.epochs=2",
         "study.models.gcn.train.epochs=2", "~study.models.res_gcn"]
 
 

@@ -154,8 +154,8 @@ def test_node_optimizer_and_scheduler_reach_the_model(tmp_path, raw_data, compos
     from dgl_ssm.studies import run_study
 
     raw_data(*TEXAS)
-    base = ["config", "study=depth_quick", "study.datasets=[texas]", "study.settings=[2]", "~study.models.gcn",
-            "~study.models.res_gcn", "study.train.epochs=4", f"data_root={tmp_path / 'data'}"]
+    base = ["config", "study=depth_quick", "study.seeds=1", "study.datasets=[texas]", "study.settings=[2]",
+            "~study.models.gcn", "~study.models.res_gcn", "study.train.epochs=4", f"data_root={tmp_path / 'data'}"]
     losses = {}
     for name, extra in {"adam": [], "adamw": ["study.train.optimizer=adamw"], "cosine": ["study.train.scheduler=cosine"]}.items():
         out = tmp_path / name
@@ -276,7 +276,7 @@ def test_plan_estimates_a_new_study_from_measured_epochs(tmp_path, raw_data, com
 
     raw_data(*TEXAS)
     out = tmp_path / "out"
-    cfg = compose_config("config", "study=depth_quick", "study.datasets=[texas]", "study.settings=[2]",
+    cfg = compose_config("config", "study=depth_quick", "study.seeds=1", "study.datasets=[texas]", "study.settings=[2]",
                          "~study.models.res_gcn", f"out={out}", f"data_root={tmp_path / 'data'}", "plan=true",
                          "plan_epochs=1")
     _, text = run_study(cfg, "t", log=lambda *_: None)
