@@ -77,6 +77,22 @@ def test_carry_stages_the_record_and_replaces_the_checkpoints(tmp_path, checkout
     assert json.loads((checkout / "results" / "st" / "provenance.json").read_text()) == {"sittings": [1, 2]}
 
 
+def test_carry_leaves_the_empty_table_of_a_record_without_rows(tmp_path, checkout):
+    """Before its first cell is recorded, a study's sittings leave provenance.json and a results.md of no rows."""
+    run = tmp_path / "run" / "results" / "st"
+    _write(run / "provenance.json", '{"sittings": [1, 2]}')
+    _write(run / "results.md", "mean ± std over 0 seeds ()")
+    _write(run / ".checkpoints" / "a-1" / "checkpoint.pt", "epoch 7")
+    _write(run / ".checkpoints" / "a-1" / "history.csv", "epoch\n7\n")
+    (checkout / "results" / "st" / "results.csv").unlink()
+    _git(checkout, "commit", "-qam", "no rows yet")
+    assert _carry(checkout, str(tmp_path / "run"), "st").returncode == 0
+    staged = _git(checkout, "diff", "--cached", "--no-renames", "--name-only").split()
+    assert sorted(staged) == ["results/st/.checkpoints/a-1/checkpoint.pt", "results/st/.checkpoints/a-1/history.csv",
+                              "results/st/provenance.json"]
+    assert not (checkout / "results" / "st" / "results.md").exists()
+
+
 def test_carry_refuses_while_a_sitting_runs_and_copies_nothing(tmp_path, checkout):
     run = _worktree(tmp_path)
     announcement = _write(run / ".sittings" / "4242-1.json", json.dumps({"pid": 4242, "command": "x"}))

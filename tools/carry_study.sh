@@ -3,7 +3,8 @@
 # commits it (docs/results.md, "A tier-2 cell carries its checkpoint in git").
 #
 # From RUN/results/STUDY (the worktree the workers ran in) into ./results/STUDY, staged for the next commit:
-#   - the record (results.csv, results.md, cells.json, histories, provenance.json, plots, ...), copied over;
+#   - the record (results.csv, results.md, cells.json, histories, provenance.json, plots, ...), copied over
+#     (results.md only once a cell is recorded: before, a sitting leaves a table of no rows);
 #   - the running cells' checkpoints (.checkpoints/<cell>/checkpoint.pt and history.csv), staged with `git add -f`
 #     (.gitignore ignores .checkpoints/), replacing the last ones; a carried checkpoint whose cell has since been
 #     recorded (the engine deletes it) is staged for removal.
@@ -38,6 +39,7 @@ for item in "$src"/* "$src"/.[!.]*; do
     [ -e "$item" ] || continue
     case $(basename "$item") in
         .checkpoints|.models|.sittings|.claims|.lock) ;;
+        results.md) [ -f "$src/results.csv" ] && cp -a "$item" "$dst/" ;;  # without a recorded cell: an empty table
         *) cp -a "$item" "$dst/" ;;
     esac
 done
