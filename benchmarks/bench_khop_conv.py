@@ -8,7 +8,7 @@ Four measurements, in one process, one OpenMP thread:
    one epoch = one pass over the training graphs (Adam steps) plus the
    validation pass; ``kgcn-ssm``, ``drew-gcn`` and ``drew-gcn-delay`` against
    ``gcn``, interleaved round by round (median of per-round CPU-time ratios).
-2. **The same on a fixed Peptides-func subset** (the first 2,000 molecules of
+2. **The same on a fixed Peptides-func subset** (the first 2,000 molecules, ``--peptides``, of
    the offline CSV, 1,600 / 400 train / validation, 17 layers, hidden 128 for
    both models, mean readout, BCE loss, batch 128, ``max_hop=3``).
 3. **Peak live tensor memory of one training step** (allocator events of
@@ -92,13 +92,11 @@ def sssp_epochs(quick: bool, repeats: int):
     return times, floor, {"sizes": sizes}
 
 
-def peptides_epochs(quick: bool, repeats: int):
+def peptides_epochs(n: int, repeats: int):
+    import dgl
     import torch
 
     from dgl_ssm.transforms import rewire_dataset
-
-    n = 300 if quick else 2000
-    import dgl
 
     raw = peptides_subset(n)
     graphs = rewire_dataset([g for g, _ in raw], MAX_HOP)
@@ -184,14 +182,19 @@ def single_graph_rewiring(quick: bool, repeats: int):
 
 def main(argv=None):
     p = parser(__doc__.splitlines()[0])
+    p.add_argument("--peptides", type=int, default=None,
+                   help="Peptides-func molecules of measurement 2 (default: 300 with --quick, else 2000)")
     args = p.parse_args(argv)
+    if args.peptides is not None and args.peptides < 10:
+        p.error(f"--peptides must be >= 10 (80 % train, 20 % validation), got {args.peptides}")
+    peptides = args.peptides or (300 if args.quick else 2000)
     import dgl_ssm
 
     dgl_ssm.configure_threads(args.threads)
     repeats = args.repeats or (2 if args.quick else 4)
     t0 = time.time()
     sssp, sssp_floor, sssp_info = sssp_epochs(args.quick, repeats)
-    pep, pep_floor, pep_info = peptides_epochs(args.quick, max(2, repeats - 1))
+    pep, pep_floor, pep_info = peptides_epochs(peptides, max(2, repeats - 1))
     mem = step_memory()
     rew, n_single = single_graph_rewiring(args.quick, repeats)
 

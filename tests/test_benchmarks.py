@@ -15,7 +15,7 @@ QUICK = [  # the smallest run of each benchmark's own code path (it checks the c
     ("bench_openmp.py", "openmp", ["--quick", "--repeats", "1", "--iters", "1"]),
     ("bench_depth_memory.py", "depth_memory", ["--quick", "--repeats", "1", "--iters", "1", "--layers", "16"]),
     ("bench_khop.py", "bench_khop", ["--limit", "200", "--skip-peptides"]),
-    ("bench_khop_conv.py", "khop_conv", ["--quick", "--repeats", "1"]),
+    ("bench_khop_conv.py", "khop_conv", ["--quick", "--repeats", "1", "--peptides", "60"]),
     ("bench_graph_loading.py", "data_loading", ["--quick"]),
     ("bench_peer_pyg.py", "peer_pyg", ["--quick", "--iters", "1"]),
     ("bench_precision.py", "precision", ["--quick", "--models", "gcn", "kgcn-ssm"]),
@@ -93,3 +93,11 @@ def test_the_mkl_benchmark_without_a_c_compiler_says_what_to_install(tmp_path):
     assert proc.returncode != 0 and "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
     assert proc.stderr.strip().splitlines()[-1] == ("error: no C compiler 'cc' to build tools/mkl_intel_path.c: "
                                                      "install gcc (Debian: apt install gcc)")
+
+
+def test_bench_khop_conv_refuses_too_few_molecules_before_measuring(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_khop_conv.py"), "--out", str(tmp_path),
+                           "--peptides", "5"], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and not any(tmp_path.iterdir())
+    assert proc.stderr.strip().splitlines()[-1].endswith(
+        "error: --peptides must be >= 10 (80 % train, 20 % validation), got 5")
