@@ -35,3 +35,22 @@ def run_cli(monkeypatch, capsys, tmp_path):
         return stopped.value.code, capsys.readouterr().err
 
     return run
+
+
+@pytest.fixture
+def run_cli_process(tmp_path):
+    """``run_cli_process(module, *argv) -> (exit status, stderr)``: ``python -m module *argv`` in a fresh process, from
+    ``tmp_path``, with this checkout first on the path (what :func:`run_cli` cannot show: the real exit status)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+
+    def run(module, *argv):
+        proc = subprocess.run([sys.executable, "-m", module, *argv], capture_output=True, text=True, cwd=tmp_path,
+                              env={**os.environ, "PYTHONPATH": str(root)}, timeout=300)
+        return proc.returncode, proc.stderr
+
+    return run

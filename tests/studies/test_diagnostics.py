@@ -2,18 +2,13 @@
 import csv
 import json
 import math
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 from dgl_ssm.studies.diagnostics import run_diagnostic
 
-ROOT = Path(__file__).resolve().parents[2]
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -89,14 +84,13 @@ def test_explicit_values_are_honoured_or_rejected_in_one_line(tmp_path, run_cli,
     assert "Traceback" not in stderr and sorted(p.name for p in tmp_path.iterdir()) == ["FILE"]
 
 
-def test_a_bad_value_in_a_real_process_exits_2_without_a_traceback(tmp_path):
+def test_a_bad_value_in_a_real_process_exits_2_without_a_traceback(tmp_path, run_cli_process):
     """The cases above run ``main()`` in-process; a fresh process shows the exit status and a clean stderr."""
-    proc = subprocess.run([sys.executable, "-m", "dgl_ssm.studies.diagnostics", "diagnostic=oversmoothing_quick",
-                           "diagnostic.layers=0", f"out={tmp_path / 'run'}"], capture_output=True, text=True,
-                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
-    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-    assert proc.returncode == 2 and len(lines) == 1 and "diagnostic.layers must be >= 1, got 0" in lines[0], proc.stderr
-    assert "Traceback" not in proc.stderr and not (tmp_path / "run").exists()
+    status, stderr = run_cli_process("dgl_ssm.studies.diagnostics", "diagnostic=oversmoothing_quick",
+                                     "diagnostic.layers=0", f"out={tmp_path / 'run'}")
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
+    assert status == 2 and len(lines) == 1 and "diagnostic.layers must be >= 1, got 0" in lines[0], stderr
+    assert "Traceback" not in stderr and not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("config, override, message", [

@@ -102,14 +102,13 @@ def test_bad_configuration_is_one_error_line_and_writes_nothing(tmp_path, run_cl
     ("study.train.lrr=0.1", "Could not override 'study.train.lrr'"),  # Hydra's error
     ("study.train.epochs=5", "study.train.epochs=5 does not reach model gcn"),  # ours, after the models are built
 ])
-def test_bad_configuration_in_a_real_process_exits_2_without_a_traceback(tmp_path, override, message):
+def test_bad_configuration_in_a_real_process_exits_2_without_a_traceback(tmp_path, run_cli_process, override, message):
     """The cases above run ``main()`` in-process; a fresh process shows the exit status and a clean stderr."""
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "dgl_ssm.studies", "study=depth_quick", f"out={out}", override],
-                          capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
-    assert proc.returncode == 2 and len(lines) == 1 and message in lines[0], proc.stderr[-2000:]
-    assert "Traceback" not in proc.stderr and not out.exists()
+    status, stderr = run_cli_process("dgl_ssm.studies", "study=depth_quick", f"out={out}", override)
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("error:")]
+    assert status == 2 and len(lines) == 1 and message in lines[0], stderr[-2000:]
+    assert "Traceback" not in stderr and not out.exists()
 
 
 def test_normalize_features_is_for_node_studies_and_keeps_old_hashes(compose_config):
