@@ -1,4 +1,6 @@
-"""What the study-engine tests share: the tiny study they run and the count of the cells trained."""
+"""What the study-engine tests share as fixtures: the count of the cells trained and the entry points run in-process.
+
+The tiny study they run is a plain list, in ``tiny.py``."""
 import pytest
 
 @pytest.fixture

@@ -6,9 +6,6 @@ from dgl_ssm.report import read_csv
 from dgl_ssm.studies.tables import main as tables_main
 
 ROOT = Path(__file__).resolve().parents[2]
-TEXAS = ("geom_gcn/new_data/texas/out1_graph_edges.txt", "geom_gcn/new_data/texas/out1_node_feature_label.txt")
-TINY = ["study=depth_quick", "study.seeds=1", "study.datasets=[texas]", "study.settings=[2]", "study.train.epochs=2",
-        "study.models.gcn.train.epochs=2", "~study.models.res_gcn"]
 
 
 def test_committed_tables_match_their_records(monkeypatch):
@@ -19,6 +16,7 @@ def test_committed_tables_match_their_records(monkeypatch):
         "the diagnostics records (provenance, no results.csv) this test keeps the command honest about"
     monkeypatch.chdir(ROOT)
     assert tables_main(["--check", "--readme", "README.md"]) == 0
+
 
 def test_every_packaged_study_names_real_published_rows_and_columns(compose_config):
     """The published numbers of every packaged study sit in a row and a column of its table (checked at report time)."""

@@ -4,11 +4,9 @@ from pathlib import Path
 
 from dgl_ssm.report import read_csv
 from dgl_ssm.studies import run_study
+from tiny import TEXAS, TINY
 
 ROOT = Path(__file__).resolve().parents[2]
-TEXAS = ("geom_gcn/new_data/texas/out1_graph_edges.txt", "geom_gcn/new_data/texas/out1_node_feature_label.txt")
-TINY = ["study=depth_quick", "study.seeds=1", "study.datasets=[texas]", "study.settings=[2]", "study.train.epochs=2",
-        "study.models.gcn.train.epochs=2", "~study.models.res_gcn"]
 
 
 def test_plan_lists_pending_cells_with_recorded_times_and_writes_nothing(tmp_path, raw_data, fits, compose_config):

@@ -7,11 +7,9 @@ import pytest
 from dgl_ssm.report import read_csv
 from dgl_ssm.studies import RecordConflict, run_study
 from dgl_ssm.studies.tables import main as tables_main
+from tiny import TEXAS, TINY
 
 ROOT = Path(__file__).resolve().parents[2]
-TEXAS = ("geom_gcn/new_data/texas/out1_graph_edges.txt", "geom_gcn/new_data/texas/out1_node_feature_label.txt")
-TINY = ["study=depth_quick", "study.seeds=1", "study.datasets=[texas]", "study.settings=[2]", "study.train.epochs=2",
-        "study.models.gcn.train.epochs=2", "~study.models.res_gcn"]
 
 
 def test_a_model_dropped_from_the_study_and_retired_is_no_longer_a_row(tmp_path, compose_config):

@@ -8,11 +8,9 @@ import dgl_ssm.train
 import dgl_ssm.train.cell
 from dgl_ssm.studies import run_study
 from dgl_ssm.studies.schema import ConfigError
+from tiny import TEXAS, TINY
 
 ROOT = Path(__file__).resolve().parents[2]
-TEXAS = ("geom_gcn/new_data/texas/out1_graph_edges.txt", "geom_gcn/new_data/texas/out1_node_feature_label.txt")
-TINY = ["study=depth_quick", "study.seeds=1", "study.datasets=[texas]", "study.settings=[2]", "study.train.epochs=2",
-        "study.models.gcn.train.epochs=2", "~study.models.res_gcn"]
 
 
 def test_two_stage_selection_runs_the_remaining_seeds_of_the_chosen_member_only(tmp_path, raw_data, fits, compose_config):
