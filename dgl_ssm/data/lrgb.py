@@ -34,8 +34,8 @@ except ImportError:  # no ogb / rdkit: the classes stand in, and using one is on
 
 from .base import SPLITS, GraphListDataset
 from .manifest import OFFLINE_FILES, verify_offline_file
-from .paths import (MissingDataError, content_key, data_root, download_or_explain, raw_path_of, raw_source,
-                    require_file, stage_files)
+from .paths import (MissingDataError, content_key, data_root, download_or_explain, folder_lock, raw_path_of,
+                    raw_source, require_file, stage_files)
 from ..graphcache import cache_intact
 from .pretransform import save_graphs_atomic
 
@@ -256,7 +256,8 @@ class PeptidesDataset(GraphListDataset):
         raw_dir = _stage(self.dataset_name, data_root(self._root_arg) / "lrgb", self.data_dir)
         if self.limit is not None:
             return self._process_first(raw_dir)
-        with download_or_explain(self.dataset_name):
+        # two processes on one data root: the second waits for the first one's cache instead of processing again
+        with folder_lock(data_root(self._root_arg) / "lrgb" / self.folder), download_or_explain(self.dataset_name):
             dataset = _load_dgl(self.dataset_name, str(raw_dir))
         self.graphs, self.labels = list(dataset.graphs), dataset.labels
         self.split_of = torch.full((len(self.graphs),), -1, dtype=torch.long)

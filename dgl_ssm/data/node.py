@@ -14,7 +14,7 @@ from dgl.data import CiteseerGraphDataset, CoraGraphDataset, CornellDataset, Tex
 from dgl.data.heterophilous_graphs import HeterophilousGraphDataset  # not re-exported by dgl.data in DGL 2.1
 
 from .manifest import CorruptDataError
-from .paths import content_key, data_root, download_or_explain, raw_path_of, raw_source, stage_files
+from .paths import content_key, data_root, download_or_explain, folder_lock, raw_path_of, raw_source, stage_files
 
 __all__ = ["load_node_graph", "stage_node_dataset", "grid_graph", "NODE_DATASETS", "node_task_info", "num_splits", "split_for_seed"]
 
@@ -113,10 +113,11 @@ def stage_node_dataset(name: str, root=None, data_dir=None) -> Optional[Path]:
 
 def _load_staged(name: str, root, data_dir):
     folder, cls, _, _ = _spec(name)
-    raw_dir = stage_node_dataset(name, root, data_dir)
-    if raw_dir is None:  # DGL downloads (and checks) the data itself
-        return cls(raw_dir=str(data_root(root) / folder), verbose=False)[0]
-    return _checked_load(name, cls, raw_dir, True)
+    raw_dir = stage_node_dataset(name, root, data_dir)  # checked first: a bad file is an error before any write
+    with folder_lock(data_root(root) / folder):  # DGL writes its processed cache in place: one process at a time
+        if raw_dir is None:  # DGL downloads (and checks) the data itself
+            return cls(raw_dir=str(data_root(root) / folder), verbose=False)[0]
+        return _checked_load(name, cls, raw_dir, True)
 
 
 def grid_graph(rows: int = 20, cols: int = 20, feat_dim: int = 16, seed: int = 0) -> dgl.DGLGraph:

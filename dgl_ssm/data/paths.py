@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
 from pathlib import Path
 from typing import Mapping, Optional
 
@@ -27,7 +28,7 @@ from .errors import MissingDataError  # noqa: F401  (re-exported)
 USER_ROOT = Path("~/.dgl_ssm")
 
 __all__ = ["data_root", "raw_source", "require_file", "stage_files", "raw_path_of", "content_key", "MissingDataError",
-           "download_or_explain"]
+           "download_or_explain", "folder_lock"]
 
 
 def data_root(root: Optional[os.PathLike] = None) -> Path:
@@ -103,10 +104,48 @@ def stage_files(files: Mapping[str, Path], dest: Path, source: Optional[Path] = 
         link = dest / name
         if link.is_symlink() and link.resolve() == src.resolve():
             continue
-        if link.exists() or link.is_symlink():
-            link.unlink()
-        link.symlink_to(src.resolve())
+        # a new link under a name of this process, renamed over the old one (atomic): another process staging the
+        # same folder at the same moment never finds a half-made link, nor fails on one it made (FileExistsError)
+        fresh = dest / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        fresh.symlink_to(src.resolve())
+        os.replace(fresh, link)
     return dest
+
+
+@contextlib.contextmanager
+def folder_lock(folder: os.PathLike):
+    """Hold an inter-process lock on a data-root folder while a dataset there is processed and loaded.
+
+    Two processes that share a data root (two shards of a study, a joblib sweep, pytest-xdist workers) would
+    otherwise process the same dataset at once, and one could read DGL's processed cache while the other writes
+    it: DGL's ``save`` writes its files in place. The second process waits here and then loads the first one's
+    cache. The lock is the file ``<folder>.lock`` beside the folder (``filelock``: an ``flock`` on Linux, released
+    when the block ends or the process dies). Locks of different folders do not wait for each other; a process must
+    not take the lock of a folder it holds already (an ``flock`` of a second open file waits for the first).
+
+    Parameters
+    ----------
+    folder : path
+        The folder to lock (need not exist; its parent is created).
+
+    Yields
+    ------
+    pathlib.Path
+        ``folder``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with folder_lock(tempfile.mkdtemp() + "/cora") as folder:
+    ...     folder.name
+    'cora'
+    """
+    from filelock import FileLock
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{folder}.lock"):
+        yield folder
 
 
 def content_key(files) -> str:
