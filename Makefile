@@ -25,11 +25,15 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 run: $(STAMP)
 	$(PY) -m dgl_ssm.studies study=depth_quick out=runs/depth_quick
 
+# two test processes (CI has 2 cores; each test runs one thread); --dist loadfile keeps a file's tests, and the
+# fixtures they share (a built wheel, a trained record), in one process
+XDIST  := -n 2 --dist loadfile
+
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(XDIST)
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q $(XDIST) -m "not slow"
 
 # PyTorch Geometric is a benchmark-only peer (not a runtime dependency): installed on demand beside, not into, .venv
 PYG_DIR := .bench-deps
