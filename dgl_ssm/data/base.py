@@ -9,7 +9,7 @@ import dgl
 import torch
 from dgl.data import DGLDataset
 
-from .paths import data_root
+from .paths import data_root, folder_lock
 from ..graphcache import cache_intact
 from .pretransform import apply_pre_transform, save_graphs_atomic
 
@@ -123,8 +123,11 @@ class GraphListDataset(DGLDataset):
         self._root_arg = root
         self.pre_transform = pre_transform
         self.graphs, self.split_of = [], None
-        super().__init__(name=name, raw_dir=str(data_root(root)), hash_key=hash_key, verbose=False)
-        self.graphs = apply_pre_transform(self.graphs, pre_transform, self.cache_dir)
+        # processes sharing the data root: one builds (or heals) a cache while the others wait, then load it; without
+        # the lock one could take another's cache, between its graph file and its digest, for damaged and delete it
+        with folder_lock(data_root(root) / name):
+            super().__init__(name=name, raw_dir=str(data_root(root)), hash_key=hash_key, verbose=False)
+            self.graphs = apply_pre_transform(self.graphs, pre_transform, self.cache_dir)
         self.indices = self._split_indices(split)
 
     # -- caching ---------------------------------------------------------------

@@ -117,9 +117,9 @@ def folder_lock(folder: os.PathLike):
     """Hold an inter-process lock on a data-root folder while a dataset there is processed and loaded.
 
     Two processes that share a data root (two shards of a study, a joblib sweep, pytest-xdist workers) would
-    otherwise process the same dataset at once, and one could read DGL's processed cache while the other writes
-    it: DGL's ``save`` writes its files in place. The second process waits here and then loads the first one's
-    cache. The lock is the file ``<folder>.lock`` beside the folder (``filelock``: an ``flock`` on Linux, released
+    otherwise process the same dataset at once, and one could read a cache while the other writes it: DGL's
+    ``save`` writes its files in place, and ours write the graph file and then its digest, which a check in between
+    takes for damage. The second process waits here and then loads the first one's cache. The lock is the file ``<folder>.lock`` beside the folder (``filelock``: an ``flock`` on Linux, released
     when the block ends or the process dies). Locks of different folders do not wait for each other; a process must
     not take the lock of a folder it holds already (an ``flock`` of a second open file waits for the first).
 

@@ -1,9 +1,9 @@
 """Processes that share one data root: two shards of a study, a joblib sweep, two test workers.
 
 Before the fix, of two fresh processes loading Cora at the same moment from a fresh data root, one could fail
-(``FileExistsError`` while staging the raw files). The staging test starts its processes at one
-barrier, so that they overlap for certain; the loading tests hold the folder's lock and check that the other process
-waits for it (DGL writes its processed cache in place)."""
+(``FileExistsError`` while staging the raw files). The staging test starts its processes at one barrier, so that
+they overlap for certain; the loading tests hold a dataset folder's lock and check that another process waits for it
+before it builds or reads the cache there."""
 import multiprocessing
 import os
 import time
@@ -101,3 +101,18 @@ def test_processing_peptides_waits_for_the_folder_lock(tmp_path, raw_data):
     root = tmp_path / "root"
     rest, code = _wait_for_the_lock_then(_load_peptides, root / "lrgb" / "Peptides-func", tmp_path / "processed", root)
     assert code == 0 and rest == ["peptides-func"]
+
+
+def _generate_sssp(root, marker):
+    from dgl_ssm.data import GraphPropertyDataset
+
+    ds = GraphPropertyDataset("sssp", "train", sizes=(8, 2, 2), root=root)
+    marker.write_text(f"{time.time()} {len(ds)}")
+
+
+def test_a_generated_dataset_waits_for_the_folder_lock(tmp_path):
+    """Our own datasets (generated, cached with a digest beside the graph file) are built and loaded under the lock
+    too: a process checking the cache between another's graph file and its digest would delete it as damaged."""
+    root = tmp_path / "root"
+    rest, code = _wait_for_the_lock_then(_generate_sssp, root / "graph_property", tmp_path / "built", root)
+    assert code == 0 and rest == ["8"]
