@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
 from pathlib import Path
 from typing import Mapping, Optional
 
+from .._io import atomic_write
 from .._compat import raw_path_of  # noqa: F401  (re-exported: the one DGL internal of the data layer)
 from .errors import MissingDataError  # noqa: F401  (re-exported)
 
@@ -104,11 +104,9 @@ def stage_files(files: Mapping[str, Path], dest: Path, source: Optional[Path] = 
         link = dest / name
         if link.is_symlink() and link.resolve() == src.resolve():
             continue
-        # a new link under a name of this process, renamed over the old one (atomic): another process staging the
-        # same folder at the same moment never finds a half-made link, nor fails on one it made (FileExistsError)
-        fresh = dest / f".{name}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
-        fresh.symlink_to(src.resolve())
-        os.replace(fresh, link)
+        # a new link under a name of this process, renamed over the old one: another process staging the same
+        # folder at the same moment never finds a half-made link, nor fails on one it made (FileExistsError)
+        atomic_write(link, lambda tmp, target=src.resolve(): Path(tmp).symlink_to(target))
     return dest
 
 
@@ -119,8 +117,9 @@ def folder_lock(folder: os.PathLike):
     Two processes that share a data root (two shards of a study, a joblib sweep, pytest-xdist workers) would
     otherwise process the same dataset at once, and one could read a cache while the other writes it: DGL's
     ``save`` writes its files in place, and ours write the graph file and then its digest, which a check in between
-    takes for damage. The second process waits here and then loads the first one's cache. The lock is the file ``<folder>.lock`` beside the folder (``filelock``: an ``flock`` on Linux, released
-    when the block ends or the process dies). Locks of different folders do not wait for each other; a process must
+    takes for damage. The second process waits here and then loads the first one's cache. The lock is the file
+    ``<folder>.lock`` beside the folder (``filelock``: an ``flock`` on Linux, released when the block ends or the
+    process dies). Locks of different folders do not wait for each other; a process must
     not take the lock of a folder it holds already (an ``flock`` of a second open file waits for the first).
 
     Parameters
