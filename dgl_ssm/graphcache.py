@@ -7,9 +7,14 @@ unreadable or whose key differs is reported in one warning line, deleted and
 rebuilt by the caller. Writes are atomic (temporary file, then ``os.replace``), and each file's SHA-256 is written
 beside it and checked before DGL reads the file (:func:`cache_intact`): DGL's loader can crash the process on a
 truncated file instead of raising.
+
+Processes that share a cache (two shards of a study, a joblib sweep, pytest-xdist workers) check, build and save it
+under :func:`cache_lock`: a check between another process's graph file and its digest would take the cache for
+damaged and delete it.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import warnings
@@ -23,7 +28,42 @@ from dgl.data.utils import load_graphs, save_graphs
 
 from ._io import atomic_write
 
-__all__ = ["graphs_fingerprint", "load_cache", "save_cache", "save_graphs_atomic", "cache_intact"]
+__all__ = ["graphs_fingerprint", "load_cache", "save_cache", "save_graphs_atomic", "cache_intact", "cache_lock"]
+
+
+@contextlib.contextmanager
+def cache_lock(path: os.PathLike):
+    """Hold an inter-process lock on a cache (a file or a folder) while it is checked, built and loaded.
+
+    Another process that takes the same lock waits here, then finds the first one's cache whole and loads it. The
+    lock is the file ``<path>.lock`` beside the cache (``filelock``: an ``flock`` on Linux, released when the block
+    ends or the process dies; the file stays, because deleting an ``flock``'s file would let two processes hold
+    it). Locks of different paths do not wait for each other; a process must not take a lock it holds already (an
+    ``flock`` of a second open file waits for the first).
+
+    Parameters
+    ----------
+    path : path-like
+        The cache file or folder to lock (need not exist; its parent folder is created).
+
+    Yields
+    ------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with cache_lock(tempfile.mkdtemp() + "/khop3.bin") as path:
+    ...     path.name, Path(f"{path}.lock").is_file()
+    ('khop3.bin', True)
+    """
+    from filelock import FileLock
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.lock"):
+        yield path
 
 
 def save_graphs_atomic(path: os.PathLike, graphs, labels: Optional[dict] = None) -> Path:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from .._io import atomic_write
+from ..graphcache import cache_lock
 from .._compat import raw_path_of  # noqa: F401  (re-exported: the one DGL internal of the data layer)
 from .errors import MissingDataError  # noqa: F401  (re-exported)
 
@@ -117,10 +118,9 @@ def folder_lock(folder: os.PathLike):
     Two processes that share a data root (two shards of a study, a joblib sweep, pytest-xdist workers) would
     otherwise process the same dataset at once, and one could read a cache while the other writes it: DGL's
     ``save`` writes its files in place, and ours write the graph file and then its digest, which a check in between
-    takes for damage. The second process waits here and then loads the first one's cache. The lock is the file
-    ``<folder>.lock`` beside the folder (``filelock``: an ``flock`` on Linux, released when the block ends or the
-    process dies). Locks of different folders do not wait for each other; a process must
-    not take the lock of a folder it holds already (an ``flock`` of a second open file waits for the first).
+    takes for damage. The second process waits here and then loads the first one's cache. It is
+    :func:`~dgl_ssm.graphcache.cache_lock` of the folder (the lock file ``<folder>.lock`` beside it; a process must
+    not take a lock it holds already).
 
     Parameters
     ----------
@@ -139,12 +139,8 @@ def folder_lock(folder: os.PathLike):
     ...     folder.name
     'cora'
     """
-    from filelock import FileLock
-
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(f"{folder}.lock"):
-        yield folder
+    with cache_lock(folder):
+        yield Path(folder)
 
 
 def content_key(files) -> str:

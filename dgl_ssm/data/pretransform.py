@@ -19,7 +19,7 @@ from typing import Callable, List, Optional, Sequence
 
 import dgl
 
-from ..graphcache import graphs_fingerprint, load_cache, save_cache, save_graphs_atomic
+from ..graphcache import cache_lock, graphs_fingerprint, load_cache, save_cache, save_graphs_atomic
 
 __all__ = ["PreTransform", "ComposePreTransform", "self_loops", "cache_key_of", "apply_pre_transform", "save_graphs_atomic"]
 
@@ -129,7 +129,8 @@ def apply_pre_transform(graphs: Sequence[dgl.DGLGraph], pre_transform, cache_dir
 
     The cache is keyed to the content of ``graphs`` (:func:`graphs_fingerprint`)
     and to the pre-transform's ``cache_key``: it is rebuilt, with one warning,
-    when the inputs changed or the file is damaged.
+    when the inputs changed or the file is damaged. It is checked, built and
+    saved under :func:`~dgl_ssm.graphcache.cache_lock` of its file.
 
     Parameters
     ----------
@@ -156,11 +157,12 @@ def apply_pre_transform(graphs: Sequence[dgl.DGLGraph], pre_transform, cache_dir
         return list(graphs)
     path = Path(cache_dir) / f"pre_{key}.bin"
     content = f"{key}:{graphs_fingerprint(graphs)}"
-    cached = load_cache(path, content)
-    if cached is not None and len(cached) == len(graphs):
-        return cached
-    out = pre_transform(list(graphs))
-    if len(out) != len(graphs):
-        raise ValueError(f"pre_transform {key!r} returned {len(out)} graphs for {len(graphs)}")
-    save_cache(path, out, content)
+    with cache_lock(path):  # another process sharing the cache waits, then loads this one's (graphcache's docstring)
+        cached = load_cache(path, content)
+        if cached is not None and len(cached) == len(graphs):
+            return cached
+        out = pre_transform(list(graphs))
+        if len(out) != len(graphs):
+            raise ValueError(f"pre_transform {key!r} returned {len(out)} graphs for {len(graphs)}")
+        save_cache(path, out, content)
     return list(out)

@@ -38,7 +38,7 @@ from dgl import DGLError
 from dgl.transforms import BaseTransform
 
 from .._compat import edge_arrays, graph_from_pairs, num_graphs_in_batch
-from ..graphcache import graphs_fingerprint, load_cache, save_cache
+from ..graphcache import cache_lock, graphs_fingerprint, load_cache, save_cache
 from . import _bfs
 
 __all__ = ["KHopRewire", "khop_pairs", "rewire_dataset", "cached_rewire"]
@@ -382,7 +382,10 @@ def cached_rewire(
     of the inputs), the cached graphs are loaded; otherwise, or if the file is
     damaged (one warning), they are computed with :func:`rewire_dataset` and
     saved atomically (temporary file, then :func:`os.replace`), so that a
-    crash or a concurrent reader never sees a partial file. Name the cache
+    crash or a concurrent reader never sees a partial file. The check, the
+    rewiring and the save hold :func:`~dgl_ssm.graphcache.cache_lock` of
+    ``cache_path`` (the file ``<cache_path>.lock``): another process rewiring
+    into the same file waits, then loads this one's cache. Name the cache
     after everything that changes the result (dataset, ``max_hop``,
     ``directed``), e.g. ``data_root() / "peptides-func" / "khop8.bin"``.
 
@@ -416,9 +419,10 @@ def cached_rewire(
     path = Path(cache_path)
     graphs = list(graphs)
     key = f"khop-{max_hop}-{'directed' if directed else 'undirected'}:{graphs_fingerprint(graphs)}"
-    cached = load_cache(path, key)
-    if cached is not None and len(cached) == len(graphs):
-        return cached
-    rewired = rewire_dataset(graphs, max_hop, chunk_size=chunk_size, directed=directed)
-    save_cache(path, rewired, key)
+    with cache_lock(path):  # a check between another process's graph file and its digest would delete it
+        cached = load_cache(path, key)
+        if cached is not None and len(cached) == len(graphs):
+            return cached
+        rewired = rewire_dataset(graphs, max_hop, chunk_size=chunk_size, directed=directed)
+        save_cache(path, rewired, key)
     return rewired
