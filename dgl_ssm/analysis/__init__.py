@@ -12,6 +12,8 @@
 :func:`estimate_spectral_radius`
 :func:`calibrate_edge_of_chaos`         scale :math:`\\Lambda` or :math:`B` of a GNN-SSM layer so that :math:`\\rho(J)\\approx1`
 :func:`sensitivity`                     :math:`\\lVert\\partial h_v^{(L)}/\\partial x_u\\rVert_F` and its mean by hop distance
+:func:`resistance_distances`,           effective resistance :math:`R(u,v)` and its sum over pairs (over-squashing's topology)
+:func:`total_effective_resistance`
 :func:`gradient_flow`                   per-layer weight gradients and backpropagated errors :math:`B_\\ell`
 :func:`node_gradient_similarity`        mean cosine similarity of the per-node weight gradients :math:`m_i\\delta_i^\\top`
 :func:`layer_node_gradients`            their factors :math:`(\\hat A X_\\ell, \\partial\\mathcal L/\\partial Y_\\ell)` per GCN layer
@@ -32,6 +34,7 @@ from .jacobian import (
     layer_jacobian,
 )
 from .probe import SignalProbe
+from .resistance import resistance_distances, total_effective_resistance
 from .sensitivity import hop_distances, sensitivity, sensitivity_by_distance
 from .spectral import (
     Calibration,
@@ -62,6 +65,8 @@ __all__ = [
     "sensitivity",
     "sensitivity_by_distance",
     "hop_distances",
+    "resistance_distances",
+    "total_effective_resistance",
     "backward_errors",
     "gradient_flow",
     "node_gradient_similarity",

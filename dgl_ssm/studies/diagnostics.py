@@ -25,6 +25,11 @@ of ``dgl_ssm/conf/diagnostic/`` and writes ``results/<name>/`` (CSV, PNG,
   stationary points (:mod:`dgl_ssm.studies.backward`).
 * ``gradient_oversmoothing``: Park & Kim (2024)'s gradient over-smoothing and
   expansion during training (:mod:`dgl_ssm.studies.gradient_expansion`).
+* ``resistance``: over-squashing's topology, no model: the effective resistance
+  between the nodes of an LRGB dataset's first validation graphs, on their
+  edges and after k-hop rewiring to each of ``max_hops``, by shortest-path
+  distance (``resistance.csv``, ``summary.csv``, ``resistance.png``;
+  :mod:`dgl_ssm.studies.topology`).
 
 Models: GCN, GAT, (GIN), residual GCN and GCN-SSM with Λ = λI and B = βI
 (``input_scale``).
@@ -87,6 +92,8 @@ class DiagnosticConfig:
     trained: bool = False
     #: study_init with ``trained``: the record's folder (default ``results/<study>``)
     record: Optional[str] = None
+    #: resistance: the k-hop rewirings (every ring up to each max_hop joined) measured beside the input graph
+    max_hops: List[int] = field(default_factory=lambda: [3])
 
 
 @dataclass
@@ -145,7 +152,17 @@ def validate(cfg) -> None:
         raise ConfigError(f"diagnostic.batch_graphs must be >= 1, got {d.batch_graphs}")
     if d.sensitivity_graphs < 0:
         raise ConfigError(f"diagnostic.sensitivity_graphs must be >= 0 (0: not measured), got {d.sensitivity_graphs}")
-    known = () if d.kind == "study_init" else NODE_DATASETS  # study_init: the study's datasets (study_of, above)
+    if d.kind == "resistance":
+        from ..data import PEPTIDES
+
+        if not d.max_hops or min(d.max_hops) < 1:
+            raise ConfigError(f"diagnostic.max_hops must be a non-empty list of ints >= 1, got {list(d.max_hops)}")
+        unknown = [g for g in d.graphs if g not in PEPTIDES]
+        if unknown or not d.graphs:
+            raise ConfigError(f"diagnostic.graphs: kind resistance measures LRGB datasets ({', '.join(PEPTIDES)}), got "
+                              f"{list(d.graphs)}; pass e.g. diagnostic.graphs=[peptides-func]")
+    # study_init: the study's datasets (study_of, above); resistance: the LRGB datasets (above)
+    known = () if d.kind in ("study_init", "resistance") else NODE_DATASETS
     unknown = [g for g in [*d.graphs, *([d.large_graph] if d.large_graph else [])] if known and g not in known]
     if unknown or not d.graphs:
         raise ConfigError(f"diagnostic.graphs: unknown or no node dataset(s) {', '.join(unknown)}; known: {', '.join(NODE_DATASETS)}")
@@ -176,6 +193,7 @@ READS = {
                           "last_layer_iterations", "full_epochs"},
     "gradient_oversmoothing": {"depths", "hidden", "activation", "input_scale", "dtype", "train", "measure_epochs",
                                "largest_component"},
+    "resistance": {"batch_graphs", "max_hops"},
 }
 #: the kinds that measure the first graph only (the training kinds refuse several graphs in validate_training)
 ONE_GRAPH = ("jacobian", "gradients", "study_init")
@@ -217,12 +235,13 @@ from .at_init import run_gradients, run_jacobian, run_oversmoothing  # noqa: E40
 from .backward import run_backward_smoothing, run_stationary_points  # noqa: E402
 from .gradient_expansion import run_gradient_oversmoothing  # noqa: E402
 from .study_init import run_study_init  # noqa: E402
+from .topology import run_resistance  # noqa: E402
 
 #: diagnostic.kind -> runner(d, out, device, data_root, data_dir, log) -> rows
 KINDS = {"oversmoothing": run_oversmoothing, "jacobian": run_jacobian, "gradients": run_gradients,
          "study_init": run_study_init,
          "backward_smoothing": run_backward_smoothing, "stationary_points": run_stationary_points,
-         "gradient_oversmoothing": run_gradient_oversmoothing}
+         "gradient_oversmoothing": run_gradient_oversmoothing, "resistance": run_resistance}
 #: the kinds that train (their train section and measurements checked by studies.backward.validate_training)
 TRAINING_KINDS = ("backward_smoothing", "stationary_points", "gradient_oversmoothing")
 

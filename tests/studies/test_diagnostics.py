@@ -4,6 +4,8 @@ import json
 import math
 import re
 
+import dgl
+import networkx as nx
 import pytest
 import torch
 
@@ -466,5 +468,58 @@ def test_study_init_trained_refuses_what_it_cannot_read(tmp_path, compose_config
 
     with pytest.raises(ConfigError, match=re.escape(message)):
         run_diagnostic(compose_config("diagnostics", "diagnostic=lrgb_init", *overrides, f"out={tmp_path / 'run'}"),
+                       log=lambda *_: None)
+    assert not (tmp_path / "run").exists()
+
+
+def test_resistance_diagnostic_on_the_first_peptides(tmp_path, raw_data, compose_config):
+    """diagnostic=lrgb_resistance on 3 molecules: every pair of a molecule once, by its shortest-path distance over
+    the bonds; on the bonds R(u, v) <= d(u, v) (one path of d unit resistors, and a second path only lowers it); each
+    rewiring adds edges, so it lowers every mean (Rayleigh) and keeps the pair count; the totals are the
+    per-molecule Kirchhoff indices (recomputed here from the library function)."""
+    from dgl_ssm.analysis import total_effective_resistance
+    from dgl_ssm.data import PeptidesDataset
+    from dgl_ssm.transforms import KHopRewire
+
+    raw_data(*PEPTIDES_FUNC)
+    out = tmp_path / "run"
+    rows = run_diagnostic(compose_config("diagnostics", "diagnostic=lrgb_resistance", "diagnostic.batch_graphs=3",
+                                         "diagnostic.max_hops=[2,3]", f"out={out}", f"data_root={tmp_path / 'data'}"),
+                          log=lambda *_: None)
+    by = {(r["topology"], r["distance"]): r for r in rows}
+    topologies = list(dict.fromkeys(r["topology"] for r in rows))
+    assert topologies == ["input graph", "rings 1..2", "rings 1..3"]
+    molecules = [PeptidesDataset("peptides-func", "val", root=tmp_path / "data", limit=3)[i][0] for i in range(3)]
+    connected_pairs = sum(len(c) * (len(c) - 1) // 2 for g in molecules
+                          for c in nx.connected_components(dgl.to_networkx(g).to_undirected()))
+    for name in topologies:
+        assert sum(r["pairs"] for r in rows if r["topology"] == name) == connected_pairs
+    distances = sorted(d for t, d in by if t == "input graph")
+    assert distances[0] == 1 and all(by[("input graph", d)]["max_resistance"] <= d + 1e-9 for d in distances)
+    assert by[("input graph", 1)]["max_resistance"] == pytest.approx(1.0)  # a bond on no ring: a bridge, 1 ohm
+    for d in distances:
+        assert by[("rings 1..3", d)]["mean_resistance"] <= by[("rings 1..2", d)]["mean_resistance"] + 1e-12
+        assert by[("rings 1..2", d)]["mean_resistance"] <= by[("input graph", d)]["mean_resistance"] + 1e-12
+    summary = {r["topology"]: r for r in csv.DictReader((out / "summary.csv").open())}
+    totals = [float(total_effective_resistance(g)) for g in molecules]
+    rewired = [float(total_effective_resistance(KHopRewire(3)(g))) for g in molecules]
+    finite = [t for t in totals if math.isfinite(t)]
+    assert int(summary["input graph"]["connected_graphs"]) == len(finite)
+    assert float(summary["input graph"]["mean_total_effective_resistance"]) == pytest.approx(sum(finite) / len(finite))
+    assert float(summary["rings 1..3"]["mean_total_effective_resistance"]) == pytest.approx(
+        sum(r for r in rewired if math.isfinite(r)) / len(finite))
+    assert (out / "resistance.png").read_bytes()[:8] == PNG and (out / "provenance.json").is_file()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("diagnostic.graphs=[cora]", "kind resistance measures LRGB datasets"),
+    ("diagnostic.max_hops=[0]", "diagnostic.max_hops must be a non-empty list of ints >= 1"),
+    ("diagnostic.hidden=8", "diagnostic.hidden=8: kind resistance does not read it"),
+])
+def test_the_resistance_diagnostic_refuses_what_it_cannot_measure(tmp_path, compose_config, override, message):
+    from dgl_ssm.studies.schema import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        run_diagnostic(compose_config("diagnostics", "diagnostic=lrgb_resistance", override, f"out={tmp_path / 'run'}"),
                        log=lambda *_: None)
     assert not (tmp_path / "run").exists()

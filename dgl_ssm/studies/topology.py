@@ -1,0 +1,130 @@
+"""Over-squashing's topology, without a model (``diagnostic.kind: resistance``): the effective resistance between the
+nodes of real graphs, on their own edges and after k-hop rewiring. Configuration and dispatch are
+:mod:`dgl_ssm.studies.diagnostics`'s; the measure is :mod:`dgl_ssm.analysis.resistance`'s.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..experiment import write_csv
+
+__all__ = ["run_resistance", "resistance_rows"]
+
+
+def _topologies(graph, max_hops):
+    """``[(name, graph)]``: the input graph, then its rewiring to each ``max_hop`` (every ring up to it joined)."""
+    from ..transforms import KHopRewire
+
+    return [("input graph", graph)] + [(f"rings 1..{k}", KHopRewire(k)(graph)) for k in max_hops]
+
+
+def _hops(graph) -> np.ndarray:
+    """All-pairs shortest-path distances over the graph's edges, either direction (scipy's BFS); ``inf``: no path."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import shortest_path
+
+    src, dst = (t.cpu().numpy() for t in graph.edges())
+    n = graph.num_nodes()
+    return shortest_path(sp.coo_matrix((np.ones(len(src)), (src, dst)), shape=(n, n)).tocsr(), unweighted=True,
+                         directed=False)
+
+
+def _undirected_edges(graph) -> int:
+    """The number of edges of the graph's undirected simple view (each neighbouring pair once, no self-loops)."""
+    src, dst = (t.cpu().numpy() for t in graph.edges())
+    pairs = np.minimum(src, dst).astype(np.int64) * graph.num_nodes() + np.maximum(src, dst)
+    return len(np.unique(pairs[src != dst]))
+
+
+def resistance_rows(graphs, max_hops) -> tuple:
+    r"""``(by_distance, summary)`` rows for a list of graphs.
+
+    For every unordered pair :math:`u < v` of nodes of one graph at shortest-path distance :math:`d` over the input
+    graph's edges, its effective resistance :math:`R(u, v)` (:func:`~dgl_ssm.analysis.resistance_distances`) on the
+    input graph and on each rewiring: mean, max and pair count by :math:`d` (pairs in different components left
+    out). ``summary``: per topology, the graphs' mean edge count (undirected, simple), mean total effective
+    resistance (:func:`~dgl_ssm.analysis.total_effective_resistance`; connected graphs only, counted) and the mean
+    resistance over all connected pairs.
+    """
+    from ..analysis import resistance_distances, total_effective_resistance
+
+    sums: dict = {}
+    summary: dict = {}
+    for graph in graphs:
+        n = graph.num_nodes()
+        hops = _hops(graph)
+        upper = np.triu(np.isfinite(hops), k=1)
+        dist = hops[upper].astype(np.int64)
+        for name, topo in _topologies(graph, max_hops):
+            res = resistance_distances(topo, range(n)).numpy()[upper]
+            for d in np.unique(dist):
+                values = res[dist == d]
+                row = sums.setdefault((name, int(d)), [0.0, 0.0, 0])
+                row[0] += float(values.sum())
+                row[1] = max(row[1], float(values.max()))
+                row[2] += len(values)
+            total = float(total_effective_resistance(topo))
+            s = summary.setdefault(name, {"graphs": 0, "connected": 0, "edges": 0, "kirchhoff": 0.0,
+                                          "resistance": 0.0, "pairs": 0})
+            s["graphs"] += 1
+            s["edges"] += _undirected_edges(topo)
+            if np.isfinite(total):
+                s["connected"] += 1
+                s["kirchhoff"] += total
+            s["resistance"] += float(res.sum())
+            s["pairs"] += len(res)
+    names = list(summary)
+    by_distance = [{"topology": name, "distance": d, "mean_resistance": total / count, "max_resistance": peak,
+                    "pairs": count}
+                   for (name, d), (total, peak, count) in sorted(sums.items(), key=lambda kv: (names.index(kv[0][0]),
+                                                                                                 kv[0][1]))]
+    rows = [{"topology": name, "graphs": s["graphs"], "mean_edges": s["edges"] / s["graphs"],
+             "connected_graphs": s["connected"],
+             "mean_total_effective_resistance": s["kirchhoff"] / s["connected"] if s["connected"] else float("nan"),
+             "mean_resistance": s["resistance"] / s["pairs"] if s["pairs"] else float("nan"), "pairs": s["pairs"]}
+            for name, s in summary.items()]
+    return by_distance, rows
+
+
+def run_resistance(d, out: Path, device, data_root, data_dir, log) -> list:
+    """The first ``d.batch_graphs`` validation graphs of each LRGB dataset of ``d.graphs`` (made from the offline CSV,
+    ``PeptidesDataset(limit=...)``), their effective resistances on their bonds and on each rewiring of
+    ``d.max_hops`` (:func:`resistance_rows`): ``resistance.csv`` (by shortest-path distance), ``summary.csv``,
+    ``resistance.png``. No model, no training: ``device`` and ``seed`` do not enter."""
+    from ..data import PeptidesDataset
+
+    by_distance, summary = [], []
+    for name in d.graphs:
+        ds = PeptidesDataset(name, "val", root=data_root, data_dir=data_dir, limit=d.batch_graphs)
+        graphs = [ds[i][0] for i in range(len(ds))]
+        log(f"{name}: effective resistance of the first {len(graphs)} validation graphs, on their edges and on "
+            f"rings up to {list(d.max_hops)}")
+        part, rows = resistance_rows(graphs, list(d.max_hops))
+        by_distance += [{"graphs": name, **r} for r in part]
+        summary += [{"graphs": name, **r} for r in rows]
+        for r in rows:
+            log(f"  {r['topology']:14s} edges {r['mean_edges']:8.1f}   total effective resistance "
+                f"{r['mean_total_effective_resistance']:10.1f}   mean R {r['mean_resistance']:7.3f}")
+    write_csv(out / "resistance.csv", by_distance)
+    write_csv(out / "summary.csv", summary)
+    _plot(by_distance, out / "resistance.png", f"{d.name}: first {d.batch_graphs} validation graphs")
+    return by_distance
+
+
+def _plot(rows: list, path, title: str) -> None:
+    import matplotlib.pyplot as plt  # the caller chooses the backend; files only here
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key in dict.fromkeys((r["graphs"], r["topology"]) for r in rows):
+        part = [r for r in rows if (r["graphs"], r["topology"]) == key]
+        ax.plot([r["distance"] for r in part], [r["mean_resistance"] for r in part], marker=".",
+                label=" · ".join(key))
+    ax.set(xlabel="shortest-path distance d(u, v) (input graph)", ylabel="mean effective resistance R(u, v)",
+           title=title)
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
