@@ -44,7 +44,7 @@ def resistance_rows(graphs, max_hops) -> tuple:
     For every unordered pair :math:`u < v` of nodes of one graph at shortest-path distance :math:`d` over the input
     graph's edges, its effective resistance :math:`R(u, v)` (:func:`~dgl_ssm.analysis.resistance_distances`) on the
     input graph and on each rewiring: mean, max and pair count by :math:`d` (pairs in different components left
-    out). ``summary``: per topology, the graphs' mean edge count (undirected, simple), mean total effective
+    out). ``summary``: per topology, the number of graphs, their mean edge count (undirected, simple), mean total effective
     resistance (:func:`~dgl_ssm.analysis.total_effective_resistance`; connected graphs only, counted) and the mean
     resistance over all connected pairs.
     """
@@ -80,7 +80,7 @@ def resistance_rows(graphs, max_hops) -> tuple:
                     "pairs": count}
                    for (name, d), (total, peak, count) in sorted(sums.items(), key=lambda kv: (names.index(kv[0][0]),
                                                                                                  kv[0][1]))]
-    rows = [{"topology": name, "graphs": s["graphs"], "mean_edges": s["edges"] / s["graphs"],
+    rows = [{"topology": name, "num_graphs": s["graphs"], "mean_edges": s["edges"] / s["graphs"],
              "connected_graphs": s["connected"],
              "mean_total_effective_resistance": s["kirchhoff"] / s["connected"] if s["connected"] else float("nan"),
              "mean_resistance": s["resistance"] / s["pairs"] if s["pairs"] else float("nan"), "pairs": s["pairs"]}

@@ -501,6 +501,7 @@ def test_resistance_diagnostic_on_the_first_peptides(tmp_path, raw_data, compose
         assert by[("rings 1..3", d)]["mean_resistance"] <= by[("rings 1..2", d)]["mean_resistance"] + 1e-12
         assert by[("rings 1..2", d)]["mean_resistance"] <= by[("input graph", d)]["mean_resistance"] + 1e-12
     summary = {r["topology"]: r for r in csv.DictReader((out / "summary.csv").open())}
+    assert {r["graphs"] for r in summary.values()} == {"peptides-func"} and summary["input graph"]["num_graphs"] == "3"
     totals = [float(total_effective_resistance(g)) for g in molecules]
     rewired = [float(total_effective_resistance(KHopRewire(3)(g))) for g in molecules]
     finite = [t for t in totals if math.isfinite(t)]
