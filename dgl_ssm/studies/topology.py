@@ -121,7 +121,7 @@ def _plot(rows: list, path, title: str) -> None:
         part = [r for r in rows if (r["graphs"], r["topology"]) == key]
         ax.plot([r["distance"] for r in part], [r["mean_resistance"] for r in part], marker=".",
                 label=" · ".join(key))
-    ax.set(xlabel="shortest-path distance d(u, v) (input graph)", ylabel="mean effective resistance R(u, v)",
+    ax.set(yscale="log", xlabel="shortest-path distance d(u, v) (input graph)", ylabel="mean effective resistance R(u, v)",
            title=title)
     ax.title.set_fontsize(9)
     ax.legend(fontsize=7)
