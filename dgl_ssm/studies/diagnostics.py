@@ -26,9 +26,9 @@ of ``dgl_ssm/conf/diagnostic/`` and writes ``results/<name>/`` (CSV, PNG,
 * ``gradient_oversmoothing``: Park & Kim (2024)'s gradient over-smoothing and
   expansion during training (:mod:`dgl_ssm.studies.gradient_expansion`).
 * ``resistance``: over-squashing's topology, no model: the effective resistance
-  between the nodes of an LRGB dataset's first validation graphs, on their
-  edges and after k-hop rewiring to each of ``max_hops``, by shortest-path
-  distance (``resistance.csv``, ``summary.csv``, ``resistance.png``;
+  between the nodes of an LRGB dataset's first validation graphs or a node
+  dataset's largest connected component, on their edges and after k-hop
+  rewiring to each of ``max_hops``, by shortest-path distance (``resistance.csv``, ``summary.csv``, ``resistance.png``;
   :mod:`dgl_ssm.studies.topology`).
 
 Models: GCN, GAT, (GIN), residual GCN and GCN-SSM with Λ = λI and B = βI
@@ -157,10 +157,14 @@ def validate(cfg) -> None:
 
         if not d.max_hops or min(d.max_hops) < 1:
             raise ConfigError(f"diagnostic.max_hops must be a non-empty list of ints >= 1, got {list(d.max_hops)}")
-        unknown = [g for g in d.graphs if g not in PEPTIDES]
+        unknown = [g for g in d.graphs if g not in (*PEPTIDES, *NODE_DATASETS)]
         if unknown or not d.graphs:
-            raise ConfigError(f"diagnostic.graphs: kind resistance measures LRGB datasets ({', '.join(PEPTIDES)}), got "
-                              f"{list(d.graphs)}; pass e.g. diagnostic.graphs=[peptides-func]")
+            raise ConfigError(f"diagnostic.graphs: kind resistance measures LRGB and node datasets "
+                              f"({', '.join((*PEPTIDES, *NODE_DATASETS))}), got {list(d.graphs)}; pass e.g. "
+                              "diagnostic.graphs=[peptides-func]")
+        if not set(d.graphs) & set(PEPTIDES) and d.batch_graphs != DiagnosticConfig.batch_graphs:
+            raise ConfigError(f"diagnostic.batch_graphs={d.batch_graphs}: kind resistance reads it for LRGB datasets "
+                              "only (a node dataset is measured on its largest connected component); drop it")
     # study_init: the study's datasets (study_of, above); resistance: the LRGB datasets (above)
     known = () if d.kind in ("study_init", "resistance") else NODE_DATASETS
     unknown = [g for g in [*d.graphs, *([d.large_graph] if d.large_graph else [])] if known and g not in known]

@@ -1,5 +1,6 @@
 """Over-squashing's topology, without a model (``diagnostic.kind: resistance``): the effective resistance between the
-nodes of real graphs, on their own edges and after k-hop rewiring. Configuration and dispatch are
+nodes of real graphs (an LRGB dataset's first validation graphs, a node dataset's largest connected component), on
+their own edges and after k-hop rewiring. Configuration and dispatch are
 :mod:`dgl_ssm.studies.diagnostics`'s; the measure is :mod:`dgl_ssm.analysis.resistance`'s.
 """
 from __future__ import annotations
@@ -88,19 +89,29 @@ def resistance_rows(graphs, max_hops) -> tuple:
     return by_distance, rows
 
 
+def _graphs_of(name: str, d, data_root, data_dir) -> tuple:
+    """``(graphs, what)``: an LRGB dataset's first ``d.batch_graphs`` validation graphs (made from the offline CSV,
+    ``PeptidesDataset(limit=...)``), or a node dataset's largest connected component (its whole graph would have an
+    infinite total resistance)."""
+    from ..data import PEPTIDES, PeptidesDataset, load_node_graph
+    from ..transforms import LargestComponent
+
+    if name in PEPTIDES:
+        ds = PeptidesDataset(name, "val", root=data_root, data_dir=data_dir, limit=d.batch_graphs)
+        return [ds[i][0] for i in range(len(ds))], f"the first {len(ds)} validation graphs"
+    graph = load_node_graph(name, self_loop=False, root=data_root, data_dir=data_dir)
+    largest = LargestComponent()(graph)
+    return [largest], f"its largest connected component ({largest.num_nodes()} of {graph.num_nodes()} nodes)"
+
+
 def run_resistance(d, out: Path, device, data_root, data_dir, log) -> list:
-    """The first ``d.batch_graphs`` validation graphs of each LRGB dataset of ``d.graphs`` (made from the offline CSV,
-    ``PeptidesDataset(limit=...)``), their effective resistances on their bonds and on each rewiring of
+    """Each dataset of ``d.graphs`` (:func:`_graphs_of`): effective resistances on its edges and on each rewiring of
     ``d.max_hops`` (:func:`resistance_rows`): ``resistance.csv`` (by shortest-path distance), ``summary.csv``,
     ``resistance.png``. No model, no training: ``device`` and ``seed`` do not enter."""
-    from ..data import PeptidesDataset
-
     by_distance, summary = [], []
     for name in d.graphs:
-        ds = PeptidesDataset(name, "val", root=data_root, data_dir=data_dir, limit=d.batch_graphs)
-        graphs = [ds[i][0] for i in range(len(ds))]
-        log(f"{name}: effective resistance of the first {len(graphs)} validation graphs, on their edges and on "
-            f"rings up to {list(d.max_hops)}")
+        graphs, what = _graphs_of(name, d, data_root, data_dir)
+        log(f"{name}: effective resistance of {what}, on its edges and on rings up to {list(d.max_hops)}")
         part, rows = resistance_rows(graphs, list(d.max_hops))
         by_distance += [{"graphs": name, **r} for r in part]
         summary += [{"graphs": name, **r} for r in rows]
@@ -109,7 +120,7 @@ def run_resistance(d, out: Path, device, data_root, data_dir, log) -> list:
                 f"{r['mean_total_effective_resistance']:10.1f}   mean R {r['mean_resistance']:7.3f}")
     write_csv(out / "resistance.csv", by_distance)
     write_csv(out / "summary.csv", summary)
-    _plot(by_distance, out / "resistance.png", f"{d.name}: first {d.batch_graphs} validation graphs")
+    _plot(by_distance, out / "resistance.png", d.name)
     return by_distance
 
 

@@ -512,8 +512,29 @@ def test_resistance_diagnostic_on_the_first_peptides(tmp_path, raw_data, compose
     assert (out / "resistance.png").read_bytes()[:8] == PNG and (out / "provenance.json").is_file()
 
 
+def test_resistance_diagnostic_on_a_node_dataset_measures_its_largest_component(tmp_path, raw_data, compose_config):
+    """A node dataset is measured on its largest connected component (Texas: all 183 nodes; Cora: 2,485 of 2,708), whose
+    pairs are all connected, so its total effective resistance is finite; rings 1..2 lower every mean."""
+    from dgl_ssm.data import load_node_graph
+    from dgl_ssm.transforms import LargestComponent
+
+    raw_data("geom_gcn/new_data/texas/out1_graph_edges.txt", "geom_gcn/new_data/texas/out1_node_feature_label.txt")
+    out = tmp_path / "run"
+    rows = run_diagnostic(compose_config("diagnostics", "diagnostic=lrgb_resistance", "diagnostic.graphs=[texas]",
+                                         "diagnostic.max_hops=[2]", f"out={out}", f"data_root={tmp_path / 'data'}"),
+                          log=lambda *_: None)
+    n = LargestComponent()(load_node_graph("texas", self_loop=False, root=tmp_path / "data")).num_nodes()
+    assert sum(r["pairs"] for r in rows if r["topology"] == "input graph") == n * (n - 1) // 2
+    by = {(r["topology"], r["distance"]): r["mean_resistance"] for r in rows}
+    assert all(by[("rings 1..2", d)] <= m + 1e-12 for (t, d), m in by.items() if t == "input graph")
+    summary = list(csv.DictReader((out / "summary.csv").open()))
+    assert [r["connected_graphs"] for r in summary] == ["1", "1"]
+    assert all(math.isfinite(float(r["mean_total_effective_resistance"])) for r in summary)
+
+
 @pytest.mark.parametrize("override, message", [
-    ("diagnostic.graphs=[cora]", "kind resistance measures LRGB datasets"),
+    ("diagnostic.graphs=[coraa]", "kind resistance measures LRGB and node datasets"),
+    ("diagnostic.graphs=[cora] diagnostic.batch_graphs=4", "diagnostic.batch_graphs=4: kind resistance reads it for LRGB"),
     ("diagnostic.max_hops=[0]", "diagnostic.max_hops must be a non-empty list of ints >= 1"),
     ("diagnostic.hidden=8", "diagnostic.hidden=8: kind resistance does not read it"),
 ])
@@ -521,6 +542,6 @@ def test_the_resistance_diagnostic_refuses_what_it_cannot_measure(tmp_path, comp
     from dgl_ssm.studies.schema import ConfigError
 
     with pytest.raises(ConfigError, match=re.escape(message)):
-        run_diagnostic(compose_config("diagnostics", "diagnostic=lrgb_resistance", override, f"out={tmp_path / 'run'}"),
-                       log=lambda *_: None)
+        run_diagnostic(compose_config("diagnostics", "diagnostic=lrgb_resistance", *override.split(),
+                                      f"out={tmp_path / 'run'}"), log=lambda *_: None)
     assert not (tmp_path / "run").exists()
