@@ -16,18 +16,10 @@ from hypothesis import strategies as st
 from dgl_ssm.models import build_model
 from dgl_ssm.nn import KHopConv, SSMConv
 from dgl_ssm.transforms import KHopRewire
+from strategies import graphs
 
 FAST = settings(max_examples=25, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
-
-
-@st.composite
-def graphs(draw, max_nodes=14, max_edges=40):
-    n = draw(st.integers(1, max_nodes))
-    pairs = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=max_edges))
-    src = torch.tensor([a for a, _ in pairs], dtype=torch.int64)
-    dst = torch.tensor([b for _, b in pairs], dtype=torch.int64)
-    return dgl.graph((src, dst), num_nodes=n)
 
 
 def nx_distances(g, max_hop, directed):

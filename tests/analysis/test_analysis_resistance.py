@@ -17,16 +17,10 @@ from hypothesis import strategies as st
 
 from dgl_ssm.analysis import hop_distances, resistance_distances, total_effective_resistance
 from dgl_ssm.transforms import KHopRewire
+from strategies import graphs
 
 FAST = settings(max_examples=30, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
-
-
-@st.composite
-def graphs(draw, max_nodes=12, max_edges=30):
-    n = draw(st.integers(1, max_nodes))
-    pairs = draw(st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=max_edges))
-    return dgl.graph(([a for a, _ in pairs], [b for _, b in pairs]), num_nodes=n)
 
 
 def simple_nx(g):
