@@ -51,6 +51,24 @@ def test_layers_and_one_graph_epoch_on_cuda(tmp_path):
     assert loss == loss and task.evaluate(model)["val"]["loss"] >= 0
 
 
+@needs_cuda
+def test_the_diagnostics_of_over_squashing_take_a_cuda_graph():
+    """sensitivity, hop distances and effective resistance of a graph on CUDA (resistance is computed on the CPU, in
+    float64, and returned there)."""
+    import dgl
+
+    from dgl_ssm.analysis import hop_distances, resistance_distances, sensitivity, total_effective_resistance
+    from dgl_ssm.models import build_model
+
+    g = dgl.add_self_loop(dgl.to_bidirected(dgl.graph(([0, 1, 2, 3], [1, 2, 3, 4])))).to("cuda")
+    model = build_model("gcn-ssm", 4, 8, 2, num_layers=3).cuda()
+    sens = sensitivity(model, g, torch.randn(5, 4, device="cuda"), [0])
+    assert sens.shape == (1, 5) and torch.isfinite(sens).all()
+    assert hop_distances(g, [0]).tolist() == [[0, 1, 2, 3, 4]]
+    assert resistance_distances(g, [0])[0].tolist() == pytest.approx([0.0, 1.0, 2.0, 3.0, 4.0])
+    assert float(total_effective_resistance(g)) == pytest.approx((5 ** 3 - 5) / 6)
+
+
 needs_torch_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
