@@ -1,6 +1,6 @@
-"""tools/carry_study.sh (`make carry`): a study's record and its running cells' checkpoints go from the workers'
-worktree into the committing checkout, staged; a recorded cell's carried checkpoint is removed; a running sitting
-is refused before anything is copied."""
+"""tools/carry_study.sh (`make carry`): a study's record, its running cells' checkpoints and its recorded cells' kept
+models go from the workers' worktree into the committing checkout, staged; a recorded cell's carried checkpoint is
+removed; a running sitting is refused before anything is copied."""
 import fcntl
 import json
 import os
@@ -72,8 +72,10 @@ def test_carry_stages_the_record_and_replaces_the_checkpoints(tmp_path, checkout
     assert staged == {
         "results/st/provenance.json": "M", "results/st/results.csv": "M", "results/st/histories/a-0.csv": "A",
         "results/st/.checkpoints/b-2/checkpoint.pt": "A", "results/st/.checkpoints/b-2/history.csv": "A",
-        "results/st/.checkpoints/a-1/checkpoint.pt": "D", "results/st/.checkpoints/a-1/history.csv": "D"}
-    assert not (checkout / "results" / "st" / ".models").exists() and not (checkout / "results" / "st" / ".lock").exists()
+        "results/st/.checkpoints/a-1/checkpoint.pt": "D", "results/st/.checkpoints/a-1/history.csv": "D",
+        "results/st/.models/a-0.pt": "A"}  # the recorded cell's trained model, for a diagnostic in a later sitting
+    assert (checkout / "results" / "st" / ".models" / "a-0.pt").read_text() == "model"
+    assert not (checkout / "results" / "st" / ".lock").exists()
     assert json.loads((checkout / "results" / "st" / "provenance.json").read_text()) == {"sittings": [1, 2]}
 
 

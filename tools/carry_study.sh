@@ -7,9 +7,12 @@
 #     (results.md only once a cell is recorded: before, a sitting leaves a table of no rows);
 #   - the running cells' checkpoints (.checkpoints/<cell>/checkpoint.pt and history.csv), staged with `git add -f`
 #     (.gitignore ignores .checkpoints/), replacing the last ones; a carried checkpoint whose cell has since been
-#     recorded (the engine deletes it) is staged for removal.
+#     recorded (the engine deletes it) is staged for removal;
+#   - the recorded cells' kept models (.models/<cell>.pt, of a sitting run with keep_models=true), staged with
+#     `git add -f`: a cell that finishes in one sitting keeps its trained model for a diagnostic of trained models
+#     (diagnostic=lrgb_trained) in a later one, which may start on a fresh machine.
 # Refused, before anything is copied, while a sitting still runs there: its checkpoint would be of an epoch ago.
-# Kept models (.models/), the sittings registry, claims and locks stay where they are.
+# The sittings registry, claims and locks stay where they are.
 set -euo pipefail
 
 die() { echo "error: $*" >&2; exit 2; }
@@ -38,7 +41,7 @@ mkdir -p "$dst"
 for item in "$src"/* "$src"/.[!.]*; do
     [ -e "$item" ] || continue
     case $(basename "$item") in
-        .checkpoints|.models|.sittings|.claims|.lock) ;;
+        .checkpoints|.models|.sittings|.claims|.lock) ;;  # below, or staying there
         results.md) [ -f "$src/results.csv" ] && cp -a "$item" "$dst/" ;;  # without a recorded cell: an empty table
         *) cp -a "$item" "$dst/" ;;
     esac
@@ -54,9 +57,20 @@ if [ -d "$src/.checkpoints" ]; then
     done
 fi
 
+if [ -d "$src/.models" ]; then
+    for model in "$src"/.models/*.pt; do
+        [ -f "$model" ] || continue
+        mkdir -p "$dst/.models"
+        cp -a "$model" "$dst/.models/"
+    done
+fi
+
 git add -A "$dst"                                  # the record, and the removal of checkpoints no longer there
 if [ -d "$dst/.checkpoints" ]; then
     find "$dst/.checkpoints" -type f \( -name checkpoint.pt -o -name history.csv \) -print0 | xargs -0 -r git add -f
+fi
+if [ -d "$dst/.models" ]; then
+    find "$dst/.models" -type f -name '*.pt' -print0 | xargs -0 -r git add -f
 fi
 git status --short -- "$dst"
 echo "staged; commit it (at a sitting's end: amend this sitting's earlier carry rather than adding another copy)"

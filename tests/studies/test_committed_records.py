@@ -211,6 +211,49 @@ def test_a_carried_checkpoint_is_of_a_cell_still_running(tmp_path):
     assert _stale_checkpoints(ROOT / "results") == []
 
 
+def _stray_models(results: Path) -> list[str]:
+    """The kept models under ``results/<study>/.models/`` (carried in git by ``make carry``) that are not a recorded
+    cell's trained model of this format under its own name, each named with the fix."""
+    from dgl_ssm.train.trained import load_trained
+
+    found = []
+    for path in sorted(results.glob("*/.models/*.pt")):
+        folder = path.parents[1]
+        recorded = {r["config_hash"] for r in read_csv(folder / "results.csv")} if (folder / "results.csv").is_file() \
+            else set()
+        if path.stem.rsplit("-", 1)[-1] not in recorded:
+            found.append(f"{path}: no recorded cell of {folder.name} has this identity; git rm {path}")
+            continue
+        try:
+            load_trained(path, identity=path.stem)
+        except ValueError as err:
+            found.append(f"{path}: {err}")
+    return found
+
+
+def test_a_carried_model_is_a_recorded_cells_trained_model(tmp_path):
+    """A kept model under results/<study>/.models/ (carried in git so that a diagnostic of trained models can run in
+    a later sitting, on another machine) is the trained model of a cell the record holds, under its own name. Tried
+    on a made-up record first."""
+    import torch
+
+    from dgl_ssm.train.trained import save_trained
+
+    models = tmp_path / "study" / ".models"
+    (tmp_path / "study" / "results.csv").parent.mkdir(parents=True)
+    (tmp_path / "study" / "results.csv").write_text("model,config_hash\ngcn,0123456789abcdef\n")
+    save_trained(models / "gcn-cora-2-0-0123456789abcdef.pt", torch.nn.Linear(2, 1),
+                 identity="gcn-cora-2-0-0123456789abcdef")
+    assert _stray_models(tmp_path) == []
+    (models / "gcn-cora-2-0-0123456789abcdef.pt").rename(models / "gcn-cora-4-0-0123456789abcdef.pt")
+    save_trained(models / "gat-cora-2-0-fedcba9876543210.pt", torch.nn.Linear(2, 1))
+    assert [m.split(": ", 1)[1].split(" (")[0] for m in _stray_models(tmp_path)] == [
+        f"no recorded cell of study has this identity; git rm {models / 'gat-cora-2-0-fedcba9876543210.pt'}",
+        f"{models / 'gcn-cora-4-0-0123456789abcdef.pt'} is the model of 'gcn-cora-2-0-0123456789abcdef', not of "
+        "'gcn-cora-4-0-0123456789abcdef': it was copied or moved; put it back under its own name"]
+    assert _stray_models(ROOT / "results") == []
+
+
 def test_the_documented_tier_2_command_runs_its_two_cells_one_per_worker(compose_config):
     """docs/results.md's tier-2 command (issue 40), as written there, gives exactly kGCN-SSM and DRew-GCN + delay at 17
     layers, seed 0, with keep_models, and shard 0 of 2 runs the first, shard 1 the second (the order of the grid)."""
