@@ -14,6 +14,7 @@
 :func:`sensitivity`                     :math:`\\lVert\\partial h_v^{(L)}/\\partial x_u\\rVert_F` and its mean by hop distance
 :func:`resistance_distances`,           effective resistance :math:`R(u,v)` and its sum over pairs (over-squashing's topology)
 :func:`total_effective_resistance`
+:func:`spectral_gap`                    :math:`\\lambda_1` of the normalised Laplacian (expansion; Cheeger's inequality)
 :func:`gradient_flow`                   per-layer weight gradients and backpropagated errors :math:`B_\\ell`
 :func:`node_gradient_similarity`        mean cosine similarity of the per-node weight gradients :math:`m_i\\delta_i^\\top`
 :func:`layer_node_gradients`            their factors :math:`(\\hat A X_\\ell, \\partial\\mathcal L/\\partial Y_\\ell)` per GCN layer
@@ -34,6 +35,7 @@ from .jacobian import (
     layer_jacobian,
 )
 from .probe import SignalProbe
+from .expansion import spectral_gap
 from .resistance import resistance_distances, total_effective_resistance
 from .sensitivity import hop_distances, sensitivity, sensitivity_by_distance
 from .spectral import (
@@ -67,6 +69,7 @@ __all__ = [
     "hop_distances",
     "resistance_distances",
     "total_effective_resistance",
+    "spectral_gap",
     "backward_errors",
     "gradient_flow",
     "node_gradient_similarity",

@@ -35,28 +35,14 @@ from typing import Sequence
 import numpy as np
 import scipy.sparse as sp
 import torch
-from dgl import DGLError
 from scipy.sparse.csgraph import connected_components, laplacian
+
+from ._adjacency import simple_adjacency
 
 __all__ = ["resistance_distances", "total_effective_resistance"]
 
 #: the largest connected component (nodes) whose dense pseudo-inverse is computed by default (512 MiB in float64)
 DEFAULT_MAX_NODES = 8192
-
-
-def _unit_adjacency(graph) -> sp.csr_matrix:
-    """The symmetric 0/1 adjacency of ``graph``'s undirected simple view (no self-loops, no multi-edges)."""
-    if not graph.is_homogeneous:
-        raise DGLError("effective resistance needs a homogeneous graph; "
-                       "convert it first, e.g. dgl.to_homogeneous(graph)")
-    n = graph.num_nodes()
-    src, dst = (t.cpu().numpy() for t in graph.edges())
-    keep = src != dst
-    src, dst = src[keep], dst[keep]
-    ones = np.ones(2 * len(src))
-    adj = sp.coo_matrix((ones, (np.concatenate([src, dst]), np.concatenate([dst, src]))), shape=(n, n)).tocsr()
-    adj.data[:] = 1.0  # duplicates were summed: one unit resistor per neighbouring pair
-    return adj
 
 
 def _pinv_of_component(adj: sp.csr_matrix, nodes: np.ndarray, max_nodes: int) -> np.ndarray:
@@ -119,7 +105,7 @@ def resistance_distances(graph, target_nodes: Sequence[int], max_nodes: int = DE
     bad = [v for v in targets if not 0 <= v < n]
     if bad:
         raise ValueError(f"target node {bad[0]} is not a node of this graph (0..{n - 1}); pass node ids in range")
-    adj = _unit_adjacency(graph)
+    adj = simple_adjacency(graph, "effective resistance")
     _, labels = connected_components(adj, directed=False)
     out = torch.full((len(targets), n), float("inf"), dtype=torch.float64)
     pinvs = {}
@@ -173,7 +159,7 @@ def total_effective_resistance(graph, per_graph: bool = False, max_nodes: int = 
     >>> total_effective_resistance(dgl.batch([path, cycle]), per_graph=True).tolist()   # (n^3-n)/6, (n^3-n)/12
     [10.0, 5.0]
     """
-    adj = _unit_adjacency(graph)
+    adj = simple_adjacency(graph, "effective resistance")
     _, labels = connected_components(adj, directed=False)
     sizes = graph.batch_num_nodes().cpu().numpy()
     totals = []

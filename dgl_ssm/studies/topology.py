@@ -46,10 +46,11 @@ def resistance_rows(graphs, max_hops) -> tuple:
     graph's edges, its effective resistance :math:`R(u, v)` (:func:`~dgl_ssm.analysis.resistance_distances`) on the
     input graph and on each rewiring: mean, max and pair count by :math:`d` (pairs in different components left
     out). ``summary``: per topology, the number of graphs, their mean edge count (undirected, simple), mean total effective
-    resistance (:func:`~dgl_ssm.analysis.total_effective_resistance`; connected graphs only, counted) and the mean
-    resistance over all connected pairs.
+    resistance (:func:`~dgl_ssm.analysis.total_effective_resistance`) and mean spectral gap
+    (:func:`~dgl_ssm.analysis.spectral_gap`), both over the connected graphs of two nodes or more (counted), and the
+    mean resistance over all connected pairs.
     """
-    from ..analysis import resistance_distances, total_effective_resistance
+    from ..analysis import resistance_distances, spectral_gap, total_effective_resistance
 
     sums: dict = {}
     summary: dict = {}
@@ -67,13 +68,14 @@ def resistance_rows(graphs, max_hops) -> tuple:
                 row[1] = max(row[1], float(values.max()))
                 row[2] += len(values)
             total = float(total_effective_resistance(topo))
-            s = summary.setdefault(name, {"graphs": 0, "connected": 0, "edges": 0, "kirchhoff": 0.0,
+            s = summary.setdefault(name, {"graphs": 0, "connected": 0, "edges": 0, "kirchhoff": 0.0, "gap": 0.0,
                                           "resistance": 0.0, "pairs": 0})
             s["graphs"] += 1
             s["edges"] += _undirected_edges(topo)
-            if np.isfinite(total):
+            if np.isfinite(total) and n > 1:
                 s["connected"] += 1
                 s["kirchhoff"] += total
+                s["gap"] += float(spectral_gap(topo))
             s["resistance"] += float(res.sum())
             s["pairs"] += len(res)
     names = list(summary)
@@ -84,6 +86,7 @@ def resistance_rows(graphs, max_hops) -> tuple:
     rows = [{"topology": name, "num_graphs": s["graphs"], "mean_edges": s["edges"] / s["graphs"],
              "connected_graphs": s["connected"],
              "mean_total_effective_resistance": s["kirchhoff"] / s["connected"] if s["connected"] else float("nan"),
+             "mean_spectral_gap": s["gap"] / s["connected"] if s["connected"] else float("nan"),
              "mean_resistance": s["resistance"] / s["pairs"] if s["pairs"] else float("nan"), "pairs": s["pairs"]}
             for name, s in summary.items()]
     return by_distance, rows
@@ -117,7 +120,8 @@ def run_resistance(d, out: Path, device, data_root, data_dir, log) -> list:
         summary += [{"graphs": name, **r} for r in rows]
         for r in rows:
             log(f"  {r['topology']:14s} edges {r['mean_edges']:8.1f}   total effective resistance "
-                f"{r['mean_total_effective_resistance']:10.1f}   mean R {r['mean_resistance']:7.3f}")
+                f"{r['mean_total_effective_resistance']:10.1f}   mean R {r['mean_resistance']:7.3f}   spectral gap "
+                f"{r['mean_spectral_gap']:.4f}")
     write_csv(out / "resistance.csv", by_distance)
     write_csv(out / "summary.csv", summary)
     _plot(by_distance, out / "resistance.png", d.name)

@@ -476,8 +476,8 @@ def test_resistance_diagnostic_on_the_first_peptides(tmp_path, raw_data, compose
     """diagnostic=lrgb_resistance on 3 molecules: every pair of a molecule once, by its shortest-path distance over
     the bonds; on the bonds R(u, v) <= d(u, v) (one path of d unit resistors, and a second path only lowers it); each
     rewiring adds edges, so it lowers every mean (Rayleigh) and keeps the pair count; the totals are the
-    per-molecule Kirchhoff indices (recomputed here from the library function)."""
-    from dgl_ssm.analysis import total_effective_resistance
+    per-molecule Kirchhoff indices and spectral gaps (recomputed here from the library functions)."""
+    from dgl_ssm.analysis import spectral_gap, total_effective_resistance
     from dgl_ssm.data import PeptidesDataset
     from dgl_ssm.transforms import KHopRewire
 
@@ -506,6 +506,8 @@ def test_resistance_diagnostic_on_the_first_peptides(tmp_path, raw_data, compose
     rewired = [float(total_effective_resistance(KHopRewire(3)(g))) for g in molecules]
     finite = [t for t in totals if math.isfinite(t)]
     assert int(summary["input graph"]["connected_graphs"]) == len(finite)
+    gaps = [float(spectral_gap(g)) for g, t in zip(molecules, totals) if math.isfinite(t)]
+    assert float(summary["input graph"]["mean_spectral_gap"]) == pytest.approx(sum(gaps) / len(gaps))
     assert float(summary["input graph"]["mean_total_effective_resistance"]) == pytest.approx(sum(finite) / len(finite))
     assert float(summary["rings 1..3"]["mean_total_effective_resistance"]) == pytest.approx(
         sum(r for r in rewired if math.isfinite(r)) / len(finite))
