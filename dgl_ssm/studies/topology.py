@@ -132,9 +132,12 @@ def _plot(rows: list, path, title: str) -> None:
     import matplotlib.pyplot as plt  # the caller chooses the backend; files only here
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for key in dict.fromkeys((r["graphs"], r["topology"]) for r in rows):
+    datasets = list(dict.fromkeys(r["graphs"] for r in rows))
+    topologies = list(dict.fromkeys(r["topology"] for r in rows))
+    for key in dict.fromkeys((r["graphs"], r["topology"]) for r in rows):  # a colour per dataset, a line per topology
         part = [r for r in rows if (r["graphs"], r["topology"]) == key]
-        ax.plot([r["distance"] for r in part], [r["mean_resistance"] for r in part], marker=".",
+        ax.plot([r["distance"] for r in part], [r["mean_resistance"] for r in part], marker=".", markersize=3,
+                color=f"C{datasets.index(key[0]) % 10}", linestyle=("-", "--", ":", "-.")[topologies.index(key[1]) % 4],
                 label=" · ".join(key))
     ax.set(yscale="log", xlabel="shortest-path distance d(u, v) (input graph)", ylabel="mean effective resistance R(u, v)",
            title=title)
