@@ -27,6 +27,7 @@ BENCHMARKS = [
     ("bench_precision.py", "precision", ["--profile"], ["--quick"]),
     ("bench_denormal.py", "denormal", [], ["--quick"]),
     ("bench_mkl_intel_path.py", "mkl_intel_path", [], ["--quick"]),
+    ("bench_resistance.py", "resistance", [], ["--quick"]),
 ]
 
 # bench_khop.py (khop branch) writes its own rows: KHopRewire speed-up over networkx per collection

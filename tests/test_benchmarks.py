@@ -21,6 +21,7 @@ QUICK = [  # the smallest run of each benchmark's own code path (it checks the c
     ("bench_precision.py", "precision", ["--quick", "--models", "gcn", "kgcn-ssm"]),
     ("bench_denormal.py", "denormal", ["--quick", "--layers", "4", "--repeats", "1"]),
     ("bench_mkl_intel_path.py", "mkl_intel_path", ["--quick", "--models", "kgcn-ssm", "--limit", "40"]),
+    ("bench_resistance.py", "resistance", ["--quick", "--molecules", "6", "--repeats", "1"]),
 ]
 
 
@@ -84,6 +85,15 @@ def test_the_mkl_code_path_numbers_in_the_docs_are_the_committed_runs():
     assert f"{rows['kgcn-ssm']:.2f}× ({epoch['default']['kgcn-ssm']:.2f} → {epoch['intel']['kgcn-ssm']:.2f} s)" in section
     assert f"{rows['drew-gcn-delay']:.2f}× (missed)** ({epoch['default']['drew-gcn-delay']:.2f} → " \
            f"{epoch['intel']['drew-gcn-delay']:.2f} s)" in section
+
+
+def test_the_resistance_numbers_in_the_docs_are_the_committed_run():
+    """docs/benchmarks.md's effective-resistance row quotes results/bench_resistance/ (the run it names)."""
+    data = json.loads((ROOT / "results" / "bench_resistance" / "resistance.json").read_text())
+    text = (ROOT / "docs" / "benchmarks.md").read_text()
+    total, pairs = (row["measured"] for row in data["targets"])
+    assert data["details"]["molecules"] == 256 and data["details"]["max_relative_difference_pairs"] < 1e-9
+    assert f"| ≥ 1× | {total:.2f}×; {pairs:.2f}× |" in text
 
 
 def test_the_mkl_benchmark_without_a_c_compiler_says_what_to_install(tmp_path):
