@@ -22,6 +22,7 @@ def test_examples(name, tmp_path, monkeypatch):
 def test_public_modules_have_examples():
     """The modules users call directly document themselves with runnable examples."""
     for name in ("dgl_ssm.nn.ssm", "dgl_ssm.nn.khop", "dgl_ssm.transforms.khop", "dgl_ssm.models.deep_gnn",
-                 "dgl_ssm.analysis.energy", "dgl_ssm.analysis.jacobian", "dgl_ssm.analysis.probe", "dgl_ssm.data.node"):
+                 "dgl_ssm.analysis.energy", "dgl_ssm.analysis.jacobian", "dgl_ssm.analysis.probe", "dgl_ssm.data.node",
+                 "dgl_ssm.analysis.resistance", "dgl_ssm.analysis.expansion"):
         assert doctest.DocTestFinder().find(importlib.import_module(name)), name
         assert sum(len(t.examples) for t in doctest.DocTestFinder().find(importlib.import_module(name))) > 0, name
