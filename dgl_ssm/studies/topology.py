@@ -45,8 +45,8 @@ def resistance_rows(graphs, max_hops) -> tuple:
     For every unordered pair :math:`u < v` of nodes of one graph at shortest-path distance :math:`d` over the input
     graph's edges, its effective resistance :math:`R(u, v)` (:func:`~dgl_ssm.analysis.resistance_distances`) on the
     input graph and on each rewiring: mean, max and pair count by :math:`d` (pairs in different components left
-    out). ``summary``: per topology, the number of graphs, their mean edge count (undirected, simple), mean total effective
-    resistance (:func:`~dgl_ssm.analysis.total_effective_resistance`) and mean spectral gap
+    out). ``summary``: per topology, the number of graphs, their mean edge count (undirected, simple), mean total
+    effective resistance (:func:`~dgl_ssm.analysis.total_effective_resistance`) and mean spectral gap
     (:func:`~dgl_ssm.analysis.spectral_gap`), both over the connected graphs of two nodes or more (counted), and the
     mean resistance over all connected pairs.
     """
