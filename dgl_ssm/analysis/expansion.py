@@ -7,7 +7,9 @@ Cheeger's inequality, :math:`\phi_G^2 / 2 \le \lambda_1 \le 2 \phi_G`, ties it
 to the graph's conductance :math:`\phi_G`, its narrowest cut relative to the
 edge volume the cut separates (Spielman, "Spectral Graph Theory" lecture notes,
 2012, Lecture 6, "Conductance, the Normalized Laplacian, and Cheeger's
-Inequality"); a small gap means a bottleneck that messages must squeeze through. Rewiring
+Inequality"; only its abstract was readable offline, so the constants are the
+inequality's usual statement, not checked against the notes); a small gap means
+a bottleneck that messages must squeeze through. Rewiring
 methods against over-squashing raise it (Banerjee et al. 2022,
 arXiv:2208.03471, measure their rewirings by it, as their repository
 kedar2/Oversquashing does in ``plots.py``); k-hop rewiring
