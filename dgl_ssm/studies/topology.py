@@ -21,24 +21,6 @@ def _topologies(graph, max_hops):
     return [("input graph", graph)] + [(f"rings 1..{k}", KHopRewire(k)(graph)) for k in max_hops]
 
 
-def _hops(graph) -> np.ndarray:
-    """All-pairs shortest-path distances over the graph's edges, either direction (scipy's BFS); ``inf``: no path."""
-    import scipy.sparse as sp
-    from scipy.sparse.csgraph import shortest_path
-
-    src, dst = (t.cpu().numpy() for t in graph.edges())
-    n = graph.num_nodes()
-    return shortest_path(sp.coo_matrix((np.ones(len(src)), (src, dst)), shape=(n, n)).tocsr(), unweighted=True,
-                         directed=False)
-
-
-def _undirected_edges(graph) -> int:
-    """The number of edges of the graph's undirected simple view (each neighbouring pair once, no self-loops)."""
-    src, dst = (t.cpu().numpy() for t in graph.edges())
-    pairs = np.minimum(src, dst).astype(np.int64) * graph.num_nodes() + np.maximum(src, dst)
-    return len(np.unique(pairs[src != dst]))
-
-
 def resistance_rows(graphs, max_hops) -> tuple:
     r"""``(by_distance, summary)`` rows for a list of graphs.
 
@@ -50,15 +32,19 @@ def resistance_rows(graphs, max_hops) -> tuple:
     (:func:`~dgl_ssm.analysis.spectral_gap`), both over the connected graphs of two nodes or more (counted), and the
     mean resistance over all connected pairs.
     """
-    from ..analysis import resistance_distances, spectral_gap, total_effective_resistance
+    from scipy.sparse.csgraph import shortest_path
+
+    from ..analysis import resistance_distances, spectral_gap
+    from ..analysis._adjacency import simple_adjacency
 
     sums: dict = {}
     summary: dict = {}
     for graph in graphs:
         n = graph.num_nodes()
-        hops = _hops(graph)
+        hops = shortest_path(simple_adjacency(graph, "effective resistance"), unweighted=True, directed=False)
         upper = np.triu(np.isfinite(hops), k=1)
         dist = hops[upper].astype(np.int64)
+        connected = n > 1 and int(upper.sum()) == n * (n - 1) // 2  # rewiring joins no two components
         for name, topo in _topologies(graph, max_hops):
             res = resistance_distances(topo, range(n)).numpy()[upper]
             for d in np.unique(dist):
@@ -67,14 +53,13 @@ def resistance_rows(graphs, max_hops) -> tuple:
                 row[0] += float(values.sum())
                 row[1] = max(row[1], float(values.max()))
                 row[2] += len(values)
-            total = float(total_effective_resistance(topo))
             s = summary.setdefault(name, {"graphs": 0, "connected": 0, "edges": 0, "kirchhoff": 0.0, "gap": 0.0,
                                           "resistance": 0.0, "pairs": 0})
             s["graphs"] += 1
-            s["edges"] += _undirected_edges(topo)
-            if np.isfinite(total) and n > 1:
+            s["edges"] += simple_adjacency(topo, "effective resistance").nnz // 2
+            if connected:  # the Kirchhoff index is the sum over these very pairs (total_effective_resistance)
                 s["connected"] += 1
-                s["kirchhoff"] += total
+                s["kirchhoff"] += float(res.sum())
                 s["gap"] += float(spectral_gap(topo))
             s["resistance"] += float(res.sum())
             s["pairs"] += len(res)
