@@ -1,6 +1,7 @@
 """Every Examples section of the package runs and prints what it shows."""
 import doctest
 import importlib
+import inspect
 import pkgutil
 
 import pytest
@@ -26,3 +27,27 @@ def test_public_modules_have_examples():
                  "dgl_ssm.analysis.resistance", "dgl_ssm.analysis.expansion"):
         assert doctest.DocTestFinder().find(importlib.import_module(name)), name
         assert sum(len(t.examples) for t in doctest.DocTestFinder().find(importlib.import_module(name))) > 0, name
+
+
+PACKAGES = ("dgl_ssm", "dgl_ssm.nn", "dgl_ssm.models", "dgl_ssm.transforms", "dgl_ssm.analysis", "dgl_ssm.data",
+            "dgl_ssm.train", "dgl_ssm.studies")
+
+
+def test_every_public_function_and_class_has_a_runnable_example():
+    """The brief's docstring standard (an Examples block that runs) for every function and class a package exports
+    in its ``__all__`` (exceptions aside: their messages are tested where they are raised). The examples themselves
+    run in ``test_examples``, in the module that defines them."""
+    finder = doctest.DocTestFinder(recurse=False)
+    without = []
+    for package in PACKAGES:
+        module = importlib.import_module(package)
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+                continue  # registries, constants
+            if inspect.isclass(obj) and issubclass(obj, BaseException):
+                continue
+            tests = finder.find(obj, name, module=inspect.getmodule(obj), globs={})
+            if not any(test.examples for test in tests):
+                without.append(f"{package}.{name}")
+    assert not without, f"no runnable Examples in the docstring of: {', '.join(without)}"

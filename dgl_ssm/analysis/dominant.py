@@ -111,6 +111,19 @@ def orthogonal_part(graph, feat: torch.Tensor, propagation: str = "symmetric") -
     ------
     DGLError
         As :func:`dominant_eigenvectors`; or if ``feat`` does not have one row per node.
+
+    Examples
+    --------
+    On a path of three nodes with self-loops, :math:`\hat A`'s dominant eigenvector is :math:`D^{1/2}\mathbf 1`
+    (degrees 2, 3, 2): that signal has no orthogonal part, a constant one keeps some.
+
+    >>> import dgl, torch
+    >>> g = dgl.add_self_loop(dgl.graph(([0, 1, 1, 2], [1, 0, 2, 1])))
+    >>> smooth = g.in_degrees().double().sqrt()[:, None]
+    >>> float(orthogonal_part(g, smooth).norm()) < 1e-12
+    True
+    >>> orthogonal_part(g, torch.ones(3, 2, dtype=torch.float64)).shape
+    torch.Size([3, 2])
     """
     if feat.shape[0] != graph.num_nodes():
         raise DGLError(f"feat has {feat.shape[0]} rows but the graph has {graph.num_nodes()} nodes: pass one row per node")

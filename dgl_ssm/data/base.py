@@ -102,6 +102,60 @@ class GraphListDataset(DGLDataset):
         Pooling of a graph-level model (``None``: node outputs).
     encoder : callable, optional
         ``encoder(hidden) -> nn.Module`` for raw features that need embedding.
+
+    Parameters
+    ----------
+    name : str
+        The dataset's folder under the data root.
+    split : str or None
+        ``"train"``, ``"val"``, ``"test"`` or ``None`` (all graphs).
+    root : path, optional
+        Data root (:func:`~dgl_ssm.data.paths.data_root`).
+    hash_key : tuple
+        What the processed graphs depend on (sizes, seeds, a version): the cache folder is named by its hash, so a
+        change of any of them builds a new cache instead of loading the old one.
+    pre_transform : callable, optional
+        Applied once and cached (:func:`~dgl_ssm.data.apply_pre_transform`).
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``split``.
+
+    Examples
+    --------
+    Paths of 2 to 11 nodes, each labelled with its length (a graph regression task), cached under the root:
+
+    >>> import dgl, tempfile, torch
+    >>> class PathLengths(GraphListDataset):
+    ...     default_loss = default_metric = "mse"
+    ...     default_readout = "sum"
+    ...     num_features = num_targets = 1
+    ...     def __init__(self, split=None, root=None):
+    ...         super().__init__("path_lengths_example", split, root, hash_key=(1,))
+    ...     def process(self):
+    ...         sizes = list(range(2, 12))
+    ...         self.graphs = [dgl.graph((torch.arange(n - 1), torch.arange(1, n))) for n in sizes]
+    ...         for g in self.graphs:
+    ...             g.ndata["feat"] = torch.ones(g.num_nodes(), 1)
+    ...         self.labels = torch.tensor(sizes, dtype=torch.float32)[:, None] - 1
+    ...         self.split_of = torch.tensor([0] * 8 + [1, 2])             # 8 train, 1 validation, 1 test
+    ...     def cached_labels(self):
+    ...         return {"labels": self.labels, "split_of": self.split_of}
+    ...     def restore_labels(self, labels):
+    ...         self.labels, self.split_of = labels["labels"], labels["split_of"]
+    ...     def item_label(self, index):
+    ...         return self.labels[index]
+    >>> root = tempfile.mkdtemp()
+    >>> train = PathLengths("train", root=root)
+    >>> g, y = train[3]
+    >>> len(train), g.num_edges(), y
+    (8, 4, tensor([4.]))
+    >>> len(PathLengths("test", root=root))                  # loaded from the cache
+    1
+    >>> bg, labels = train.collate_positions([0, 1, 2])
+    >>> bg.batch_size, labels.shape
+    (3, torch.Size([3, 1]))
     """
 
     level = "graph"

@@ -315,7 +315,29 @@ class PeptidesDataset(GraphListDataset):
 
 
 def atom_encoder(hidden: int):
-    """ogb's ``AtomEncoder(hidden)``: embeds the 9 int64 atom features of ``ndata['feat']`` (sum of embeddings)."""
+    """ogb's ``AtomEncoder(hidden)``: embeds the 9 int64 atom features of ``ndata['feat']`` (sum of embeddings).
+
+    Parameters
+    ----------
+    hidden : int
+        Embedding width.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``(N, 9)`` int64 atom features to ``(N, hidden)``.
+
+    Raises
+    ------
+    ImportError
+        Without ogb (the ``lrgb`` extra); the message names the install command.
+
+    Examples
+    --------
+    >>> import torch
+    >>> atom_encoder(16)(torch.zeros(5, 9, dtype=torch.long)).shape
+    torch.Size([5, 16])
+    """
     try:
         from ogb.graphproppred.mol_encoder import AtomEncoder
     except ImportError:

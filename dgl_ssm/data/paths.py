@@ -49,10 +49,30 @@ def data_root(root: Optional[os.PathLike] = None) -> Path:
 def raw_source(data_dir: Optional[os.PathLike] = None) -> Optional[Path]:
     """The offline raw copies: ``data_dir``, else ``$DGL_SSM_DATA``, else ``None`` (datasets then use DGL's download).
 
+    Parameters
+    ----------
+    data_dir : path, optional
+        The folder of the offline copies (layout ``planetoid/``, ``geom_gcn/``, ``lrgb/``, ...).
+
+    Returns
+    -------
+    pathlib.Path or None
+        The resolved folder, or ``None`` when neither is given.
+
     Raises
     ------
     MissingDataError
         If a directory is given explicitly (argument or environment) but does not exist.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> raw_source(tempfile.gettempdir()).is_dir()
+    True
+    >>> raw_source("/no/such/folder")
+    Traceback (most recent call last):
+    ...
+    dgl_ssm.data.errors.MissingDataError: raw data directory /no/such/folder (from data_dir) does not exist; ...
     """
     explicit = data_dir or os.environ.get("DGL_SSM_DATA")
     if explicit:

@@ -27,10 +27,24 @@ def needs_hop_edges(name: str) -> bool:
     """Whether model preset ``name`` reads ``edata['hop']``, i.e. needs a graph rewired by
     :class:`~dgl_ssm.transforms.KHopRewire` (k-hop convs, DRew).
 
+    Parameters
+    ----------
+    name : str
+        A preset name (:func:`available_models`).
+
+    Returns
+    -------
+    bool
+
     Raises
     ------
     ValueError
         On an unknown preset name.
+
+    Examples
+    --------
+    >>> needs_hop_edges("kgcn-ssm"), needs_hop_edges("gcn-ssm")
+    (True, False)
     """
     return lookup(PRESETS, "model", name).needs_hop_edges
 

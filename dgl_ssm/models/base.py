@@ -85,6 +85,27 @@ class GNNBase(nn.Module):
     ValueError
         On ``num_layers < 1``, a size that is not a positive int, a bad ``checkpoint``, or an unknown activation or
         readout.
+
+    Examples
+    --------
+    A residual GCN whose every layer also reads the encoder's states, as GCNII's initial residual does
+    (``step`` receives :math:`H^{(0)}`):
+
+    >>> import dgl, torch
+    >>> from dgl.nn import GraphConv
+    >>> class InitialResidualGCN(GNNBase):
+    ...     def __init__(self, in_feats, hidden, out_feats, num_layers, alpha=0.1):
+    ...         super().__init__(in_feats, hidden, out_feats, num_layers,
+    ...                          lambda i: GraphConv(hidden, hidden), activation="relu")
+    ...         self.alpha = alpha
+    ...     def step(self, graph, h, index, h0):
+    ...         return self.act((1 - self.alpha) * self.layers[index](graph, h) + self.alpha * h0)
+    >>> g = dgl.add_self_loop(dgl.rand_graph(10, 30))
+    >>> model = InitialResidualGCN(5, 16, 3, num_layers=8)
+    >>> model(g, torch.randn(10, 5)).shape                  # (N, out_feats)
+    torch.Size([10, 3])
+    >>> len(model.hidden_states(g, torch.randn(10, 5)))     # H^(0), ..., H^(8)
+    9
     """
 
     def __init__(

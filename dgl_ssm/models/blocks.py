@@ -79,7 +79,33 @@ class PlainBlock(nn.Module):
 
 
 class ResidualBlock(PlainBlock):
-    r"""Residual message passing :math:`H \mapsto H + \alpha\,\sigma(F_\theta(\mathcal{G}, H))` (He et al. 2016)."""
+    r"""Residual message passing :math:`H \mapsto H + \alpha\,\sigma(F_\theta(\mathcal{G}, H))` (He et al. 2016).
+
+    Parameters
+    ----------
+    conv : torch.nn.Module
+        ``(N, d) -> (N, d)``.
+    activation : callable, optional
+    alpha : float
+        Scale :math:`\alpha` of the update. Default 1.
+    norm, dim, l2norm
+        As in :class:`PlainBlock` (the normalisations apply to the update, before the sum).
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``norm`` or an ``l2norm`` that is not a bool.
+
+    Examples
+    --------
+    >>> import dgl, torch
+    >>> from dgl.nn import GraphConv
+    >>> g = dgl.add_self_loop(dgl.graph(([0, 1], [1, 2])))
+    >>> block = ResidualBlock(GraphConv(4, 4), torch.relu, alpha=0.5)
+    >>> h = torch.randn(3, 4)
+    >>> torch.allclose(block(g, h), h + 0.5 * torch.relu(block.conv(g, h)))
+    True
+    """
 
     def __init__(self, conv: nn.Module, activation=None, alpha: float = 1.0, norm=None, dim=None,
                  l2norm: bool = False):

@@ -144,7 +144,17 @@ class DeepGNN(GNNBase):
 
 
 def available_models() -> list:
-    """Names accepted by :func:`build_model`."""
+    """Names accepted by :func:`build_model`, sorted.
+
+    Returns
+    -------
+    list of str
+
+    Examples
+    --------
+    >>> {"gcn", "gcn-ssm", "kgcn-ssm", "gcnii", "drew-gcn"} <= set(available_models())
+    True
+    """
     return sorted(PRESETS)
 
 

@@ -48,6 +48,18 @@ class Preset:
         Raised by one each time what the preset builds changes (a corrected baseline). It enters a study cell's
         identity when above 0 (:func:`dgl_ssm.studies.identity.cell_config`), so that a row recorded with the
         earlier model is refused as another configuration instead of standing for the corrected one.
+
+    Examples
+    --------
+    >>> preset = PRESETS["kgcn-ssm"]
+    >>> preset.family, preset.state_space, preset.needs_hop_edges
+    ('ssm', True, True)
+    >>> preset.with_max_hop({}, 3)                          # where kGCN-SSM reads its rewiring depth
+    {'conv_options': {'max_hop': 3}}
+    >>> preset.check_options({"block_options": {"state_transiton": 0.5}})
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown block option 'state_transiton' for model 'kgcn-ssm' (block 'ssm'); known: ...
     """
 
     name: str
@@ -141,12 +153,77 @@ def _register(table: dict, kind: str, name: str):
 
 
 def register_conv(name: str):
-    """Decorator: register a conv factory ``f(dim, **options)`` under ``name``."""
+    """Decorator: register a conv factory ``f(dim, *, layer, num_layers, **options)`` under ``name``.
+
+    The factory returns a module called as ``conv(graph, h)``, ``(N, dim) -> (N, dim)``, without a non-linearity
+    (the block applies it); it ends in ``**_`` so that one set of options can be passed to any factory, and its
+    keyword parameters are the options :class:`Preset` accepts for it.
+
+    Raises
+    ------
+    ValueError
+        On a name already registered.
+
+    Examples
+    --------
+    A conv that averages each node's in-neighbours (DGL's message passing), in a GNN-SSM preset of its own:
+
+    >>> import dgl, dgl.function as fn, torch
+    >>> from dgl_ssm.models import DeepGNN, build_model
+    >>> class MeanConv(torch.nn.Module):
+    ...     def __init__(self, dim):
+    ...         super().__init__()
+    ...         self.linear = torch.nn.Linear(dim, dim)
+    ...     def forward(self, graph, h):
+    ...         with graph.local_scope():
+    ...             graph.ndata["h"] = self.linear(h)
+    ...             graph.update_all(fn.copy_u("h", "m"), fn.mean("m", "h"))
+    ...             return graph.ndata["h"]
+    >>> @register_conv("mean-example")
+    ... def mean_example(dim, **_):
+    ...     return MeanConv(dim)
+    >>> _ = register_preset("mean-ssm-example", family="ssm", factory=DeepGNN, conv="mean-example", block="ssm")
+    >>> model = build_model("mean-ssm-example", 5, 16, 3, num_layers=4, block_options={"input_matrix": 0.1})
+    >>> model(dgl.add_self_loop(dgl.rand_graph(10, 30)), torch.randn(10, 5)).shape
+    torch.Size([10, 3])
+    >>> del CONVS["mean-example"], PRESETS["mean-ssm-example"]   # leave the registries as they were
+    """
     return _register(CONVS, "conv", name)
 
 
 def register_block(name: str):
-    """Decorator: register a block factory ``f(conv, dim, activation, **options)``."""
+    """Decorator: register a block factory ``f(conv, dim, activation, **options)`` under ``name``.
+
+    The factory returns one layer of the deep model, called as ``block(graph, h)``, ``(N, dim) -> (N, dim)``,
+    around the conv it is given; it ends in ``**_``, and its keyword parameters are the block options a
+    :class:`Preset` accepts.
+
+    Raises
+    ------
+    ValueError
+        On a name already registered.
+
+    Examples
+    --------
+    A gated residual block :math:`H + g\,\sigma(F(H))` with a learned scalar gate :math:`g`, started at ``gate``:
+
+    >>> import dgl, torch
+    >>> from dgl_ssm.models import DeepGNN
+    >>> class GatedBlock(torch.nn.Module):
+    ...     def __init__(self, conv, activation, gate):
+    ...         super().__init__()
+    ...         self.conv, self.activation = conv, activation
+    ...         self.gate = torch.nn.Parameter(torch.tensor(float(gate)))
+    ...     def forward(self, graph, h):
+    ...         return h + self.gate * self.activation(self.conv(graph, h))
+    >>> @register_block("gated-example")
+    ... def gated_example(conv, dim, activation, *, gate=0.1, **_):
+    ...     return GatedBlock(conv, activation, gate)
+    >>> model = DeepGNN(5, 16, 3, num_layers=4, conv="gcn", block="gated-example", block_options={"gate": 0.5})
+    >>> float(model.layers[0].gate)
+    0.5
+    >>> del BLOCKS["gated-example"]                          # leave the registry as it was
+    """
     return _register(BLOCKS, "block", name)
 
 
@@ -164,6 +241,19 @@ def register_preset(name: str, *, family: str, factory: Callable, max_hop_option
     ------
     ValueError
         On a name already registered, an unknown family or a negative revision.
+
+    Examples
+    --------
+    A GCN-SSM at the edge of chaos with a small input matrix, as a named model that studies can refer to:
+
+    >>> from dgl_ssm.models import DeepGNN, build_model
+    >>> preset = register_preset("gcn-ssm-small-b-example", family="ssm", factory=DeepGNN, conv="gcn", block="ssm",
+    ...                          block_options={"state_transition": 1.0, "input_matrix": 0.1})
+    >>> preset.state_space, preset.needs_hop_edges
+    (True, False)
+    >>> float(build_model("gcn-ssm-small-b-example", 5, 8, 3, num_layers=2).ssm_matrices.input_matrix[0, 0])
+    0.1...
+    >>> del PRESETS["gcn-ssm-small-b-example"]               # leave the registry as it was
     """
     if name in PRESETS:
         raise ValueError(f"model preset {name!r} is already registered")

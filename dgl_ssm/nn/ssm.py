@@ -68,7 +68,33 @@ def _right_multiply(x: torch.Tensor, kind: str, value) -> torch.Tensor:
 
 
 def spectral_radius(matrix: torch.Tensor) -> float:
-    """Largest eigenvalue modulus :math:`\\rho(M) = \\max_i |\\lambda_i(M)|` of a square matrix."""
+    """Largest eigenvalue modulus :math:`\\rho(M) = \\max_i |\\lambda_i(M)|` of a square matrix.
+
+    Computed in float64 from all eigenvalues (:func:`torch.linalg.eigvals`), so also for a non-symmetric
+    :math:`\\Lambda`, whose eigenvalues may be complex.
+
+    Parameters
+    ----------
+    matrix : torch.Tensor
+        Shape ``(d, d)``; an empty matrix has radius 0.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        If ``matrix`` has non-finite entries (NaN, inf).
+
+    Examples
+    --------
+    >>> import torch
+    >>> spectral_radius(torch.tensor([[0., -1.], [1., 0.]]))   # a rotation: eigenvalues ±i
+    1.0
+    >>> spectral_radius(make_state_transition(4, 0.5))
+    0.5
+    """
     if matrix.numel() == 0:
         return 0.0
     return float(torch.linalg.eigvals(_finite(torch.as_tensor(matrix), "matrix").double()).abs().max())
@@ -108,6 +134,18 @@ def make_state_transition(
     ValueError
         On a non-square matrix, a matrix or vector whose size is not ``dim``, an
         unknown string, non-finite entries (NaN, inf) or bounds, or ``r_min > r_max``.
+
+    Examples
+    --------
+    >>> make_state_transition(3, 0.9)                       # Λ = 0.9 I
+    tensor([[0.9000, 0.0000, 0.0000],
+            [0.0000, 0.9000, 0.0000],
+            [0.0000, 0.0000, 0.9000]])
+    >>> make_state_transition(2, [1.0, 0.5]).diagonal()     # Λ = diag(1, 0.5)
+    tensor([1.0000, 0.5000])
+    >>> lam = make_state_transition(64, "uniform", r_min=0.95, seed=0)
+    >>> bool(0.95 <= lam.diagonal().min() and lam.diagonal().max() <= 1.0)
+    True
     """
     if isinstance(spec, str):
         if spec != "uniform":
@@ -154,6 +192,15 @@ def make_input_matrix(dim: int, spec: MatrixSpec = "identity", seed: int | None 
     ------
     ValueError
         On an unknown string, a matrix of the wrong shape or non-finite entries.
+
+    Examples
+    --------
+    >>> make_input_matrix(2, 0.1)                           # B = 0.1 I
+    tensor([[0.1000, 0.0000],
+            [0.0000, 0.1000]])
+    >>> b = make_input_matrix(16, "random", seed=0)         # orthogonal: all singular values 1
+    >>> torch.allclose(torch.linalg.svdvals(b), torch.ones(16), atol=1e-5)
+    True
     """
     if spec is None or (isinstance(spec, str) and spec == "identity"):
         return torch.eye(dim)

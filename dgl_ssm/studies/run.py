@@ -67,6 +67,25 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     dgl_ssm.studies.stop.StudyStopped
         When ``cfg.time_limit_s`` passed, or SIGTERM / SIGUSR1 came, before the last pending cell (the record and
         tables are written first; the interrupted cell's checkpoint is kept and the next sitting continues it).
+
+    Examples
+    --------
+    RingTransfer at ring size 4 with two of its models, 100 rings and 2 epochs, recorded in a folder of its own;
+    a second call finds every cell recorded and trains nothing:
+
+    >>> import tempfile
+    >>> from hydra import compose, initialize_config_module
+    >>> out = tempfile.mkdtemp()
+    >>> with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
+    ...     cfg = compose("config", overrides=[
+    ...         "study=ring_quick", "study.settings=[4]", "study.ring_graphs=100", "study.train.epochs=2",
+    ...         "~study.models.gcn", "~study.models.gcn_ssm_l050", "~study.models.gcn_ssm_l075", f"out={out}"])
+    >>> rows, table = run_study(cfg, log=lambda line: None)
+    >>> sorted((row["model"], row["ring_size"], row["epochs_run"]) for row in rows)
+    [('gcn_ssm_l100', 4, 2), ('kgcn_ssm', 4, 2)]
+    >>> run_study(cfg, log=print)[0] == rows
+    ring_quick: 2 of 2 cells already recorded in .../results.csv, skipped
+    True
     """
     from ..experiment import resolve_device
     from ..runtime import configure_threads

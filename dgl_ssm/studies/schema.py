@@ -116,7 +116,21 @@ class Protocol:
 
 @dataclass
 class StudyConfig:
-    """A grid of cells: ``models x datasets x settings x seeds``."""
+    """A grid of cells: ``models x datasets x settings x seeds``.
+
+    The packaged studies are ``dgl_ssm/conf/study/<name>.yaml``; each field below is a key there (``study.<key>=``
+    on the command line).
+
+    Examples
+    --------
+    >>> from hydra import compose, initialize_config_module
+    >>> with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
+    ...     study = compose("config", overrides=["study=depth_quick", "study.seeds=1"]).study
+    >>> study.name, study.datasets, study.settings, study.seeds
+    ('depth_quick', ['cora'], [2, 8, 32], 1)
+    >>> sorted(study.models)
+    ['gcn', 'gcn_ssm', 'res_gcn']
+    """
 
     name: str = MISSING  #: output folder ``results/<name>/`` and the study's identity
     description: str = ""
@@ -188,7 +202,16 @@ class StudyConfig:
 
 @dataclass
 class RunConfig:
-    """The top-level configuration: a study and where and how to run it."""
+    """The top-level configuration: a study and where and how to run it (``dgl_ssm/conf/config.yaml``).
+
+    Examples
+    --------
+    >>> from hydra import compose, initialize_config_module
+    >>> with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
+    ...     cfg = compose("config", overrides=["study=ring_quick", "threads=1", "time_limit_s=3600"])
+    >>> cfg.study.name, cfg.device, cfg.threads, cfg.time_limit_s, cfg.num_shards
+    ('ring_quick', 'cpu', 1, 3600.0, 1)
+    """
 
     study: StudyConfig = MISSING
     out: Optional[str] = None  #: default ``results/<study.name>``

@@ -45,6 +45,11 @@ class DataOptions:
         RingTransfer (dataset ``"ring"``): nodes per ring (required there), rings and classes.
     limit : int, optional
         Peptides: the first ``limit`` graphs of each split.
+
+    Examples
+    --------
+    >>> DataOptions(ring_size=10, ring_graphs=100).ring_size
+    10
     """
 
     root: Optional[object] = None
@@ -227,6 +232,14 @@ class PreparedCell:
         ``params`` and, with a parameter budget, ``hidden`` (when fitted to it) and ``over_budget``.
     graph : dgl.DGLGraph or None
         A node cell's graph (on the device).
+
+    Examples
+    --------
+    >>> from dgl_ssm.train import load_protocol
+    >>> cell = prepare_cell("ring", "gcn-ssm", 2, 0, load_protocol("ring", epochs=1),
+    ...                     data=DataOptions(ring_size=4, ring_graphs=20))
+    >>> type(cell.task).__name__, cell.graph is None, sorted(cell.row)      # a graph-level cell
+    ('GraphTask', True, ['params'])
     """
 
     model: torch.nn.Module
@@ -278,6 +291,23 @@ def prepare_cell(dataset: str, preset: str, num_layers: int, seed: int, protocol
     ValueError
         A protocol value that does not apply to the level, a k-hop preset in a node cell, a model radius that
         differs from the data's (:func:`rewiring`), or a budget that even the narrowest model exceeds.
+
+    Examples
+    --------
+    A kGCN-SSM on RingTransfer (rings of 10 nodes, rewired to max_hop 2) as a study cell builds it, trained for two
+    epochs:
+
+    >>> from dgl_ssm.train import load_protocol
+    >>> protocol = load_protocol("ring", epochs=2, max_hop=2)
+    >>> cell = prepare_cell("ring", "kgcn-ssm", 5, 0, protocol, data=DataOptions(ring_size=10, ring_graphs=100))
+    >>> cell.row["params"] == sum(p.numel() for p in cell.model.parameters())
+    True
+    >>> cell.trainer.fit().epochs_run
+    2
+    >>> prepare_cell("cora", "kgcn-ssm", 5, 0, load_protocol("kipf2017"))
+    Traceback (most recent call last):
+    ...
+    ValueError: model 'kgcn-ssm' reads k-hop rings (edata['hop']), which node cells do not build; ...
     """
     from ..models import PRESETS, lookup
 
@@ -355,6 +385,14 @@ def fit_cell(dataset: str, preset: str, num_layers: int, seed: int, protocol: Tr
     ------
     TrainingInterrupted
         When ``should_stop`` gave a reason (the checkpoint of that epoch is in ``run_dir``).
+
+    Examples
+    --------
+    >>> from dgl_ssm.train import load_protocol
+    >>> row = fit_cell("ring", "gcn-ssm", 5, 0, load_protocol("ring", epochs=2),
+    ...                data=DataOptions(ring_size=10, ring_graphs=100))
+    >>> row["status"], row["epochs_run"], "test_accuracy" in row
+    ('ok', 2, True)
     """
     from .._io import write_csv
 

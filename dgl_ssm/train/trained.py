@@ -61,6 +61,19 @@ def load_trained(path: os.PathLike, identity: Optional[str] = None) -> dict:
         If there is no such file (the cell ran without ``keep_models=true``).
     ValueError
         If the file is not a trained model of this format, or (with ``identity``) is another cell's.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, torch
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "m.pt"
+    >>> save_trained(path, torch.nn.Linear(2, 1), identity="cell-0", best_epoch=3)
+    >>> model = torch.nn.Linear(2, 1)
+    >>> model.load_state_dict(load_trained(path)["state_dict"])
+    <All keys matched successfully>
+    >>> load_trained(path, identity="cell-1")
+    Traceback (most recent call last):
+    ...
+    ValueError: ...
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no trained model; rerun the cell with keep_models=true to keep it")

@@ -78,6 +78,37 @@ class Task(Protocol):
         Name of the model-selection metric (e.g. ``"accuracy"``, ``"log10_mse"``).
     higher_is_better : bool
         Direction of ``metric``.
+
+    Examples
+    --------
+    A task of one's own (node regression with the mean squared error) needs no base class: the two methods and the
+    two attributes.
+
+    >>> import dgl, torch
+    >>> from dgl_ssm.models import build_model
+    >>> class NodeRegression:
+    ...     metric, higher_is_better = "mse", False
+    ...     def __init__(self, graph, target):
+    ...         self.graph, self.target = graph, target
+    ...     def train_epoch(self, model, optimizer):
+    ...         model.train()
+    ...         optimizer.zero_grad()
+    ...         loss = torch.nn.functional.mse_loss(model(self.graph, self.graph.ndata["feat"]), self.target)
+    ...         loss.backward()
+    ...         optimizer.step()
+    ...         return loss.item()
+    ...     @torch.no_grad()
+    ...     def evaluate(self, model, splits):
+    ...         model.eval()
+    ...         mse = torch.nn.functional.mse_loss(model(self.graph, self.graph.ndata["feat"]), self.target).item()
+    ...         return {split: {"loss": mse, "mse": mse} for split in splits}   # one graph for every split here
+    >>> g = dgl.add_self_loop(dgl.rand_graph(20, 60))
+    >>> g.ndata["feat"] = torch.randn(20, 4)
+    >>> model = build_model("gcn-ssm", 4, 8, 1, num_layers=2)
+    >>> task = NodeRegression(g, g.ndata["feat"][:, :1])
+    >>> result = Trainer(model, task, make_optimizer(model, lr=0.01), max_epochs=5, progress=False).fit()
+    >>> result.epochs_run, sorted(result.test)
+    (5, ['loss', 'mse'])
     """
 
     metric: str
@@ -205,6 +236,12 @@ class FitResult:
     same epochs (:func:`time.process_time`, every thread), or ``None`` when an epoch of the history has none: a model
     on a GPU (there the host's CPU time is not the cost; ``train_time_s`` is), or a run resumed from a checkpoint
     written before CPU time was recorded.
+
+    Examples
+    --------
+    >>> r = FitResult(best_epoch=3, epochs_run=5, val={"accuracy": 0.8}, test={"accuracy": 0.79}, train_time_s=1.25)
+    >>> r.summary(prefix="gcn_")["gcn_test_accuracy"], r.summary()["status"]
+    (0.79, 'ok')
     """
 
     best_epoch: int
@@ -294,12 +331,37 @@ def history_epoch_seconds(history: List[dict]) -> tuple:
 
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The module inside a ``DistributedDataParallel`` (or ``DataParallel``) wrapper; ``model`` otherwise."""
+    """The module inside a ``DistributedDataParallel`` (or ``DataParallel``) wrapper; ``model`` otherwise.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    torch.nn.Module
+
+    Examples
+    --------
+    >>> net = torch.nn.Linear(2, 2)
+    >>> unwrap(torch.nn.DataParallel(net)) is net, unwrap(net) is net
+    (True, True)
+    """
     return model.module if isinstance(model, (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)) else model
 
 
 def load_checkpoint(path: os.PathLike) -> dict:
     """Read a :class:`Trainer` checkpoint with ``torch.load(weights_only=True)`` (on CPU).
+
+    Parameters
+    ----------
+    path : path
+        A ``checkpoint.pt`` of a :class:`Trainer` ``run_dir``.
+
+    Returns
+    -------
+    dict
+        The trainer's state: ``format``, ``next_epoch``, ``model``, ``optimizer``, ``history``, RNG states, ...
 
     Raises
     ------
@@ -307,6 +369,16 @@ def load_checkpoint(path: os.PathLike) -> dict:
         If the file is not a checkpoint of the current format (for example one
         written by dgl_ssm 0.1, which pickled NumPy objects); the message names
         the file and the fix.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = tempfile.mkdtemp() + "/checkpoint.pt"
+    >>> torch.save({"weights": torch.zeros(2)}, path)              # a file, but no trainer's
+    >>> load_checkpoint(path)
+    Traceback (most recent call last):
+    ...
+    ValueError: .../checkpoint.pt has checkpoint format None, this dgl_ssm reads format 2; delete it to start the run afresh
     """
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -395,15 +467,23 @@ class Trainer:
 
     Examples
     --------
+    A 16-layer GCN-SSM on Cora for 10 epochs (a study trains it for up to 200; ``make_trainer`` builds the trainer
+    from a protocol):
+
+    >>> import torch
     >>> from dgl_ssm.train import Trainer, NodeClassificationTask, make_optimizer
     >>> from dgl_ssm.data import load_node_graph
     >>> from dgl_ssm.models import build_model
-    >>> g = load_node_graph("cora")                                   # doctest: +SKIP
-    >>> model = build_model("gcn-ssm", g.ndata["feat"].shape[1], 64, 7, num_layers=16)  # doctest: +SKIP
-    >>> trainer = Trainer(model, NodeClassificationTask(g), make_optimizer(model, lr=0.01), max_epochs=100, patience=20)  # doctest: +SKIP
-    >>> result = trainer.fit()                                        # doctest: +SKIP
-    >>> result.test["accuracy"]                                       # doctest: +SKIP
-    0.79
+    >>> g = load_node_graph("cora")
+    >>> _ = torch.manual_seed(0)
+    >>> model = build_model("gcn-ssm", g.ndata["feat"].shape[1], 64, 7, num_layers=16)
+    >>> trainer = Trainer(model, NodeClassificationTask(g), make_optimizer(model, lr=0.01), max_epochs=10,
+    ...                   patience=20, progress=False)
+    >>> result = trainer.fit()
+    >>> result.status, result.epochs_run, sorted(result.test)
+    ('ok', 10, ['accuracy', 'loss'])
+    >>> 1 <= result.best_epoch <= 10 and 0.0 <= result.test["accuracy"] <= 1.0
+    True
     """
 
     CHECKPOINT = "checkpoint.pt"

@@ -93,6 +93,15 @@ def khop_pairs(
     ValueError
         On ``max_hop < 1``, node ids out of range, or an edge that joins two
         different graphs of the batch.
+
+    Examples
+    --------
+    A batch of a path 0 - 1 - 2 and a single edge 3 - 4:
+
+    >>> import numpy as np
+    >>> u, v, hop = khop_pairs(np.array([0, 1, 3]), np.array([1, 2, 4]), [3, 2], max_hop=2)
+    >>> list(zip(u.tolist(), v.tolist(), hop.tolist()))
+    [(1, 0, 1), (2, 0, 2), (0, 1, 1), (2, 1, 1), (0, 2, 2), (1, 2, 1), (4, 3, 1), (3, 4, 1)]
     """
     limit = _check_max_hop(max_hop)
     counts = np.asarray(batch_num_nodes, dtype=np.int64).reshape(-1)
