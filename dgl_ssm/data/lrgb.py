@@ -216,9 +216,13 @@ class PeptidesDataset(GraphListDataset):
 
     Examples
     --------
-    >>> train = PeptidesDataset("peptides-func", "train")  # doctest: +SKIP
-    >>> g, y = train[0]; len(train), tuple(y.shape)  # doctest: +SKIP
-    (10873, (10,))
+    The first 20 training molecules of Peptides-func (from the offline copies of ``$DGL_SSM_DATA``; without
+    ``limit``, the whole split, processed once and cached):
+
+    >>> train = PeptidesDataset("peptides-func", "train", limit=20)
+    >>> g, y = train[0]
+    >>> len(train), tuple(g.ndata["feat"].shape[1:]), tuple(y.shape)     # 9 atom features, 10 binary tasks
+    (20, (9,), (10,))
     """
 
     level = "graph"
