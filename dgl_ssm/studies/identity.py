@@ -10,10 +10,13 @@ suite checks every committed record.
 """
 from __future__ import annotations
 
+import json
+from typing import Dict, List, Mapping, Optional
+
 from ..models.registry import PRESETS
 from .schema import protocol_for, to_container
 
-__all__ = ["IMPLICIT_PROTOCOL", "NODE_IDENTITY_CONSTANTS", "cell_config"]
+__all__ = ["IMPLICIT_PROTOCOL", "NODE_IDENTITY_CONSTANTS", "cell_config", "flatten", "departures"]
 
 #: protocol keys added after records existed, with the value that reproduces the behaviour before them: a cell
 #: config leaves them out at that value, so that older records keep their hashes (and are not re-run or refused)
@@ -53,3 +56,74 @@ def cell_config(study, cell: dict) -> dict:
     return config
 
 
+
+
+def flatten(config: Mapping, prefix: str = "") -> Dict[str, object]:
+    """A nested configuration as ``{"train.lr": 0.01, ...}`` (an empty mapping has no keys, so it adds none).
+
+    Examples
+    --------
+    >>> flatten({"train": {"lr": 0.01, "weight_decay_groups": {}}, "preset": "gcn"})
+    {'train.lr': 0.01, 'preset': 'gcn'}
+    """
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def departures(packaged, rows: List[Mapping], cells: Mapping[str, Mapping]) -> List[tuple]:
+    """Where a record's rows were made with values other than its packaged study's.
+
+    A study table's title is the packaged configuration's ``description``, which may state values (epochs, graphs);
+    a record made with overrides (``study.train.epochs=2``) would carry a title that is not its own. Each row's
+    configuration is its identity in ``cells.json`` (``config_hash``), compared with the identity the packaged study
+    gives the same cell (:func:`cell_config`). Which cells the grid has (models, datasets, settings, seeds) is no
+    departure: the table shows it. Rows without an identity, or of models the packaged study does not have, are
+    left out.
+
+    Parameters
+    ----------
+    packaged : StudyConfig or None
+        The packaged study (``dgl_ssm/conf/study/<name>.yaml``); ``None``: no departures.
+    rows : list of mapping
+        The record's rows (``model``, ``config_hash``, ...).
+    cells : mapping
+        ``cells.json``: ``config_hash -> cell configuration``.
+
+    Returns
+    -------
+    list of (str, object, object, list of str)
+        ``(key, recorded value, packaged value, models)``, sorted by key; ``None`` stands for a key one side lacks.
+
+    Examples
+    --------
+    >>> from hydra import compose, initialize_config_module
+    >>> with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
+    ...     packaged = compose("config", overrides=["study=ring_quick"]).study
+    >>> cell = {"model": "gcn", "dataset": "ring", "ring_size": 4, "seed": 0}
+    >>> mine = cell_config(packaged, cell)
+    >>> mine["train"]["epochs"], mine["ring"]["graphs"] = 2, 100               # as study.train.epochs=2 ...
+    >>> departures(packaged, [{"model": "gcn", "config_hash": "h"}], {"h": mine})
+    [('ring.graphs', 100, 500, ['gcn']), ('train.epochs', 2, 40, ['gcn'])]
+    """
+    if packaged is None:
+        return []
+    found: Dict[str, tuple] = {}  # by the JSON of (key, recorded, packaged): values may be lists
+    for row in rows:
+        mine: Optional[Mapping] = cells.get(str(row.get("config_hash")))
+        if mine is None or row.get("model") not in packaged.models or "cell" not in mine:
+            continue
+        theirs = cell_config(packaged, dict(mine["cell"]))
+        a = flatten({k: v for k, v in mine.items() if k != "cell"})
+        b = flatten({k: v for k, v in theirs.items() if k != "cell"})
+        for key in a.keys() | b.keys():
+            if a.get(key) != b.get(key):
+                entry = found.setdefault(json.dumps([key, a.get(key), b.get(key)], sort_keys=True, default=str),
+                                         (key, a.get(key), b.get(key), []))
+                if row["model"] not in entry[3]:
+                    entry[3].append(row["model"])
+    return sorted(found.values(), key=lambda entry: entry[0])

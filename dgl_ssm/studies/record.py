@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
 from .._io import atomic_write, write_csv
+from .identity import flatten
 from .integrity import DIGESTS, Integrity, digests_of, inspect_rows, read_raw
 from .provenance import _git, _package_version, machine_info, packaged_study, record_study  # noqa: F401 (re-exported)
 
@@ -51,16 +52,6 @@ class RecordConflict(ValueError):
 def config_hash(config: Mapping) -> str:
     """A 16-hex hash of a JSON-able configuration (key order does not matter)."""
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _flatten(d: Mapping, prefix: str = "") -> Dict[str, object]:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, Mapping):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
 
 
 def _try_lock(handle) -> bool:
@@ -148,7 +139,7 @@ class ResultsRecord:
         if any(str(r.get("config_hash")) == digest for r in recorded):
             return "done"
         old = self._configs().get(str(recorded[0].get("config_hash")), {})
-        a, b = _flatten(old), _flatten(dict(config))
+        a, b = flatten(old), flatten(dict(config))
         changed = ", ".join(f"{k}: {a.get(k)} -> {b.get(k)}" for k in sorted({*a, *b}) if a.get(k) != b.get(k))
         label = ", ".join(f"{k}={cell[k]}" for k in self.keys)
         raise RecordConflict(
@@ -244,7 +235,7 @@ class ResultsRecord:
                     clash = next((label for label, h in other.get("cells", {}).items()
                                   if label in cells and cells[label] != h), None)
                     if clash:
-                        a, b = _flatten(other.get("study", {})), _flatten(dict(study_config))
+                        a, b = flatten(other.get("study", {})), flatten(dict(study_config))
                         changed = ", ".join(f"{k}: {a.get(k)} -> {b.get(k)}" for k in sorted({*a, *b})
                                             if a.get(k) != b.get(k) and k != "name")
                         raise RecordConflict(

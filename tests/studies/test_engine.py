@@ -30,6 +30,13 @@ def test_study_records_resumes_and_refuses_other_settings(tmp_path, raw_data, fi
     assert all(r["status"] == "ok" and r["epochs_run"] <= 2 and "config_hash" in r for r in rows)
     flat = " ".join(table.split())  # Markdown cells are padded to equal widths
     assert "| GCN (Kipf & Welling) | " in flat and "| GCN-SSM (λ = 1, B = 0.1·I) | " in flat and (out / "results.md").read_text() == table
+    # the title is depth_quick's description (Cora, its epochs); the rows' dataset and epochs are not, and it says so
+    packaged = compose_config("config", "study=depth_quick").study
+    note = re.search(r"Made with values other than those of the packaged configuration .*", table).group(0)
+    assert '`datasets` ["texas"] (packaged: ["cora"])' in note  # one dataset is no column of the table
+    assert note.count("`train.epochs` 2 for ") == 2, note  # GCN's own protocol and the study's, each named
+    assert f"`train.epochs` 2 for GCN-SSM (λ = 1, B = 0.1·I) (packaged: {packaged.train.epochs})" in note
+    assert "seeds" not in note and "settings" not in note  # the table's columns and title say those
     sitting = json.loads((out / "provenance.json").read_text())["sittings"][0]
     assert {"commit", "command", "date", "machine", "config", "wall_time_s"} <= set(sitting)
     assert {"cpu", "cores", "python", "torch", "dgl", "numpy", "cpu_capability", "mkl_cbwr"} <= set(sitting["machine"])
@@ -525,3 +532,18 @@ def test_keep_models_keeps_the_weights_each_recorded_number_came_from(tmp_path, 
     assert not (other / ".models").exists()
     with pytest.raises(FileNotFoundError, match="keep_models=true"):
         trained_cell(other, {"model": "gcn", "dataset": "texas", "depth": 2, "seed": 0}, data_root=data)
+
+
+def test_a_record_made_as_packaged_has_no_departures(compose_config):
+    from dgl_ssm.studies.identity import cell_config, departures
+
+    packaged = compose_config("config", "study=depth_quick").study
+    cells = {f"h{i}": cell_config(packaged, {"model": m, "dataset": "cora", "depth": 2, "seed": 0})
+             for i, m in enumerate(packaged.models)}
+    rows = [{"model": c["cell"]["model"], "config_hash": h} for h, c in cells.items()]
+    assert departures(packaged, rows, cells) == []
+    other = compose_config("config", "study=depth_quick", "study.models.gcn_ssm.options.block_options.input_matrix=1.0").study
+    cells["x"] = cell_config(other, {"model": "gcn_ssm", "dataset": "cora", "depth": 8, "seed": 1})
+    assert departures(packaged, [*rows, {"model": "gcn_ssm", "config_hash": "x"}], cells) == [
+        ("options.block_options.input_matrix", 1.0, 0.1, ["gcn_ssm"])]
+    assert departures(None, rows, cells) == [] and departures(packaged, [{"model": "gcn"}], cells) == []
