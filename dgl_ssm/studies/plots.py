@@ -16,7 +16,11 @@ def write_plots(study, rows: list, out: Path) -> List[str]:
     ``energy.png`` (Dirichlet energy and feature norm per layer of the deepest trained model of each row)."""
     from ..report import aggregate, plot_lines, read_csv
 
+    from .tables import cells_of, departures_note
+
     names = labels(study)
+    # the title is the packaged study's description; rows made with other values say so, as their table does
+    other = " (other values: results.md)" if departures_note(study, rows, cells_of(out)) else ""
     written = []
     for dataset in study.datasets:
         settings = {}
@@ -42,7 +46,7 @@ def write_plots(study, rows: list, out: Path) -> List[str]:
         if series:
             name = f"{study.metric}_{dataset}.png"
             plot_lines(series, out / name, study.setting_name, study.metric_label or study.metric,
-                       f"{study.description or study.name}: {dataset}", logx=study.setting_name == "depth", errors=errors)
+                       f"{study.description or study.name}: {dataset}{other}", logx=study.setting_name == "depth", errors=errors)
             written.append(name)
     grads = read_csv(out / "gradients.csv")
     for dataset in study.datasets if grads else ():

@@ -59,7 +59,7 @@ def write_tables(study, rows: list, out: Path, histories: Optional[Path] = None,
     else:
         protocol = (f"published protocol ({', '.join(names[k] for k in own)}: their own configurations; "
                     "the others: the study's train section)")
-    note = departures_note(study, rows, _cells_of(out) if cells is None else cells)
+    note = departures_note(study, rows, cells_of(out) if cells is None else cells)
     text = (f"{study.description or study.name}: {study.metric_label or study.metric}, {over}; {protocol}. "
             f"Generated from the record "
             f"(results.csv) by `python -m dgl_ssm.studies.tables`.\n\n{note + chr(10) if note else ''}{table}\n")
@@ -122,7 +122,7 @@ def departures_note(study, rows: list, cells: dict) -> str:
             f"whose description is the title): {'; '.join(parts)}.\n")
 
 
-def _cells_of(folder: Path) -> dict:
+def cells_of(folder: Path) -> dict:
     """A record's ``cells.json`` (``{}`` without one)."""
     import json
 
@@ -381,7 +381,7 @@ def regenerate(folder: Path, write: bool = True, warn=None) -> str:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        return write_tables(study, rows, Path(tmp), histories=folder / "histories", cells=_cells_of(folder))
+        return write_tables(study, rows, Path(tmp), histories=folder / "histories", cells=cells_of(folder))
 
 
 def readme_blocks(readme: Path, results: Path) -> str:
