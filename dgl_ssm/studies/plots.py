@@ -16,7 +16,7 @@ def write_plots(study, rows: list, out: Path) -> List[str]:
     ``energy.png`` (Dirichlet energy and feature norm per layer of the deepest trained model of each row)."""
     from ..report import aggregate, plot_lines, read_csv
 
-    from .tables import cells_of, departures_note
+    from .provenance import cells_of, departures_note
 
     names = labels(study)
     # the title is the packaged study's description; rows made with other values say so, as their table does

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from .identity import IMPLICIT_PROTOCOL
+from .identity import IMPLICIT_PROTOCOL, departures
+from .labels import labels
 from .schema import StudyConfig, check_published
 
-__all__ = ["machine_info", "record_study", "packaged_study"]
+__all__ = ["machine_info", "record_study", "packaged_study", "cells_of", "departures_note"]
 
 
 def machine_info() -> dict:
@@ -133,3 +134,52 @@ def packaged_study(name: str):
         return compose("config", overrides=[f"study={name}"]).study
     with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
         return compose("config", overrides=[f"study={name}"]).study
+
+
+def departures_note(study, rows: list, cells: dict) -> str:
+    """One paragraph naming the values with which the rows were made where they are not the packaged study's
+    (:func:`~dgl_ssm.studies.identity.departures`); ``""`` when there are none, or no packaged study of that name.
+    The title is the packaged configuration's description, which may state values the record did not use.
+
+    Examples
+    --------
+    >>> from hydra import compose, initialize_config_module
+    >>> from dgl_ssm.studies.identity import cell_config
+    >>> with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
+    ...     study = compose("config", overrides=["study=ring_quick", "study.train.epochs=2"]).study
+    >>> cells = {m: cell_config(study, {"model": m, "dataset": "ring", "ring_size": 4, "seed": 0})
+    ...          for m in ("gcn", "kgcn_ssm")}
+    >>> print(departures_note(study, [{"model": m, "config_hash": m} for m in cells], cells))
+    Made with values other than those of the packaged configuration (`dgl_ssm/conf/study/ring_quick.yaml`, whose
+    description is the title): `train.epochs` 2 (packaged: 40).
+    """
+    packaged = packaged_study(study.name)
+    if packaged is None:
+        return ""
+    parts = []
+    recorded = [d for d in study.datasets if any(r.get("dataset") == d for r in rows)]
+    if recorded and set(recorded) - set(packaged.datasets):  # one dataset is no column of the table: say which
+        parts.append(f"`datasets` {_shown(recorded)} (packaged: {_shown(list(packaged.datasets))})")
+    names = labels(study)
+    everyone = {r["model"] for r in rows if str(r.get("config_hash")) in cells and r.get("model") in packaged.models}
+    for key, mine, theirs, models in departures(packaged, rows, cells):
+        who = "" if set(models) == everyone else f" for {', '.join(names.get(m, m) for m in models)}"
+        parts.append(f"`{key}` {_shown(mine)}{who} (packaged: {_shown(theirs)})")
+    if not parts:
+        return ""
+    return (f"Made with values other than those of the packaged configuration (`dgl_ssm/conf/study/{study.name}.yaml`, "
+            f"whose description is the title): {'; '.join(parts)}.\n")
+
+
+def cells_of(folder: Path) -> dict:
+    """A record's ``cells.json`` (``{}`` without one)."""
+    import json
+
+    return json.loads((folder / "cells.json").read_text()) if (folder / "cells.json").is_file() else {}
+
+
+def _shown(value) -> str:
+    """A configuration value as the command line writes it (``null`` for a key one side lacks)."""
+    import json
+
+    return "null" if value is None else value if isinstance(value, str) else json.dumps(value, default=str)

@@ -35,7 +35,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import List, Mapping, Optional, Sequence
 
 from .._io import atomic_write, write_csv
 from .identity import flatten

@@ -7,7 +7,7 @@ result blocks. The study configuration is the latest sitting's (from
 numbers to compare with and the tables to show are not part of how a result was made, so they come from the
 study's current configuration file (``dgl_ssm/conf/study/<name>.yaml``) when
 it exists, and rows follow its model order; a line under the title names the values the rows were made with where
-they are not the packaged study's (:func:`departures_note`). ``--check`` writes nothing and exits 1 if a committed
+they are not the packaged study's (:func:`~dgl_ssm.studies.provenance.departures_note`). ``--check`` writes nothing and exits 1 if a committed
 table differs from what its record gives (the test suite runs this).
 """
 from __future__ import annotations
@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import Optional
 
 from .labels import labelled, labels, setting_of
+from .provenance import cells_of, departures_note
 from .record import record_study
 from .selection import best_member, chosen_setting, first_stage_seeds, members_in, settings_run
 
-__all__ = ["write_tables", "departures_note", "repeats_phrase", "selection_table", "chosen_setting_table", "published_table", "regenerate", "readme_blocks", "main"]
+__all__ = ["write_tables", "repeats_phrase", "selection_table", "chosen_setting_table", "published_table", "regenerate", "readme_blocks", "main"]
 
 
 def write_tables(study, rows: list, out: Path, histories: Optional[Path] = None, cells: Optional[dict] = None) -> str:
@@ -83,58 +84,6 @@ def write_tables(study, rows: list, out: Path, histories: Optional[Path] = None,
         text += "\n" + epoch_time_table(study, rows, histories or out / "histories", models, order + seen, multi)
     atomic_write(out / "results.md", lambda tmp: Path(tmp).write_text(text))
     return text
-
-def departures_note(study, rows: list, cells: dict) -> str:
-    """One paragraph naming the values with which the rows were made where they are not the packaged study's
-    (:func:`~dgl_ssm.studies.identity.departures`); ``""`` when there are none, or no packaged study of that name.
-    The title is the packaged configuration's description, which may state values the record did not use.
-
-    Examples
-    --------
-    >>> from hydra import compose, initialize_config_module
-    >>> from dgl_ssm.studies.identity import cell_config
-    >>> with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
-    ...     study = compose("config", overrides=["study=ring_quick", "study.train.epochs=2"]).study
-    >>> cells = {m: cell_config(study, {"model": m, "dataset": "ring", "ring_size": 4, "seed": 0})
-    ...          for m in ("gcn", "kgcn_ssm")}
-    >>> print(departures_note(study, [{"model": m, "config_hash": m} for m in cells], cells))
-    Made with values other than those of the packaged configuration (`dgl_ssm/conf/study/ring_quick.yaml`, whose
-    description is the title): `train.epochs` 2 (packaged: 40).
-    """
-    from .identity import departures
-    from .record import packaged_study
-
-    packaged = packaged_study(study.name)
-    if packaged is None:
-        return ""
-    parts = []
-    recorded = [d for d in study.datasets if any(r.get("dataset") == d for r in rows)]
-    if recorded and set(recorded) - set(packaged.datasets):  # one dataset is no column of the table: say which
-        parts.append(f"`datasets` {_shown(recorded)} (packaged: {_shown(list(packaged.datasets))})")
-    names = labels(study)
-    everyone = {r["model"] for r in rows if str(r.get("config_hash")) in cells and r.get("model") in packaged.models}
-    for key, mine, theirs, models in departures(packaged, rows, cells):
-        who = "" if set(models) == everyone else f" for {', '.join(names.get(m, m) for m in models)}"
-        parts.append(f"`{key}` {_shown(mine)}{who} (packaged: {_shown(theirs)})")
-    if not parts:
-        return ""
-    return (f"Made with values other than those of the packaged configuration (`dgl_ssm/conf/study/{study.name}.yaml`, "
-            f"whose description is the title): {'; '.join(parts)}.\n")
-
-
-def cells_of(folder: Path) -> dict:
-    """A record's ``cells.json`` (``{}`` without one)."""
-    import json
-
-    return json.loads((folder / "cells.json").read_text()) if (folder / "cells.json").is_file() else {}
-
-
-def _shown(value) -> str:
-    """A configuration value as the command line writes it (``null`` for a key one side lacks)."""
-    import json
-
-    return "null" if value is None else value if isinstance(value, str) else json.dumps(value, default=str)
-
 
 def seconds_per_epoch(row: dict, history: list) -> tuple:
     """A cell's seconds per epoch and how they were measured: ``(seconds, "cpu")``, the process's CPU seconds
