@@ -114,12 +114,12 @@ def fit_node_classifier(
     num_layers: Optional[int] = None,
     seed: Optional[int] = None,
     *,
-    hidden: int = 64,
+    hidden: Optional[int] = None,
     lr: float = 0.01,
     weight_decay: float = 5e-4,
     optimizer: str = "adam",
     scheduler: str = "none",
-    dropout: float = 0.5,
+    dropout: Optional[float] = None,
     max_epochs: int = 200,
     patience: int = 50,
     device="cpu",
@@ -151,7 +151,8 @@ def fit_node_classifier(
     seed : int, optional
         With a model: reseed everything before training (``None``: use the RNG as it is).
     hidden, dropout, **model_options
-        Model settings (preset names only).
+        Model settings (preset names only; ``hidden`` 64 and ``dropout`` 0.5 when not given). With a model object
+        they are refused, not ignored: that model was built with its own.
     lr, weight_decay, weight_decay_groups, optimizer, scheduler, max_epochs, patience, monitor
         The optimizer (``"adam"`` or ``"adamw"``, :func:`~dgl_ssm.train.make_optimizer`), its schedule
         (:func:`~dgl_ssm.train.make_scheduler`, e.g. ``"cosine"`` over ``max_epochs``) and early stopping
@@ -177,7 +178,8 @@ def fit_node_classifier(
     Raises
     ------
     TypeError
-        If a model object comes with ``num_layers`` or model options (they configure a build).
+        If a model object comes with ``num_layers``, ``hidden``, ``dropout`` or model options (they configure a
+        build), or a preset name without ``num_layers``.
     ValueError
         On an unknown optimizer or scheduler, or another value out of range (:meth:`TrainProtocol.check`).
     TrainingInterrupted
@@ -195,6 +197,14 @@ def fit_node_classifier(
     from .build import make_trainer
     from .protocol import TrainProtocol
 
+    if not isinstance(model, str):
+        given = [name for name, value in (("num_layers", num_layers), ("hidden", hidden), ("dropout", dropout))
+                 if value is not None] + sorted(model_options)
+        if given:
+            raise TypeError(f"fit_node_classifier: {', '.join(given)} configure a build, and this model is built: "
+                            "pass them to build_node_classifier, or pass a preset name instead of a model")
+    hidden = 64 if hidden is None else hidden
+    dropout = 0.5 if dropout is None else dropout
     protocol = TrainProtocol(hidden=hidden, optimizer=optimizer, lr=lr, weight_decay=weight_decay, dropout=dropout,
                              activation=str(model_options.get("activation", "relu")), epochs=max_epochs,
                              patience=patience, scheduler=scheduler, monitor=monitor,
@@ -205,14 +215,10 @@ def fit_node_classifier(
             raise TypeError("fit_node_classifier: a preset name needs num_layers")
         model = build_node_classifier(graph, model, num_layers, 0 if seed is None else seed, hidden=hidden,
                                       dropout=dropout, **model_options)
-    else:
-        if num_layers is not None or model_options:
-            raise TypeError("fit_node_classifier: num_layers and model options configure a build; "
-                            "pass them to build_node_classifier, or pass a preset name instead of a model")
-        if seed is not None:
-            from ..experiment import seed_everything
+    elif seed is not None:
+        from ..experiment import seed_everything
 
-            seed_everything(seed)
+        seed_everything(seed)
     model = model.to(device)
     task = NodeClassificationTask(graph, device)
     trainer = make_trainer(model, task, protocol, run_dir=run_dir, resume=run_dir is not None,

@@ -191,6 +191,29 @@ def test_fit_node_classifier_takes_the_optimizer_and_scheduler(tmp_path, raw_dat
         fit_node_classifier(graph, "gcn-ssm", 2, 0, scheduler="cosin")
 
 
+@pytest.mark.parametrize("given,named", [({"hidden": 128}, "hidden"), ({"dropout": 0.0}, "dropout"),
+                                         ({"num_layers": 4}, "num_layers"), ({"activation": "tanh"}, "activation"),
+                                         ({"hidden": 64, "dropout": 0.5}, "hidden, dropout")])
+def test_fit_node_classifier_refuses_build_settings_for_a_built_model(given, named):
+    """An explicit value is honoured or refused: a built model has its own width and dropout, so these would be ignored
+    (``hidden=64``, the default of a preset build, too: it was given)."""
+    import dgl
+    import torch
+
+    from dgl_ssm.models import build_model
+    from dgl_ssm.train import fit_node_classifier
+
+    graph = dgl.add_self_loop(dgl.rand_graph(6, 12))
+    graph.ndata.update({"feat": torch.randn(6, 3), "label": torch.tensor([0, 1] * 3),
+                        **{f"{s}_mask": torch.ones(6, dtype=torch.bool) for s in ("train", "val", "test")}})
+    model = build_model("gcn-ssm", 3, 8, 2, num_layers=2)
+    with pytest.raises(TypeError, match=f"fit_node_classifier: {named} configure a build, and this model is built"):
+        fit_node_classifier(graph, model, max_epochs=1, **given)
+    assert fit_node_classifier(graph, model, max_epochs=1)[1].epochs_run == 1
+    with pytest.raises(TypeError, match="a preset name needs num_layers"):
+        fit_node_classifier(graph, "gcn-ssm", max_epochs=1)
+
+
 def test_lrgb_gcn_is_graphgyms_gcn_stack():
     """LRGB's GCN (lrgb-gcn): GCN layers without bias, batch norm, ReLU, each layer's states L2-normalised (the dense
     oracle: tests/models/test_baselines.py). At LRGB's shape (5 layers, hidden 300, AtomEncoder, 10 targets) it has
