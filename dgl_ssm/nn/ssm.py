@@ -305,13 +305,14 @@ class SSMConv(nn.Module):
     input_matrix : str, float or torch.Tensor, optional
         :math:`B`; see :func:`make_input_matrix`. Default ``"identity"``.
     r_min, r_max : float, optional
-        Eigenvalue range when ``state_transition="uniform"``.
+        Eigenvalue range when ``state_transition="uniform"``. Default 0.9 and 1.0.
     seed : int, optional
         Seed for random :math:`\Lambda` or :math:`B`.
     matrices : StateSpaceMatrices, optional
         Shared :math:`\Lambda` and :math:`B` (e.g. one pair for all layers of
         a model); then ``state_transition``, ``input_matrix``, ``r_min``,
-        ``r_max`` and ``seed`` must be left at their defaults.
+        ``r_max`` and ``seed`` must not be given (not even at their default
+        values: they would be ignored).
     activation : callable, optional
         Non-linearity :math:`\sigma` applied to the conv output before
         :math:`B`. Default ``None`` (the conv's own activation, if any).
@@ -357,11 +358,11 @@ class SSMConv(nn.Module):
         self,
         conv: nn.Module,
         dim: int,
-        state_transition: MatrixSpec = 1.0,
-        input_matrix: MatrixSpec = "identity",
+        state_transition: MatrixSpec | None = None,
+        input_matrix: MatrixSpec | None = None,
         *,
-        r_min: float = 0.9,
-        r_max: float = 1.0,
+        r_min: float | None = None,
+        r_max: float | None = None,
         seed: int | None = None,
         matrices: StateSpaceMatrices | None = None,
         activation=None,
@@ -375,11 +376,13 @@ class SSMConv(nn.Module):
         self.activation = activation
         self.head_merge = head_merge
         if matrices is None:
-            matrices = StateSpaceMatrices(self.dim, state_transition, input_matrix, r_min=r_min, r_max=r_max, seed=seed)
-        else:
-            defaults = {"state_transition": 1.0, "input_matrix": "identity", "r_min": 0.9, "r_max": 1.0, "seed": None}
+            matrices = StateSpaceMatrices(
+                self.dim, 1.0 if state_transition is None else state_transition,
+                "identity" if input_matrix is None else input_matrix,
+                r_min=0.9 if r_min is None else r_min, r_max=1.0 if r_max is None else r_max, seed=seed)
+        else:  # any of them given would be ignored: the shared matrices are built already
             values = dict(state_transition=state_transition, input_matrix=input_matrix, r_min=r_min, r_max=r_max, seed=seed)
-            given = [k for k, v in values.items() if not (isinstance(v, (int, float, str, type(None))) and v == defaults[k])]
+            given = [k for k, v in values.items() if v is not None]
             if given:
                 raise ValueError(f"SSMConv: give either matrices= or matrix specifications, not both (got {', '.join(given)})")
             if matrices.dim != self.dim:

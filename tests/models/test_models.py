@@ -45,6 +45,12 @@ def test_ssm_conv_rejects_matrices_with_specifications():
     shared = StateSpaceMatrices(4, 0.5)
     with pytest.raises(ValueError, match="either matrices= or matrix specifications"):
         SSMConv(GraphConv(4, 4), 4, state_transition=0.9, matrices=shared)
+    # a value equal to the default is given all the same, and would be ignored: Λ = I asked, Λ = 0.5 I shared
+    for given in ({"state_transition": 1.0}, {"input_matrix": "identity"}, {"r_min": 0.9}, {"r_max": 1.0}):
+        with pytest.raises(ValueError, match=f"not both \\(got {next(iter(given))}\\)"):
+            SSMConv(GraphConv(4, 4), 4, matrices=shared, **given)
+    assert float(SSMConv(GraphConv(4, 4), 4).state_transition[0, 0]) == 1.0  # the defaults without matrices
+    assert float(SSMConv(GraphConv(4, 4), 4).input_matrix[1, 1]) == 1.0
     with pytest.raises(ValueError, match="matrices has dim=4"):
         SSMConv(GraphConv(8, 8), 8, matrices=shared)
 
