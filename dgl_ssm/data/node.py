@@ -259,7 +259,7 @@ def load_node_graph(
     Raises
     ------
     ValueError
-        On an unknown name or a split outside 0..9.
+        On an unknown name, a split outside 0..9, or a split other than 0 of a dataset with one (Planetoid, grid).
     dgl_ssm.data.errors.MissingDataError
         If a raw file is absent from ``data_dir``; the message names the file.
     dgl_ssm.data.errors.CorruptDataError
@@ -278,6 +278,9 @@ def load_node_graph(
     True
     """
     name = name.lower()
+    if name in NODE_DATASETS and name not in _TEN_SPLITS and split != 0:  # one split: another would be ignored
+        raise ValueError(f"{name} has one published split (split=0), got split={split}; the datasets with 10 are "
+                         f"{', '.join(sorted(_TEN_SPLITS))}")
     if name == "grid":
         g = grid_graph()
     elif name in _PLANETOID:

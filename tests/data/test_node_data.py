@@ -83,6 +83,10 @@ def test_bad_names_and_splits():
         load_node_graph("pubmedx")
     with pytest.raises(ValueError, match="10 published splits"):
         load_node_graph("texas", split=10)
+    # a dataset with one split would ignore another, before any data is read
+    for name in ("cora", "citeseer", "grid"):
+        with pytest.raises(ValueError, match=rf"{name} has one published split \(split=0\), got split=3"):
+            load_node_graph(name, split=3)
 
 
 def test_grid_graph_matches_networkx():
