@@ -130,7 +130,7 @@ def residual(conv, dim, activation, *, alpha: float = 1.0, norm=None, l2norm: bo
 
 
 @register_block("ssm")
-def ssm(conv, dim, activation, *, state_transition=1.0, input_matrix="identity", r_min=0.9, r_max=1.0, seed=None,
+def ssm(conv, dim, activation, *, state_transition=1.0, input_matrix="identity", r_min=None, r_max=None, seed=None,
         matrices=None, **_):
     """GNN-SSM block (:class:`~dgl_ssm.nn.SSMConv`); :class:`~dgl_ssm.models.DeepGNN` passes one shared ``matrices``."""
     if matrices is not None:

@@ -118,7 +118,7 @@ class DeepGNN(GNNBase):
         if getattr(block_factory, "state_space", False):  # one Lambda and one B for the whole model
             matrices = StateSpaceMatrices(
                 hidden, block_options.pop("state_transition", 1.0), block_options.pop("input_matrix", "identity"),
-                r_min=block_options.pop("r_min", 0.9), r_max=block_options.pop("r_max", 1.0),
+                r_min=block_options.pop("r_min", None), r_max=block_options.pop("r_max", None),
                 seed=block_options.pop("seed", 0),
             )
             block_options["matrices"] = matrices

@@ -100,11 +100,18 @@ def spectral_radius(matrix: torch.Tensor) -> float:
     return float(torch.linalg.eigvals(_finite(torch.as_tensor(matrix), "matrix").double()).abs().max())
 
 
+def _short(spec) -> str:
+    """A matrix specification in an error message: a number as it is, a tensor or sequence by its shape."""
+    if isinstance(spec, (Real, str)):
+        return repr(spec)
+    return f"<{'x'.join(map(str, torch.as_tensor(spec).shape))} values>"
+
+
 def make_state_transition(
     dim: int,
     spec: MatrixSpec = 1.0,
-    r_min: float = 0.9,
-    r_max: float = 1.0,
+    r_min: float | None = None,
+    r_max: float | None = None,
     seed: int | None = None,
 ) -> torch.Tensor:
     """Build the state transition matrix :math:`\\Lambda \\in \\mathbb{R}^{d \\times d}`.
@@ -119,8 +126,9 @@ def make_state_transition(
         * :math:`(d, d)` tensor: used as given;
         * ``"uniform"``: diagonal, eigenvalues drawn i.i.d. from
           :math:`U[r_{min}, r_{max}]` (the edge of chaos as both approach 1).
-    r_min, r_max : float
-        Eigenvalue range for ``"uniform"``.
+    r_min, r_max : float, optional
+        Eigenvalue range for ``"uniform"`` (default 0.9 and 1.0); refused with any other ``spec``, which would
+        ignore them.
     seed : int, optional
         Seed of the ``"uniform"`` draw, so that the matrix is reproducible.
 
@@ -133,7 +141,8 @@ def make_state_transition(
     ------
     ValueError
         On a non-square matrix, a matrix or vector whose size is not ``dim``, an
-        unknown string, non-finite entries (NaN, inf) or bounds, or ``r_min > r_max``.
+        unknown string, non-finite entries (NaN, inf) or bounds, ``r_min > r_max``, or ``r_min`` / ``r_max``
+        with a ``spec`` other than ``"uniform"``.
 
     Examples
     --------
@@ -147,9 +156,15 @@ def make_state_transition(
     >>> bool(0.95 <= lam.diagonal().min() and lam.diagonal().max() <= 1.0)
     True
     """
+    if isinstance(spec, str) and spec != "uniform":
+        raise ValueError(f"unknown state_transition {spec!r}; use a number, a vector, a matrix or 'uniform'")
+    if not (isinstance(spec, str) and spec == "uniform"):
+        given = [f"{name}={value}" for name, value in (("r_min", r_min), ("r_max", r_max)) if value is not None]
+        if given:
+            raise ValueError(f"{' and '.join(given)} set the eigenvalue range of state_transition='uniform'; with "
+                             f"state_transition={_short(spec)} they would be ignored: drop them, or use 'uniform'")
     if isinstance(spec, str):
-        if spec != "uniform":
-            raise ValueError(f"unknown state_transition {spec!r}; use a number, a vector, a matrix or 'uniform'")
+        r_min, r_max = 0.9 if r_min is None else r_min, 1.0 if r_max is None else r_max
         if not (math.isfinite(r_min) and math.isfinite(r_max)):
             raise ValueError(f"r_min={r_min} and r_max={r_max} must be finite")
         if r_min > r_max:
@@ -257,7 +272,7 @@ class StateSpaceMatrices(nn.Module):
     """
 
     def __init__(self, dim: int, state_transition: MatrixSpec = 1.0, input_matrix: MatrixSpec = "identity", *,
-                 r_min: float = 0.9, r_max: float = 1.0, seed: int | None = None):
+                 r_min: float | None = None, r_max: float | None = None, seed: int | None = None):
         super().__init__()
         self.dim = int(dim)
         self.register_buffer("state_transition", make_state_transition(self.dim, state_transition, r_min, r_max, seed))
@@ -305,7 +320,7 @@ class SSMConv(nn.Module):
     input_matrix : str, float or torch.Tensor, optional
         :math:`B`; see :func:`make_input_matrix`. Default ``"identity"``.
     r_min, r_max : float, optional
-        Eigenvalue range when ``state_transition="uniform"``. Default 0.9 and 1.0.
+        Eigenvalue range when ``state_transition="uniform"`` (default 0.9 and 1.0; refused otherwise).
     seed : int, optional
         Seed for random :math:`\Lambda` or :math:`B`.
     matrices : StateSpaceMatrices, optional
@@ -379,7 +394,7 @@ class SSMConv(nn.Module):
             matrices = StateSpaceMatrices(
                 self.dim, 1.0 if state_transition is None else state_transition,
                 "identity" if input_matrix is None else input_matrix,
-                r_min=0.9 if r_min is None else r_min, r_max=1.0 if r_max is None else r_max, seed=seed)
+                r_min=r_min, r_max=r_max, seed=seed)
         else:  # any of them given would be ignored: the shared matrices are built already
             values = dict(state_transition=state_transition, input_matrix=input_matrix, r_min=r_min, r_max=r_max, seed=seed)
             given = [k for k, v in values.items() if v is not None]
