@@ -456,6 +456,9 @@ class Trainer:
 
     Raises
     ------
+    ValueError
+        On ``max_epochs`` or ``patience`` below 1, a negative ``checkpoint_every_s``, an unknown ``monitor``,
+        ``precision`` or ``denormals``, or ``resume``, ``checkpoint_every_s`` or ``identity`` without a ``run_dir``.
     TrainingDiverged
         (``fit``) When the training loss, the model state (parameters,
         gradients, buffers) or the validation loss is NaN or infinite.
@@ -514,6 +517,12 @@ class Trainer:
             raise ValueError(f"max_epochs and patience must be >= 1, got {max_epochs}, {patience}")
         if not checkpoint_every_s >= 0:
             raise ValueError(f"checkpoint_every_s must be >= 0 (0: after every epoch), got {checkpoint_every_s}")
+        if run_dir is None:  # these shape the checkpoint, and without a run_dir there is none: they would be ignored
+            given = [name for name, value in (("resume", resume), ("checkpoint_every_s", checkpoint_every_s),
+                                              ("identity", identity)) if value]
+            if given:
+                raise ValueError(f"Trainer: {', '.join(given)} concern the checkpoint in run_dir, and run_dir is None: "
+                                 "give a run_dir, or leave them out")
         self.checkpoint_every_s, self._last_save = float(checkpoint_every_s), time.perf_counter()
         if monitor not in MONITORS:
             raise ValueError(f"monitor must be 'metric' (the task's validation metric), 'loss' (validation loss) or "

@@ -280,6 +280,18 @@ def test_checkpoint_interval(tmp_path):
         Trainer(model, NodeClassificationTask(g), opt, checkpoint_every_s=-1)
 
 
+
+@pytest.mark.parametrize("given", [{"resume": True}, {"checkpoint_every_s": 60.0}, {"identity": "cell-0"},
+                                   {"resume": True, "identity": "cell-0"}])
+def test_checkpoint_settings_without_a_run_dir_are_refused(given):
+    """Without a run_dir there is no checkpoint to resume, space out or name: the settings would be ignored."""
+    g = toy_graph()
+    model, opt, _ = make()
+    with pytest.raises(ValueError, match=f"Trainer: {', '.join(given)} concern the checkpoint in run_dir, and run_dir "
+                                         "is None"):
+        Trainer(model, NodeClassificationTask(g), opt, progress=False, **given)
+
+
 def test_stop_request_checkpoints_the_epoch_and_resume_is_exact(tmp_path):
     """should_stop: the run stops after the epoch it first gives a reason, writes that epoch's checkpoint whatever
     checkpoint_every_s says, and a resumed run ends exactly as an uninterrupted one; a reason after the last epoch
