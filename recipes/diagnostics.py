@@ -33,14 +33,14 @@ from dgl_ssm.models import build_model
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", nargs="+", default=["gcn", "gcn-ssm"], help="presets (dgl_ssm.models.PRESETS)")
-    p.add_argument("--dataset", default="cora", choices=[d for d in NODE_DATASETS if d != "grid"])
-    p.add_argument("--layers", type=int, default=32)
-    p.add_argument("--hidden", type=int, default=64)
+    p.add_argument("--dataset", choices=[d for d in NODE_DATASETS if d != "grid"], help="default cora")
+    p.add_argument("--layers", type=int, help="default 32")
+    p.add_argument("--hidden", type=int, help="default 64")
     p.add_argument("--options", default="{}", help="options of every model, as JSON")
     p.add_argument("--every", type=int, default=None, help="Jacobian of every k-th layer (default: about 8 layers)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="runs/diagnostics")
-    p.add_argument("--quick", action="store_true", help="8 layers, hidden 16, on Texas (183 nodes)")
+    p.add_argument("--quick", action="store_true", help="a smoke run: by default 8 layers, hidden 16, on Texas (183 nodes)")
     return p.parse_args(argv)
 
 
@@ -64,7 +64,9 @@ def measure(model, graph, every: int) -> pd.DataFrame:
 def main(argv=None) -> pd.DataFrame:
     args = parse_args(argv)
     out = check_output_folder(args.out, "--out ")
-    dataset, layers, hidden = ("texas", 8, 16) if args.quick else (args.dataset, args.layers, args.hidden)
+    defaults = ("texas", 8, 16) if args.quick else ("cora", 32, 64)  # what the flags, when given, replace
+    dataset, layers, hidden = (given if given is not None else default
+                               for given, default in zip((args.dataset, args.layers, args.hidden), defaults))
     device = resolve_device(args.device)
     graph = load_node_graph(dataset).to(device)
     info = node_task_info(graph)

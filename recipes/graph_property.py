@@ -34,21 +34,24 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", nargs="+", default=["diameter"], choices=GRAPH_PROPERTY_TASKS)
     p.add_argument("--model", nargs="+", default=["gcn", "kgcn-ssm"], help=f"presets: {', '.join(sorted(PRESETS))}")
-    p.add_argument("--layers", type=int, default=10)
-    p.add_argument("--seeds", type=int, default=4)
-    p.add_argument("--sizes", type=int, nargs=3, default=[5120, 640, 1280], help="train, validation, test graphs")
+    p.add_argument("--layers", type=int, help="default 10")
+    p.add_argument("--seeds", type=int, help="default 4")
+    p.add_argument("--sizes", type=int, nargs=3, help="train, validation, test graphs (default 5120 640 1280)")
     p.add_argument("--protocol", default="gravina2023", help="a file of dgl_ssm/conf/protocol/")
     p.add_argument("--options", default="{}", help="options of every model, as JSON")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="runs/graph_property")
-    p.add_argument("--quick", action="store_true", help="64 / 16 / 16 graphs, 2 epochs, 1 seed, 3 layers")
+    p.add_argument("--quick", action="store_true", help="a smoke run: 2 epochs; by default 64 / 16 / 16 graphs, 1 seed, 3 layers")
     return p.parse_args(argv)
 
 
 def setup(args):
     """``(protocol, [(task, model, layers, seed, kwargs of fit_cell)])``."""
     protocol = load_protocol(args.protocol, **({"epochs": 2} if args.quick else {}))
-    sizes, seeds, layers = ((64, 16, 16), 1, 3) if args.quick else (tuple(args.sizes), args.seeds, args.layers)
+    defaults = ((64, 16, 16), 1, 3) if args.quick else ((5120, 640, 1280), 4, 10)  # what the flags, when given, replace
+    sizes, seeds, layers = (given if given is not None else default
+                            for given, default in zip((args.sizes, args.seeds, args.layers), defaults))
+    sizes = tuple(sizes)
     data, options = DataOptions(sizes=sizes), json.loads(args.options)
     cells = [(task, model, layers, seed, dict(options=options, data=data, device=resolve_device(args.device)))
              for task in args.task for model in args.model for seed in range(seeds)]

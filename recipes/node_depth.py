@@ -37,13 +37,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="kipf-gcn", help=f"a preset: {', '.join(sorted(PRESETS))}")
     p.add_argument("--dataset", default="cora", choices=DATASETS)
-    p.add_argument("--layers", type=int, nargs="+", default=[2, 8, 32], help="message-passing layers, one cell each")
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--layers", type=int, nargs="+", help="message-passing layers, one cell each (default 2 8 32)")
+    p.add_argument("--seeds", type=int, help="default 3")
     p.add_argument("--protocol", default=None, help="a file of dgl_ssm/conf/protocol/ (default: the studies' choice)")
     p.add_argument("--options", default="{}", help="the preset's options as JSON, e.g. '{\"alpha\": 0.1}'")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="runs/node_depth")
-    p.add_argument("--quick", action="store_true", help="2 epochs, 1 seed, depths 2 and 4: a smoke run")
+    p.add_argument("--quick", action="store_true", help="a smoke run: 2 epochs; by default 1 seed, depths 2 and 4")
     return p.parse_args(argv)
 
 
@@ -54,7 +54,8 @@ def setup(args):
         protocol = load_protocol(name, **({"epochs": 2} if args.quick else {}))
     except ValueError as err:
         sys.exit(f"error: {err} (--protocol NAME)")
-    layers, seeds = ([2, 4], 1) if args.quick else (args.layers, args.seeds)
+    defaults = ([2, 4], 1) if args.quick else ([2, 8, 32], 3)  # what --layers and --seeds, when given, replace
+    layers, seeds = (given if given is not None else default for given, default in zip((args.layers, args.seeds), defaults))
     options = json.loads(args.options)
     cells = [(n, seed, dict(options=options, data=DataOptions(), device=resolve_device(args.device)))
              for n in layers for seed in range(seeds)]

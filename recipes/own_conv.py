@@ -73,22 +73,24 @@ class DeepStack(nn.Module):
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--conv", nargs="+", default=list(CONVS), choices=list(CONVS))
-    p.add_argument("--layers", type=int, default=32)
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--conv", nargs="+", choices=list(CONVS), help=f"default: {' '.join(CONVS)}")
+    p.add_argument("--layers", type=int, help="default 32")
+    p.add_argument("--seeds", type=int, help="default 3")
     p.add_argument("--state-transition", type=float, default=1.0, help="Λ = λI (edge of chaos: λ ≈ 1)")
     p.add_argument("--input-matrix", type=float, default=0.1, help="B = bI")
     p.add_argument("--protocol", default="planetoid_shared", help="optimiser, lr, weight decay, epochs, patience, hidden, dropout")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="runs/own_conv")
-    p.add_argument("--quick", action="store_true", help="the user-written conv only, 8 layers, 3 epochs, 1 seed")
+    p.add_argument("--quick", action="store_true", help="a smoke run: 3 epochs; by default the user-written conv only, 8 layers, 1 seed")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> pd.DataFrame:
     args = parse_args(argv)
     out = check_output_folder(args.out, "--out ")
-    convs, layers, seeds = (["mean"], 8, 1) if args.quick else (args.conv, args.layers, args.seeds)
+    defaults = (["mean"], 8, 1) if args.quick else (list(CONVS), 32, 3)  # what the flags, when given, replace
+    convs, layers, seeds = (given if given is not None else default
+                            for given, default in zip((args.conv, args.layers, args.seeds), defaults))
     protocol = load_protocol(args.protocol, **({"epochs": 3} if args.quick else {}))
     device = resolve_device(args.device)
     graph = load_node_graph("cora")

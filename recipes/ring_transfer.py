@@ -26,16 +26,16 @@ from dgl_ssm.train import DataOptions, fit_cell, load_protocol
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sizes", type=int, nargs="+", default=[10, 20, 30, 40, 50], help="nodes per ring")
+    p.add_argument("--sizes", type=int, nargs="+", help="nodes per ring (default 10 20 30 40 50)")
     p.add_argument("--lambdas", type=float, nargs="+", default=[1.0, 0.9, 0.75, 0.5], help="Λ = λI")
     p.add_argument("--input-matrix", type=float, default=None, help="B = bI (default: the preset's, I)")
     p.add_argument("--model", default="kgcn-ssm", help="an SSM preset with block_options")
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--graphs", type=int, default=2000, help="rings in the dataset (all splits)")
+    p.add_argument("--seeds", type=int, help="default 3")
+    p.add_argument("--graphs", type=int, help="rings in the dataset, all splits (default 2000)")
     p.add_argument("--protocol", default="ring", help="a file of dgl_ssm/conf/protocol/")
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", default="runs/ring_transfer")
-    p.add_argument("--quick", action="store_true", help="rings of 6 and 10 nodes, 100 rings, 2 epochs, 1 seed")
+    p.add_argument("--quick", action="store_true", help="a smoke run: 2 epochs; by default rings of 6 and 10 nodes, 100 rings, 1 seed")
     return p.parse_args(argv)
 
 
@@ -43,7 +43,9 @@ def main(argv=None) -> pd.DataFrame:
     args = parse_args(argv)
     out = check_output_folder(args.out, "--out ")
     protocol = load_protocol(args.protocol, **({"epochs": 2} if args.quick else {}))
-    sizes, seeds, graphs = ([6, 10], 1, 100) if args.quick else (args.sizes, args.seeds, args.graphs)
+    defaults = ([6, 10], 1, 100) if args.quick else ([10, 20, 30, 40, 50], 3, 2000)  # what the flags, when given, replace
+    sizes, seeds, graphs = (given if given is not None else default
+                            for given, default in zip((args.sizes, args.seeds, args.graphs), defaults))
     device, rows = resolve_device(args.device), []
     cells = [(n, lam, seed) for n in sizes for lam in args.lambdas for seed in range(seeds)]
     for n, lam, seed in tqdm(cells, desc="cells"):

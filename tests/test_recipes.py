@@ -42,6 +42,22 @@ def test_every_recipe_runs_quick_from_a_folder_outside_the_repository(name, data
     assert (tmp_path / "out" / written).stat().st_size > 1000
 
 
+def test_quick_shortens_the_run_and_honours_the_values_given_beside_it(tmp_path, monkeypatch):
+    """--quick sets the defaults of a smoke run; a flag given beside it is honoured, not replaced."""
+    node = recipe("node_depth")
+    cells = node.setup(node.parse_args(["--quick", "--layers", "3", "--seeds", "2"]))[2]
+    assert sorted((layers, seed) for layers, seed, _ in cells) == [(3, 0), (3, 1)]
+    cells = node.setup(node.parse_args(["--quick"]))[2]
+    assert sorted((layers, seed) for layers, seed, _ in cells) == [(2, 0), (4, 0)]
+    assert {layers for layers, *_ in node.setup(node.parse_args([]))[2]} == {2, 8, 32}
+    graph = recipe("graph_property")
+    protocol, cells = graph.setup(graph.parse_args(["--quick", "--layers", "5", "--sizes", "20", "10", "10"]))
+    assert protocol.epochs == 2 and {c[2] for c in cells} == {5} and {c[4]["data"].sizes for c in cells} == {(20, 10, 10)}
+    monkeypatch.chdir(tmp_path)
+    frame = recipe("ring_transfer").main(["--quick", "--sizes", "4", "--graphs", "20", "--lambdas", "1.0", "--out", "o"])
+    assert frame["ring_size"].tolist() == [4]
+
+
 def test_peptides_struct_without_its_csv_is_one_line(tmp_path, raw_data):
     source = raw_data(PEPTIDES[1])
     if (source / "lrgb/Peptides-struct/peptide_structure_dataset.csv.gz").is_file():
