@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import numbers
 from typing import Optional, Union
 
@@ -79,7 +80,8 @@ class DeepGNN(GNNBase):
     ValueError
         On an unknown conv, block, activation or readout, an option that the
         conv or block does not take (e.g. a misspelled ``state_transition``, or
-        SSM options for a non-SSM block), or ``num_layers < 1``.
+        SSM options for a non-SSM block), ``num_layers < 1``, or ``share_weights`` with a conv that depends on its
+        layer (the k-hop conv, whose layer :math:`\ell` reads rings :math:`K(\ell)`: every layer would read layer 0's).
 
     Examples
     --------
@@ -113,6 +115,9 @@ class DeepGNN(GNNBase):
         conv_options, block_options = dict(conv_options or {}), dict(block_options or {})
         check_options(conv_factory, conv_options, "conv", conv, passed=("layer", "num_layers"))
         check_options(block_factory, block_options, "block", block, passed=("matrices",))
+        if share_weights and num_layers > 1 and "layer" in inspect.signature(conv_factory).parameters:
+            raise ValueError(f"share_weights=True shares the conv built for layer 0, but conv {conv!r} depends on its "
+                             "layer (its rings K(ℓ)): every layer would read layer 0's; use share_weights=False")
         act = resolve_activation(activation)
         matrices = None
         if getattr(block_factory, "state_space", False):  # one Lambda and one B for the whole model

@@ -133,6 +133,14 @@ def test_share_weights_uses_one_conv():
     assert sum(p.numel() for p in model.parameters()) < sum(p.numel() for p in build_model("gcn-ssm", 5, 8, 3, 2).parameters())
 
 
+def test_share_weights_is_refused_for_a_conv_that_depends_on_its_layer():
+    """The k-hop conv of layer ℓ reads rings K(ℓ) = 1..min(ℓ + 1, k): one shared conv (layer 0's) would read ring 1 in
+    every layer, a GCN-SSM on the rewired graph's first ring."""
+    with pytest.raises(ValueError, match="conv 'khop' depends on its layer"):
+        build_model("kgcn-ssm", 5, 8, 3, 4, share_weights=True, conv_options={"max_hop": 3})
+    assert len(build_model("kgcn-ssm", 5, 8, 3, 1, share_weights=True, conv_options={"max_hop": 3}).layers) == 1
+
+
 @pytest.mark.parametrize("checkpoint", [True, 1, 5, 12, 40])
 def test_gradient_checkpointing_gives_same_gradients(checkpoint):
     g, x = graph(), torch.randn(30, 5)
