@@ -163,7 +163,7 @@ def lipschitz_residual_gnn(
     num_layers: int,
     conv: str = "gcn",
     *,
-    lipschitz: float = 1.0,
+    lipschitz: Optional[float] = None,
     alpha: Optional[float] = None,
     block_options: Optional[dict] = None,
     **kwargs,
@@ -176,13 +176,18 @@ def lipschitz_residual_gnn(
         As in :class:`~dgl_ssm.models.DeepGNN`.
     conv : str
         Registered conv (the Lipschitz bound is proven for ``"gcn"``).
-    lipschitz : float
-        :math:`c = \|W_\ell\|_2`.
+    lipschitz : float, optional
+        :math:`c = \|W_\ell\|_2`; default 1.
     alpha : float, optional
         Residual scale; default :math:`1/L`, so the stack is at most
         :math:`(1 + c/L)^L \le e^c`-Lipschitz.
     block_options : dict, optional
-        Overrides ``alpha`` / ``lipschitz`` when it has those keys.
+        The block's options; ``alpha`` and ``lipschitz`` may be given here or as arguments, not both.
+
+    Raises
+    ------
+    ValueError
+        On ``alpha`` or ``lipschitz`` given both ways, or a value the block refuses (``lipschitz <= 0``).
     **kwargs
         Passed to :class:`~dgl_ssm.models.DeepGNN` (``activation``, ``dropout``, ``readout``, ...).
 
@@ -193,7 +198,12 @@ def lipschitz_residual_gnn(
     >>> model.layers[0].alpha, round(lipschitz_bound(model), 4)
     (0.03125, 2.677)
     """
-    options = {"alpha": 1.0 / num_layers if alpha is None else alpha, "lipschitz": lipschitz, **(block_options or {})}
+    block_options = dict(block_options or {})
+    both = [name for name, value in (("alpha", alpha), ("lipschitz", lipschitz)) if value is not None and name in block_options]
+    if both:
+        raise ValueError(f"lip-res-gcn: {', '.join(both)} given both as an argument and in block_options; give each once")
+    options = {"alpha": 1.0 / num_layers if alpha is None else alpha, "lipschitz": 1.0 if lipschitz is None else lipschitz,
+               **block_options}
     return DeepGNN(in_feats, hidden, out_feats, num_layers, conv=conv, block="lipschitz-residual", block_options=options, **kwargs)
 
 

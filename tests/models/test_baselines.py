@@ -79,6 +79,11 @@ def test_lipschitz_bound_and_block_errors():
     with pytest.raises(ValueError, match="lipschitz must be > 0"):
         build_model("lip-res-gcn", 4, 4, 2, num_layers=2, lipschitz=0.0)
     assert build_model("lip-res-gcn", 4, 4, 2, num_layers=2, alpha=0.3).layers[1].alpha == 0.3
+    assert build_model("lip-res-gcn", 4, 4, 2, num_layers=2, block_options={"alpha": 0.4}).layers[1].alpha == 0.4
+    # one value twice: the block option would win unseen
+    with pytest.raises(ValueError, match="lip-res-gcn: alpha, lipschitz given both as an argument and in block_options"):
+        build_model("lip-res-gcn", 4, 4, 2, num_layers=2, alpha=0.3, lipschitz=1.0,
+                    block_options={"alpha": 0.4, "lipschitz": 2.0})
 
 
 def layer_has_no_bias(model) -> bool:
