@@ -77,7 +77,8 @@ class GraphTask:
     Raises
     ------
     ValueError
-        On a missing split or a negative ``release_memory_every``.
+        On a missing split, a negative ``release_memory_every``, or ``ddp=True`` without an initialized process
+        group.
 
 
     Notes
@@ -122,7 +123,10 @@ class GraphTask:
         self._metric = make_metric(metric)
         self.metric, self.higher_is_better = self._metric.name, self._metric.higher_is_better
         self.device, self.feat_key = torch.device(device), feat_key
-        self.ddp = ddp and _ddp()
+        if ddp and not (dist.is_available() and dist.is_initialized()):  # it would train unsharded, unseen
+            raise ValueError("GraphTask(ddp=True) needs an initialized process group: run under torchrun with "
+                             "dgl_ssm.train.distributed.init_distributed() (or torch.distributed.init_process_group) first")
+        self.ddp = ddp and _ddp()  # one process in the group: nothing to shard
         self.train_loader = _loader(datasets["train"], batch_size=batch_size, shuffle=True, drop_last=False,
                                     use_ddp=self.ddp)
         self.eval_loaders = {name: self._eval_loader(ds, batch_size) for name, ds in datasets.items()}

@@ -71,6 +71,13 @@ def test_node_level_targets_and_ring_node0_selection(tmp_path):
     assert math.isfinite(task.train_epoch(model, opt)) and 0 <= task.evaluate(model)["val"]["accuracy"] <= 1
 
 
+def test_ddp_without_a_process_group_is_refused():
+    """ddp=True outside torchrun would train every graph in this one process: the sharding asked for, not done."""
+    rings = {s: RingTransferDataset(6, num_graphs=40, num_classes=3, split=s) for s in SPLITS}
+    with pytest.raises(ValueError, match=r"GraphTask\(ddp=True\) needs an initialized process group"):
+        GraphTask.for_datasets(rings, batch_size=8, ddp=True)
+
+
 def test_graph_level_training_reduces_loss(tmp_path):
     sets = property_sets(tmp_path, "diameter")
     torch.manual_seed(0)
