@@ -19,7 +19,7 @@ double-backward trick: :math:`g(u) = J^\top u` is linear in :math:`u`, and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Callable, Optional, Union
 
 import numpy as np
 import torch
@@ -262,7 +262,7 @@ def calibrate_edge_of_chaos(
     feat: torch.Tensor,
     target: float = 1.0,
     tol: float = 1e-2,
-    matrix: str = "state_transition",
+    matrix: Optional[str] = None,
     bracket: tuple = (0.0, 2.0),
     seed: int = 0,
 ) -> Calibration:
@@ -292,9 +292,9 @@ def calibrate_edge_of_chaos(
         Wanted spectral radius.
     tol : float
         Accepted :math:`|\rho - \text{target}|`.
-    matrix : str
-        ``"state_transition"`` (:math:`\Lambda`) or ``"input_matrix"``
-        (:math:`B`); ignored for a factory.
+    matrix : str, optional
+        With a layer: ``"state_transition"`` (:math:`\Lambda`, the default) or ``"input_matrix"``
+        (:math:`B`). Refused with a factory, which decides what its scale scales.
     bracket : tuple of float
         Search interval of the scale; :math:`\rho - \text{target}` must change
         sign on it.
@@ -309,7 +309,7 @@ def calibrate_edge_of_chaos(
     Raises
     ------
     ValueError
-        If the layer has no (or several) buffers named ``matrix``, or
+        If the layer has no (or several) buffers named ``matrix``, ``matrix`` comes with a factory, or
         :math:`\rho - \text{target}` has the same sign at both ends of
         ``bracket`` (e.g. the conv alone already has :math:`\rho > 1`: scale
         :math:`B` instead).
@@ -329,7 +329,10 @@ def calibrate_edge_of_chaos(
     True
     """
     if isinstance(layer_or_factory, nn.Module):
-        build = _scaled_buffer(layer_or_factory, matrix)
+        build = _scaled_buffer(layer_or_factory, "state_transition" if matrix is None else matrix)
+    elif matrix is not None:  # a factory's scale means what the factory makes it mean
+        raise ValueError(f"matrix={matrix!r} names the buffer of a layer to rescale; with a factory the factory decides "
+                         "what its scale scales: leave matrix out")
     else:
         build = layer_or_factory
 

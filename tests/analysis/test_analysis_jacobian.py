@@ -163,6 +163,8 @@ def test_calibrate_input_matrix_with_factory_and_bad_bracket():
         calibrate_edge_of_chaos(factory, g, x, bracket=(0.0, 0.01))
     with pytest.raises(ValueError, match="buffers named"):
         calibrate_edge_of_chaos(conv, g, x)
+    with pytest.raises(ValueError, match="with a factory the factory decides what its scale scales"):
+        calibrate_edge_of_chaos(factory, g, x, matrix="state_transition", bracket=(0.0, 20.0))
 
 
 def test_spectra_of_a_non_finite_layer_are_refused():
