@@ -167,8 +167,12 @@ def _all_pairs(lists, first, limit):
 
 
 def _check_homogeneous(g) -> None:
+    """A graph KHopRewire can rewire: homogeneous, and not rewired already."""
     if not g.is_homogeneous:
         raise DGLError("KHopRewire expects a homogeneous graph (one node type and one edge type)")
+    if "hop" in g.edata and g.num_edges() and bool((g.edata["hop"] > 1).any()):
+        raise DGLError("KHopRewire: the graph is rewired already (edata['hop'] has rings beyond 1); rewiring it again "
+                       "would measure shortest paths over its rings, not its edges: rewire the original graph")
 
 
 def _rewired_edge_data(edata: dict, src, dst, num_nodes: int, u, v, hop) -> dict:
@@ -217,7 +221,8 @@ class KHopRewire(BaseTransform):
       multi-edge); when only :math:`v \to u` exists (undirected treatment of
       a directed input) it takes the first :math:`v \to u` edge's features.
       Edges with ``hop > 1`` have no counterpart and get zeros of the same
-      dtype and trailing shape. An input field named ``'hop'`` is replaced.
+      dtype and trailing shape. An input field named ``'hop'`` is replaced (a graph rewired already, whose ``'hop'``
+      has rings beyond 1, is refused).
     * **Self-loops** of the input are ignored (distance 0 is not an edge) and
       **multi-edges** count once. Add self-loops after rewiring if a conv
       needs them; :class:`~dgl_ssm.nn.KHopConv` adds the self term itself.
@@ -246,7 +251,7 @@ class KHopRewire(BaseTransform):
     ValueError
         If ``max_hop`` is not a positive int or ``None``.
     dgl.DGLError
-        (on call) If the graph is heterogeneous.
+        (on call) If the graph is heterogeneous, or rewired already.
 
     Examples
     --------

@@ -165,6 +165,18 @@ def test_bad_batch_and_heterograph():
         KHopRewire(2)(hg)
 
 
+def test_a_rewired_graph_is_not_rewired_again():
+    """Rewiring twice measures distances over the rings (on a path 0-1-2-3-4 at max_hop 3, node 0 to 4 would be 2 ring
+    edges, ring 2, where it is 4 bonds): refused, one graph, a list and a batch alike; a hop field of 1s is not."""
+    once = KHopRewire(3)(dgl.graph(([0, 1, 2, 3], [1, 2, 3, 4])))
+    for again in (lambda: KHopRewire(3)(once), lambda: KHopRewire(3)([once]), lambda: KHopRewire(3)(dgl.batch([once, once]))):
+        with pytest.raises(dgl.DGLError, match="rewired already"):
+            again()
+    plain = dgl.graph(([0, 1], [1, 2]))
+    plain.edata["hop"] = torch.ones(2, dtype=torch.int64)
+    assert KHopRewire(2)(plain).num_edges() == 6
+
+
 def test_mixed_graph_sizes_are_grouped_by_bit_width_in_batch_order():
     """Graphs of 1, 2 and 3 words (<= 64, <= 128, <= 192 nodes), interleaved in one batch."""
     graphs = [messy_graph(n, int(1.2 * n), s) for s, n in enumerate([70, 10, 150, 64, 65, 3, 129])]
