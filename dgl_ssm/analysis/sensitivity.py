@@ -54,7 +54,8 @@ def sensitivity(model, graph, feat: torch.Tensor, target_nodes: Sequence[int]) -
     Raises
     ------
     ValueError
-        If a target node is out of range.
+        If a target node is out of range, or the model is in training mode with active dropout (its Jacobian would
+        be one random draw: call ``model.eval()`` first).
 
     Examples
     --------
@@ -70,6 +71,10 @@ def sensitivity(model, graph, feat: torch.Tensor, target_nodes: Sequence[int]) -
     n = graph.num_nodes()
     if targets.numel() and (targets.min() < 0 or targets.max() >= n):
         raise ValueError(f"target nodes must be in [0, {n}), got {targets.tolist()}")
+    dropping = [m.p for m in model.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.training and m.p > 0]
+    if dropping:
+        raise ValueError(f"sensitivity: the model is in training mode with dropout (p={dropping[0]}): its Jacobian would "
+                         "be one random draw of the dropout masks; call model.eval() first")
     x = feat.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         out = _final_states(model, graph, x)

@@ -57,6 +57,15 @@ def test_sensitivity_of_a_float32_model_does_not_underflow_where_its_gradients_a
     torch.testing.assert_close(sens, torch.tensor([[2 ** 0.5 * 1e-25, 0.0, 0.0]]), rtol=1e-5, atol=0)
 
 
+def test_sensitivity_of_a_model_dropping_features_is_refused_until_eval():
+    """In training mode with dropout the Jacobian is one draw of the masks: refused, named; in eval mode measured."""
+    g = path_graph(4)
+    model = build_model("gcn-ssm", 3, 4, 2, num_layers=2, dropout=0.5)
+    with pytest.raises(ValueError, match=r"training mode with dropout \(p=0.5\).*call model.eval\(\) first"):
+        sensitivity(model, g, torch.randn(4, 3), [0])
+    assert sensitivity(model.eval(), g, torch.randn(4, 3), [0]).shape == (1, 4)
+
+
 def test_hop_distances_and_average_by_distance_match_networkx():
     nxg = nx.connected_watts_strogatz_graph(14, 4, 0.4, seed=3)
     src, dst = zip(*nxg.edges())
