@@ -25,13 +25,15 @@ def cell_protocol(study, model: str):
 
 
 def cell_data(study, cell: Dict, data_root=None, data_dir=None):
-    """The :class:`~dgl_ssm.train.cell.DataOptions` of a cell: the study's data fields, for its level."""
-    from ..train.cell import DataOptions
+    """The :class:`~dgl_ssm.train.cell.DataOptions` of a cell: the study's data fields its dataset reads."""
+    from ..train.cell import DataOptions, dataset_kind
 
     ring = int(cell[study.setting_name]) if cell["dataset"] == "ring" else None
-    return DataOptions(root=data_root, data_dir=data_dir, normalize_features=study.normalize_features,
-                       sizes=tuple(study.sizes), target_scale=study.target_scale, ring_size=ring,
-                       ring_graphs=study.ring_graphs, ring_classes=study.ring_classes, limit=study.limit)
+    values = {"normalize_features": study.normalize_features, "sizes": tuple(study.sizes),
+              "target_scale": study.target_scale, "ring_size": ring, "ring_graphs": study.ring_graphs,
+              "ring_classes": study.ring_classes, "limit": study.limit}
+    fields = DataOptions.KINDS[dataset_kind(cell["dataset"])]
+    return DataOptions(root=data_root, data_dir=data_dir, **{k: v for k, v in values.items() if k in fields})
 
 
 def cell_arguments(study, cell: Dict, data_root=None, data_dir=None):

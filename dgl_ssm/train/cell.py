@@ -23,7 +23,7 @@ from .build import count_parameters, make_trainer, seeded_build
 from .protocol import FIELD_LEVELS, LEVELS, OPTIMIZERS, SCHEDULERS, TrainProtocol
 
 __all__ = ["TrainProtocol", "DataOptions", "PreparedCell", "FIELD_LEVELS", "LEVELS", "SCHEDULERS", "OPTIMIZERS",
-           "rewiring", "graph_datasets", "hidden_within_budget", "build_cell_model", "seeded_build", "make_trainer", "prepare_cell",
+           "dataset_kind", "rewiring", "graph_datasets", "hidden_within_budget", "build_cell_model", "seeded_build", "make_trainer", "prepare_cell",
            "fit_cell", "count_parameters", "gradients_at_init", "layer_profile"]
 
 
@@ -31,36 +31,91 @@ __all__ = ["TrainProtocol", "DataOptions", "PreparedCell", "FIELD_LEVELS", "LEVE
 class DataOptions:
     """Where a cell's data comes from and what, beyond the dataset's name, determines it.
 
+    Every field but ``root`` and ``data_dir`` belongs to one kind of dataset; a field given for a dataset of another
+    kind would be ignored, so :meth:`for_dataset` refuses it. ``None`` means not given (the default below).
+
     Parameters
     ----------
     root, data_dir : path, optional
         Caches and offline raw copies (:mod:`dgl_ssm.data.paths`).
-    normalize_features : bool
-        Node cells: divide every node's features by their sum (Kipf's and GCNII's preprocessing).
-    sizes : tuple of int
-        Graph property tasks: train, validation and test graphs (generated with seed 0).
-    target_scale : str
-        Graph property tasks: ``"train_max"`` or ``"raw"``.
-    ring_size, ring_graphs, ring_classes : int
-        RingTransfer (dataset ``"ring"``): nodes per ring (required there), rings and classes.
+    normalize_features : bool, optional
+        Node datasets: divide every node's features by their sum (Kipf's and GCNII's preprocessing). Default false.
+    sizes : tuple of int, optional
+        Graph property tasks: train, validation and test graphs (generated with seed 0). Default 5120, 640, 1280.
+    target_scale : str, optional
+        Graph property tasks: ``"train_max"`` (default) or ``"raw"``.
+    ring_size, ring_graphs, ring_classes : int, optional
+        RingTransfer (dataset ``"ring"``): nodes per ring (required there), rings (default 2000) and classes (5).
     limit : int, optional
-        Peptides: the first ``limit`` graphs of each split.
+        Peptides: the first ``limit`` graphs of each split (default: all).
 
     Examples
     --------
-    >>> DataOptions(ring_size=10, ring_graphs=100).ring_size
-    10
+    >>> data = DataOptions(ring_size=10, ring_graphs=100).for_dataset("ring")
+    >>> data.ring_size, data.ring_graphs, data.ring_classes                  # the one not given: its default
+    (10, 100, 5)
+    >>> DataOptions(ring_size=10, sizes=(64, 16, 16)).for_dataset("ring")
+    Traceback (most recent call last):
+    ...
+    ValueError: DataOptions: sizes is a generated graph property task's field, which dataset 'ring' does not read; ...
     """
 
     root: Optional[object] = None
     data_dir: Optional[object] = None
-    normalize_features: bool = False
-    sizes: Tuple[int, ...] = (5120, 640, 1280)
-    target_scale: str = "train_max"
+    normalize_features: Optional[bool] = None
+    sizes: Optional[Tuple[int, ...]] = None
+    target_scale: Optional[str] = None
     ring_size: Optional[int] = None
-    ring_graphs: int = 2000
-    ring_classes: int = 5
+    ring_graphs: Optional[int] = None
+    ring_classes: Optional[int] = None
     limit: Optional[int] = None
+
+    #: the fields of each kind of dataset, and their defaults
+    KINDS = {"node": {"normalize_features": False},
+             "property": {"sizes": (5120, 640, 1280), "target_scale": "train_max"},
+             "ring": {"ring_size": None, "ring_graphs": 2000, "ring_classes": 5},
+             "peptides": {"limit": None}}
+    _WHAT = {"node": "a node dataset's", "property": "a generated graph property task's", "ring": "RingTransfer's",
+             "peptides": "Peptides'"}
+
+    def for_dataset(self, name: str) -> "DataOptions":
+        """These options for dataset ``name``, with the defaults of its fields filled in.
+
+        Raises
+        ------
+        ValueError
+            On a field given that another kind of dataset reads (it would be ignored), naming the fields ``name`` reads.
+        """
+        from dataclasses import replace
+
+        kind = dataset_kind(name)
+        for other, fields in self.KINDS.items():
+            given = [f for f in fields if other != kind and getattr(self, f) is not None]
+            if given:
+                many = len(given) > 1
+                raise ValueError(f"DataOptions: {', '.join(given)} {'are' if many else 'is'} {self._WHAT[other]} "
+                                 f"field{'s' if many else ''}, which dataset {name!r} does not read; it reads "
+                                 f"{', '.join(self.KINDS[kind])}")
+        return replace(self, **{f: default for f, default in self.KINDS[kind].items() if getattr(self, f) is None})
+
+
+def dataset_kind(name: str) -> str:
+    """``"node"``, ``"property"``, ``"ring"`` or ``"peptides"``: which fields of :class:`DataOptions` dataset ``name``
+    reads (:attr:`DataOptions.KINDS`).
+
+    Examples
+    --------
+    >>> dataset_kind("cora"), dataset_kind("sssp"), dataset_kind("ring"), dataset_kind("peptides-func")
+    ('node', 'property', 'ring', 'peptides')
+    """
+    from ..data import GRAPH_PROPERTY_TASKS
+    from ..data.node import NODE_DATASETS
+
+    if name in NODE_DATASETS:
+        return "node"
+    if name in GRAPH_PROPERTY_TASKS:
+        return "property"
+    return "ring" if name == "ring" else "peptides"
 
 
 def rewiring(preset: str, options: Optional[Mapping], max_hop: Optional[int]):
@@ -118,11 +173,12 @@ def graph_datasets(name: str, data: DataOptions, rewire=None) -> Tuple[dict, "ob
     Raises
     ------
     ValueError
-        On ``ring`` without ``data.ring_size``.
+        On ``ring`` without ``data.ring_size``, or a field of ``data`` that another kind of dataset reads.
     """
     from ..data import (GRAPH_PROPERTY_TASKS, ComposePreTransform, GraphPropertyDataset, PeptidesDataset,
                         RingTransferDataset, self_loops)
 
+    data = data.for_dataset(name)
     max_hop = rewire.max_hop if rewire is not None else None
     pre = ComposePreTransform([rewire, self_loops()])
     splits, root = ("train", "val", "test"), data.root
@@ -313,6 +369,7 @@ def prepare_cell(dataset: str, preset: str, num_layers: int, seed: int, protocol
 
     level = _level_of(dataset)
     protocol.check(level)
+    data = data.for_dataset(dataset)  # a data field of another kind of dataset is refused before anything is built
     if level == "node":
         if lookup(PRESETS, "model", preset).needs_hop_edges:
             raise ValueError(f"model {preset!r} reads k-hop rings (edata['hop']), which node cells do not build; "
@@ -354,6 +411,7 @@ def _prepare_node(dataset, preset, num_layers, seed, protocol, options, data, de
     from ..data import load_node_graph, node_task_info, split_for_seed
     from .node import NodeClassificationTask
 
+    data = data.for_dataset(dataset)
     graph = load_node_graph(dataset, split=split_for_seed(dataset, seed), root=data.root, data_dir=data.data_dir,
                             normalize_features=data.normalize_features)
     model = build_cell_model(preset, num_layers, seed, protocol, node_task_info(graph), options,

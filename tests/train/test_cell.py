@@ -148,6 +148,21 @@ def test_a_k_hop_preset_is_refused_in_a_node_cell_before_any_data_is_read(tmp_pa
     assert not (tmp_path / "nothing").exists()
 
 
+@pytest.mark.parametrize("dataset,data,named", [
+    ("ring", DataOptions(ring_size=6, sizes=(64, 16, 16)), "sizes"),
+    ("sssp", DataOptions(ring_graphs=100), "ring_graphs"),
+    ("texas", DataOptions(limit=10), "limit"),
+    ("peptides-func", DataOptions(normalize_features=True, target_scale="raw"), "normalize_features"),
+])
+def test_a_data_field_another_kind_of_dataset_reads_is_refused_before_anything_is_built(dataset, data, named, tmp_path):
+    """A DataOptions field belongs to one kind of dataset; given for another it would be ignored."""
+    data = dataclasses.replace(data, root=tmp_path / "nothing")
+    with pytest.raises(ValueError, match=f"DataOptions: {named}.* which dataset '{dataset}' does not read"):
+        prepare_cell(dataset, "gcn-ssm", 2, 0, dataclasses.replace(BASE, batch_size=8) if dataset != "texas" else BASE,
+                     data=data)
+    assert not (tmp_path / "nothing").exists()
+
+
 def test_node_optimizer_and_scheduler_reach_the_model(tmp_path, raw_data, compose_config):
     """study.train.optimizer and study.train.scheduler in a node study: each changes the numbers (with a weight decay,
     AdamW is not Adam), and the record says what ran."""
