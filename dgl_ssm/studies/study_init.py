@@ -141,12 +141,13 @@ def _cells(d, study, dataset, device, data_root, data_dir, log):
     from dataclasses import replace
 
     from ..report import read_csv
-    from ..train.cell import prepare_cell
+    from ..train.cell import dataset_kind, prepare_cell
     from .cells import cell_arguments
     from .schema import runs_at, runs_on
     from .trained import trained_cell
 
-    limit = d.batch_graphs if study.kind == "graph" else None
+    # Peptides: build the cells on the graphs measured only (generated tasks and rings are built whole, and cheaply)
+    limit = d.batch_graphs if dataset_kind(dataset) == "peptides" else None
     if d.trained:
         folder = record_of(d)
         for row in read_csv(folder / "results.csv"):

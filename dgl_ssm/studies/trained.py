@@ -45,14 +45,14 @@ def trained_cell(out, cell: Dict, device="cpu", data_root=None, data_dir=None, l
     ValueError
         If the file is another cell's, or not a trained model.
     """
-    from ..train.cell import prepare_cell
+    from ..train.cell import dataset_kind, prepare_cell
     from ..train.trained import load_trained
 
     study = record_study(Path(out))
     path = model_file(out, checkpoint_dir(out, cell, cell_config(study, cell)).name)
     state = load_trained(path, identity=path.stem)
     args, options = cell_arguments(study, cell, data_root, data_dir)
-    if limit is not None:
+    if limit is not None and dataset_kind(cell["dataset"]) == "peptides":  # the other datasets are built whole
         options["data"] = replace(options["data"], limit=limit)
     prepared = prepare_cell(*args, **options, device=device)
     prepared.model.load_state_dict(state["state_dict"])
