@@ -390,14 +390,11 @@ class SSMConv(nn.Module):
         self.dim = int(dim)
         self.activation = activation
         self.head_merge = head_merge
-        if matrices is None:
-            matrices = StateSpaceMatrices(
-                self.dim, 1.0 if state_transition is None else state_transition,
-                "identity" if input_matrix is None else input_matrix,
-                r_min=r_min, r_max=r_max, seed=seed)
+        values = dict(state_transition=state_transition, input_matrix=input_matrix, r_min=r_min, r_max=r_max, seed=seed)
+        given = {k: v for k, v in values.items() if v is not None}
+        if matrices is None:  # the defaults are StateSpaceMatrices' own
+            matrices = StateSpaceMatrices(self.dim, **given)
         else:  # any of them given would be ignored: the shared matrices are built already
-            values = dict(state_transition=state_transition, input_matrix=input_matrix, r_min=r_min, r_max=r_max, seed=seed)
-            given = [k for k, v in values.items() if v is not None]
             if given:
                 raise ValueError(f"SSMConv: give either matrices= or matrix specifications, not both (got {', '.join(given)})")
             if matrices.dim != self.dim:

@@ -173,8 +173,6 @@ def departures_note(study, rows: list, cells: dict) -> str:
 
 def cells_of(folder: Path) -> dict:
     """A record's ``cells.json`` (``{}`` without one)."""
-    import json
-
     return json.loads((folder / "cells.json").read_text()) if (folder / "cells.json").is_file() else {}
 
 

@@ -40,7 +40,7 @@ from typing import List, Mapping, Optional, Sequence
 from .._io import atomic_write, write_csv
 from .identity import flatten
 from .integrity import DIGESTS, Integrity, digests_of, inspect_rows, read_raw
-from .provenance import _git, _package_version, machine_info, packaged_study, record_study  # noqa: F401 (re-exported)
+from .provenance import _git, _package_version, cells_of, machine_info, packaged_study, record_study  # noqa: F401 (re-exported)
 
 __all__ = ["ResultsRecord", "config_hash", "RecordConflict", "machine_info", "record_study", "packaged_study"]
 
@@ -109,7 +109,7 @@ class ResultsRecord:
         return inspect_rows(header, raw, self._configs(), self._document().get(DIGESTS, {}))
 
     def _configs(self) -> dict:
-        return json.loads(self.cells_json.read_text()) if self.cells_json.is_file() else {}
+        return cells_of(self.folder)
 
     def _document(self) -> dict:
         """``provenance.json`` (``{}`` if absent or unreadable: :meth:`check_provenance` refuses that before a write)."""
