@@ -9,7 +9,7 @@
 :func:`jacobian_singular_values`,       its spectrum; :func:`edge_of_chaos_distance` :math:`=\\mathrm{mean}|1-\\sigma|`
 :func:`jacobian_eigenvalues`
 :func:`estimate_singular_values`,       matrix-free extreme singular values / spectral radius (large graphs)
-:func:`estimate_spectral_radius`
+:func:`estimate_spectral_radius`         (:class:`ConvergenceWarning` when σ_min is an upper bound only)
 :func:`calibrate_edge_of_chaos`         scale :math:`\\Lambda` or :math:`B` of a GNN-SSM layer so that :math:`\\rho(J)\\approx1`
 :func:`sensitivity`                     :math:`\\lVert\\partial h_v^{(L)}/\\partial x_u\\rVert_F` and its mean by hop distance
 :func:`resistance_distances`,           effective resistance :math:`R(u,v)` and its sum over pairs (over-squashing's topology)
@@ -40,6 +40,7 @@ from .resistance import resistance_distances, total_effective_resistance
 from .sensitivity import hop_distances, sensitivity, sensitivity_by_distance
 from .spectral import (
     Calibration,
+    ConvergenceWarning,
     calibrate_edge_of_chaos,
     estimate_singular_values,
     estimate_spectral_radius,
@@ -64,6 +65,7 @@ __all__ = [
     "estimate_spectral_radius",
     "calibrate_edge_of_chaos",
     "Calibration",
+    "ConvergenceWarning",
     "sensitivity",
     "sensitivity_by_distance",
     "hop_distances",

@@ -18,6 +18,7 @@ double-backward trick: :math:`g(u) = J^\top u` is linear in :math:`u`, and
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
@@ -33,7 +34,28 @@ __all__ = [
     "estimate_spectral_radius",
     "calibrate_edge_of_chaos",
     "Calibration",
+    "ConvergenceWarning",
 ]
+
+
+class ConvergenceWarning(UserWarning):
+    """An iterative estimate stopped before it reached its tolerance; the warning says what the value bounds.
+
+    Raised by :func:`estimate_singular_values` when the a-posteriori error
+    bound of :math:`\sigma_{\min}` exceeds its tolerance times :math:`\sigma_{\max}`
+    (the value is then an upper bound on :math:`\sigma_{\min}`, no more). The
+    name follows scikit-learn's, whose users catch it the same way.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from dgl_ssm.analysis import ConvergenceWarning
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warnings.warn("sigma_min is an upper bound", ConvergenceWarning)
+    >>> caught[0].category.__name__
+    'ConvergenceWarning'
+    """
 
 
 class _Linearization:
@@ -119,11 +141,24 @@ def estimate_singular_values(
 
     :func:`scipy.sparse.linalg.svds` on :func:`jacobian_operator`: ARPACK for
     the largest singular value (a few dozen products), LOBPCG for the
-    smallest, an eigenvalue at the bottom of :math:`J^\top J`, where ARPACK
-    stalls. When many singular values cluster near 0 (a GCN on a graph whose
-    :math:`\hat A` is singular) LOBPCG stops at ``maxiter`` with a warning
-    and the value is an upper bound close to 0 (e.g. 3e-3 for a true 0 on
-    Texas and Cora).
+    smallest, an eigenvalue at the bottom of the Gramian :math:`G = J^\top J`
+    (or :math:`JJ^\top`, the smaller), where ARPACK stalls.
+
+    LOBPCG's own stopping test asks for a residual of ``tol**2``, which a
+    float32 layer cannot give, so it warns even when its value is right. It is
+    checked here instead, a posteriori: with :math:`v` the returned unit
+    vector and :math:`r = \lVert Gv - \sigma^2 v\rVert`, some eigenvalue of
+    :math:`G` lies within :math:`r` of :math:`\sigma^2` (Bai et al., eds.,
+    *Templates for the Solution of Algebraic Eigenvalue Problems*, SIAM 2000,
+    Hermitian problems, "Error Bounds for Computed Eigenvalues"), and
+    :math:`\sigma = \lVert Jv\rVert \ge \sigma_{\min}` always. The estimate
+    counts as converged when a singular value is provably within
+    :math:`\varepsilon\,\sigma_{\max}` of it, that is when
+    :math:`\sigma - \sqrt{\max(\sigma^2 - r, 0)} \le \varepsilon\,\sigma_{\max}`
+    with :math:`\varepsilon` = ``max(tol, 1e-4)``; otherwise a
+    :class:`ConvergenceWarning` says it is an upper bound only (LOBPCG's own
+    warnings are replaced by it). Many singular values clustered at 0 (a GCN
+    on a graph whose :math:`\hat A` is singular) slow LOBPCG down most.
 
     Parameters
     ----------
@@ -132,8 +167,9 @@ def estimate_singular_values(
     smallest : bool
         Also estimate :math:`\sigma_{\min}` (otherwise returned as ``nan``).
     tol : float
-        Relative tolerance (at least 1e-4 for LOBPCG, whose residual
-        tolerance is ``tol**2`` and out of reach below that in float32).
+        Relative tolerance of ARPACK for :math:`\sigma_{\max}`. LOBPCG and the
+        error bound of :math:`\sigma_{\min}` use :math:`\varepsilon` =
+        ``max(tol, 1e-4)``, since float32 layers give no more.
     maxiter : int, optional
         Iteration limit (ARPACK's default for the largest, 500 LOBPCG
         iterations for the smallest).
@@ -152,6 +188,13 @@ def estimate_singular_values(
     scipy.sparse.linalg.ArpackNoConvergence
         When ARPACK does not converge within ``maxiter``.
 
+    Warns
+    -----
+    ConvergenceWarning
+        When the error bound of :math:`\sigma_{\min}` exceeds
+        :math:`\varepsilon\,\sigma_{\max}`: the value is then only an upper
+        bound on it.
+
     Examples
     --------
     >>> import dgl, torch
@@ -166,12 +209,27 @@ def estimate_singular_values(
     if min(op.shape) < 3:
         raise ValueError(f"the Jacobian is {op.shape}; use jacobian_singular_values for such small layers")
     v0 = _start_vector(min(op.shape), seed)
-    top = svds(op, k=1, which="LM", tol=tol, maxiter=maxiter, v0=v0, return_singular_vectors=False)
-    bottom = [np.nan]
-    if smallest:
-        bottom = svds(op, k=1, which="SM", solver="lobpcg", tol=max(tol, 1e-4), maxiter=maxiter or 500, v0=v0,
-                      return_singular_vectors=False)
-    return float(top[0]), float(bottom[0])
+    top = float(svds(op, k=1, which="LM", tol=tol, maxiter=maxiter, v0=v0, return_singular_vectors=False)[0])
+    if not smallest:
+        return top, float("nan")
+    iterations, eps = maxiter or 500, max(tol, 1e-4)
+    with warnings.catch_warnings():  # LOBPCG's float64 residual test, replaced by the bound below
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"scipy\.sparse\.linalg")
+        u, s, vh = svds(op, k=1, which="SM", solver="lobpcg", tol=eps, maxiter=iterations, v0=v0)
+    bottom = float(s[0])
+    if op.shape[0] >= op.shape[1]:  # G = J^T J, its eigenvector the right singular vector
+        vec = vh[0]
+        residual = float(np.linalg.norm(op.rmatvec(op.matvec(vec)) - bottom ** 2 * vec))
+    else:  # G = J J^T
+        vec = u[:, 0]
+        residual = float(np.linalg.norm(op.matvec(op.rmatvec(vec)) - bottom ** 2 * vec))
+    error = bottom - float(np.sqrt(max(bottom ** 2 - residual, 0.0)))
+    if error > eps * top:
+        warnings.warn(f"sigma_min = {bottom:.3g} is an upper bound only: its error bound {error:.2g} exceeds "
+                      f"{eps:g} * sigma_max = {eps * top:.2g} after {iterations} LOBPCG iterations (Gramian residual "
+                      f"{residual:.2g}); raise maxiter or tol, or use jacobian_singular_values on a smaller graph",
+                      ConvergenceWarning, stacklevel=2)
+    return top, bottom
 
 
 def estimate_spectral_radius(layer, graph, feat: torch.Tensor, tol: float = 1e-6, maxiter=None, seed: int = 0) -> float:

@@ -1,4 +1,6 @@
 """Layer Jacobians: dense spectra (Lemma 3.1 of Arroyo et al. 2025), matrix-free estimates, calibration."""
+import warnings
+
 import dgl
 import networkx as nx
 import numpy as np
@@ -7,6 +9,7 @@ import torch
 from dgl.nn import GATConv, GraphConv
 
 from dgl_ssm.analysis import (
+    ConvergenceWarning,
     calibrate_edge_of_chaos,
     edge_of_chaos_distance,
     estimate_singular_values,
@@ -120,7 +123,7 @@ def test_jacobian_operator_products_match_dense():
     np.testing.assert_allclose(op.H @ w, dense.T @ w, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.filterwarnings("ignore:Exited")  # LOBPCG asks for more than float32 gives
+@pytest.mark.filterwarnings("error")  # converged: neither LOBPCG's float64 stopping test nor ours may warn
 def test_matrix_free_estimates_match_dense_spectrum():
     g, _ = small_graph(20, 40)
     layer, x = ssm_layer(lam=0.8, beta=0.7), torch.randn(20, 4)
@@ -128,10 +131,32 @@ def test_matrix_free_estimates_match_dense_spectrum():
     top, bottom = estimate_singular_values(layer, g, x)
     assert top == pytest.approx(sigma[0].item(), rel=1e-4)
     assert bottom == pytest.approx(sigma[-1].item(), rel=1e-3)
+    assert abs(bottom - sigma[-1].item()) <= 1e-4 * top  # within the bound it claimed by not warning
     rho = jacobian_eigenvalues(layer, g, x).abs().max().item()
     assert estimate_spectral_radius(layer, g, x) == pytest.approx(rho, rel=1e-4)
     with pytest.raises(ValueError, match="square"):
         estimate_spectral_radius(GraphConv(4, 3), g, x)
+
+
+@pytest.mark.parametrize("wide", [False, True], ids=["tall", "wide"])
+def test_an_unconverged_smallest_singular_value_is_an_upper_bound_and_says_so(wide):
+    """Fault injection: two LOBPCG iterations. One ConvergenceWarning (none of scipy's), the value an upper bound on
+    the dense σ_min; the same estimate with enough iterations converges silently. ``wide``: a Jacobian with fewer
+    rows than columns (the Gramian JJᵀ)."""
+    g, _ = small_graph(20, 40)
+    torch.manual_seed(0)
+    layer = GraphConv(4, 2) if wide else ssm_layer(lam=0.8, beta=0.7)
+    x = torch.randn(20, 4)
+    dense = jacobian_singular_values(layer, g, x)
+    true_min = dense[min(layer_jacobian(layer, g, x).shape) - 1].item()
+    with pytest.warns(ConvergenceWarning, match=r"^sigma_min = \S+ is an upper bound only: its error bound") as caught:
+        _, bound = estimate_singular_values(layer, g, x, maxiter=2)
+    assert [w.category for w in caught] == [ConvergenceWarning]
+    assert bound >= true_min - 1e-6
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, bottom = estimate_singular_values(layer, g, x, maxiter=2000)
+    assert abs(bottom - true_min) <= 1e-4 * dense[0].item()
 
 
 def test_calibrate_state_transition_in_place_reaches_unit_spectral_radius():

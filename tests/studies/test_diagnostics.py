@@ -6,6 +6,7 @@ import re
 
 import dgl
 import networkx as nx
+import pandas as pd
 import pytest
 import torch
 
@@ -62,6 +63,8 @@ def test_jacobian_quick(tmp_path, raw_data, compose_config):
     assert ssm["GCN-SSM λ=0.5"] < ssm["GCN-SSM λ=1.0"]
     top = numbers(out / "matrix_free.csv", ["sigma_max"])
     assert len(top) == 5 and all(math.isfinite(v) and v > 0 for v in top)
+    converged = pd.read_csv(out / "matrix_free.csv")["sigma_min_converged"]  # σ_min's upper bounds are marked
+    assert len(converged) == 5 and converged.isin([True, False]).all()
 
 
 @pytest.mark.parametrize("override,message", [
