@@ -90,7 +90,7 @@ def main(argv=None):
                "intel": python_env(LD_PRELOAD=str(build_library(Path(tmp))), OMP_NUM_THREADS="1")}
         for r in range(rounds):
             for path in (("default", "intel") if r % 2 == 0 else ("intel", "default")):
-                runs[path].append(run_python(script, env=env[path], timeout=3600))
+                runs[path].append(run_python(script, env=env[path], timeout=3600, isolated=path == "intel"))
     vendor = cpu_vendor()
     amd = vendor == "AuthenticAMD"
     rows = []
