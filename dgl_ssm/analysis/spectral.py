@@ -41,7 +41,7 @@ __all__ = [
 class ConvergenceWarning(UserWarning):
     """An iterative estimate stopped before it reached its tolerance; the warning says what the value bounds.
 
-    Raised by :func:`estimate_singular_values` when the a-posteriori error
+    Emitted by :func:`estimate_singular_values` when the a-posteriori error
     bound of :math:`\sigma_{\min}` exceeds its tolerance times :math:`\sigma_{\max}`
     (the value is then an upper bound on :math:`\sigma_{\min}`, no more). The
     name follows scikit-learn's, whose users catch it the same way.
