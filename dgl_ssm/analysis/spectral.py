@@ -135,7 +135,8 @@ def _start_vector(n: int, seed: int) -> np.ndarray:
 
 
 def estimate_singular_values(
-    layer, graph, feat: torch.Tensor, smallest: bool = True, tol: float = 1e-6, maxiter=None, seed: int = 0
+    layer, graph, feat: torch.Tensor, smallest: bool = True, tol: float = 1e-6, maxiter=None, seed: int = 0,
+    full_output: bool = False,
 ) -> tuple:
     r"""Largest (and smallest) singular value of the layer Jacobian, matrix-free.
 
@@ -175,11 +176,15 @@ def estimate_singular_values(
         iterations for the smallest).
     seed : int
         Seed of the starting vector (results are reproducible).
+    full_output : bool
+        Also return whether :math:`\sigma_{\min}` converged, instead of
+        warning when it did not (for callers that record it).
 
     Returns
     -------
-    tuple of float
-        ``(sigma_max, sigma_min)``.
+    tuple
+        ``(sigma_max, sigma_min)``, or ``(sigma_max, sigma_min, converged)``
+        with ``full_output`` (``converged`` is True when ``smallest`` is False).
 
     Raises
     ------
@@ -191,7 +196,7 @@ def estimate_singular_values(
     Warns
     -----
     ConvergenceWarning
-        When the error bound of :math:`\sigma_{\min}` exceeds
+        Unless ``full_output``, when the error bound of :math:`\sigma_{\min}` exceeds
         :math:`\varepsilon\,\sigma_{\max}`: the value is then only an upper
         bound on it.
 
@@ -211,7 +216,7 @@ def estimate_singular_values(
     v0 = _start_vector(min(op.shape), seed)
     top = float(svds(op, k=1, which="LM", tol=tol, maxiter=maxiter, v0=v0, return_singular_vectors=False)[0])
     if not smallest:
-        return top, float("nan")
+        return (top, float("nan"), True) if full_output else (top, float("nan"))
     iterations, eps = maxiter or 500, max(tol, 1e-4)
     with warnings.catch_warnings():  # LOBPCG's float64 residual test, replaced by the bound below
         warnings.filterwarnings("ignore", category=UserWarning, module=r"scipy\.sparse\.linalg")
@@ -224,7 +229,10 @@ def estimate_singular_values(
         vec = u[:, 0]
         residual = float(np.linalg.norm(op.matvec(op.rmatvec(vec)) - bottom ** 2 * vec))
     error = bottom - float(np.sqrt(max(bottom ** 2 - residual, 0.0)))
-    if error > eps * top:
+    converged = error <= eps * top
+    if full_output:
+        return top, bottom, converged
+    if not converged:
         warnings.warn(f"sigma_min = {bottom:.3g} is an upper bound only: its error bound {error:.2g} exceeds "
                       f"{eps:g} * sigma_max = {eps * top:.2g} after {iterations} LOBPCG iterations (Gramian residual "
                       f"{residual:.2g}); raise maxiter or tol, or use jacobian_singular_values on a smaller graph",

@@ -7,14 +7,12 @@ training kinds are :mod:`dgl_ssm.studies.backward`'s and :mod:`dgl_ssm.studies.g
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..analysis import (
-    ConvergenceWarning,
     SignalProbe,
     edge_of_chaos_distance,
     estimate_singular_values,
@@ -133,16 +131,13 @@ def plot_eigenvalues(eigen: dict, path) -> None:
 
 def matrix_free(table: dict, graph, hidden: int, activation: str, seed: int, device) -> list:
     """σ_max, σ_min and ρ(J) of each model's first block, matrix-free (``sigma_min_converged`` False where σ_min is
-    only an upper bound: :class:`~dgl_ssm.analysis.ConvergenceWarning`)."""
+    only an upper bound: ``estimate_singular_values(..., full_output=True)``)."""
     feat = torch.randn(graph.num_nodes(), hidden, generator=torch.Generator().manual_seed(seed)).to(device)
     rows = []
     for name, (preset, options) in table.items():
         torch.manual_seed(seed)
         layer = build_model(preset, hidden, hidden, 1, 1, activation=activation, **options).to(device).layers[0]
-        with warnings.catch_warnings(record=True) as caught:  # σ_min only bounded: said in its own column
-            warnings.simplefilter("always", ConvergenceWarning)
-            top, bottom = estimate_singular_values(layer, graph, feat, seed=seed)
-        converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
+        top, bottom, converged = estimate_singular_values(layer, graph, feat, seed=seed, full_output=True)
         rho = estimate_spectral_radius(layer, graph, feat, seed=seed)
         rows.append({"model": name, "sigma_max": top, "sigma_min": bottom, "sigma_min_converged": converged,
                      "spectral_radius": rho})
