@@ -34,7 +34,7 @@ class PreTransform:
         ``fn(list_of_graphs) -> list_of_graphs`` (a batched implementation).
     cache_key : str
         Names the cached result; must change whenever the output changes
-        (e.g. ``"khop-max_hop3"``). Letters, digits, ``-``, ``_``, ``.``, ``=``.
+        (e.g. ``"khop-max_hop3-r2"``). Letters, digits, ``-``, ``_``, ``.``, ``=``.
     per_graph : bool
         Whether ``fn`` takes one graph or the whole list.
 
@@ -72,7 +72,7 @@ class ComposePreTransform:
     >>> from dgl_ssm.transforms import KHopRewire
     >>> t = ComposePreTransform([KHopRewire(2), self_loops()])
     >>> t.cache_key, [g.num_edges() for g in t([dgl.graph(([0, 1], [1, 2]))])]
-    ('khop-max_hop2--self_loop', [9])
+    ('khop-max_hop2-r2--self_loop', [9])
     """
 
     def __init__(self, transforms: Sequence[Callable]):

@@ -17,7 +17,7 @@ from torch import nn
 from .._compat import graph_index
 from ._csr import SpMM, check_self_loops, ring_csr
 
-__all__ = ["KHopConv", "RingGraph", "ring_graph", "ring_aggregate", "ring_schedule"]
+__all__ = ["KHopConv", "RingGraph", "ring_graph", "ring_aggregate", "ring_schedule", "rewired_max_hop"]
 
 RING_MODES = ("cumulative", "single")
 
@@ -131,6 +131,37 @@ def ring_graph(graph, rings: Sequence[int], dtype: torch.dtype = torch.float32, 
     return result
 
 
+def rewired_max_hop(graph) -> Optional[int]:
+    r"""The rewiring radius of a graph rewired by :class:`~dgl_ssm.transforms.KHopRewire`: the smallest ``max_hop``
+    among its graphs (a batch may join graphs rewired differently), from ``ndata['max_hop']``.
+
+    ``None`` when it is not known (no such field: a graph rewired by hand, or by a version before the field) or when
+    every graph was rewired with ``max_hop=None`` (every finite distance, field value ``-1``); nodes added after the
+    rewiring (value 0) do not count. Cached on the graph object like :func:`ring_graph`.
+
+    Examples
+    --------
+    >>> import dgl
+    >>> from dgl_ssm.transforms import KHopRewire
+    >>> path = dgl.graph(([0, 1, 2], [1, 2, 3]))
+    >>> rewired_max_hop(KHopRewire(max_hop=2)(path)), rewired_max_hop(KHopRewire()(path)), rewired_max_hop(path)
+    (2, None, None)
+    >>> rewired_max_hop(dgl.batch([KHopRewire(3)(path), KHopRewire(2)(path)]))
+    2
+    """
+    if "max_hop" not in graph.ndata:
+        return None
+    field = graph.ndata["max_hop"]
+    entries = _RING_CACHE.setdefault(graph, {})
+    hit = entries.get("max_hop")
+    if hit is not None and hit[0] is field and hit[1] == field._version:
+        return hit[2]
+    finite = field[field >= 1]  # -1: every distance; 0: nodes added after the rewiring (DGL fills new rows with 0)
+    value = int(finite.min()) if finite.numel() else None
+    entries["max_hop"] = (field, field._version, value)
+    return value
+
+
 def ring_aggregate(rg: RingGraph, x: torch.Tensor) -> torch.Tensor:
     r""":math:`\sum_{k \in K} \hat{A}_k X_k` for per-node stacked inputs ``x`` of shape ``(N, r, d)`` (``x[:, i]`` is :math:`X_{k_{i+1}}`).
 
@@ -178,7 +209,9 @@ class KHopConv(nn.Module):
     max_hop : int, optional
         :math:`k_{max}`, the largest ring used; ``None`` for no cap (layer
         :math:`\ell` then reads rings up to :math:`\ell + 1`; rings beyond the
-        rewiring's own ``max_hop`` are empty).
+        rewiring's own ``max_hop`` are empty). An int larger than the
+        rewiring's ``max_hop`` is refused by the first layer that would read
+        a ring the graph does not have.
     rings : str
         ``"cumulative"`` (default) or ``"single"``.
     layer : int
@@ -204,7 +237,9 @@ class KHopConv(nn.Module):
         On a bad ``rings``, ``layer``, ``max_hop`` or ``self_loops`` (constructor), or
         per-ring inputs of the wrong number or shape (forward).
     dgl.DGLError
-        If the graph has no ``edata['hop']`` (apply ``KHopRewire`` first).
+        If the graph has no ``edata['hop']`` (apply ``KHopRewire`` first), or (with ``max_hop`` set) was rewired
+        with a smaller ``max_hop`` than the largest ring of this layer (:func:`rewired_max_hop`): that ring would
+        be empty and its weight never trained.
 
     Examples
     --------
@@ -303,6 +338,13 @@ class KHopConv(nn.Module):
             raise DGLError(
                 "KHopConv needs edge field 'hop' (shortest-path distance); rewire the graph first with "
                 "dgl_ssm.transforms.KHopRewire(max_hop)(graph)"
+            )
+        rewired = rewired_max_hop(graph)
+        if self.max_hop is not None and rewired is not None and rewired < self.rings[-1]:
+            raise DGLError(
+                f"KHopConv (layer {self.layer}, max_hop={self.max_hop}) reads ring {self.rings[-1]}, but the graph was "
+                f"rewired with max_hop={rewired} (ndata['max_hop']), so that ring is empty: rewire with "
+                f"KHopRewire(max_hop={self.max_hop}), or build the conv with max_hop={rewired}"
             )
         n, r = graph.num_nodes(), len(self.rings)
         inputs = [feat] if torch.is_tensor(feat) else list(feat)

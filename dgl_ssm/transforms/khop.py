@@ -199,9 +199,22 @@ def _rewired_edge_data(edata: dict, src, dst, num_nodes: int, u, v, hop) -> dict
     return out
 
 
-def _make_graph(u, v, hop, like, edata) -> dgl.DGLGraph:
-    """The rewired graph of ``like`` from known-valid pairs, with its node data and ``edata`` (``dgl.unbatch`` is slow)."""
-    return graph_from_pairs(u, v, like, {**edata, "hop": torch.from_numpy(hop).to(like.device)})
+#: Node field of a rewired graph: the ``max_hop`` it was rewired with (``-1``: every finite distance), on every node,
+#: so that it survives batching and subgraphs; :class:`~dgl_ssm.nn.KHopConv` reads it to refuse rings it was not given.
+MAX_HOP_FIELD = "max_hop"
+
+#: Revision of the rewired graphs' format, in every cache key (2: ``ndata['max_hop']`` added), so that a cache of an
+#: older format is rebuilt, not read.
+_FORMAT = 2
+
+
+def _make_graph(u, v, hop, like, edata, max_hop: Optional[int]) -> dgl.DGLGraph:
+    """The rewired graph of ``like`` from known-valid pairs, with its node data, ``edata`` and the rewiring radius
+    (:data:`MAX_HOP_FIELD`) (``dgl.unbatch`` is slow)."""
+    out = graph_from_pairs(u, v, like, {**edata, "hop": torch.from_numpy(hop).to(like.device)})
+    out.ndata[MAX_HOP_FIELD] = torch.full((like.num_nodes(),), -1 if max_hop is None else max_hop, dtype=torch.int32,
+                                          device=like.device)
+    return out
 
 
 class KHopRewire(BaseTransform):
@@ -215,7 +228,10 @@ class KHopRewire(BaseTransform):
     arXiv:2502.10818) and DRew (Gutteridge et al. 2023, Eq. 5) are
     ``graph.edata['hop'] == k``.
 
-    * **Node data** is kept as is (same tensors).
+    * **Node data** is kept as is (same tensors), and ``ndata['max_hop']``
+      (``int32``, every node) records this ``max_hop`` (``-1`` for ``None``),
+      replacing a field of that name: :class:`~dgl_ssm.nn.KHopConv` refuses
+      a graph rewired with a smaller radius than the rings it reads.
     * **Edge data**: a hop-1 edge :math:`(u, v)` takes the features of the
       input edge :math:`u \to v` with the smallest edge ID (the *first* of a
       multi-edge); when only :math:`v \to u` exists (undirected treatment of
@@ -271,8 +287,10 @@ class KHopRewire(BaseTransform):
 
     @property
     def cache_key(self) -> str:
-        """File-name-safe key of this rewiring, for dataset pre-transform caches (e.g. ``khop-max_hop3``)."""
-        return f"khop-max_hop{self.max_hop if self.max_hop is not None else 'all'}{'-directed' if self.directed else ''}"
+        """File-name-safe key of this rewiring, for dataset pre-transform caches (e.g. ``khop-max_hop3-r2``;
+        ``r2`` is the format of the rewired graphs)."""
+        return (f"khop-max_hop{self.max_hop if self.max_hop is not None else 'all'}{'-directed' if self.directed else ''}"
+                f"-r{_FORMAT}")
 
     def __call__(self, g):
         """Rewire one (possibly batched) graph; a list of graphs is rewired in batches (:func:`rewire_dataset`).
@@ -293,7 +311,7 @@ class KHopRewire(BaseTransform):
             counts = g.batch_num_nodes().cpu().numpy().astype(np.int64, copy=False)
             u, v, hop = _pairs(src, dst, counts, self.max_hop, self.directed)
         edata = _rewired_edge_data(g.edata, src, dst, n, u, v, hop) if len(g.edata) else {}
-        out = _make_graph(u, v, hop, g, edata)
+        out = _make_graph(u, v, hop, g, edata, self.max_hop)
         if not single:  # a single graph's batch counts are its node and edge counts already
             edge_bounds = np.searchsorted(v, np.concatenate([[0], np.cumsum(counts)]))  # pairs are sorted by v
             out.set_batch_num_nodes(g.batch_num_nodes())
@@ -378,7 +396,7 @@ def _rewire_chunk(graphs: List[dgl.DGLGraph], max_hop, directed) -> List[dgl.DGL
     for i, g in enumerate(graphs):
         a, b, o = bounds[i], bounds[i + 1], offsets[i]
         part = {k: x[a:b] for k, x in edata.items()}
-        out.append(_make_graph(u[a:b] - o, v[a:b] - o, hop[a:b], g, part))
+        out.append(_make_graph(u[a:b] - o, v[a:b] - o, hop[a:b], g, part, max_hop))
     return out
 
 
@@ -432,7 +450,7 @@ def cached_rewire(
     """
     path = Path(cache_path)
     graphs = list(graphs)
-    key = f"khop-{max_hop}-{'directed' if directed else 'undirected'}:{graphs_fingerprint(graphs)}"
+    key = f"khop-{max_hop}-{'directed' if directed else 'undirected'}-r{_FORMAT}:{graphs_fingerprint(graphs)}"
     with cache_lock(path):  # a check between another process's graph file and its digest would delete it
         cached = load_cache(path, key)
         if cached is not None and len(cached) == len(graphs):

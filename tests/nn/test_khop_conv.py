@@ -238,3 +238,43 @@ def test_khop_conv_gradients_and_second_derivatives():
     drew = KHopConv(3, 3, max_hop=2, layer=1).double()
     y = torch.randn(g.num_nodes(), 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda a, b: drew(g, [a, b]), (x, y))
+
+
+# ----------------------------------------------------------------------------- rings the rewiring does not have
+from dgl_ssm.nn.khop import rewired_max_hop  # noqa: E402
+
+
+def test_a_conv_refuses_rings_the_rewiring_does_not_have():
+    g, x = random_graph(seed=3), torch.randn(25, D)
+    two = KHopRewire(max_hop=2)(g)
+    for layer in (0, 1):  # rings {1} and {1, 2}: both in the graph
+        KHopConv(D, D, max_hop=3, layer=layer)(two, x)
+    missing = r"KHopConv \(layer 2, max_hop=3\) reads ring 3, but the graph was rewired with max_hop=2.*KHopRewire\(max_hop=3\)"
+    with pytest.raises(dgl.DGLError, match=missing):
+        KHopConv(D, D, max_hop=3, layer=2)(two, x)
+    with pytest.raises(dgl.DGLError, match="reads ring 3"):
+        KHopConv(D, D, max_hop=3, layer=2, rings="single").ring_terms(two, x)
+    KHopConv(D, D, max_hop=None, layer=4)(two, x)  # no cap: rings beyond the rewiring are empty, as documented
+    KHopConv(D, D, max_hop=2, layer=4)(KHopRewire(max_hop=None)(g), x)  # every distance: any ring is there
+    # a batch is held to its smallest radius; graphs rewired at every distance do not lower it
+    with pytest.raises(dgl.DGLError, match="rewired with max_hop=2"):
+        KHopConv(D, D, max_hop=3, layer=2)(dgl.batch([KHopRewire(3)(g), two]), torch.randn(50, D))
+    KHopConv(D, D, max_hop=3, layer=2)(dgl.batch([KHopRewire(3)(g), KHopRewire(None)(g)]), torch.randn(50, D))
+    # a graph rewired by hand (no field) is not checked; a field changed in place is read again
+    by_hand = dgl.graph(two.edges(), num_nodes=25)
+    by_hand.edata["hop"] = two.edata["hop"]
+    KHopConv(D, D, max_hop=3, layer=2)(by_hand, x)
+    two.ndata["max_hop"][:] = 3
+    assert rewired_max_hop(two) == 3
+    KHopConv(D, D, max_hop=3, layer=2)(two, x)
+    # nodes added after the rewiring (DGL fills their field with 0) do not count
+    two.add_nodes(2)
+    assert rewired_max_hop(two) == 3
+
+
+@pytest.mark.parametrize("name,options", [("kgcn-ssm", {"conv_options": {"max_hop": 3}}), ("drew-gcn-delay", {"max_hop": 3})])
+def test_a_model_built_for_more_rings_than_the_graph_has_fails_at_its_first_forward(name, options):
+    bg = KHopRewire(max_hop=2)(dgl.batch([random_graph(n, 2 * n, seed=n) for n in (8, 12)]))
+    model = build_model(name, 4, 8, 2, num_layers=4, readout="mean", **options)
+    with pytest.raises(dgl.DGLError, match="reads ring 3, but the graph was rewired with max_hop=2"):
+        model(bg, torch.randn(bg.num_nodes(), 4))

@@ -193,3 +193,30 @@ def test_idtype_is_kept():
     assert out.idtype == torch.int32 and rings(out) == nx_rings(g, 2)
     out.ndata["y"] = torch.zeros(20)  # a normal, writable graph
     assert dgl.add_self_loop(out).num_edges() == out.num_edges() + 20
+
+
+@pytest.mark.parametrize("max_hop,field", [(2, 2), (None, -1)])
+def test_the_rewiring_radius_is_on_every_node_by_every_path(tmp_path, max_hop, field):
+    graphs = [messy_graph(n, n, s) for s, n in enumerate([30, 5, 18])]
+    outs = [KHopRewire(max_hop)(graphs[0]), KHopRewire(max_hop)(dgl.batch(graphs)),
+            *rewire_dataset(graphs, max_hop, chunk_size=2), *cached_rewire(graphs, max_hop, tmp_path / "c.bin"),
+            *cached_rewire(graphs, max_hop, tmp_path / "c.bin")]  # the last three loaded from the cache
+    for out in outs:
+        assert out.ndata["max_hop"].dtype == torch.int32
+        assert out.ndata["max_hop"].tolist() == [field] * out.num_nodes()
+    assert all("max_hop" not in g.ndata for g in graphs)  # the inputs are not changed
+    kept = dgl.node_subgraph(dgl.add_self_loop(dgl.batch(outs[2:5])), [0, 31, 40])  # kept by DGL's own transforms
+    assert kept.ndata["max_hop"].tolist() == [field] * 3
+
+
+def test_a_cache_of_the_format_before_the_radius_field_is_rebuilt(tmp_path):
+    from dgl_ssm.graphcache import graphs_fingerprint, save_cache
+
+    graphs = [messy_graph(12, 15, 0), messy_graph(9, 9, 1)]
+    path = tmp_path / "khop3.bin"
+    old = [dgl.graph(g.edges(), num_nodes=g.num_nodes()) for g in rewire_dataset(graphs, 3)]  # no ndata['max_hop']
+    save_cache(path, old, f"khop-3-undirected:{graphs_fingerprint(graphs)}")  # that format's content key
+    with pytest.warns(RuntimeWarning, match="content key differs.*rebuilding it"):
+        healed = cached_rewire(graphs, 3, path)
+    assert all(g.ndata["max_hop"].tolist() == [3] * g.num_nodes() for g in healed)
+    assert KHopRewire(3).cache_key == "khop-max_hop3-r2"  # a dataset's pre-transform cache gets a new file
