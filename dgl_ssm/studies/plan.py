@@ -17,8 +17,10 @@ __all__ = ["plan_text", "checkpointed_cells", "measure_epochs", "cell_seconds"]
 
 
 def checkpointed_cells(study, pending: List[dict], out: Path, strict: bool = False) -> dict:
-    """``{(model, dataset, setting, seed): (next epoch, seconds trained, seconds per epoch or None)}`` of the pending
-    cells that an interrupted sitting left a checkpoint of (:func:`checkpoint_dir`; a sitting resumes them there).
+    """``{(model, dataset, setting, seed): (next epoch, seconds trained, seconds per epoch or None, best so far or
+    None)}`` of the pending cells that an interrupted sitting left a checkpoint of (:func:`checkpoint_dir`; a sitting
+    resumes them there). The best so far is the checkpoint's best monitored validation value, as text
+    (``"best val_ap 0.6155 at epoch 193"``).
 
     Without ``strict`` (``plan=true``) an unreadable checkpoint, or one of another cell, counts as none. With it (a
     sitting, before its first cell) either is one error naming the file. The seconds are CPU seconds when every
@@ -53,8 +55,20 @@ def checkpointed_cells(study, pending: List[dict], out: Path, strict: bool = Fal
                                      f"{folder.name!r}: it was copied or moved here; delete it to start that cell "
                                      "afresh, or put it back in its own folder")
             continue
-        found[cell_key(study, cell)] = (int(state["next_epoch"]), *_trained(state))
+        found[cell_key(study, cell)] = (int(state["next_epoch"]), *_trained(state), _best(study, cell, state))
     return found
+
+
+def _best(study, cell: dict, state: dict) -> Optional[str]:
+    """The best monitored validation value of a checkpoint so far, ``"best val_ap 0.6155 at epoch 193"``; ``None``
+    when it has none yet, or its monitor is no single value (``loss_and_metric``)."""
+    value, epoch, history = state.get("best_value"), state.get("best_epoch"), state.get("history") or []
+    monitor = getattr(protocol_for(study, cell["model"]), "monitor", None) or "metric"
+    names = [k for k in (history[-1] if history else {}) if k.startswith("val_") and k != "val_loss"]
+    name = "val_loss" if monitor == "loss" else names[0] if monitor == "metric" and len(names) == 1 else None
+    if name is None or value is None or epoch is None:
+        return None
+    return f"best {name} {value:.4f} at epoch {epoch}"
 
 
 def _trained(state: dict) -> tuple:
@@ -116,7 +130,8 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
     ``hidden``, e.g. one model per task; an entry that changes the rewiring radius or the epochs is not estimated
     from one that does not; times under this machine's load then: an estimate), the known total, and with
     ``study.select_seeds`` (``study.choose_seeds``) the cells that wait for a selection. ``checkpointed`` (from
-    :func:`checkpointed_cells`) marks the seeds that resume from a checkpoint, ``seed (from epoch e)``, and takes
+    :func:`checkpointed_cells`) marks the seeds that resume from a checkpoint, ``seed (from epoch e, best val_ap
+    0.6155 at epoch 193)``, and takes
     the time they have trained off the total (down to 0 per cell). ``running`` (keys ``(model, dataset, setting,
     seed)`` whose claim another sitting holds now, :meth:`ResultsRecord.held`) marks the seeds being run, ``seed
     (running)``; they stay in the total, which is what the study still needs. ``measured`` (``{(model, dataset,
@@ -175,8 +190,9 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
         if mean is not None:
             known, seconds = known + len(seeds), seconds + mean * len(seeds)
             seconds -= sum(min(r[1], mean) for r in resumed.values() if r)
-        notes = {s: ([f"from epoch {resumed[s][0]}"] if resumed[s] else []) + ["running"] * ((*key, s) in running)
-                 for s in seeds}
+        notes = {s: ([f"from epoch {resumed[s][0]}"] if resumed[s] else [])
+                 + ([resumed[s][3]] if resumed[s] and len(resumed[s]) > 3 and resumed[s][3] else [])
+                 + ["running"] * ((*key, s) in running) for s in seeds}
         shown = [f"{s} ({', '.join(notes[s])})" if notes[s] else str(s) for s in seeds]
         lines.append(f"| {' | '.join(map(str, key))} | {', '.join(shown)} | "
                      f"{'unknown' if mean is None else f'{mean:.0f} ({count}{note})' if count else f'{mean:.0f} ({note[2:]})'} |")

@@ -16,6 +16,7 @@ from dgl_ssm.report import read_csv
 from dgl_ssm.studies import RecordConflict, run_study
 from dgl_ssm.studies.schema import ConfigError
 from dgl_ssm.studies.tables import main as tables_main
+from dgl_ssm.train.trainer import load_checkpoint
 from tiny import TEXAS, TINY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -341,8 +342,13 @@ def test_interrupted_cell_resumes_exactly_and_never_from_another_configuration(t
     _, plan = run_study(compose_config(*base, f"out={tmp_path / 'resumed'}", "plan=true"), "t", log=lambda *_: None)
     assert "1 of them resume from a checkpoint" in plan and "1 with an estimate" in plan
     # the cell under way times itself: its checkpoint's median CPU seconds per epoch times the protocol's 5 epochs
-    per = re.search(r"\| gcn \| texas \| 2 \| 0 \(from epoch 2\) \| (\d+) \(its checkpoint's ([\d.]+) s/epoch × 5 epochs\) \|", plan)
-    assert per and abs(int(per[1]) - 5 * float(per[2])) <= 1
+    per = re.search(r"\| gcn \| texas \| 2 \| 0 \(from epoch 2, best (val_\w+) ([\d.]+) at epoch (\d+)\) \| (\d+) "
+                    r"\(its checkpoint's ([\d.]+) s/epoch × 5 epochs\) \|", plan)
+    assert per and abs(int(per[4]) - 5 * float(per[5])) <= 1
+    # ... and shows its best validation value so far, as the checkpoint holds it
+    (saved,) = (tmp_path / "resumed" / ".checkpoints").glob("*/checkpoint.pt")
+    state = load_checkpoint(saved)
+    assert (per[1], float(per[2]), int(per[3])) == ("val_loss", round(state["best_value"], 4), state["best_epoch"])  # TINY monitors the loss
     assert run("resumed") == reference
     assert not list((tmp_path / "resumed" / ".checkpoints").glob("*/checkpoint.pt")), "a recorded cell keeps no checkpoint"
     calls.clear()

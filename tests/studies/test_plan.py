@@ -73,3 +73,28 @@ def test_plan_costs_a_cell_by_its_cpu_time_when_recorded():
             {"model": "k", "dataset": "d", "layers": 17, "seed": 1, "train_time_s": 1100.0}]
     text = plan_text(study, [{"model": "k", "dataset": "d", "layers": 17, "seed": 2}], rows)
     assert "| k | d | 17 | 2 | 1050 (2) |" in text
+
+
+def test_plan_shows_the_best_validation_value_of_a_cell_under_way():
+    """A cell that spans sittings (LRGB's 300 epochs) shows in the plan where its checkpoint stands: the monitored
+    validation value, named by the protocol's monitor, and its epoch; none for GAT's two-value rule."""
+    from types import SimpleNamespace as NS
+
+    from dgl_ssm.studies.plan import _best, plan_text
+
+    history = [{"epoch": 0, "val_loss": 0.3, "val_ap": 0.5}, {"epoch": 1, "val_loss": 0.2, "val_ap": 0.61547}]
+    state = {"best_value": 0.61547, "best_epoch": 1, "history": history}
+    cell = {"model": "k"}
+
+    def study(**train):
+        return NS(models={"k": NS(train=None)}, protocol="published", train=NS(**train))
+
+    assert _best(study(monitor="metric"), cell, state) == "best val_ap 0.6155 at epoch 1"
+    assert _best(study(monitor="loss"), cell, {**state, "best_value": 0.2}) == "best val_loss 0.2000 at epoch 1"
+    assert _best(study(monitor="loss_and_metric"), cell, state) is None
+    assert _best(study(monitor="metric"), cell, {**state, "best_value": None}) is None  # no epoch finished yet
+    text = plan_text(NS(name="s", setting_name="layers", select_seeds=0, choose_seeds=0, select={}, protocol="published",
+                        models={"k": NS(preset="kgcn-ssm", train=None)}, train=NS(epochs=300)),
+                     [{"model": "k", "dataset": "d", "layers": 17, "seed": 0}], [],
+                     {("k", "d", 17, 0): (231, 100.0, 200.0, "best val_ap 0.6155 at epoch 193")})
+    assert "| k | d | 17 | 0 (from epoch 231, best val_ap 0.6155 at epoch 193) | 60000 (its checkpoint's" in text
