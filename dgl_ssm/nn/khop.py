@@ -208,10 +208,10 @@ class KHopConv(nn.Module):
         Output feature size.
     max_hop : int, optional
         :math:`k_{max}`, the largest ring used; ``None`` for no cap (layer
-        :math:`\ell` then reads rings up to :math:`\ell + 1`; rings beyond the
-        rewiring's own ``max_hop`` are empty). An int larger than the
-        rewiring's ``max_hop`` is refused by the first layer that would read
-        a ring the graph does not have.
+        :math:`\ell` then reads rings up to :math:`\ell + 1`). A layer that
+        would read a ring beyond the ``max_hop`` its graph was rewired with
+        is refused (rings beyond a graph's own diameter are empty, and
+        allowed: rewire with ``max_hop=None`` for every distance).
     rings : str
         ``"cumulative"`` (default) or ``"single"``.
     layer : int
@@ -237,9 +237,9 @@ class KHopConv(nn.Module):
         On a bad ``rings``, ``layer``, ``max_hop`` or ``self_loops`` (constructor), or
         per-ring inputs of the wrong number or shape (forward).
     dgl.DGLError
-        If the graph has no ``edata['hop']`` (apply ``KHopRewire`` first), or (with ``max_hop`` set) was rewired
-        with a smaller ``max_hop`` than the largest ring of this layer (:func:`rewired_max_hop`): that ring would
-        be empty and its weight never trained.
+        If the graph has no ``edata['hop']`` (apply ``KHopRewire`` first), or was rewired with a smaller
+        ``max_hop`` than the largest ring of this layer (:func:`rewired_max_hop`): that ring would be empty and its
+        weight never trained.
 
     Examples
     --------
@@ -340,11 +340,12 @@ class KHopConv(nn.Module):
                 "dgl_ssm.transforms.KHopRewire(max_hop)(graph)"
             )
         rewired = rewired_max_hop(graph)
-        if self.max_hop is not None and rewired is not None and rewired < self.rings[-1]:
+        if rewired is not None and rewired < self.rings[-1]:
+            need = self.max_hop if self.max_hop is not None else f"{self.rings[-1]} or None"
             raise DGLError(
                 f"KHopConv (layer {self.layer}, max_hop={self.max_hop}) reads ring {self.rings[-1]}, but the graph was "
                 f"rewired with max_hop={rewired} (ndata['max_hop']), so that ring is empty: rewire with "
-                f"KHopRewire(max_hop={self.max_hop}), or build the conv with max_hop={rewired}"
+                f"KHopRewire(max_hop={need}), or build the conv with max_hop={rewired}"
             )
         n, r = graph.num_nodes(), len(self.rings)
         inputs = [feat] if torch.is_tensor(feat) else list(feat)

@@ -254,8 +254,11 @@ def test_a_conv_refuses_rings_the_rewiring_does_not_have():
         KHopConv(D, D, max_hop=3, layer=2)(two, x)
     with pytest.raises(dgl.DGLError, match="reads ring 3"):
         KHopConv(D, D, max_hop=3, layer=2, rings="single").ring_terms(two, x)
-    KHopConv(D, D, max_hop=None, layer=4)(two, x)  # no cap: rings beyond the rewiring are empty, as documented
-    KHopConv(D, D, max_hop=2, layer=4)(KHopRewire(max_hop=None)(g), x)  # every distance: any ring is there
+    with pytest.raises(dgl.DGLError, match=r"max_hop=None\) reads ring 5.*KHopRewire\(max_hop=5 or None\)"):
+        KHopConv(D, D, max_hop=None, layer=4)(two, x)  # no cap: ring 5 is not in the graph either
+    # every distance: ring 31 lies past every component's diameter and is empty, legitimately
+    KHopConv(D, D, max_hop=None, layer=30)(KHopRewire(max_hop=None)(g), x)
+    KHopConv(D, D, max_hop=5, layer=4)(KHopRewire(max_hop=5)(g), x)
     # a batch is held to its smallest radius; graphs rewired at every distance do not lower it
     with pytest.raises(dgl.DGLError, match="rewired with max_hop=2"):
         KHopConv(D, D, max_hop=3, layer=2)(dgl.batch([KHopRewire(3)(g), two]), torch.randn(50, D))
