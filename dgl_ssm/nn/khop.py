@@ -21,6 +21,11 @@ __all__ = ["KHopConv", "RingGraph", "ring_graph", "ring_aggregate", "ring_schedu
 
 RING_MODES = ("cumulative", "single")
 
+#: Node field of a rewired graph: the ``max_hop`` it was rewired with (``-1``: every finite distance), on every node,
+#: so that it survives batching and subgraphs; written by :class:`~dgl_ssm.transforms.KHopRewire`, read by
+#: :func:`rewired_max_hop` to refuse rings the graph was not given.
+MAX_HOP_FIELD = "max_hop"
+
 
 def ring_schedule(layer: int, max_hop: Optional[int] = None, rings: str = "cumulative") -> List[int]:
     r"""The rings :math:`K(\ell)` read by layer :math:`\ell` (0-based).
@@ -149,9 +154,9 @@ def rewired_max_hop(graph) -> Optional[int]:
     >>> rewired_max_hop(dgl.batch([KHopRewire(3)(path), KHopRewire(2)(path)]))
     2
     """
-    if "max_hop" not in graph.ndata:
+    if MAX_HOP_FIELD not in graph.ndata:
         return None
-    field = graph.ndata["max_hop"]
+    field = graph.ndata[MAX_HOP_FIELD]
     entries = _RING_CACHE.setdefault(graph, {})
     hit = entries.get("max_hop")
     if hit is not None and hit[0] is field and hit[1] == field._version:

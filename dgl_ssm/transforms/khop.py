@@ -38,6 +38,7 @@ from dgl import DGLError
 from dgl.transforms import BaseTransform
 
 from .._compat import edge_arrays, graph_from_pairs, num_graphs_in_batch
+from ..nn.khop import MAX_HOP_FIELD
 from ..graphcache import cache_lock, graphs_fingerprint, load_cache, save_cache
 from . import _bfs
 
@@ -199,10 +200,6 @@ def _rewired_edge_data(edata: dict, src, dst, num_nodes: int, u, v, hop) -> dict
     return out
 
 
-#: Node field of a rewired graph: the ``max_hop`` it was rewired with (``-1``: every finite distance), on every node,
-#: so that it survives batching and subgraphs; :class:`~dgl_ssm.nn.KHopConv` reads it to refuse rings it was not given.
-MAX_HOP_FIELD = "max_hop"
-
 #: Revision of the rewired graphs' format, in every cache key (2: ``ndata['max_hop']`` added), so that a cache of an
 #: older format is rebuilt, not read.
 _FORMAT = 2
@@ -210,7 +207,7 @@ _FORMAT = 2
 
 def _make_graph(u, v, hop, like, edata, max_hop: Optional[int]) -> dgl.DGLGraph:
     """The rewired graph of ``like`` from known-valid pairs, with its node data, ``edata`` and the rewiring radius
-    (:data:`MAX_HOP_FIELD`) (``dgl.unbatch`` is slow)."""
+    (:data:`~dgl_ssm.nn.khop.MAX_HOP_FIELD`) (``dgl.unbatch`` is slow)."""
     out = graph_from_pairs(u, v, like, {**edata, "hop": torch.from_numpy(hop).to(like.device)})
     out.ndata[MAX_HOP_FIELD] = torch.full((like.num_nodes(),), -1 if max_hop is None else max_hop, dtype=torch.int32,
                                           device=like.device)
