@@ -53,10 +53,12 @@ mkl-intel-path: $(VENV)/lib/libmkl_intel_path.so
 $(VENV)/lib/libmkl_intel_path.so: tools/mkl_intel_path.c $(STAMP)
 	$(CC) -shared -fPIC -O2 -o $@ $<
 
-# a study's record and its running cells' checkpoints, from the worktree the workers ran in, staged (tools/carry_study.sh)
+# a study's record and its running cells' checkpoints, from the worktree the workers ran in, staged (tools/carry_study.sh);
+# RECORDED=1: only the recorded cells, while the others still run there
 carry:
 	@test -n "$(RUN)" || { echo "error: make carry needs RUN=<the worktree the workers ran in>, e.g. make carry RUN=../lrgb-run" >&2; exit 2; }
-	tools/carry_study.sh "$(RUN)" $(or $(STUDY),lrgb_seed)
+	@case "$(RECORDED)" in ""|0|1) ;; *) echo "error: RECORDED=$(RECORDED): give RECORDED=1 (only the recorded cells) or leave it out" >&2; exit 2;; esac
+	tools/carry_study.sh $(if $(filter 1,$(RECORDED)),--recorded) "$(RUN)" $(or $(STUDY),lrgb_seed)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache docs/_build

@@ -1,6 +1,7 @@
 """tools/carry_study.sh (`make carry`): a study's record, its running cells' checkpoints and its recorded cells' kept
 models go from the workers' worktree into the committing checkout, staged; a recorded cell's carried checkpoint is
-removed; a running sitting is refused before anything is copied."""
+removed; a running sitting is refused before anything is copied, except by ``--recorded``, which carries only the
+recorded cells."""
 import fcntl
 import json
 import os
@@ -109,8 +110,35 @@ def test_carry_refuses_while_a_sitting_runs_and_copies_nothing(tmp_path, checkou
     assert _carry(checkout, str(tmp_path / "run"), "st").returncode == 0
 
 
+def test_carry_recorded_takes_the_finished_cells_while_a_sitting_runs(tmp_path, checkout):
+    """``--recorded``: cell ``a`` recorded, its carried checkpoint removed and its model kept; cell ``b``'s carried
+    checkpoint stays as committed (its in-flight copy there is of an epoch ago), and a cell begun since is not taken."""
+    run = _worktree(tmp_path)
+    _write(checkout / "results" / "st" / ".checkpoints" / "b-2" / "checkpoint.pt", "epoch 3")
+    _git(checkout, "add", "-f", "results/st/.checkpoints/b-2")
+    _git(checkout, "commit", "-qm", "b carried at epoch 3")
+    _write(run / ".checkpoints" / "c-3" / "checkpoint.pt", "epoch 1")
+    announcement = _write(run / ".sittings" / "4242-1.json", json.dumps({"pid": 4242, "command": "x"}))
+    with open(announcement) as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        proc = _carry(checkout, "--recorded", str(tmp_path / "run"), "st")
+    assert proc.returncode == 0, proc.stderr
+    assert "make carry RUN=" in proc.stdout.splitlines()[-1]
+    staged = dict(line.split("\t")[::-1] for line in _git(checkout, "diff", "--cached", "--no-renames", "--name-status").splitlines())
+    assert staged == {
+        "results/st/provenance.json": "M", "results/st/results.csv": "M", "results/st/histories/a-0.csv": "A",
+        "results/st/.checkpoints/a-1/checkpoint.pt": "D", "results/st/.checkpoints/a-1/history.csv": "D",
+        "results/st/.models/a-0.pt": "A"}
+    assert (checkout / "results/st/.checkpoints/b-2/checkpoint.pt").read_text() == "epoch 3"
+    assert not (checkout / "results/st/.checkpoints/c-3").exists()
+    unstaged = [line for line in _git(checkout, "status", "--porcelain", "--ignored", "--no-renames").splitlines()
+                if line[1] != " "]
+    assert unstaged == []
+
+
 @pytest.mark.parametrize("args, message", [
-    ((), "usage: tools/carry_study.sh RUN [STUDY]"),
+    ((), "usage: tools/carry_study.sh [--recorded] RUN [STUDY]"),
+    (("--recorded",), "usage: tools/carry_study.sh [--recorded] RUN [STUDY]"),
     (("nowhere", "st"), "nowhere/results/st is not a study folder"),
 ])
 def test_carry_errors_are_one_line(checkout, args, message):
@@ -125,3 +153,13 @@ def test_make_carry_needs_run(checkout):
     proc = subprocess.run(["make", "-s", "-C", str(ROOT), "carry"], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "RUN": ""})
     assert proc.returncode != 0 and "error: make carry needs RUN=" in proc.stderr
+
+
+def test_make_carry_refuses_an_unknown_recorded_value(checkout):
+    """``RECORDED=yes`` is not silently read as a full carry (nor as 1): it is refused, naming the values it takes."""
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    proc = subprocess.run(["make", "-s", "-C", str(ROOT), "carry", "RUN=nowhere", "RECORDED=yes"], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode != 0 and proc.stderr.splitlines()[0] == \
+        "error: RECORDED=yes: give RECORDED=1 (only the recorded cells) or leave it out"

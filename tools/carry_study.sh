@@ -13,11 +13,18 @@
 #     (diagnostic=lrgb_trained) in a later one, which may start on a fresh machine.
 # Refused, before anything is copied, while a sitting still runs there: its checkpoint would be of an epoch ago.
 # The sittings registry, claims and locks stay where they are.
+#
+# `--recorded` (`make carry RUN=... RECORDED=1`) carries only what is finished, while the other cells still run: the
+# record and the recorded cells' kept models as above, and the removal of a carried checkpoint whose cell is recorded
+# since; the running cells' carried checkpoints stay as they were committed (their in-flight copies are not taken).
+# So a cell is committed as soon as it records, and the sitting's end carries the rest with a plain `make carry`.
 set -euo pipefail
 
 die() { echo "error: $*" >&2; exit 2; }
 
-[ $# -ge 1 ] && [ $# -le 2 ] || die "usage: tools/carry_study.sh RUN [STUDY]: RUN is the worktree the workers ran in (e.g. ../lrgb-run), STUDY defaults to lrgb_seed"
+recorded=false
+if [ "${1:-}" = --recorded ]; then recorded=true; shift; fi
+[ $# -ge 1 ] && [ $# -le 2 ] || die "usage: tools/carry_study.sh [--recorded] RUN [STUDY]: RUN is the worktree the workers ran in (e.g. ../lrgb-run), STUDY defaults to lrgb_seed"
 run=$1
 study=${2:-lrgb_seed}
 src=$run/results/$study
@@ -27,7 +34,7 @@ git rev-parse --show-toplevel >/dev/null 2>&1 && [ "$(cd "$(git rev-parse --show
     || die "run it from the top of the checkout that commits the record, not from $(pwd)"
 [ "$(cd "$src" && pwd -P)" != "$(pwd -P)/$dst" ] || die "RUN is this checkout: its record is already here; git add -f its checkpoints"
 
-if [ -d "$src/.sittings" ]; then
+if [ "$recorded" = false ] && [ -d "$src/.sittings" ]; then
     for announcement in "$src"/.sittings/*.json; do
         [ -e "$announcement" ] || continue
         if ! flock -n "$announcement" true; then  # a running sitting holds its announcement's lock (studies/record.py)
@@ -46,8 +53,16 @@ for item in "$src"/* "$src"/.[!.]*; do
         *) cp -a "$item" "$dst/" ;;
     esac
 done
-rm -rf "$dst/.checkpoints"
-if [ -d "$src/.checkpoints" ]; then
+if [ "$recorded" = true ]; then
+    # a carried checkpoint the engine has deleted there belongs to a cell recorded since; the others stay as committed
+    for cell in "$dst"/.checkpoints/*/; do
+        [ -d "$cell" ] || continue
+        [ -d "$src/.checkpoints/$(basename "$cell")" ] || rm -rf "$cell"
+    done
+else
+    rm -rf "$dst/.checkpoints"
+fi
+if [ "$recorded" = false ] && [ -d "$src/.checkpoints" ]; then
     for cell in "$src"/.checkpoints/*/; do
         [ -f "$cell/checkpoint.pt" ] || continue
         name=$(basename "$cell")
@@ -73,4 +88,8 @@ if [ -d "$dst/.models" ]; then
     find "$dst/.models" -type f -name '*.pt' -print0 | xargs -0 -r git add -f
 fi
 git status --short -- "$dst"
-echo "staged; commit it (at a sitting's end: amend this sitting's earlier carry rather than adding another copy)"
+if [ "$recorded" = true ]; then
+    echo "staged the recorded cells; commit it (the running cells' checkpoints are carried at the sitting's end: make carry RUN=$run)"
+else
+    echo "staged; commit it (at a sitting's end: amend this sitting's earlier carry rather than adding another copy)"
+fi
