@@ -138,7 +138,7 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
     setting): seconds per epoch}``, ``plan_epochs``) estimates a group with no recorded time: the seconds per
     epoch times its protocol's epochs (an upper bound for a cell that early stopping ends sooner); else a group
     whose cells under way left checkpoints is estimated from their own seconds per epoch (:func:`_trained`) times
-    its protocol's epochs.
+    its protocol's epochs. Without ``measured``, a plan with cells of no estimate names ``plan_epochs``.
 
     Examples
     --------
@@ -198,6 +198,8 @@ def plan_text(study, pending: List[dict], recorded: list, checkpointed: Optional
                      f"{'unknown' if mean is None else f'{mean:.0f} ({count}{note})' if count else f'{mean:.0f} ({note[2:]})'} |")
     text = (f"{study.name}: {len(pending)} cells pending; {seconds / 3600:.1f} CPU-hours for the {known} with an "
             f"estimate (1 core each), {len(pending) - known} without one")
+    if known < len(pending) and measured is None:
+        text += " (plan_epochs=1 times one epoch of each here)"
     if resuming:
         text += f"; {resuming} of them resume from a checkpoint (the time trained there is taken off)"
     if running:

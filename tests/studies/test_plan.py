@@ -14,7 +14,8 @@ def test_plan_lists_pending_cells_with_recorded_times_and_writes_nothing(tmp_pat
     out = tmp_path / "results" / "planned"
     base = ["config", *TINY, f"out={out}", f"data_root={tmp_path / 'data'}"]
     _, text = run_study(compose_config(*base, "plan=true"), "t", log=lambda *_: None)
-    assert text.startswith("depth_quick: 2 cells pending; 0.0 CPU-hours for the 0 with an estimate")
+    assert text.startswith("depth_quick: 2 cells pending; 0.0 CPU-hours for the 0 with an estimate (1 core each), "
+                           "2 without one (plan_epochs=1 times one epoch of each here)\n")
     assert "| gcn | texas | 2 | 0 | unknown |" in text and not out.exists() and not fits
     rows, _ = run_study(compose_config(*base), "t", log=lambda *_: None)
     _, text = run_study(compose_config(*base, "study.seeds=3", "plan=true"), "t", log=lambda *_: None)
@@ -51,6 +52,8 @@ def test_plan_estimates_an_entry_without_records_from_entries_of_its_preset():
     text = plan_text(study, pending, rows)
     assert "| k_ecc | eccentricity | 10 | 0 | 1000 (2 of preset kgcn-ssm) |" in text
     assert "| d_ecc | eccentricity | 10 | 0 | unknown |" in text and "0.3 CPU-hours for the 1 with an estimate" in text
+    assert "1 without one (plan_epochs=1 times one epoch of each here)" in text
+    assert "plan_epochs" not in plan_text(study, pending, rows, measured={}), "named only where it was not given"
     # another width is the same cost class; another rewiring radius is not (max_hop 10 costs about 2-3x max_hop 3)
     study.models.update(k_h20=NS(preset="kgcn-ssm", train={"hidden": 20}), k_hop10=NS(preset="kgcn-ssm", train={"max_hop": 10}),
                         k_hop10_h20=NS(preset="kgcn-ssm", train={"hidden": 20, "max_hop": 10}))
