@@ -66,7 +66,22 @@ def study_of(d):
     if dataset not in study.datasets:
         raise ConfigError(f"diagnostic.graphs=[{dataset or ''}]: study {study.name} has datasets {list(study.datasets)}; "
                           f"pass one of them, e.g. diagnostic.graphs=[{study.datasets[0]}]")
+    if d.trained and not _kept(d, study, dataset)[0]:
+        raise ConfigError(f"{record_of(d)} has no trained model of a recorded cell of {dataset}, seed {d.seed} (status "
+                          f"ok): pass diagnostic.seed=<a seed whose models were kept>, or record its cells with "
+                          "keep_models=true")
     return study
+
+
+def _kept(d, study, dataset):
+    """The record's recorded cells of ``dataset`` and ``d.seed``, with and without a kept model
+    (:func:`~dgl_ssm.studies.trained.kept_models`)."""
+    from ..report import read_csv
+    from .trained import kept_models
+
+    folder = record_of(d)
+    rows = read_csv(folder / "results.csv") if (folder / "results.csv").is_file() else []
+    return kept_models(folder, study, rows, dataset, d.seed)
 
 
 def _first_graphs(task, count: int, device):
@@ -140,7 +155,6 @@ def _cells(d, study, dataset, device, data_root, data_dir, log):
     recorded cell whose model was not kept."""
     from dataclasses import replace
 
-    from ..report import read_csv
     from ..train.cell import dataset_kind, prepare_cell
     from .cells import cell_arguments
     from .schema import runs_at, runs_on
@@ -148,20 +162,13 @@ def _cells(d, study, dataset, device, data_root, data_dir, log):
 
     # Peptides: build the cells on the graphs measured only (generated tasks and rings are built whole, and cheaply)
     limit = d.batch_graphs if dataset_kind(dataset) == "peptides" else None
-    if d.trained:
-        folder = record_of(d)
-        for row in read_csv(folder / "results.csv"):
-            if (row.get("dataset") != dataset or int(row.get("seed", -1)) != d.seed or row.get("status") != "ok"
-                    or row.get("model") not in study.models):
-                continue
-            setting = int(row[study.setting_name])
-            cell = {"model": row["model"], "dataset": dataset, study.setting_name: setting, "seed": d.seed}
-            try:
-                prepared = trained_cell(folder, cell, device, data_root, data_dir, limit=limit)
-            except FileNotFoundError:
-                log(f"  {row['model']} ({setting}): no trained model kept, not measured")
-                continue
-            yield row["model"], study.models[row["model"]], setting, prepared
+    if d.trained:  # a cell whose model was not kept is named and skipped; any other error is raised
+        kept, missing = _kept(d, study, dataset)
+        for cell in missing:
+            log(f"  {cell['model']} ({cell[study.setting_name]}): no trained model kept, not measured")
+        for cell in kept:
+            prepared = trained_cell(record_of(d), cell, device, data_root, data_dir, limit=limit)
+            yield cell["model"], study.models[cell["model"]], cell[study.setting_name], prepared
         return
     for key, spec in study.models.items():
         for setting in [s for s in study.settings if runs_at(spec, s)] if runs_on(spec, dataset) else []:

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
 from .cells import cell_arguments
 from .grid import checkpoint_dir
 from .identity import cell_config
 from .provenance import record_study
 
-__all__ = ["model_file", "trained_cell"]
+__all__ = ["kept_models", "model_file", "trained_cell"]
 
 
 def model_file(out: Path, identity: str) -> Path:
@@ -18,6 +18,36 @@ def model_file(out: Path, identity: str) -> Path:
     ``identity`` the cell's ``<cell>-<config hash>`` (its checkpoint folder's name,
     :func:`~dgl_ssm.studies.grid.checkpoint_dir`)."""
     return Path(out) / ".models" / f"{identity}.pt"
+
+
+def kept_models(out, study, rows: List[dict], dataset: str, seed: int) -> Tuple[List[dict], List[dict]]:
+    """The recorded cells (status ``ok``) of ``dataset`` and ``seed`` among ``rows`` (a record's ``results.csv``, of
+    models ``study`` still has), split into those whose trained model the record in ``out`` kept
+    (:func:`model_file`) and those it did not (their sitting ran without ``keep_models=true``).
+
+    Returns
+    -------
+    (kept, missing) : two lists of cells ``{"model", "dataset", <setting name>, "seed"}``
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from dgl_ssm.studies.provenance import packaged_study
+    >>> study = packaged_study("lrgb_seed")
+    >>> rows = [{"model": "kgcn_ssm", "dataset": "peptides-func", "layers": 17, "seed": 0, "status": "ok"},
+    ...         {"model": "gcn", "dataset": "peptides-func", "layers": 17, "seed": 0, "status": "diverged"}]
+    >>> kept_models(tempfile.mkdtemp(), study, rows, "peptides-func", 0)  # a record that kept no model
+    ([], [{'model': 'kgcn_ssm', 'dataset': 'peptides-func', 'layers': 17, 'seed': 0}])
+    """
+    kept, missing = [], []
+    for row in rows:
+        if (row.get("dataset") != dataset or int(row.get("seed", -1)) != seed or row.get("status") != "ok"
+                or row.get("model") not in study.models):
+            continue
+        cell = {"model": row["model"], "dataset": dataset, study.setting_name: int(row[study.setting_name]), "seed": seed}
+        path = model_file(out, checkpoint_dir(Path(out), cell, cell_config(study, cell)).name)
+        (kept if path.is_file() else missing).append(cell)
+    return kept, missing
 
 
 def trained_cell(out, cell: Dict, device="cpu", data_root=None, data_dir=None, limit: Optional[int] = None):
@@ -41,14 +71,17 @@ def trained_cell(out, cell: Dict, device="cpu", data_root=None, data_dir=None, l
     Raises
     ------
     FileNotFoundError
-        If the record has no trained model of this cell (its sitting ran without ``keep_models=true``).
+        If the record has no trained model of this cell (its sitting ran without ``keep_models=true``;
+        :func:`kept_models` tells which cells have one), or
+        (:class:`~dgl_ssm.data.MissingDataError`) the cell's data is missing.
     ValueError
         If the file is another cell's, or not a trained model.
     """
     from ..train.cell import dataset_kind, prepare_cell
     from ..train.trained import load_trained
 
-    study = record_study(Path(out))
+    out = Path(out)
+    study = record_study(out)
     path = model_file(out, checkpoint_dir(out, cell, cell_config(study, cell)).name)
     state = load_trained(path, identity=path.stem)
     args, options = cell_arguments(study, cell, data_root, data_dir)

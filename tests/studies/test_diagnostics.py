@@ -410,7 +410,7 @@ GRAPH_TINY_TRAINED = ["study=graphprop_quick", "study.datasets=[diameter]", "stu
                       "~study.models.drew_gcn", "~study.models.drew_gcn_delay"]
 
 
-def test_study_init_measures_the_trained_models_a_record_kept(tmp_path, compose_config):
+def test_study_init_measures_the_trained_models_a_record_kept(tmp_path, compose_config, monkeypatch):
     """diagnostic.trained=true: the record's cells with the weights keep_models kept, in eval mode; a recorded cell
     whose model was not kept is named and skipped. Oracles: the trained cell's states are its trained model's (not the
     initialisation's), and a trained model's sensitivity is still exactly 0 beyond its receptive field (3 layers: GCN
@@ -448,6 +448,23 @@ def test_study_init_measures_the_trained_models_a_record_kept(tmp_path, compose_
     assert all(float(r["max"]) > 0 for r in sens if 0 <= int(r["distance"]) <= 6)
     # refused before anything is written: the record of another study; a record with no model kept
     from dgl_ssm.studies.schema import ConfigError
+
+    with pytest.raises(ConfigError, match=r"has no trained model of a recorded cell of diameter, seed 1 \(status ok\): "
+                                          r"pass diagnostic.seed="):
+        run_diagnostic(compose_config("diagnostics", *diag, "diagnostic.seed=1", f"out={tmp_path / 'no'}"),
+                       log=lambda *_: None)
+    # a kept model whose cell cannot be built (its data missing) is an error, not "no trained model kept"
+    from dgl_ssm.data import MissingDataError
+
+    def missing(*args, **kwargs):
+        raise MissingDataError("diameter.csv is missing: fault injected")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("dgl_ssm.train.cell.prepare_cell", missing)
+        said.clear()
+        with pytest.raises(MissingDataError, match="fault injected"):
+            run_diagnostic(compose_config("diagnostics", *diag, f"out={tmp_path / 'faulty'}"), log=said.append)
+    assert not any("kgcn_ssm" in line and "no trained model kept" in line for line in said)
 
     other = [a.replace("study=graphprop_quick", "study=lrgb_seed").replace("[diameter]", "[peptides-func]") for a in diag]
     with pytest.raises(ConfigError, match="is a record of study graphprop_quick, not lrgb_seed"):
