@@ -115,7 +115,9 @@ SECTIONS = [("README.md", "**Where the models stand**", "## Documentation"),
             ("docs/results.md", "*Verdict: supported for GCN, with vanishing beside it.*", "## The main job"),
             ("docs/results.md", "*The seed's claims at 60 epochs, 1 seed*", "```{include} ../results/lrgb_seed_60"),
             ("docs/results.md", "**The rows at initialisation**", "![Mean node-state norm"),
-            ("docs/results.md", "**Over-squashing at initialisation**", "![Sensitivity by shortest-path distance")]
+            ("docs/results.md", "**Over-squashing at initialisation**", "![Sensitivity by shortest-path distance"),
+            ("docs/results.md", "**Tier 2** (`results/lrgb_seed/`", "```{include} ../results/lrgb_seed/"),
+            ("docs/results.md", "**Over-squashing after training**", "![Sensitivity by shortest-path distance")]
 
 
 @pytest.mark.parametrize("doc, start, end", SECTIONS)
