@@ -68,11 +68,44 @@ def _package_version() -> str:
     return __version__
 
 
-def _git(*args: str) -> str:
+def _git(*args: str, cwd=None) -> str:
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
-                              cwd=Path(__file__).resolve().parent).stdout.strip()
+                              cwd=cwd or Path(__file__).resolve().parent).stdout.strip()
     return ""
+
+
+def uncommitted_changes(record_folder: Path, cwd=None) -> bool:
+    """Whether the checkout that holds this code (``cwd``: the package's folder) has uncommitted changes to tracked
+    files, the files of the record being written (``record_folder``, where it lies inside the checkout) aside: a
+    sitting that resumes a record, or a second shard, finds the record's own files changed by the first, and that is
+    not a change to the code that made the numbers.
+
+    Examples
+    --------
+    >>> import subprocess, tempfile, pathlib
+    >>> repo = pathlib.Path(tempfile.mkdtemp())
+    >>> for args in (["init", "-q"], ["config", "user.email", "t@e.org"], ["config", "user.name", "t"]):
+    ...     _ = subprocess.run(["git", *args], cwd=repo, check=True)
+    >>> (repo / "results" / "s").mkdir(parents=True)
+    >>> for name in ("code.py", "results/s/results.csv"):
+    ...     _ = (repo / name).write_text("a")
+    >>> _ = subprocess.run(["git", "add", "."], cwd=repo, check=True)
+    >>> _ = subprocess.run(["git", "commit", "-qm", "c"], cwd=repo, check=True)
+    >>> _ = (repo / "results/s/results.csv").write_text("b")   # the record's own file
+    >>> uncommitted_changes(repo / "results" / "s", cwd=repo)
+    False
+    >>> _ = (repo / "code.py").write_text("b")
+    >>> uncommitted_changes(repo / "results" / "s", cwd=repo)
+    True
+    """
+    top = _git("rev-parse", "--show-toplevel", cwd=cwd)
+    exclude = []
+    if top:
+        with contextlib.suppress(ValueError):
+            rel = Path(record_folder).resolve().relative_to(Path(top).resolve())
+            exclude = [f":(top,exclude){rel.as_posix()}"] if rel.parts else []
+    return bool(_git("status", "--porcelain", "--untracked-files=no", "--", ":/", *exclude, cwd=cwd))
 
 
 def record_study(folder: Path):

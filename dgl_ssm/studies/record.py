@@ -40,7 +40,8 @@ from typing import List, Mapping, Optional, Sequence
 from .._io import atomic_write, write_csv
 from .identity import flatten
 from .integrity import DIGESTS, Integrity, digests_of, inspect_rows, read_raw
-from .provenance import _git, _package_version, cells_of, machine_info, packaged_study, record_study  # noqa: F401 (re-exported)
+from .provenance import (_git, _package_version, cells_of, machine_info, packaged_study,  # noqa: F401 (re-exported)
+                         record_study, uncommitted_changes)
 
 __all__ = ["ResultsRecord", "config_hash", "RecordConflict", "machine_info", "record_study", "packaged_study"]
 
@@ -377,7 +378,7 @@ class ResultsRecord:
             "id": f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}",
             # an installed package has no checkout: its version (machine.dgl_ssm) is what identifies the code
             "commit": commit or f"none: installed package dgl_ssm {_package_version()}, not a git checkout",
-            "uncommitted_changes": bool(_git("status", "--porcelain", "--untracked-files=no")),
+            "uncommitted_changes": uncommitted_changes(self.folder),  # the record's own files aside
             "command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "wall_time_s": 0.0,
             "cells_planned": cells_planned, "cells_run": 0, "finished": False, "machine": machine_info(),
             "config": dict(study_config),
