@@ -20,6 +20,11 @@ def model_file(out: Path, identity: str) -> Path:
     return Path(out) / ".models" / f"{identity}.pt"
 
 
+def _model_path(out: Path, study, cell: Dict) -> Path:
+    """The kept model of ``cell`` of ``study`` in the record ``out`` (:func:`model_file` of its identity)."""
+    return model_file(out, checkpoint_dir(out, cell, cell_config(study, cell)).name)
+
+
 def kept_models(out, study, rows: List[dict], dataset: str, seed: int) -> Tuple[List[dict], List[dict]]:
     """The recorded cells (status ``ok``) of ``dataset`` and ``seed`` among ``rows`` (a record's ``results.csv``, of
     models ``study`` still has), split into those whose trained model the record in ``out`` kept
@@ -45,8 +50,7 @@ def kept_models(out, study, rows: List[dict], dataset: str, seed: int) -> Tuple[
                 or row.get("model") not in study.models):
             continue
         cell = {"model": row["model"], "dataset": dataset, study.setting_name: int(row[study.setting_name]), "seed": seed}
-        path = model_file(out, checkpoint_dir(Path(out), cell, cell_config(study, cell)).name)
-        (kept if path.is_file() else missing).append(cell)
+        (kept if _model_path(Path(out), study, cell).is_file() else missing).append(cell)
     return kept, missing
 
 
@@ -82,7 +86,7 @@ def trained_cell(out, cell: Dict, device="cpu", data_root=None, data_dir=None, l
 
     out = Path(out)
     study = record_study(out)
-    path = model_file(out, checkpoint_dir(out, cell, cell_config(study, cell)).name)
+    path = _model_path(out, study, cell)
     state = load_trained(path, identity=path.stem)
     args, options = cell_arguments(study, cell, data_root, data_dir)
     if limit is not None and dataset_kind(cell["dataset"]) == "peptides":  # the other datasets are built whole
