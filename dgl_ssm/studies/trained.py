@@ -10,7 +10,7 @@ from .grid import checkpoint_dir
 from .identity import cell_config
 from .provenance import record_study
 
-__all__ = ["kept_models", "model_file", "trained_cell"]
+__all__ = ["kept_models", "model_file", "recheck", "trained_cell"]
 
 
 def model_file(out: Path, identity: str) -> Path:
@@ -95,3 +95,74 @@ def trained_cell(out, cell: Dict, device="cpu", data_root=None, data_dir=None, l
     prepared.model.load_state_dict(state["state_dict"])
     prepared.model.eval()
     return prepared
+
+
+def recheck(out, device="cpu", data_root=None, data_dir=None, log=None) -> List[dict]:
+    """Recompute every recorded number of a record's kept models: each cell whose trained model the record kept
+    (:func:`kept_models`, every dataset and seed of its ``results.csv``) is rebuilt with it (:func:`trained_cell`,
+    on its whole dataset) and evaluated as its sitting evaluated it after training (the task's ``evaluate`` on the
+    validation and test splits), beside the record's ``val_<metric>``, ``val_loss``, ``test_<metric>`` and
+    ``test_loss``. The kept weights are those of the best validation epoch, so both splits should agree up to the
+    machine's rounding: a difference names a model that is not the one the record's numbers came from.
+
+    Parameters
+    ----------
+    out : path
+        The record's folder (``results/<study>``).
+    device : str or torch.device
+    data_root, data_dir : path, optional
+        As for a sitting (:class:`~dgl_ssm.train.cell.DataOptions`).
+    log : callable, optional
+        Called with a line per cell as it is rebuilt.
+
+    Returns
+    -------
+    list of dict
+        One row per cell and quantity: the cell's key columns, ``quantity`` (e.g. ``test_ap``), ``recorded``,
+        ``recomputed`` and ``difference`` (recomputed − recorded).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``out`` has no ``results.csv``.
+    ValueError
+        If the record kept no trained model of a recorded cell (run its cells with ``keep_models=true``), or a kept
+        file is another cell's or not a trained model (:func:`~dgl_ssm.train.trained.load_trained`).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> recheck(tempfile.mkdtemp())
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: ...results.csv does not exist: give the folder of a study record (results/<study>)
+    """
+    from ..report import read_csv
+
+    out = Path(out)
+    if not (out / "results.csv").is_file():
+        raise FileNotFoundError(f"{out / 'results.csv'} does not exist: give the folder of a study record "
+                                "(results/<study>)")
+    study = record_study(out)
+    rows = read_csv(out / "results.csv")
+    keys = ("model", "dataset", study.setting_name, "seed")
+    cells = []
+    for dataset, seed in sorted({(r["dataset"], int(r["seed"])) for r in rows if r.get("status") == "ok"}):
+        cells += kept_models(out, study, rows, dataset, seed)[0]
+    if not cells:
+        raise ValueError(f"{out} kept no trained model of a recorded cell ({out / '.models'}): run the study's cells "
+                         "with keep_models=true to keep them")
+    found = []
+    for cell in cells:
+        if log is not None:
+            log(f"{study.name} | " + ", ".join(f"{k}={cell[k]}" for k in keys) + " | rebuilt with its kept model")
+        row = next(r for r in rows if r.get("status") == "ok" and all(str(r[k]) == str(cell[k]) for k in keys))
+        prepared = trained_cell(out, cell, device, data_root, data_dir)
+        metric = prepared.task.metric
+        measured = prepared.task.evaluate(prepared.model, ("val", "test"))
+        for split in ("val", "test"):
+            for name in (metric, "loss"):
+                recorded, recomputed = float(row[f"{split}_{name}"]), float(measured[split][name])
+                found.append({**cell, "quantity": f"{split}_{name}", "recorded": recorded, "recomputed": recomputed,
+                              "difference": recomputed - recorded})
+    return found
