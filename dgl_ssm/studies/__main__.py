@@ -55,7 +55,8 @@ def _check_composition(argv) -> None:
         cfg = compose("config", overrides=overrides)
     OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     validation.validate(cfg)  # every value, before the next check, which reads them
-    validation.check_overrides_reach(cfg.study, overrides)  # a value that would change some models and not others
+    # a value that would change some of the models run and not others
+    validation.check_overrides_reach(schema.with_selected_models(cfg).study, overrides)
 
 
 @hydra.main(config_path="pkg://dgl_ssm.conf", config_name="config", version_base="1.3")

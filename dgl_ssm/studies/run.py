@@ -17,7 +17,7 @@ from .identity import cell_config
 from .plan import checkpointed_cells, measure_epochs, plan_text
 from .plots import write_plots
 from .record import ResultsRecord, record_study
-from .schema import ConfigError, protocol_for, to_container
+from .schema import ConfigError, protocol_for, to_container, with_selected_models
 from .validation import validate
 from .stop import SittingStop, StudyStopped
 from .tables import write_tables
@@ -92,6 +92,7 @@ def run_study(cfg, command: str = "", log: Callable[[str], None] = print) -> Tup
     from ..train.distributed import cleanup_distributed, init_distributed
 
     validate(cfg)  # every bad value (threads included) is one ConfigError before anything is set or written
+    cfg = with_selected_models(cfg)  # models=[...]: the study cut to those entries, as ~study.models.<key> cuts it
     configure_threads(cfg.threads)
     study = cfg.study
     out = output_folder(cfg)

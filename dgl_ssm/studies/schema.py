@@ -242,6 +242,41 @@ class RunConfig:
     #: ``results/<study>/.models/<cell>-<config hash>.pt`` (git-ignored) for analysis after training
     #: (``dgl_ssm.studies.trained.trained_cell``); without it only the record's numbers remain
     keep_models: bool = False
+    #: run only these model entries of the study (keys of ``study.models``; default: all): the same study as
+    #: deleting every other entry with ``~study.models.<key>`` (:func:`with_selected_models`)
+    models: Optional[List[str]] = None
+
+
+def with_selected_models(cfg):
+    """``cfg`` with ``study.models`` cut to the entries ``cfg.models`` names, in the study's order; ``cfg`` itself
+    when ``cfg.models`` is ``None``. The study is then exactly what deleting every other entry with
+    ``~study.models.<key>`` composes (and ``~study.select.<row>`` for a selection row none of whose members is
+    named): its cells, their configuration hashes and the sitting's provenance are the same, so the two ways of
+    running part of a study share one record. Checked by :func:`~dgl_ssm.studies.validation.validate` (a name that
+    is not an entry, or part of a selection row, is refused).
+
+    Examples
+    --------
+    >>> from hydra import compose, initialize_config_module
+    >>> with initialize_config_module("dgl_ssm.conf", version_base="1.3"):
+    ...     cfg = compose("config", overrides=["study=ring_quick", "models=[kgcn_ssm,gcn]"])
+    >>> list(with_selected_models(cfg).study.models), len(cfg.study.models)
+    (['gcn', 'kgcn_ssm'], 5)
+    """
+    import copy
+
+    from omegaconf import open_dict
+
+    if cfg.models is None:
+        return cfg
+    cfg = copy.deepcopy(cfg)
+    with open_dict(cfg.study.models):
+        for key in [k for k in cfg.study.models if k not in cfg.models]:
+            del cfg.study.models[key]
+    with open_dict(cfg.study.select):  # a selection row none of whose members runs goes with them
+        for row in [r for r, members in cfg.study.select.items() if not set(members) & set(cfg.models)]:
+            del cfg.study.select[row]
+    return cfg
 
 
 def protocol_for(study, model: str):

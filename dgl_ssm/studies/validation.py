@@ -91,6 +91,22 @@ def _check_fields_apply(study) -> None:
                           f"({study.kind}: {', '.join(study.datasets)}) has none: it would be ignored; remove it")
 
 
+def _check_selected_models(cfg) -> None:
+    """``models=[...]`` names model entries of the study, at least one, and no part of a selection group."""
+    if cfg.models is None:
+        return
+    study, chosen = cfg.study, list(cfg.models)
+    unknown = [m for m in chosen if m not in study.models]
+    if unknown or not chosen:
+        raise ConfigError(f"models={chosen}: {'no model entry' if not chosen else 'unknown model entries ' + str(unknown)}"
+                          f" of study {study.name}; its entries: {', '.join(study.models)} (leave models out to run them all)")
+    for row, members in study.select.items():
+        left = [m for m in members if m not in chosen]
+        if left and len(left) < len(members):
+            raise ConfigError(f"models={chosen} leaves out {left} of study.select.{row}, whose members are chosen among "
+                              f"on validation together: add them, or leave out the whole row")
+
+
 def validate(cfg) -> None:
     """Check the values of a resolved :class:`RunConfig` (types are checked by OmegaConf already).
 
@@ -172,6 +188,7 @@ def validate(cfg) -> None:
                           f"plan={cfg.plan}")
     if not 0 <= cfg.shard < cfg.num_shards:
         raise ConfigError(f"shard must be in [0, num_shards={cfg.num_shards}), got {cfg.shard}")
+    _check_selected_models(cfg)
     flush = [m for m in study.models if to_container(protocol_for(study, m)).get("denormals") == "flush"]
     if flush and (cfg.threads != 1 or not str(cfg.device).startswith("cpu")):
         where = f"study.models.{flush[0]}.train.denormals=flush" if study.protocol == "published" and \

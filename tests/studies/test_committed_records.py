@@ -261,12 +261,13 @@ def test_the_documented_tier_2_command_runs_its_two_cells_one_per_worker(compose
     import shlex
 
     from dgl_ssm.studies.grid import study_cells
+    from dgl_ssm.studies.schema import with_selected_models
 
     text = (ROOT / "docs" / "results.md").read_text()
     block = re.search(r"\n    (python -m dgl_ssm\.studies study=lrgb_seed .*?)\n\n", text, flags=re.S).group(1)
     args = shlex.split(block.replace("\\\n", " "))[3:]
     assert "keep_models=true" in args and "num_shards=2" in args
-    cfg = compose_config("config", *args)
+    cfg = with_selected_models(compose_config("config", *args))
     cells = study_cells(cfg.study)
     assert [(c["model"], c["layers"], c["seed"]) for c in cells] == [("kgcn_ssm", 17, 0), ("drew_gcn_delay", 17, 0)]
     assert cfg.study.train.epochs == 300 and cfg.shard == 0

@@ -93,6 +93,8 @@ def test_study_records_resumes_and_refuses_other_settings(tmp_path, raw_data, fi
     ("study.ring_graphs=50", "study.ring_graphs=50: only the RingTransfer dataset (ring) read it"),
     ("study.param_budget=1000", "study.param_budget=1000: only graph-level studies (kind: graph) read it"),
     ("study.train.denormals=ftz", "study.train.denormals must be one of ieee, flush, got 'ftz'"),
+    ("models=[gcn,gnc]", "models=['gcn', 'gnc']: unknown model entries ['gnc'] of study depth_quick; its entries: gcn,"),
+    ("models=[]", "models=[]: no model entry of study depth_quick; its entries: gcn,"),
 ])
 def test_bad_configuration_is_one_error_line_and_writes_nothing(tmp_path, run_cli, override, message):
     from dgl_ssm.studies.__main__ import main
